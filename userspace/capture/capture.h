@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+// Capture: tells the daemon which files in the watched monitor directories changed, from the
+// eBPF programs (best) or fanotify/inotify (fallback), on the daemon's io_context.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "lockferry/result.h"
+
+namespace lockferry::capture {
+
+enum class Mode { automatic, bpf, fanotify, inotify };
+const char* to_string(Mode mode);
+Result<Mode> mode_from_string(std::string_view text);
+
+// What happened to one file directly inside a watched directory.
+struct FileChange {
+  enum class Kind {
+    written,  // created/truncated and then closed by its writer, or renamed into place: read it now
+    removed,  // unlinked, or renamed away
+  };
+  Kind kind = Kind::written;
+  std::string dir;   // the watched directory, as configured
+  std::string name;  // the file name inside it
+  std::uint32_t pid = 0;
+  std::string comm;  // the writer's process name, when known
+  std::int64_t ts_ns = 0;  // CLOCK_MONOTONIC of the event, when known
+};
+
+struct Counters {
+  std::uint64_t hits = 0;    // BPF: program invocations that passed the cheap filters
+  std::uint64_t emits = 0;   // events put on the ring buffer / read from fanotify/inotify
+  std::uint64_t drops = 0;   // ring buffer full (or inotify queue overflow)
+  std::uint64_t changes = 0; // FileChange callbacks delivered
+};
+
+struct Options {
+  std::vector<std::string> dirs;   // absolute paths of the watched monitor directories
+  Mode mode = Mode::automatic;     // automatic = bpf, else fanotify, else inotify
+  std::string pin_dir = "/sys/fs/bpf/lockferry";  // empty = do not pin
+};
+
+class Capture {
+ public:
+  using ChangeHandler = std::function<void(const FileChange&)>;
+  // Called when events may have been lost (drops, overflow): the owner must rescan `dir`.
+  using ResyncHandler = std::function<void(const std::string& dir)>;
+
+  virtual ~Capture() = default;
+
+  // Probes, loads and attaches the best mode available (logging each choice and why), and
+  // starts delivering changes on `io`. Fails only when no mode at all can run.
+  static Result<std::unique_ptr<Capture>> start(boost::asio::io_context& io, const Options& options,
+                                                ChangeHandler on_change, ResyncHandler on_resync);
+
+  virtual Mode mode() const = 0;
+  virtual std::string mode_reason() const = 0;  // why this mode (e.g. "bpf: load failed: EPERM")
+  virtual Counters counters() const = 0;
+  // Replace the watched directories (SIGHUP reload).
+  virtual Result<void> set_dirs(const std::vector<std::string>& dirs) = 0;
+  // Detach, unpin, and stop delivering; the io_context may then drain.
+  virtual void stop() = 0;
+};
+
+}  // namespace lockferry::capture

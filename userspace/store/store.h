@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Store interface: where monitor records, fencing epochs and migrations live, chosen by URL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lockferry/records.h"
+#include "lockferry/result.h"
+
+namespace lockferry::store {
+
+// Who adopted whom. Recorded so a second adoptive node does not replay the same node again and a
+// returning primary learns it was taken over.
+struct MigrationRecord {
+  std::string from_node;       // the node that was adopted (the old primary)
+  std::string to_node;         // the adoptive node
+  std::uint64_t epoch = 0;     // from_node's fencing epoch after the adoption
+  std::int64_t started_ns = 0;   // CLOCK_REALTIME
+  std::int64_t finished_ns = 0;  // 0 while still running
+  std::size_t records = 0;     // monitor records replayed
+  std::string service_ip;
+  std::string recognize_method;
+  std::string result;  // "ok", or what went wrong
+
+  bool operator==(const MigrationRecord&) const = default;
+};
+
+// Fencing: every node has an epoch in the store, starting at 0 for a node never adopted. Writes
+// carry the writer's epoch; a write with an epoch older than the node's current one is refused
+// (ErrFenced), so a primary that was only partitioned and comes back after being adopted cannot
+// overwrite what the adoptive node now owns.
+inline constexpr int kErrFenced = 1001;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The URL this store was opened with (for logs and `lockferry status`).
+  virtual std::string url() const = 0;
+
+  // Insert or replace one monitor record of record.node, keyed by record.file_name.
+  // Refused with code kErrFenced when record.epoch < current epoch of record.node.
+  virtual Result<void> put_monitor(const MonitorRecord& record) = 0;
+
+  // Remove one monitor record; removing one that is not there succeeds (idempotent).
+  virtual Result<void> delete_monitor(std::string_view node, std::string_view file_name,
+                                      std::uint64_t epoch) = 0;
+
+  // All monitor records of one node, sorted by file_name. A corrupt stored record is skipped,
+  // logged with its path, and does not hide the good ones.
+  virtual Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) = 0;
+
+  // Every node that has anything in the store, sorted.
+  virtual Result<std::vector<std::string>> list_nodes() = 0;
+
+  // The node's current fencing epoch (0 if never bumped).
+  virtual Result<std::uint64_t> epoch(std::string_view node) = 0;
+
+  // Compare-and-set: if the node's epoch is `expected`, make it expected+1 and return that;
+  // otherwise fail with kErrFenced naming the epoch found. Atomic across nodes.
+  virtual Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) = 0;
+
+  // Append or update (keyed by from_node + epoch) one migration record, and list them all.
+  virtual Result<void> put_migration(const MigrationRecord& migration) = 0;
+  virtual Result<std::vector<MigrationRecord>> list_migrations() = 0;
+};
+
+// Open a store by URL: dir:///absolute/path (creates the directory if missing).
+// Unknown schemes fail with a message listing the supported ones.
+Result<std::unique_ptr<Store>> open_store(std::string_view url);
+
+}  // namespace lockferry::store
