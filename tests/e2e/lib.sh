@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: Apache-2.0
+# Helpers shared by the e2e scenarios: root/skip policy, step narration, assertions, cleanup.
+# Sourced by tests/e2e/*.sh and scripts/demo; never executed.
+
+E2E_REPO=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../..")
+E2E_CLUSTER=$E2E_REPO/scripts/cluster
+# Tests use their own namespace prefix and state dir, so they never touch a demo testbed.
+export LF_TESTBED_PREFIX=${LF_TESTBED_PREFIX:-lfe2e}
+export LF_TESTBED_DIR=${LF_TESTBED_DIR:-/run/lockferry-e2e}
+E2E_FAILS=0
+E2E_CHECKS=0
+E2E_T0=$(date +%s%N)
+
+e2e_elapsed() { local ms=$((($(date +%s%N) - E2E_T0) / 1000000)); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+e2e_step() { printf '\n\033[1;36m==> [%s] %s\033[0m\n' "$(e2e_elapsed)" "$*"; }
+e2e_say() { printf '    %s\n' "$*"; }
+e2e_ok() { E2E_CHECKS=$((E2E_CHECKS + 1)); printf '    \033[1;32mok\033[0m   %s\n' "$*"; }
+e2e_bad() { E2E_CHECKS=$((E2E_CHECKS + 1)); E2E_FAILS=$((E2E_FAILS + 1)); printf '    \033[1;31mFAIL\033[0m %s\n' "$*"; }
+e2e_fatal() { printf '\033[1;31mFATAL: %s\033[0m\n' "$*"; exit 1; }
+e2e_check() {   # DESCRIPTION CMD...: records ok/FAIL by CMD's exit status
+  local what=$1
+  shift
+  if "$@"; then e2e_ok "$what"; else e2e_bad "$what"; fi
+}
+
+# Privileged scenario policy shared with the bpf tests: skip (exit 77, ctest "Skipped") when not
+# root, unless LOCKFERRY_REQUIRE_E2E=1 demands that it runs (CI), in which case fail.
+e2e_require_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    if [ "${LOCKFERRY_REQUIRE_E2E:-0}" = 1 ]; then
+      echo "FAIL: e2e test needs root (network/mount namespaces, NFS daemons) and LOCKFERRY_REQUIRE_E2E=1"
+      exit 1
+    fi
+    echo "SKIP: e2e test needs root (network/mount namespaces, NFS daemons); set LOCKFERRY_REQUIRE_E2E=1 to make this a failure"
+    exit 77
+  fi
+  local tool
+  for tool in ip nsenter unshare rpcbind rpc.statd sm-notify ganesha.nfsd rpcinfo showmount; do
+    command -v "$tool" >/dev/null || e2e_fatal "'$tool' is missing: run scripts/install-deps"
+  done
+}
+
+tb() { "$E2E_CLUSTER/$1" "${@:2}"; }
+tb_exec() { "$E2E_CLUSTER/exec" "$@"; }
+
+e2e_cleanup() {
+  local rc=$?
+  if [ "${E2E_KEEP:-0}" = 1 ]; then
+    echo "E2E_KEEP=1: leaving the testbed up in $LF_TESTBED_DIR (scripts/cluster/down to remove it)"
+  else
+    "$E2E_CLUSTER/down" >/dev/null 2>&1 || "$E2E_CLUSTER/down"
+  fi
+  return $rc
+}
+
+# Prints the closing line ctest and people read, and exits non-zero on any failed check.
+e2e_finish() {
+  local name=$1
+  printf '\n%s: %d passed, %d failed (%s)\n' "$name" $((E2E_CHECKS - E2E_FAILS)) "$E2E_FAILS" "$(e2e_elapsed)"
+  [ "$E2E_FAILS" -eq 0 ]
+}
