@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd configuration: defaults, a full file, and errors that name the key.
+#include <gtest/gtest.h>
+
+#include "daemon/config.h"
+
+namespace lockferry::daemon {
+namespace {
+
+TEST(Config, AnEmptyFileMeansTheDefaults) {
+  auto cfg = parse_config("node = \"nodeA\"\n", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->node, "nodeA");
+  EXPECT_EQ(cfg->store_url, kDefaultStoreUrl);
+  EXPECT_EQ(cfg->monitor_dirs, std::vector<std::string>{"/var/lib/nfs/sm"});
+  EXPECT_EQ(cfg->reconcile_interval, std::chrono::seconds(30));
+  EXPECT_EQ(cfg->capture_mode, capture::Mode::automatic);
+  EXPECT_EQ(cfg->socket_path, kDefaultSocketPath);
+}
+
+TEST(Config, EveryOptionIsRead) {
+  auto cfg = parse_config(R"(
+node = "nodeB"
+store = "dir:///shared/lockferry"
+log_level = "debug"
+[capture]
+monitor_dirs = ["/srv/a/sm", "/srv/b/sm"]
+mode = "inotify"
+reconcile_interval_s = 5
+pin_dir = ""
+[control]
+socket = "/run/lf.sock"
+[failover]
+statmon_dir = "/srv/a/sm"
+service_ip = "192.0.2.10"
+recognize = "ganesha-grace"
+)",
+                          "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->node, "nodeB");
+  EXPECT_EQ(cfg->store_url, "dir:///shared/lockferry");
+  EXPECT_EQ(cfg->log_level, "debug");
+  EXPECT_EQ(cfg->monitor_dirs, (std::vector<std::string>{"/srv/a/sm", "/srv/b/sm"}));
+  EXPECT_EQ(cfg->capture_mode, capture::Mode::inotify);
+  EXPECT_EQ(cfg->reconcile_interval, std::chrono::seconds(5));
+  EXPECT_EQ(cfg->pin_dir, "");
+  EXPECT_EQ(cfg->socket_path, "/run/lf.sock");
+  EXPECT_EQ(cfg->service_ip, "192.0.2.10");
+  EXPECT_EQ(cfg->recognize, "ganesha-grace");
+}
+
+void expect_error(std::string_view toml, std::string_view fragment) {
+  auto cfg = parse_config(toml, "bad.toml");
+  ASSERT_FALSE(cfg.ok()) << "accepted: " << toml;
+  EXPECT_NE(cfg.error().message.find(fragment), std::string::npos) << cfg.error().message;
+  EXPECT_NE(cfg.error().message.find("bad.toml"), std::string::npos) << cfg.error().message;
+}
+
+TEST(Config, ErrorsNameTheFileAndTheKey) {
+  expect_error("node = \"a\"\nstroe = \"dir:///x\"\n", "stroe");
+  expect_error("node = \"a\"\n[capture]\nmonitor_dir = [\"/x\"]\n", "monitor_dir");
+  expect_error("node = 5\n", "node");
+  expect_error("node = \"a\"\n[capture]\nmonitor_dirs = [\"relative/sm\"]\n", "absolute");
+  expect_error("node = \"a\"\n[capture]\nmonitor_dirs = []\n", "empty");
+  expect_error("node = \"a\"\n[capture]\nmode = \"magic\"\n", "magic");
+  expect_error("node = \"a\"\n[capture]\nreconcile_interval_s = 0\n", "reconcile_interval_s");
+  expect_error("node = \"a\"\nlog_level = \"chatty\"\n", "log_level");
+  expect_error("node = \"a\" = \"b\"\n", "bad.toml:1");
+}
+
+TEST(Config, NodeNamesThatCouldEscapeTheStoreAreRefused) {
+  expect_error("node = \"../etc\"\n", "node");
+  expect_error("node = \"a/b\"\n", "node");
+}
+
+}  // namespace
+}  // namespace lockferry::daemon

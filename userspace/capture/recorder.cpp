@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recorder: file changes in monitor directories -> monitor records in the store; see recorder.h.
+#include "capture/recorder.h"
+
+#include <dirent.h>
+
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "statmon/record.h"
+
+namespace lockferry::capture {
+namespace {
+
+// statd records are one short line; anything bigger is not a record (and not worth reading).
+constexpr std::size_t kMaxRecordBytes = 4096;
+
+Result<std::vector<std::string>> list_record_names(const std::string& dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) return make_errno_error(errno, "cannot read monitor directory {}", dir);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d.get())) {
+    std::string name = e->d_name;
+    // Dot files are statd's own temp files (".<name>.new") and . / ..
+    if (name.empty() || name[0] == '.') continue;
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+}  // namespace
+
+Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch)
+    : store_(store), node_(std::move(node)), epoch_(epoch) {}
+
+Result<MonitorRecord> Recorder::load(const std::string& dir, const std::string& name) {
+  const std::string path = dir + "/" + name;
+  auto content = files::read_file_bounded(path, kMaxRecordBytes);
+  if (!content) return content.error();
+  auto record = statmon::parse_record(name, *content);
+  if (!record) return record.error();
+  record->node = node_;
+  record->epoch = epoch_;
+  record->file_name = name;
+  return record;
+}
+
+bool Recorder::check_fenced(const Error& error) {
+  if (error.code != store::kErrFenced) return false;
+  if (!stats_.fenced) {
+    spdlog::critical(
+        "node {} was adopted by another node (fencing epoch moved past {}): {}. Not writing any "
+        "more records; restart lockferryd once this node owns its NFS service again",
+        node_, epoch_, error.message);
+  }
+  stats_.fenced = true;
+  return true;
+}
+
+bool Recorder::put(MonitorRecord record) {
+  if (stats_.fenced) return false;
+  const auto now = clock::now_ns();
+  auto it = known_.find(record.file_name);
+  if (it != known_.end()) {
+    record.first_seen_ns = it->second.first_seen_ns;
+    if (it->second.raw == record.raw && it->second.epoch == record.epoch) return true;
+  } else {
+    record.first_seen_ns = now;
+  }
+  record.last_seen_ns = now;
+  auto result = store_.put_monitor(record);
+  if (!result) {
+    if (!check_fenced(result.error())) {
+      ++stats_.store_errors;
+      stats_.last_error = result.error().message;
+      spdlog::error("could not store monitor record {} of node {}: {} (the next reconcile scan "
+                    "retries)", record.file_name, node_, result.error().message);
+    }
+    return false;
+  }
+  ++stats_.records_written;
+  spdlog::info("recorded monitor record {} (mon_name {}, my_name {})", record.file_name,
+               record.mon_name, record.my_name);
+  known_[record.file_name] = std::move(record);
+  return true;
+}
+
+bool Recorder::remove(const std::string& name) {
+  if (stats_.fenced) return false;
+  auto result = store_.delete_monitor(node_, name, epoch_);
+  if (!result) {
+    if (!check_fenced(result.error())) {
+      ++stats_.store_errors;
+      stats_.last_error = result.error().message;
+      spdlog::error("could not delete monitor record {} of node {}: {} (the next reconcile scan "
+                    "retries)", name, node_, result.error().message);
+    }
+    return false;
+  }
+  ++stats_.records_deleted;
+  known_.erase(name);
+  spdlog::info("monitor record {} removed (statd stopped monitoring it)", name);
+  return true;
+}
+
+void Recorder::on_change(const FileChange& change) {
+  if (change.name.empty() || change.name[0] == '.') return;
+  if (change.kind == FileChange::Kind::removed) {
+    remove(change.name);
+    return;
+  }
+  auto record = load(change.dir, change.name);
+  if (!record) {
+    if (record.error().code == ENOENT) {
+      // Written then removed before we got to read it: the removal event follows.
+      spdlog::debug("monitor record {}/{} vanished before it was read", change.dir, change.name);
+      return;
+    }
+    ++stats_.bad_records;
+    spdlog::warn("ignoring {}/{} (written by {} pid {}): {}; records already stored are kept",
+                 change.dir, change.name, change.comm.empty() ? "?" : change.comm, change.pid,
+                 record.error().message);
+    return;
+  }
+  put(std::move(*record));
+}
+
+Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
+  ++stats_.reconciles;
+  // What the store holds first: after a restart it tells us first_seen and what not to rewrite.
+  auto stored = store_.list_monitor(node_);
+  if (!stored) {
+    ++stats_.store_errors;
+    stats_.last_error = stored.error().message;
+    return stored.error();
+  }
+  for (auto& record : *stored) known_.try_emplace(record.file_name, record);
+
+  std::set<std::string> on_disk;
+  std::size_t repairs = 0;
+  for (const auto& dir : dirs) {
+    auto names = list_record_names(dir);
+    if (!names) {
+      spdlog::error("reconcile: {}", names.error().message);
+      // Without a full view of the directories we must not delete anything from the store.
+      return names.error();
+    }
+    for (const auto& name : *names) {
+      if (!on_disk.insert(name).second) continue;
+      auto record = load(dir, name);
+      if (!record) {
+        if (record.error().code == ENOENT) {
+          on_disk.erase(name);
+          continue;
+        }
+        ++stats_.bad_records;
+        spdlog::warn("reconcile: ignoring {}/{}: {}", dir, name, record.error().message);
+        continue;  // stays in on_disk: a bad file must not delete the last good record
+      }
+      auto it = known_.find(name);
+      bool changed = it == known_.end() || it->second.raw != record->raw ||
+                     it->second.epoch != record->epoch;
+      if (changed && put(std::move(*record))) ++repairs;
+    }
+  }
+  for (auto& record : *stored) {
+    if (on_disk.count(record.file_name) == 0 && remove(record.file_name)) ++repairs;
+  }
+  stats_.reconcile_repairs += repairs;
+  if (repairs > 0) spdlog::info("reconcile: {} repairs made", repairs);
+  return repairs;
+}
+
+}  // namespace lockferry::capture

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferry: the operator's command line — status, records, migrate — talking to lockferryd over
+// its control socket, or reading the store directly with --store (for cluster scripts).
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/json.h"
+#include "failover/migration.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace lockferry;
+using nlohmann::json;
+
+struct Globals {
+  std::string config_path = daemon::kDefaultConfigPath;
+  std::string socket;
+  std::string store_url;
+  bool json_output = false;
+  bool verbose = false;
+};
+
+// Defaults come from the config file when there is one, so `lockferry migrate --from A` on a
+// configured node needs nothing else.
+daemon::Config defaults(const Globals& g) {
+  struct stat st {};
+  if (::stat(g.config_path.c_str(), &st) == 0) {
+    auto cfg = daemon::load_config(g.config_path);
+    if (cfg) return *cfg;
+    spdlog::warn("ignoring {}: {}", g.config_path, cfg.error().message);
+  }
+  auto cfg = daemon::parse_config("", "defaults");
+  return cfg ? *cfg : daemon::Config{};
+}
+
+int fail(const std::string& message, const Globals& g) {
+  if (g.json_output) {
+    std::cout << json{{"ok", false}, {"error", message}}.dump(2) << "\n";
+  } else {
+    std::cerr << "lockferry: " << message << "\n";
+  }
+  return 1;
+}
+
+Result<std::unique_ptr<store::Store>> open(const Globals& g) { return store::open_store(g.store_url); }
+
+Result<json> ask_daemon(const Globals& g, const json& request, std::chrono::seconds timeout) {
+  std::string socket = g.socket.empty() ? defaults(g).socket_path : g.socket;
+  return daemon::control_request(socket, request, timeout);
+}
+
+int cmd_status(const Globals& g) {
+  auto status = ask_daemon(g, {{"command", "status"}}, std::chrono::seconds(10));
+  if (!status) return fail(status.error().message, g);
+  const json& s = *status;
+  if (g.json_output) {
+    std::cout << s.dump(2) << "\n";
+    return 0;
+  }
+  const json& c = s["capture"];
+  const json& r = s["records"];
+  fmt::print("node:           {} (fencing epoch {}{})\n", s["node"].get<std::string>(),
+             s["epoch"].get<std::uint64_t>(), s["fenced"].get<bool>() ? ", FENCED: adopted by another node" : "");
+  fmt::print("store:          {}\n", s["store"].get<std::string>());
+  fmt::print("monitor dirs:   {}\n", fmt::join(s["monitor_dirs"].get<std::vector<std::string>>(), ", "));
+  fmt::print("capture:        {} ({})\n", c["mode"].get<std::string>(), c["reason"].get<std::string>());
+  fmt::print("  events:       {} hits, {} emitted, {} dropped, {} changes\n", c["hits"].get<std::uint64_t>(),
+             c["emits"].get<std::uint64_t>(), c["drops"].get<std::uint64_t>(), c["changes"].get<std::uint64_t>());
+  fmt::print("records:        {} written, {} deleted, {} bad files ignored, {} store errors\n",
+             r["written"].get<std::uint64_t>(), r["deleted"].get<std::uint64_t>(),
+             r["bad"].get<std::uint64_t>(), r["store_errors"].get<std::uint64_t>());
+  if (!r["last_error"].get<std::string>().empty())
+    fmt::print("  last error:   {}\n", r["last_error"].get<std::string>());
+  fmt::print("reconcile:      {} runs, {} repairs, every {} s, last {}\n",
+             s["reconcile"]["runs"].get<std::uint64_t>(), s["reconcile"]["repairs"].get<std::uint64_t>(),
+             s["reconcile"]["interval_s"].get<std::int64_t>(), s["reconcile"]["last"].get<std::string>());
+  fmt::print("running since:  {} (version {})\n", s["started"].get<std::string>(),
+             s["version"].get<std::string>());
+  return 0;
+}
+
+void print_records(const json& records) {
+  fmt::print("{:<24} {:<24} {:<16} {:<24} {}\n", "FILE", "CLIENT (mon_name)", "ADDRESS", "MY_NAME",
+             "LAST SEEN");
+  for (const auto& r : records) {
+    fmt::print("{:<24} {:<24} {:<16} {:<24} {}\n", r["file_name"].get<std::string>(),
+               r["mon_name"].get<std::string>(), r["addr"].get<std::string>(),
+               r["my_name"].get<std::string>(), r["last_seen"].get<std::string>());
+  }
+}
+
+int cmd_records(const Globals& g, std::string node) {
+  json records = json::array();
+  if (!g.store_url.empty()) {
+    auto store = open(g);
+    if (!store) return fail(store.error().message, g);
+    if (node.empty()) node = defaults(g).node;
+    auto list = (*store)->list_monitor(node);
+    if (!list) return fail(list.error().message, g);
+    for (const auto& r : *list) records.push_back(daemon::to_json(r));
+  } else {
+    json request{{"command", "records"}};
+    if (!node.empty()) request["node"] = node;
+    auto answer = ask_daemon(g, request, std::chrono::seconds(10));
+    if (!answer) return fail(answer.error().message, g);
+    records = *answer;
+  }
+  if (g.json_output) std::cout << records.dump(2) << "\n";
+  else print_records(records);
+  return 0;
+}
+
+int cmd_nodes(const Globals& g) {
+  if (g.store_url.empty()) return fail("nodes needs --store URL", g);
+  auto store = open(g);
+  if (!store) return fail(store.error().message, g);
+  auto nodes = (*store)->list_nodes();
+  if (!nodes) return fail(nodes.error().message, g);
+  json out = json::array();
+  for (const auto& n : *nodes) {
+    auto epoch = (*store)->epoch(n);
+    auto recs = (*store)->list_monitor(n);
+    out.push_back({{"node", n}, {"epoch", epoch ? *epoch : 0}, {"records", recs ? recs->size() : 0}});
+  }
+  if (g.json_output) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    fmt::print("{:<24} {:>8} {:>8}\n", "NODE", "EPOCH", "RECORDS");
+    for (const auto& n : out)
+      fmt::print("{:<24} {:>8} {:>8}\n", n["node"].get<std::string>(), n["epoch"].get<std::uint64_t>(),
+                 n["records"].get<std::size_t>());
+  }
+  return 0;
+}
+
+int cmd_migrations(const Globals& g) {
+  if (g.store_url.empty()) return fail("migrations needs --store URL", g);
+  auto store = open(g);
+  if (!store) return fail(store.error().message, g);
+  auto list = (*store)->list_migrations();
+  if (!list) return fail(list.error().message, g);
+  json out = json::array();
+  for (const auto& m : *list) out.push_back(daemon::to_json(m));
+  if (g.json_output) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", "FROM", "TO", "EPOCH", "RECORDS", "STARTED", "RESULT");
+    for (const auto& m : out)
+      fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", m["from_node"].get<std::string>(),
+                 m["to_node"].get<std::string>(), m["epoch"].get<std::uint64_t>(),
+                 m["records"].get<std::size_t>(), m["started"].get<std::string>(),
+                 m["result"].get<std::string>());
+  }
+  return 0;
+}
+
+void print_migrate_report(const json& r) {
+  fmt::print("migrate {} -> {} (fencing epoch {}{})\n", r["from_node"].get<std::string>(),
+             r["to_node"].get<std::string>(), r["epoch"].get<std::uint64_t>(),
+             r["repeated"].get<bool>() ? ", repeated" : "");
+  const json& rep = r["replay"];
+  fmt::print("replay into {}: {} records, {} written, {} unchanged, {} refused\n",
+             rep["statmon_dir"].get<std::string>(), r["records"].get<std::size_t>(),
+             rep["written"].get<std::size_t>(), rep["unchanged"].get<std::size_t>(),
+             rep["refused"].get<std::size_t>());
+  for (const auto& e : rep["entries"]) {
+    fmt::print("  {:<10} {}{}\n", e["action"].get<std::string>(), e["file_name"].get<std::string>(),
+               e.contains("reason") ? " (" + e["reason"].get<std::string>() + ")" : "");
+  }
+  const json& rec = r["recognize"];
+  fmt::print("recognize ({}):\n", rec["method"].get<std::string>());
+  for (const auto& c : rec["commands"]) {
+    fmt::print("  $ {}  -> {}\n", c["command"].get<std::string>(),
+               c["timed_out"].get<bool>() ? std::string("timed out")
+                                          : fmt::format("exit {}", c["exit_code"].get<int>()));
+  }
+  if (!rec["notified"].empty())
+    fmt::print("  notified: {}\n", fmt::join(rec["notified"].get<std::vector<std::string>>(), ", "));
+  if (!rec["not_notified"].empty())
+    fmt::print("  NOT notified: {}\n", fmt::join(rec["not_notified"].get<std::vector<std::string>>(), ", "));
+  fmt::print("{}: {} ({} ms)\n", r["ok"].get<bool>() ? "OK" : "FAILED", r["message"].get<std::string>(),
+             r["duration_ms"].get<std::int64_t>());
+}
+
+int cmd_migrate(const Globals& g, const json& request) {
+  json report;
+  if (!g.store_url.empty()) {
+    auto options = daemon::migrate_options(request, defaults(g));
+    if (!options) return fail(options.error().message, g);
+    auto store = open(g);
+    if (!store) return fail(store.error().message, g);
+    auto result = failover::migrate(**store, *options);
+    if (!result) return fail(result.error().message, g);
+    report = daemon::to_json(*result);
+  } else {
+    auto answer = ask_daemon(g, request, std::chrono::seconds(3600));
+    if (!answer) return fail(answer.error().message, g);
+    report = *answer;
+  }
+  if (g.json_output) std::cout << report.dump(2) << "\n";
+  else print_migrate_report(report);
+  return report.value("ok", false) ? 0 : 3;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lockferry - inspect and drive lockferryd, the NFSv3 lock failover keeper.\n\n"
+      "Without --store, commands ask the local lockferryd over its control socket (root only).\n"
+      "With --store URL (e.g. dir:///shared/lockferry), they read or write the store directly:\n"
+      "that is how cluster scripts (Pacemaker, keepalived) run a migration offline.",
+      "lockferry"};
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")->capture_default_str();
+  app.add_option("--socket", g.socket, "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
+  app.add_option("--store", g.store_url, "work on this store directly instead of asking lockferryd");
+  app.add_flag("--json", g.json_output, "machine-readable output");
+  app.add_flag("-v,--verbose", g.verbose, "debug logging");
+  app.set_version_flag("--version", std::string("lockferry ") + LOCKFERRY_VERSION);
+
+  auto* status = app.add_subcommand("status", "capture mode, counters, store and fencing state of lockferryd");
+  auto* records = app.add_subcommand("records", "monitor records captured for a node");
+  std::string records_node;
+  records->add_option("--node", records_node, "node whose records to show (default: this node)");
+  auto* nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
+  auto* migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
+  auto* version = app.add_subcommand("version", "print the version");
+
+  auto* migrate = app.add_subcommand(
+      "migrate",
+      "adopt another node's monitor records: fence it, replay its records into this server's\n"
+      "statd directory, and make this server recognise them so clients reclaim their locks.\n"
+      "Run it on the adoptive node after the service IP moved here and the NFS server is up\n"
+      "(in grace) on it.");
+  std::string from, node, statmon_dir, service_ip, recognize, state_dir;
+  std::vector<std::string> command;
+  int timeout_s = 60, retry_minutes = 1;
+  bool dry_run = false, force = false;
+  migrate->add_option("--from", from, "node to adopt (the failed primary)")->required();
+  migrate->add_option("--node", node, "this node's name (default: from the config, else the host name)");
+  migrate->add_option("--statmon-dir", statmon_dir, "statd monitor directory to replay into (default /var/lib/nfs/sm)");
+  migrate->add_option("--service-ip", service_ip, "service IP clients mounted from; sm-notify sends from it (-v)");
+  migrate->add_option("--recognize", recognize,
+                      "how this server recognises the records: sm-notify (default), restart-statd, "
+                      "restart-nfs, ganesha-grace, command, none");
+  migrate->add_option("--sm-notify-state-dir", state_dir, "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
+  migrate->add_option("--command", command, "the command for --recognize command (or to override a method's); {service_ip} and {state_dir} are replaced")->expected(1, -1);
+  migrate->add_option("--timeout", timeout_s, "seconds each recognition command may run")->capture_default_str();
+  migrate->add_option("--retry-minutes", retry_minutes, "sm-notify -m: how long to retry unreachable clients")->capture_default_str();
+  migrate->add_flag("--dry-run", dry_run, "show what would be written and run; change nothing");
+  migrate->add_flag("--force", force, "adopt even if another node already adopted --from at its current epoch");
+
+  CLI11_PARSE(app, argc, argv);
+  // Logs go to stderr so that --json output on stdout stays parseable.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("lockferry"));
+  spdlog::set_pattern("%^%l%$: %v");
+  spdlog::set_level(g.verbose ? spdlog::level::debug : spdlog::level::warn);
+
+  if (*status) return cmd_status(g);
+  if (*records) return cmd_records(g, records_node);
+  if (*nodes) return cmd_nodes(g);
+  if (*migrations) return cmd_migrations(g);
+  if (*version) {
+    if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
+    else fmt::print("lockferry {}\n", LOCKFERRY_VERSION);
+    return 0;
+  }
+  if (*migrate) {
+    json request{{"command", "migrate"}, {"from", from}, {"dry_run", dry_run}, {"force", force},
+                 {"timeout_s", timeout_s}, {"retry_minutes", retry_minutes}};
+    if (!node.empty()) request["node"] = node;
+    if (!statmon_dir.empty()) request["statmon_dir"] = statmon_dir;
+    if (!service_ip.empty()) request["service_ip"] = service_ip;
+    if (!recognize.empty()) request["recognize"] = recognize;
+    if (!state_dir.empty()) request["state_dir"] = state_dir;
+    if (!command.empty()) request["command_argv"] = command;
+    if (!g.verbose) spdlog::set_level(spdlog::level::info);  // migrate narrates what it does
+    return cmd_migrate(g, request);
+  }
+  return 0;
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+// TOML configuration of lockferryd; see config.h.
+#include "daemon/config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "statmon/record.h"
+
+namespace lockferry::daemon {
+namespace {
+
+std::string default_node_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return "";
+  return host;
+}
+
+Result<void> check_keys(const toml::table& table, std::string_view section,
+                        const std::set<std::string_view>& allowed, std::string_view origin) {
+  for (const auto& [key, value] : table) {
+    if (!allowed.count(key.str())) {
+      return make_error("{}: unknown key '{}{}{}' (allowed: {})", origin, section,
+                        section.empty() ? "" : ".", key.str(), fmt::join(allowed, ", "));
+    }
+  }
+  return {};
+}
+
+template <typename T>
+Result<void> read_value(const toml::table& table, std::string_view key, std::string_view section,
+                        std::string_view origin, T& out) {
+  const toml::node* node = table.get(key);
+  if (!node) return {};
+  auto value = node->value<T>();
+  if (!value) {
+    return make_error("{}: '{}{}{}' has the wrong type (line {})", origin, section,
+                      section.empty() ? "" : ".", key, node->source().begin.line);
+  }
+  out = *value;
+  return {};
+}
+
+bool is_absolute_path(const std::string& p) { return !p.empty() && p[0] == '/'; }
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view toml_text, std::string_view origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    return make_error("{}:{}:{}: {}", origin, e.source().begin.line, e.source().begin.column,
+                      e.description());
+  }
+  Config cfg;
+  cfg.node = default_node_name();
+
+  if (auto r = check_keys(root, "", {"node", "store", "log_level", "capture", "control", "failover"},
+                          origin); !r)
+    return r.error();
+#define LF_READ(tbl, key, section, out)                                     \
+  if (auto r = read_value(tbl, key, section, origin, out); !r) return r.error()
+  LF_READ(root, "node", "", cfg.node);
+  LF_READ(root, "store", "", cfg.store_url);
+  LF_READ(root, "log_level", "", cfg.log_level);
+
+  if (const toml::table* cap = root["capture"].as_table()) {
+    if (auto r = check_keys(*cap, "capture", {"monitor_dirs", "mode", "reconcile_interval_s", "pin_dir"},
+                            origin); !r)
+      return r.error();
+    if (const toml::node* dirs = cap->get("monitor_dirs")) {
+      const toml::array* arr = dirs->as_array();
+      if (!arr) return make_error("{}: 'capture.monitor_dirs' must be an array of paths", origin);
+      cfg.monitor_dirs.clear();
+      for (const auto& item : *arr) {
+        auto s = item.value<std::string>();
+        if (!s) return make_error("{}: 'capture.monitor_dirs' must contain only strings", origin);
+        cfg.monitor_dirs.push_back(*s);
+      }
+    }
+    std::string mode = capture::to_string(cfg.capture_mode);
+    LF_READ(*cap, "mode", "capture", mode);
+    auto parsed = capture::mode_from_string(mode);
+    if (!parsed) return make_error("{}: 'capture.mode': {}", origin, parsed.error().message);
+    cfg.capture_mode = *parsed;
+    std::int64_t interval = cfg.reconcile_interval.count();
+    LF_READ(*cap, "reconcile_interval_s", "capture", interval);
+    if (interval < 1 || interval > 86400)
+      return make_error("{}: 'capture.reconcile_interval_s' must be 1..86400 seconds, not {}", origin,
+                        interval);
+    cfg.reconcile_interval = std::chrono::seconds(interval);
+    LF_READ(*cap, "pin_dir", "capture", cfg.pin_dir);
+  } else if (root.contains("capture")) {
+    return make_error("{}: 'capture' must be a table ([capture])", origin);
+  }
+
+  if (const toml::table* ctl = root["control"].as_table()) {
+    if (auto r = check_keys(*ctl, "control", {"socket"}, origin); !r) return r.error();
+    LF_READ(*ctl, "socket", "control", cfg.socket_path);
+  }
+  if (const toml::table* fo = root["failover"].as_table()) {
+    if (auto r = check_keys(*fo, "failover", {"statmon_dir", "service_ip", "recognize"}, origin); !r)
+      return r.error();
+    LF_READ(*fo, "statmon_dir", "failover", cfg.statmon_dir);
+    LF_READ(*fo, "service_ip", "failover", cfg.service_ip);
+    LF_READ(*fo, "recognize", "failover", cfg.recognize);
+  }
+#undef LF_READ
+
+  if (cfg.node.empty()) return make_error("{}: 'node' is empty and the host name is unknown", origin);
+  if (auto r = statmon::check_file_name(cfg.node); !r)
+    return make_error("{}: 'node' = \"{}\" cannot be a node name: {}", origin, cfg.node,
+                      r.error().message);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.count(cfg.log_level))
+    return make_error("{}: 'log_level' = \"{}\" is not one of trace, debug, info, warn, error",
+                      origin, cfg.log_level);
+  if (cfg.monitor_dirs.empty())
+    return make_error("{}: 'capture.monitor_dirs' is empty: name statd's monitor directory, "
+                      "usually /var/lib/nfs/sm", origin);
+  for (const auto& d : cfg.monitor_dirs) {
+    if (!is_absolute_path(d))
+      return make_error("{}: monitor directory \"{}\" must be an absolute path", origin, d);
+  }
+  if (!is_absolute_path(cfg.socket_path))
+    return make_error("{}: 'control.socket' must be an absolute path", origin);
+  if (!is_absolute_path(cfg.statmon_dir))
+    return make_error("{}: 'failover.statmon_dir' must be an absolute path", origin);
+  return cfg;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_errno_error(errno, "cannot read config file {}", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace lockferry::daemon

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd's configuration (TOML), parsed and validated as a whole before anything uses it.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "capture/capture.h"
+#include "lockferry/result.h"
+
+namespace lockferry::daemon {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/lockferry/lockferry.toml";
+inline constexpr const char* kDefaultSocketPath = "/run/lockferry/lockferryd.sock";
+inline constexpr const char* kDefaultStoreUrl = "dir:///var/lib/lockferry/store";
+
+struct Config {
+  std::string node;                    // this server's node name (default: the host name)
+  std::string store_url = kDefaultStoreUrl;
+  std::string log_level = "info";      // trace, debug, info, warn, error
+  // [capture]
+  std::vector<std::string> monitor_dirs{"/var/lib/nfs/sm"};
+  capture::Mode capture_mode = capture::Mode::automatic;
+  std::chrono::seconds reconcile_interval{30};
+  std::string pin_dir = "/sys/fs/bpf/lockferry";
+  // [control]
+  std::string socket_path = kDefaultSocketPath;
+  // [failover]
+  std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
+  std::string service_ip;                       // the floating IP clients mount from
+  std::string recognize = "sm-notify";
+};
+
+// Parses TOML text; `origin` names the file in error messages. Every error names the key and
+// says what is allowed. Unknown keys are errors too (a typo must not silently mean a default).
+Result<Config> parse_config(std::string_view toml_text, std::string_view origin);
+Result<Config> load_config(const std::string& path);
+
+}  // namespace lockferry::daemon

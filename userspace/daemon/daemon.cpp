@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd's wiring; see daemon.h.
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "daemon/json.h"
+#include "failover/migration.h"
+
+namespace lockferry::daemon {
+
+Daemon::Daemon(Config config, std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
+      reconcile_timer_(io_) {}
+
+Daemon::~Daemon() = default;
+
+Result<void> Daemon::start() {
+  started_ns_ = clock::now_ns();
+  auto store = store::open_store(config_.store_url);
+  if (!store) return make_error("cannot open store {}: {}", config_.store_url, store.error().message);
+  store_ = std::move(*store);
+
+  auto epoch = store_->epoch(config_.node);
+  if (!epoch) return make_error("cannot read the fencing epoch of node {} from {}: {}", config_.node,
+                                config_.store_url, epoch.error().message);
+  if (auto migrations = store_->list_migrations()) {
+    for (const auto& m : *migrations) {
+      if (m.from_node == config_.node && m.epoch == *epoch)
+        spdlog::warn("node {} was adopted by {} at epoch {} ({}); recording this node's records "
+                     "again from now on", config_.node, m.to_node, m.epoch,
+                     clock::format_ns(m.started_ns));
+    }
+  }
+  recorder_ = std::make_unique<capture::Recorder>(*store_, config_.node, *epoch);
+
+  capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir};
+  auto cap = capture::Capture::start(
+      io_, options, [this](const capture::FileChange& change) { recorder_->on_change(change); },
+      [this](const std::string& dir) {
+        spdlog::warn("capture may have missed events in {}: reconciling now", dir);
+        schedule_reconcile(std::chrono::milliseconds(0));
+      });
+  if (!cap) return make_error("cannot start capture: {}", cap.error().message);
+  capture_ = std::move(*cap);
+
+  // The first full scan: whatever statd wrote while we were not running.
+  reconcile_now("start");
+  schedule_reconcile(config_.reconcile_interval);
+
+  auto control = ControlServer::start(io_, config_.socket_path,
+                                      [this](const nlohmann::json& r) { return handle(r); });
+  if (!control) return control.error();
+  control_ = std::move(*control);
+
+  signals_.async_wait([this](boost::system::error_code ec, int signo) {
+    if (!ec) on_signal(signo);
+  });
+  spdlog::info("capture attached: node {}, mode {} ({}), watching {}, store {}, epoch {}",
+               config_.node, capture::to_string(capture_->mode()), capture_->mode_reason(),
+               fmt::join(config_.monitor_dirs, ", "), store_->url(), recorder_->epoch());
+  ::sd_notify(0, "READY=1");
+  return {};
+}
+
+void Daemon::on_signal(int signo) {
+  if (signo == SIGHUP) {
+    reload();
+    // Re-arm: one signal_set for the daemon's whole life.
+    signals_.async_wait([this](boost::system::error_code ec, int s) {
+      if (!ec) on_signal(s);
+    });
+    return;
+  }
+  stop(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Daemon::reload() {
+  ::sd_notify(0, "RELOADING=1");
+  auto fresh = load_config(config_path_);
+  if (!fresh) {
+    spdlog::error("reload: keeping the running configuration: {}", fresh.error().message);
+  } else if (fresh->node != config_.node || fresh->store_url != config_.store_url) {
+    spdlog::error("reload: node and store cannot change while running (restart lockferryd); "
+                  "keeping the running configuration");
+  } else {
+    if (auto r = capture_->set_dirs(fresh->monitor_dirs); !r) {
+      spdlog::error("reload: cannot watch the new monitor directories, keeping the old ones: {}",
+                    r.error().message);
+    } else {
+      config_ = std::move(*fresh);
+      spdlog::set_level(spdlog::level::from_str(config_.log_level));
+      spdlog::info("reload: now watching {}", fmt::join(config_.monitor_dirs, ", "));
+      reconcile_now("reload");
+    }
+  }
+  ::sd_notify(0, "READY=1");
+}
+
+void Daemon::stop(const char* why) {
+  spdlog::info("stopping ({})", why);
+  ::sd_notify(0, "STOPPING=1");
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  reconcile_timer_.cancel();
+  if (control_) control_->stop();
+  if (capture_) capture_->stop();
+}
+
+void Daemon::schedule_reconcile(std::chrono::milliseconds delay) {
+  if (delay.count() == 0) {
+    // Coalesce bursts of drop notifications into one scan.
+    if (resync_pending_) return;
+    resync_pending_ = true;
+    boost::asio::post(io_, [this] {
+      resync_pending_ = false;
+      reconcile_now("missed events");
+    });
+    return;
+  }
+  reconcile_timer_.expires_after(delay);
+  reconcile_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    reconcile_now("timer");
+    schedule_reconcile(config_.reconcile_interval);
+  });
+}
+
+void Daemon::reconcile_now(const char* why) {
+  auto repairs = recorder_->reconcile(config_.monitor_dirs);
+  last_reconcile_ns_ = clock::now_ns();
+  if (!repairs) {
+    spdlog::error("reconcile ({}) failed: {}; retrying at the next interval", why,
+                  repairs.error().message);
+  } else {
+    spdlog::debug("reconcile ({}): {} repairs", why, *repairs);
+  }
+}
+
+nlohmann::json Daemon::status() const {
+  const auto counters = capture_->counters();
+  const auto& stats = recorder_->stats();
+  return {
+      {"node", config_.node},
+      {"epoch", recorder_->epoch()},
+      {"fenced", stats.fenced},
+      {"store", store_->url()},
+      {"monitor_dirs", config_.monitor_dirs},
+      {"capture",
+       {{"mode", capture::to_string(capture_->mode())},
+        {"reason", capture_->mode_reason()},
+        {"hits", counters.hits},
+        {"emits", counters.emits},
+        {"drops", counters.drops},
+        {"changes", counters.changes}}},
+      {"records",
+       {{"written", stats.records_written},
+        {"deleted", stats.records_deleted},
+        {"bad", stats.bad_records},
+        {"store_errors", stats.store_errors},
+        {"last_error", stats.last_error}}},
+      {"reconcile",
+       {{"runs", stats.reconciles},
+        {"repairs", stats.reconcile_repairs},
+        {"interval_s", config_.reconcile_interval.count()},
+        {"last", clock::format_ns(last_reconcile_ns_)}}},
+      {"started", clock::format_ns(started_ns_)},
+      {"version", LOCKFERRY_VERSION},
+  };
+}
+
+nlohmann::json Daemon::handle(const nlohmann::json& request) {
+  const std::string command = request.at("command").get<std::string>();
+  auto fail = [](const std::string& message) {
+    return nlohmann::json{{"ok", false}, {"error", message}};
+  };
+  auto ok = [](nlohmann::json result) { return nlohmann::json{{"ok", true}, {"result", result}}; };
+  if (command == "status") return ok(status());
+  if (command == "reconcile") {
+    reconcile_now("requested");
+    return ok(status());
+  }
+  if (command == "records") {
+    std::string node = request.value("node", config_.node);
+    auto records = store_->list_monitor(node);
+    if (!records) return fail(records.error().message);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : *records) out.push_back(to_json(r));
+    return ok(out);
+  }
+  if (command == "migrate") {
+    auto options = migrate_options(request, config_);
+    if (!options) return fail(options.error().message);
+    // Runs on the loop: capture events wait until it finishes (bounded by the command timeout).
+    auto report = failover::migrate(*store_, *options);
+    if (!report) return fail(report.error().message);
+    return ok(to_json(*report));
+  }
+  return fail("unknown command '" + command + "' (status, records, reconcile, migrate)");
+}
+
+int Daemon::run() {
+  if (auto r = start(); !r) {
+    spdlog::critical("{}", r.error().message);
+    if (capture_) capture_->stop();
+    return 1;
+  }
+  io_.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace lockferry::daemon

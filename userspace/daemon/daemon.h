@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd: wires capture -> recorder -> store, the reconcile timer, the control socket and
+// signals onto one io_context.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "capture/capture.h"
+#include "capture/recorder.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "store/store.h"
+
+namespace lockferry::daemon {
+
+class Daemon {
+ public:
+  Daemon(Config config, std::string config_path);
+  ~Daemon();
+
+  // Starts everything, runs until SIGTERM/SIGINT, cleans up. Returns the process exit code.
+  int run();
+
+ private:
+  Result<void> start();
+  void stop(const char* why);
+  void on_signal(int signo);
+  void reload();
+  void schedule_reconcile(std::chrono::milliseconds delay);
+  void reconcile_now(const char* why);
+  nlohmann::json handle(const nlohmann::json& request);
+  nlohmann::json status() const;
+
+  Config config_;
+  std::string config_path_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer reconcile_timer_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<capture::Recorder> recorder_;
+  std::unique_ptr<capture::Capture> capture_;
+  std::unique_ptr<ControlServer> control_;
+  bool resync_pending_ = false;
+  std::int64_t started_ns_ = 0;
+  std::int64_t last_reconcile_ns_ = 0;
+};
+
+}  // namespace lockferry::daemon

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// JSON forms of records and reports; see json.h.
+#include "daemon/json.h"
+
+#include <arpa/inet.h>
+
+#include "common/clock.h"
+#include "common/process.h"
+
+namespace lockferry::daemon {
+namespace {
+
+std::string hex(const std::array<std::uint8_t, 16>& bytes) {
+  std::string out;
+  for (auto b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
+// statd stores the in-memory s_addr; inet_ntop of the same bytes gives the dotted address.
+std::string dotted(std::uint32_t s_addr) {
+  char buf[INET_ADDRSTRLEN] = {};
+  in_addr a{s_addr};
+  return ::inet_ntop(AF_INET, &a, buf, sizeof buf) ? buf : "";
+}
+
+}  // namespace
+
+nlohmann::json to_json(const MonitorRecord& r) {
+  return {
+      {"node", r.node},
+      {"epoch", r.epoch},
+      {"file_name", r.file_name},
+      {"mon_name", r.mon_name},
+      {"my_name", r.my_name},
+      {"addr", dotted(r.addr)},
+      {"prog", r.prog},
+      {"vers", r.vers},
+      {"proc", r.proc},
+      {"priv", hex(r.priv)},
+      {"first_seen", clock::format_ns(r.first_seen_ns)},
+      {"last_seen", clock::format_ns(r.last_seen_ns)},
+      {"raw", r.raw},
+  };
+}
+
+nlohmann::json to_json(const store::MigrationRecord& m) {
+  return {
+      {"from_node", m.from_node},   {"to_node", m.to_node},
+      {"epoch", m.epoch},           {"started", clock::format_ns(m.started_ns)},
+      {"finished", clock::format_ns(m.finished_ns)}, {"records", m.records},
+      {"service_ip", m.service_ip}, {"recognize", m.recognize_method},
+      {"result", m.result},
+  };
+}
+
+nlohmann::json to_json(const failover::MigrateReport& r) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& e : r.replay.entries) {
+    nlohmann::json j{{"file_name", e.file_name}, {"mon_name", e.mon_name}, {"action", e.action}};
+    if (!e.reason.empty()) j["reason"] = e.reason;
+    entries.push_back(std::move(j));
+  }
+  nlohmann::json commands = nlohmann::json::array();
+  for (const auto& c : r.recognize.commands) {
+    commands.push_back({{"command", process::to_display(c.argv)},
+                        {"exit_code", c.exit_code},
+                        {"timed_out", c.timed_out},
+                        {"output", c.output}});
+  }
+  return {
+      {"ok", r.ok},
+      {"message", r.message},
+      {"from_node", r.from_node},
+      {"to_node", r.to_node},
+      {"epoch", r.epoch},
+      {"repeated", r.repeated},
+      {"records", r.records},
+      {"replay",
+       {{"statmon_dir", r.replay.statmon_dir},
+        {"written", r.replay.written},
+        {"unchanged", r.replay.unchanged},
+        {"refused", r.replay.refused},
+        {"entries", entries}}},
+      {"recognize",
+       {{"method", failover::to_string(r.recognize.method)},
+        {"ok", r.recognize.ok},
+        {"message", r.recognize.message},
+        {"commands", commands},
+        {"notified", r.recognize.notified},
+        {"not_notified", r.recognize.not_notified}}},
+      {"started", clock::format_ns(r.started_ns)},
+      {"finished", clock::format_ns(r.finished_ns)},
+      {"duration_ms", r.finished_ns > r.started_ns ? (r.finished_ns - r.started_ns) / 1'000'000 : 0},
+  };
+}
+
+}  // namespace lockferry::daemon
+
+#include "daemon/config.h"
+
+namespace lockferry::daemon {
+
+Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
+                                                 const Config& defaults) {
+  failover::MigrateOptions o;
+  auto str = [&](const char* key, const std::string& fallback) {
+    auto it = request.find(key);
+    return it != request.end() && it->is_string() && !it->get<std::string>().empty()
+               ? it->get<std::string>()
+               : fallback;
+  };
+  o.from_node = str("from", "");
+  if (o.from_node.empty()) return make_error("migrate: which node to adopt? (--from NODE)");
+  o.to_node = str("node", defaults.node);
+  o.statmon_dir = str("statmon_dir", defaults.statmon_dir);
+  o.recognize.service_ip = str("service_ip", defaults.service_ip);
+  o.recognize.state_dir = str("state_dir", "");
+  auto method = failover::recognize_method_from_string(str("recognize", defaults.recognize));
+  if (!method) return method.error();
+  o.recognize.method = *method;
+  if (auto it = request.find("command_argv"); it != request.end() && it->is_array()) {
+    for (const auto& a : *it) o.recognize.command.push_back(a.get<std::string>());
+  }
+  if (auto it = request.find("timeout_s"); it != request.end() && it->is_number_integer()) {
+    auto t = it->get<std::int64_t>();
+    if (t < 1 || t > 3600) return make_error("migrate: timeout must be 1..3600 seconds, not {}", t);
+    o.recognize.timeout = std::chrono::seconds(t);
+  }
+  if (auto it = request.find("retry_minutes"); it != request.end() && it->is_number_integer())
+    o.recognize.sm_notify_retry_minutes = it->get<int>();
+  o.dry_run = request.value("dry_run", false);
+  o.force = request.value("force", false);
+  if (o.statmon_dir.empty() || o.statmon_dir[0] != '/')
+    return make_error("migrate: the statd monitor directory must be an absolute path, not '{}'",
+                      o.statmon_dir);
+  return o;
+}
+
+}  // namespace lockferry::daemon

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Migration: the whole adoption of one node's monitor records by this node — fence the old
+// primary, replay its records, make this server recognise them, and record that it happened.
+#pragma once
+
+#include <string>
+
+#include "failover/recognizer.h"
+#include "failover/replayer.h"
+#include "store/store.h"
+
+namespace lockferry::failover {
+
+struct MigrateOptions {
+  std::string from_node;  // the node being adopted (old primary)
+  std::string to_node;    // this node
+  std::string statmon_dir = "/var/lib/nfs/sm";
+  RecognizeOptions recognize;  // state_dir defaults to the parent of statmon_dir
+  bool dry_run = false;
+  // Adopt even if another node already adopted from_node at its current epoch.
+  bool force = false;
+};
+
+struct MigrateReport {
+  std::string from_node;
+  std::string to_node;
+  std::uint64_t epoch = 0;  // from_node's fencing epoch after the adoption
+  bool repeated = false;    // this node had already adopted from_node at this epoch
+  std::size_t records = 0;
+  ReplayReport replay;
+  RecognizeReport recognize;
+  std::int64_t started_ns = 0;
+  std::int64_t finished_ns = 0;
+  bool ok = false;
+  std::string message;
+};
+
+// Order (DESIGN.md "Order matters"): fence, replay, then recognise — the caller must already have
+// the NFS service answering on the service IP (and in grace) before recognition notifies clients.
+// Running it again on the same node re-replays idempotently without bumping the epoch again.
+// Fails (as a value) when the store is unreachable, another node already adopted from_node, or the
+// statd directory is unusable; a failed migration can simply be run again.
+Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options);
+
+}  // namespace lockferry::failover

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recognition of replayed records by the adoptive server; see recognizer.h.
+#include "failover/recognizer.h"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+namespace lockferry::failover {
+namespace {
+
+void substitute(std::string& arg, std::string_view key, const std::string& value) {
+  for (auto pos = arg.find(key); pos != std::string::npos; pos = arg.find(key, pos + value.size()))
+    arg.replace(pos, key.size(), value);
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+const char* to_string(RecognizeMethod method) {
+  switch (method) {
+    case RecognizeMethod::sm_notify: return "sm-notify";
+    case RecognizeMethod::restart_statd: return "restart-statd";
+    case RecognizeMethod::restart_nfs: return "restart-nfs";
+    case RecognizeMethod::ganesha_grace: return "ganesha-grace";
+    case RecognizeMethod::command: return "command";
+    case RecognizeMethod::none: return "none";
+  }
+  return "?";
+}
+
+Result<RecognizeMethod> recognize_method_from_string(std::string_view text) {
+  for (auto m : {RecognizeMethod::sm_notify, RecognizeMethod::restart_statd,
+                 RecognizeMethod::restart_nfs, RecognizeMethod::ganesha_grace,
+                 RecognizeMethod::command, RecognizeMethod::none}) {
+    if (text == to_string(m)) return m;
+  }
+  return make_error("unknown recognize method '{}' (use sm-notify, restart-statd, restart-nfs, "
+                    "ganesha-grace, command or none)", text);
+}
+
+std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions& o) {
+  std::vector<std::vector<std::string>> cmds;
+  if (!o.command.empty()) {
+    cmds.push_back(o.command);
+  } else {
+    switch (o.method) {
+      case RecognizeMethod::sm_notify:
+        // -f: send even though sm-notify already ran since boot; -d: stay in the foreground so we
+        // know when it is done; -m: bounded retries; -v: the service IP is both the source
+        // address and the name clients match against their mounts.
+        cmds.push_back({"sm-notify", "-f", "-d", "-m", std::to_string(o.sm_notify_retry_minutes),
+                        "-P", "{state_dir}", "-v", "{service_ip}"});
+        break;
+      case RecognizeMethod::restart_statd:
+        cmds.push_back({"systemctl", "restart", "rpc-statd"});
+        cmds.push_back({"sm-notify", "-f", "-d", "-m", std::to_string(o.sm_notify_retry_minutes),
+                        "-P", "{state_dir}", "-v", "{service_ip}"});
+        break;
+      case RecognizeMethod::restart_nfs:
+        cmds.push_back({"systemctl", "restart", "nfs-server"});
+        break;
+      case RecognizeMethod::ganesha_grace:
+        // Ganesha's admin interface: a grace period for the IP this node just took over.
+        cmds.push_back({"dbus-send", "--system", "--print-reply", "--dest=org.ganesha.nfsd",
+                        "/org/ganesha/nfsd/admin", "org.ganesha.nfsd.admin.grace",
+                        "string:{service_ip}"});
+        break;
+      case RecognizeMethod::command:
+      case RecognizeMethod::none:
+        break;
+    }
+  }
+  for (auto& cmd : cmds) {
+    for (auto& arg : cmd) {
+      substitute(arg, "{service_ip}", o.service_ip);
+      substitute(arg, "{state_dir}", o.state_dir);
+    }
+  }
+  return cmds;
+}
+
+RecognizeReport recognize(const RecognizeOptions& o) {
+  RecognizeReport report;
+  report.method = o.method;
+  bool uses_ip = o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd ||
+                 o.method == RecognizeMethod::ganesha_grace;
+  if (uses_ip && o.service_ip.empty()) {
+    report.message = fmt::format("{} needs the service IP (--service-ip): clients only accept a "
+                                 "notification from the address they mounted", to_string(o.method));
+    return report;
+  }
+  if (o.method == RecognizeMethod::command && o.command.empty()) {
+    report.message = "recognize method 'command' needs a command";
+    return report;
+  }
+  for (const auto& argv : recognize_commands(o)) {
+    CommandRun run{argv, -1, false, ""};
+    if (o.dry_run) {
+      report.commands.push_back(std::move(run));
+      continue;
+    }
+    spdlog::info("recognize: running {}", process::to_display(argv));
+    auto result = process::run_command(argv, o.timeout);
+    if (!result) {
+      report.message = result.error().message;
+      report.commands.push_back(std::move(run));
+      return report;
+    }
+    run.exit_code = result->exit_code;
+    run.timed_out = result->timed_out;
+    run.output = result->output;
+    report.commands.push_back(run);
+    if (run.timed_out || run.exit_code != 0) {
+      report.message = fmt::format("{} {} (output: {})", process::to_display(argv),
+                                   run.timed_out ? fmt::format("timed out after {} s", o.timeout.count())
+                                                 : fmt::format("exited with {}", run.exit_code),
+                                   run.output.empty() ? "none" : run.output);
+      spdlog::error("recognize: {}", report.message);
+      // sm-notify timing out still notified whoever answered; report them below.
+      if (!(run.timed_out && o.method == RecognizeMethod::sm_notify)) return report;
+    }
+  }
+  if (o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd) {
+    // sm-notify moves each record to sm.bak/ and removes it there once the client answered.
+    for (const auto& client : o.clients) {
+      bool pending = exists(o.state_dir + "/sm.bak/" + client);
+      (pending ? report.not_notified : report.notified).push_back(client);
+    }
+  }
+  report.ok = report.message.empty();
+  if (o.dry_run) report.message = "dry run: nothing was run";
+  else if (report.ok && !report.not_notified.empty())
+    report.message = fmt::format("{} client(s) did not acknowledge SM_NOTIFY",
+                                 report.not_notified.size());
+  return report;
+}
+
+}  // namespace lockferry::failover

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// Recognizer: makes the adoptive server act on replayed monitor records, so clients learn that
+// the server "rebooted" and reclaim their locks (sm-notify, a restart, or a Ganesha grace period).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/process.h"
+#include "lockferry/result.h"
+
+namespace lockferry::failover {
+
+enum class RecognizeMethod { sm_notify, restart_statd, restart_nfs, ganesha_grace, command, none };
+const char* to_string(RecognizeMethod method);
+Result<RecognizeMethod> recognize_method_from_string(std::string_view text);
+
+struct RecognizeOptions {
+  RecognizeMethod method = RecognizeMethod::sm_notify;
+  std::string service_ip;   // the address clients know; sm-notify sends from and names it (-v)
+  std::string state_dir;    // statd's state directory, parent of sm/ and sm.bak/ (sm-notify -P)
+  std::chrono::seconds timeout{60};  // hard limit for each command
+  int sm_notify_retry_minutes = 1;   // sm-notify -m: a dead client must not hang the failover
+  // Overrides the default command of the method (required for `command`). "{service_ip}" and
+  // "{state_dir}" in any argument are replaced.
+  std::vector<std::string> command;
+  // The records just replayed (file names in sm/): used to tell who acknowledged the notify.
+  std::vector<std::string> clients;
+  bool dry_run = false;
+};
+
+struct CommandRun {
+  std::vector<std::string> argv;
+  int exit_code = -1;
+  bool timed_out = false;
+  std::string output;
+};
+
+struct RecognizeReport {
+  RecognizeMethod method = RecognizeMethod::sm_notify;
+  std::vector<CommandRun> commands;
+  std::vector<std::string> notified;      // sm-notify: clients that acknowledged SM_NOTIFY
+  std::vector<std::string> not_notified;  // sm-notify: clients still pending in sm.bak/
+  bool ok = false;
+  std::string message;
+};
+
+// The commands the method runs, with placeholders filled (shown by --dry-run and in reports).
+std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions& options);
+
+// Runs them in order, each with the timeout; stops at the first failure. Never throws; a
+// command that fails or times out gives ok=false with the reason in message.
+RecognizeReport recognize(const RecognizeOptions& options);
+
+}  // namespace lockferry::failover
