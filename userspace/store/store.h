@@ -16,12 +16,12 @@ namespace lockferry::store {
 // Who adopted whom. Recorded so a second adoptive node does not replay the same node again and a
 // returning primary learns it was taken over.
 struct MigrationRecord {
-  std::string from_node;       // the node that was adopted (the old primary)
-  std::string to_node;         // the adoptive node
-  std::uint64_t epoch = 0;     // from_node's fencing epoch after the adoption
+  std::string from_node;         // the node that was adopted (the old primary)
+  std::string to_node;           // the adoptive node
+  std::uint64_t epoch = 0;       // from_node's fencing epoch after the adoption
   std::int64_t started_ns = 0;   // CLOCK_REALTIME
   std::int64_t finished_ns = 0;  // 0 while still running
-  std::size_t records = 0;     // monitor records replayed
+  std::size_t records = 0;       // monitor records replayed
   std::string service_ip;
   std::string recognize_method;
   std::string result;  // "ok", or what went wrong
@@ -46,12 +46,26 @@ class Store {
   // Refused with code kErrFenced when record.epoch < current epoch of record.node.
   virtual Result<void> put_monitor(const MonitorRecord& record) = 0;
 
-  // Remove one monitor record; removing one that is not there succeeds (idempotent).
+  // Insert or replace every record of one monitor file at once: a statd file holds several
+  // lines when several (mon_name, my_name) pairs map to it (see statmon/record.h), and they must
+  // be stored and replayed together. All records share node, file_name and epoch; an empty
+  // vector is refused (use delete_monitor). list_monitor returns them in the same order.
+  // Backends that keep one record per file accept exactly one record here.
+  virtual Result<void> put_monitor_file(const std::vector<MonitorRecord>& records) {
+    if (records.size() == 1) return put_monitor(records.front());
+    return make_error("store {} keeps one record per monitor file; '{}' holds {}", url(),
+                      records.empty() ? std::string() : records.front().file_name, records.size());
+  }
+
+  // Remove a monitor file's record(s); removing one that is not there succeeds (idempotent).
+  // Refused with code kErrFenced when epoch < current epoch of node.
   virtual Result<void> delete_monitor(std::string_view node, std::string_view file_name,
                                       std::uint64_t epoch) = 0;
 
-  // All monitor records of one node, sorted by file_name. A corrupt stored record is skipped,
-  // logged with its path, and does not hide the good ones.
+  // All monitor records of one node, sorted by file_name (lines of one file in file order). A
+  // corrupt stored record is skipped, logged with its path, and does not hide the good ones.
+  // Replay must write records sharing a file_name into that one file together
+  // (statmon::format_record_file), never one after the other over each other.
   virtual Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) = 0;
 
   // Every node that has anything in the store, sorted.
@@ -69,8 +83,10 @@ class Store {
   virtual Result<std::vector<MigrationRecord>> list_migrations() = 0;
 };
 
-// Open a store by URL: dir:///absolute/path (creates the directory if missing).
-// Unknown schemes fail with a message listing the supported ones.
+// Open a store by URL: dir:///absolute/path (creates the directory if missing; see
+// dir_store.h for the layout). Unknown schemes fail with a message listing the supported ones.
+// Node names and file names are checked like statd file names (statmon::check_file_name) so
+// nothing can escape the store; "migrations" is reserved and not a valid node name.
 Result<std::unique_ptr<Store>> open_store(std::string_view url);
 
 }  // namespace lockferry::store

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Writing a file so readers see the old or the new content, never a mix, and reading a file
+// whose size we do not trust. Used for statd's monitor directory and for the dir:// store.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lockferry/result.h"
+
+namespace lockferry::files {
+
+struct Owner {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Prefix of every temp file write_file_atomically creates, after the leading '.'. Temp files
+// start with '.', so statd's nsm_load_dir and the dir:// store both skip them; a crash between
+// write and rename leaves one behind, which is harmless (see is_temp_file_name).
+inline constexpr std::string_view kTempMarker = ".lockferry-tmp.";
+
+// Whether `name` is a temp file this module creates (for cleanup and for listing code).
+bool is_temp_file_name(std::string_view name);
+
+// Atomically replace <dir>/<name> with `content`: write a temp file in `dir` (unique per
+// process and call), set `mode` exactly (umask does not apply) and `owner` if given, fsync it,
+// rename() it over `name`, and fsync `dir` when `fsync_dir` (so the rename survives a crash).
+// Concurrent writers in other processes or on other NFS clients each land a whole file; the
+// last rename wins. On any error nothing new is visible under `name` and the temp file is
+// removed; the error names the path, the step, and the errno (e.g. ENOSPC, EROFS, EACCES).
+// `name` must be a single path component; symlinks at `dir` are followed, at `name` replaced.
+Result<void> write_file_atomically(const std::string& dir, std::string_view name,
+                                   std::string_view content, mode_t mode = 0644,
+                                   std::optional<Owner> owner = std::nullopt,
+                                   bool fsync_dir = true);
+
+// Create <dir>/<name> with `content` only if no such name exists, atomically across processes
+// and NFS clients: the content is written to a temp file first and then link()ed to `name`,
+// so the name never appears half-written and exactly one of several racing creators wins
+// (link() is atomic on NFS where O_EXCL historically was not). Returns true when this call
+// created it, false when `name` already existed; fsyncs `dir`.
+Result<bool> create_file_exclusively(const std::string& dir, std::string_view name,
+                                     std::string_view content, mode_t mode = 0644);
+
+// The whole content of `path`, refusing symlinks (O_NOFOLLOW), anything that is not a regular
+// file (a FIFO does not block the caller), and files larger than `max_bytes`.
+Result<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes);
+
+// mkdir -p with `mode` (less the umask) for each directory created; fsyncs the parent of each new
+// directory so it survives a crash. Fails if a component exists and is not a directory.
+Result<void> ensure_directory(const std::string& path, mode_t mode = 0755);
+
+// fsync a directory, so that entries created, renamed or removed in it are durable.
+Result<void> fsync_directory(const std::string& path);
+
+// "ENOSPC"-style name of an errno value (for messages operators can grep), or "errno N".
+std::string errno_name(int err);
+
+}  // namespace lockferry::files

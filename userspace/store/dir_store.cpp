@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: Apache-2.0
+// dir:// store implementation: JSON documents written atomically, fencing epochs by link().
+#include "store/dir_store.h"
+
+#include <dirent.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "statmon/record.h"
+
+namespace lockferry::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFormat = 1;
+constexpr mode_t kDirMode = 0750;
+constexpr mode_t kFileMode = 0640;
+constexpr std::size_t kMaxNodeBytes = 200;
+constexpr std::size_t kMaxDocumentBytes = 1 << 20;
+constexpr std::string_view kJson = ".json";
+// "<file_name>.json" must still fit in NAME_MAX.
+constexpr std::size_t kMaxStoredFileNameBytes = statmon::kMaxFileNameBytes - kJson.size();
+
+std::int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string dump(const json& doc) {
+  // Names are validated as UTF-8 before they get here; replace keeps free-text fields (a
+  // migration's result message) from making a write throw.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+json record_to_json(const MonitorRecord& r) {
+  return json{{"node", r.node},
+              {"epoch", r.epoch},
+              {"file_name", r.file_name},
+              {"first_seen_ns", r.first_seen_ns},
+              {"last_seen_ns", r.last_seen_ns},
+              {"addr", fmt::format("{:08x}", r.addr)},
+              {"prog", r.prog},
+              {"vers", r.vers},
+              {"proc", r.proc},
+              {"priv", statmon::priv_to_hex(r.priv)},
+              {"mon_name", r.mon_name},
+              {"my_name", r.my_name},
+              {"raw", r.raw}};
+}
+
+// Throws json::exception on missing or mistyped fields; the caller turns that into an Error.
+Result<MonitorRecord> record_from_json(const json& j) {
+  MonitorRecord r;
+  j.at("node").get_to(r.node);
+  j.at("epoch").get_to(r.epoch);
+  j.at("file_name").get_to(r.file_name);
+  j.at("first_seen_ns").get_to(r.first_seen_ns);
+  j.at("last_seen_ns").get_to(r.last_seen_ns);
+  const auto addr = j.at("addr").get<std::string>();
+  std::uint32_t a = 0;
+  auto [end, ec] = std::from_chars(addr.data(), addr.data() + addr.size(), a, 16);
+  if (addr.size() != 8 || ec != std::errc() || end != addr.data() + addr.size()) {
+    return make_error("addr '{}' is not 8 hex digits", statmon::printable(addr));
+  }
+  r.addr = a;
+  j.at("prog").get_to(r.prog);
+  j.at("vers").get_to(r.vers);
+  j.at("proc").get_to(r.proc);
+  auto priv = statmon::priv_from_hex(j.at("priv").get<std::string>());
+  if (!priv) return make_error("priv {}", priv.error().message);
+  r.priv = *priv;
+  j.at("mon_name").get_to(r.mon_name);
+  j.at("my_name").get_to(r.my_name);
+  j.at("raw").get_to(r.raw);
+  // The raw line is what replay writes; it must be exactly what the fields say.
+  if (r.raw.empty()) return make_error("raw line is missing");
+  if (auto ok = statmon::check_record(r); !ok) return ok.error();
+  return r;
+}
+
+json migration_to_json(const MigrationRecord& m) {
+  return json{{"format", kFormat},
+              {"from_node", m.from_node},
+              {"to_node", m.to_node},
+              {"epoch", m.epoch},
+              {"started_ns", m.started_ns},
+              {"finished_ns", m.finished_ns},
+              {"records", m.records},
+              {"service_ip", m.service_ip},
+              {"recognize_method", m.recognize_method},
+              {"result", m.result}};
+}
+
+MigrationRecord migration_from_json(const json& j) {
+  MigrationRecord m;
+  j.at("from_node").get_to(m.from_node);
+  j.at("to_node").get_to(m.to_node);
+  j.at("epoch").get_to(m.epoch);
+  j.at("started_ns").get_to(m.started_ns);
+  j.at("finished_ns").get_to(m.finished_ns);
+  j.at("records").get_to(m.records);
+  j.at("service_ip").get_to(m.service_ip);
+  j.at("recognize_method").get_to(m.recognize_method);
+  j.at("result").get_to(m.result);
+  return m;
+}
+
+// Reads and validates one monitor document; every problem becomes an Error naming the path.
+Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path,
+                                                         std::string_view node,
+                                                         std::string_view file_name) {
+  auto text = files::read_file_bounded(path, kMaxDocumentBytes);
+  if (!text) return text.error();
+  try {
+    const json doc = json::parse(*text);
+    if (doc.at("format").get<int>() != kFormat) {
+      return make_error("{}: unknown format {}", path, doc.at("format").dump());
+    }
+    if (doc.at("node").get<std::string>() != node ||
+        doc.at("file_name").get<std::string>() != file_name) {
+      return make_error("{}: belongs to node '{}' file '{}', not where it is stored", path,
+                        statmon::printable(doc.at("node").get<std::string>()),
+                        statmon::printable(doc.at("file_name").get<std::string>()));
+    }
+    std::vector<MonitorRecord> out;
+    for (const auto& j : doc.at("records")) {
+      auto r = record_from_json(j);
+      if (!r) return make_error("{}: record {}: {}", path, out.size() + 1, r.error().message);
+      if (r->node != node || r->file_name != file_name) {
+        return make_error("{}: record {} names another node or file", path, out.size() + 1);
+      }
+      out.push_back(std::move(*r));
+    }
+    if (out.empty()) return make_error("{}: holds no records", path);
+    return out;
+  } catch (const json::exception& e) {
+    return make_error("{}: not a valid monitor document: {}", path, e.what());
+  }
+}
+
+// Names in a directory, without "." and "..". A missing directory is empty.
+Result<std::vector<std::string>> list_dir(const std::string& path) {
+  std::vector<std::string> names;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), &::closedir);
+  if (!dir) {
+    if (errno == ENOENT) return names;
+    return make_errno_error(errno, "cannot list {} ({})", path, files::errno_name(errno));
+  }
+  errno = 0;
+  while (dirent* de = ::readdir(dir.get())) {
+    std::string_view name = de->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return make_errno_error(errno, "cannot list {}", path);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Epoch file names are plain decimal numbers without leading zeros; anything else (temp files)
+// is not an epoch.
+bool parse_epoch_name(std::string_view name, std::uint64_t& out) {
+  if (name.empty() || name.size() > 20 || (name.size() > 1 && name.front() == '0')) return false;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), out);
+  return ec == std::errc() && end == name.data() + name.size();
+}
+
+Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
+             std::string_view action) {
+  return Error{fmt::format("{} refused: node '{}' was adopted (epoch {}) and this writer holds "
+                           "epoch {}; it stops writing that node's records",
+                           action, statmon::printable(node), current, held),
+               kErrFenced};
+}
+
+Result<void> check_stored_file_name(std::string_view file_name) {
+  if (auto ok = statmon::check_file_name(file_name); !ok) return ok;
+  if (file_name.size() > kMaxStoredFileNameBytes) {
+    return make_error("file name '{}' is {} bytes; the dir:// store keeps at most {}",
+                      statmon::printable(file_name), file_name.size(), kMaxStoredFileNameBytes);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> check_node_name(std::string_view node) {
+  if (auto ok = statmon::check_file_name(node); !ok) {
+    return make_error("bad node name: {}", ok.error().message);
+  }
+  if (node.size() > kMaxNodeBytes) {
+    return make_error("bad node name '{}': {} bytes, at most {} allowed", statmon::printable(node),
+                      node.size(), kMaxNodeBytes);
+  }
+  if (node == "migrations") return make_error("bad node name: 'migrations' is reserved");
+  return {};
+}
+
+Result<std::unique_ptr<DirStore>> DirStore::open(const std::string& root) {
+  if (root.empty() || root.front() != '/') {
+    return make_error("dir:// store root '{}' must be an absolute path", root);
+  }
+  std::string clean = root;
+  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  if (auto ok = files::ensure_directory(clean, kDirMode); !ok) {
+    return make_error("cannot open dir:// store: {}", ok.error().message);
+  }
+  if (::access(clean.c_str(), R_OK | X_OK) != 0) {
+    return make_errno_error(errno, "cannot open dir:// store {} ({})", clean,
+                            files::errno_name(errno));
+  }
+  return std::unique_ptr<DirStore>(new DirStore(std::move(clean)));
+}
+
+std::string DirStore::url() const { return "dir://" + root_; }
+
+std::string DirStore::node_dir(std::string_view node) const {
+  return root_ + "/" + std::string(node);
+}
+
+Result<std::uint64_t> DirStore::epoch(std::string_view node) {
+  if (auto ok = check_node_name(node); !ok) return ok.error();
+  auto names = list_dir(node_dir(node) + "/epochs");
+  if (!names) return names.error();
+  std::uint64_t current = 0;
+  for (const auto& name : *names) {
+    std::uint64_t n = 0;
+    if (parse_epoch_name(name, n)) current = std::max(current, n);
+  }
+  return current;
+}
+
+Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t expected) {
+  auto current = epoch(node);
+  if (!current) return current.error();
+  if (*current != expected) {
+    return Error{fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} "
+                             "(another node adopted it first)",
+                             statmon::printable(node), expected, *current),
+                 kErrFenced};
+  }
+  if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
+  const std::string dir = node_dir(node) + "/epochs";
+  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
+
+  const std::uint64_t next = expected + 1;
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const json doc{{"format", kFormat}, {"node", std::string(node)}, {"epoch", next},
+                 {"by_host", host},   {"by_pid", ::getpid()},      {"at_ns", now_ns()}};
+  // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
+  // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
+  auto created = files::create_file_exclusively(dir, std::to_string(next), dump(doc), kFileMode);
+  if (!created) return created.error();
+  if (!*created) {
+    return Error{fmt::format("cannot bump the epoch of node '{}' from {}: another node bumped it "
+                             "at the same moment",
+                             statmon::printable(node), expected),
+                 kErrFenced};
+  }
+  spdlog::info("dir store {}: node '{}' is now at fencing epoch {}", root_, node, next);
+  return next;
+}
+
+Result<void> DirStore::check_not_fenced(std::string_view node, std::uint64_t epoch,
+                                        std::string_view action) {
+  auto current = this->epoch(node);
+  if (!current) return current.error();
+  if (epoch < *current) return fenced(node, *current, epoch, action);
+  return {};
+}
+
+Result<void> DirStore::put_monitor(const MonitorRecord& record) {
+  return put_monitor_file({record});
+}
+
+Result<void> DirStore::put_monitor_file(const std::vector<MonitorRecord>& records) {
+  if (records.empty()) return make_error("put_monitor_file needs at least one record");
+  const MonitorRecord& first = records.front();
+  if (auto ok = check_node_name(first.node); !ok) return ok.error();
+  if (auto ok = check_stored_file_name(first.file_name); !ok) return ok.error();
+
+  json lines = json::array();
+  for (const auto& r : records) {
+    if (r.node != first.node || r.file_name != first.file_name || r.epoch != first.epoch) {
+      return make_error("records of monitor file '{}' must share node, file name and epoch",
+                        statmon::printable(first.file_name));
+    }
+    if (auto ok = statmon::check_record(r); !ok) return ok.error();
+    MonitorRecord stored = r;
+    if (stored.raw.empty()) stored.raw = statmon::format_record(stored);
+    lines.push_back(record_to_json(stored));
+  }
+  const std::string action =
+      fmt::format("writing monitor record '{}'", statmon::printable(first.file_name));
+  if (auto ok = check_not_fenced(first.node, first.epoch, action); !ok) return ok;
+
+  const json doc{{"format", kFormat},
+                 {"node", first.node},
+                 {"file_name", first.file_name},
+                 {"records", std::move(lines)}};
+  const std::string dir = node_dir(first.node) + "/monitor";
+  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
+  if (auto ok = files::write_file_atomically(dir, first.file_name + std::string(kJson), dump(doc),
+                                             kFileMode);
+      !ok) {
+    return ok.error();
+  }
+  // A bump that raced with this write: the record landed, but the writer must learn now that it
+  // is fenced rather than at its next write.
+  return check_not_fenced(first.node, first.epoch, action);
+}
+
+Result<void> DirStore::delete_monitor(std::string_view node, std::string_view file_name,
+                                      std::uint64_t epoch) {
+  if (auto ok = check_node_name(node); !ok) return ok.error();
+  if (auto ok = check_stored_file_name(file_name); !ok) return ok.error();
+  const std::string action =
+      fmt::format("deleting monitor record '{}'", statmon::printable(file_name));
+  if (auto ok = check_not_fenced(node, epoch, action); !ok) return ok;
+
+  const std::string dir = node_dir(node) + "/monitor";
+  const std::string path = dir + "/" + std::string(file_name) + std::string(kJson);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return {};
+    return make_errno_error(errno, "cannot delete {} ({})", path, files::errno_name(errno));
+  }
+  return files::fsync_directory(dir);
+}
+
+Result<std::vector<MonitorRecord>> DirStore::list_monitor(std::string_view node) {
+  if (auto ok = check_node_name(node); !ok) return ok.error();
+  const std::string dir = node_dir(node) + "/monitor";
+  auto names = list_dir(dir);
+  if (!names) return names.error();
+
+  std::vector<MonitorRecord> out;
+  for (const auto& name : *names) {
+    // Dot files: our temp files (a writer crashed or is mid-write) and anything hidden.
+    if (name.front() == '.') continue;
+    const std::string path = dir + "/" + name;
+    if (!ends_with(name, kJson)) {
+      spdlog::warn("dir store: skipping {}: not a monitor document (no .json suffix)", path);
+      continue;
+    }
+    const std::string file_name = name.substr(0, name.size() - kJson.size());
+    if (auto ok = statmon::check_file_name(file_name); !ok) {
+      spdlog::warn("dir store: skipping {}: {}", statmon::printable(path, 400), ok.error().message);
+      continue;
+    }
+    auto records = load_monitor_document(path, node, file_name);
+    if (!records) {
+      spdlog::warn("dir store: skipping corrupt monitor record {}: {}", path,
+                   records.error().message);
+      continue;
+    }
+    for (auto& r : *records) out.push_back(std::move(r));
+  }
+  // Names were sorted as "<file_name>.json"; '.' can sort a prefix after a longer name, so
+  // sort by the file name itself (stable: lines of one file keep their order).
+  std::stable_sort(out.begin(), out.end(), [](const MonitorRecord& a, const MonitorRecord& b) {
+    return a.file_name < b.file_name;
+  });
+  return out;
+}
+
+Result<std::vector<std::string>> DirStore::list_nodes() {
+  auto names = list_dir(root_);
+  if (!names) return names.error();
+  std::vector<std::string> nodes;
+  for (const auto& name : *names) {
+    if (!check_node_name(name)) continue;  // "migrations", dot files, strays
+    struct stat st {};
+    if (::stat((root_ + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      nodes.push_back(name);
+    }
+  }
+  return nodes;
+}
+
+Result<void> DirStore::put_migration(const MigrationRecord& m) {
+  if (auto ok = check_node_name(m.from_node); !ok)
+    return make_error("migration: {}", ok.error().message);
+  if (auto ok = check_node_name(m.to_node); !ok)
+    return make_error("migration: {}", ok.error().message);
+  const std::string dir = root_ + "/migrations";
+  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
+  return files::write_file_atomically(dir, fmt::format("{}-{}{}", m.from_node, m.epoch, kJson),
+                                      dump(migration_to_json(m)), kFileMode);
+}
+
+Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
+  const std::string dir = root_ + "/migrations";
+  auto names = list_dir(dir);
+  if (!names) return names.error();
+  std::vector<MigrationRecord> out;
+  for (const auto& name : *names) {
+    if (name.front() == '.' || !ends_with(name, kJson)) continue;
+    const std::string path = dir + "/" + name;
+    auto text = files::read_file_bounded(path, kMaxDocumentBytes);
+    if (!text) {
+      spdlog::warn("dir store: skipping migration record {}: {}", path, text.error().message);
+      continue;
+    }
+    try {
+      const json doc = json::parse(*text);
+      if (doc.at("format").get<int>() != kFormat) throw std::runtime_error("unknown format");
+      MigrationRecord m = migration_from_json(doc);
+      if (name != fmt::format("{}-{}{}", m.from_node, m.epoch, kJson)) {
+        throw std::runtime_error("its from_node/epoch do not match its file name");
+      }
+      out.push_back(std::move(m));
+    } catch (const std::exception& e) {  // json::exception or the checks above
+      spdlog::warn("dir store: skipping corrupt migration record {}: {}", path, e.what());
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const MigrationRecord& a, const MigrationRecord& b) {
+    return std::tie(a.started_ns, a.from_node, a.epoch) <
+           std::tie(b.started_ns, b.from_node, b.epoch);
+  });
+  return out;
+}
+
+}  // namespace lockferry::store

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// dir:// store: records as JSON files in a directory tree, shared by nodes over NFS or a
+// cluster file system. Safe with many writer processes and nodes without any lock.
+//
+// Layout under the root:
+//   <node>/monitor/<file_name>.json   one document per statd record file (all its lines)
+//   <node>/epochs/<N>                 fencing: the node's epoch is the highest N present
+//   migrations/<from_node>-<epoch>.json
+// Every write goes to a temp file (".<...>.lockferry-tmp.<pid>.<random>", skipped by readers)
+// that is fsynced and renamed into place, then the directory is fsynced. Epochs are created
+// with link(), which succeeds for exactly one of several racing nodes.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace lockferry::store {
+
+class DirStore final : public Store {
+ public:
+  // `root` must be absolute; it is created (mode 0750) if missing.
+  static Result<std::unique_ptr<DirStore>> open(const std::string& root);
+
+  std::string url() const override;
+  Result<void> put_monitor(const MonitorRecord& record) override;
+  Result<void> put_monitor_file(const std::vector<MonitorRecord>& records) override;
+  Result<void> delete_monitor(std::string_view node, std::string_view file_name,
+                              std::uint64_t epoch) override;
+  Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;
+  Result<std::vector<std::string>> list_nodes() override;
+  Result<std::uint64_t> epoch(std::string_view node) override;
+  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) override;
+  Result<void> put_migration(const MigrationRecord& migration) override;
+  Result<std::vector<MigrationRecord>> list_migrations() override;
+
+ private:
+  explicit DirStore(std::string root) : root_(std::move(root)) {}
+
+  std::string node_dir(std::string_view node) const;
+  // Fails with kErrFenced when `epoch` is older than the node's current epoch.
+  Result<void> check_not_fenced(std::string_view node, std::uint64_t epoch,
+                                std::string_view action);
+
+  std::string root_;
+};
+
+// Whether `node` can name a node in any store: a valid statd-style file name (see
+// statmon::check_file_name), at most 200 bytes, and not the reserved "migrations".
+Result<void> check_node_name(std::string_view node);
+
+}  // namespace lockferry::store
