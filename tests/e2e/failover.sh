@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The failover scenario lockferry exists for, on the namespace NFS cluster: clients lock files
+# through the service IP on nodeA, nodeA crashes, the service IP and NFS move to nodeB, and
+#   --replay lockferry  lockferryd captured nodeA's monitor records; `lockferry migrate` replays
+#                       them on nodeB and runs sm-notify: every client reclaims, every lock is
+#                       still held afterwards (a conflicting lock is denied);
+#   --replay manual     the same recovery done by hand (copy nodeA's sm/, run sm-notify), to
+#                       prove the testbed independently of lockferry;
+#   --replay none       what happens today: nobody is notified, the locks are lost, another
+#                       client's conflicting lock is granted.
+# Prints each step, so it doubles as the demo. Env: LF_REPLAY (default for --replay),
+# LF_REPLAY_ORDER=after|before (manual replay before/after starting nodeB's statd+Ganesha),
+# E2E_CLIENTS (3), E2E_KEEP=1 (leave the testbed up), LOCKFERRY_BUILD_DIR (binaries).
+set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib.sh"
+
+replay=${LF_REPLAY:-lockferry}
+order=${LF_REPLAY_ORDER:-after}
+clients=${E2E_CLIENTS:-3}
+build=${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --replay) replay=$2; shift 2 ;;
+    --clients) clients=$2; shift 2 ;;
+    --build-dir) build=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --clients N, --build-dir DIR)" ;;
+  esac
+done
+case "$replay" in lockferry | manual | none) ;; *) e2e_fatal "--replay must be lockferry, manual or none" ;; esac
+case "$order" in after | before) ;; *) e2e_fatal "LF_REPLAY_ORDER must be after or before" ;; esac
+e2e_require_root
+command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
+
+client_bin=$build/tests/tools/lf-nlm-client
+lfd_bin=$build/userspace/lockferryd
+lf_bin=$build/userspace/lockferry
+need=("$client_bin")
+[ "$replay" = lockferry ] && need+=("$lfd_bin" "$lf_bin")
+for b in "${need[@]}"; do
+  [ -x "$b" ] || e2e_fatal "$b is not built: cmake -S $E2E_REPO -B $build && make -C $build lf-nlm-client lockferryd lockferry"
+done
+
+svc=192.0.2.10
+state=$LF_TESTBED_DIR
+export_dir=$state/export
+store_url="dir://$state/store"
+grace_b=${LF_TESTBED_GRACE:-20}
+name="e2e_failover ($replay replay)"
+trap e2e_cleanup EXIT
+
+client_ip() { echo "192.0.2.$((100 + $1))"; }
+nlm() {   # CLIENT-NUMBER ARGS...: one lf-nlm-client run on that client host
+  local k=$1
+  shift
+  tb_exec "client$k" "$client_bin" --server "$svc" --export "$export_dir" --name "$(client_ip "$k")" "$@"
+}
+locks_of() {   # CLIENT-NUMBER: the two locks that client holds
+  echo "file$1.dat:0:4096:exclusive shared.dat:$(($1 * 1000)):1000:exclusive"
+}
+count_status() {   # STATE-FILE STATUS
+  jq --arg s "$2" '[.locks[] | select(.status == $s)] | length' "$1" 2>/dev/null || echo 0
+}
+wait_until() {   # SECONDS CMD...
+  local secs=$1 i
+  shift
+  for ((i = 0; i < secs * 5; i++)); do "$@" && return 0; sleep 0.2; done
+  return 1
+}
+all_clients_have() {   # STATUS COUNT-PER-CLIENT
+  local k
+  for ((k = 1; k <= clients; k++)); do
+    [ "$(count_status "$state/client$k.json" "$1")" -ge "$2" ] || return 1
+  done
+}
+not_in_grace() { ! tb nfs "$1" grace; }
+
+# ---------------------------------------------------------------------------------------------
+e2e_step "bring up the cluster: nodeA (active, service IP $svc), nodeB (standby), $clients clients"
+tb down >/dev/null 2>&1
+# nodeA's own boot grace only delays the demo: keep it short. nodeB gets the real one.
+LF_TESTBED_GRACE=5 tb up --clients "$clients"
+for ((k = 1; k <= clients; k++)); do : >"$export_dir/file$k.dat"; done
+: >"$export_dir/shared.dat"
+: >"$export_dir/fresh.dat"
+e2e_say "export $export_dir: $(cd "$export_dir" && ls | tr '\n' ' ')"
+
+lfd_pid=""
+if [ "$replay" = lockferry ]; then
+  e2e_step "start lockferryd on nodeA, watching nodeA's statd monitor dir"
+  conf=$state/nodes/nodeA/lockferryd.toml
+  cat >"$conf" <<EOF
+node = "nodeA"
+store = "$store_url"
+log_level = "info"
+[capture]
+monitor_dirs = ["/var/lib/nfs/sm"]
+[control]
+socket = "/run/lockferry/lockferryd.sock"
+EOF
+  lfd_log=$state/nodes/nodeA/log/lockferryd.log
+  tb_exec nodeA "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
+  lfd_pid=$!
+  if wait_until 30 grep -q "capture attached" "$lfd_log"; then
+    e2e_ok "lockferryd on nodeA: $(grep -m1 'capture attached' "$lfd_log" | cut -c1-160)"
+  else
+    tail -n 20 "$lfd_log"
+    e2e_fatal "lockferryd did not log 'capture attached' within 30 s (log $lfd_log)"
+  fi
+fi
+
+e2e_step "wait for nodeA's boot grace period to end"
+wait_until 30 not_in_grace nodeA || e2e_fatal "nodeA stayed in grace"
+e2e_ok "nodeA out of grace: new locks are granted"
+
+# ---------------------------------------------------------------------------------------------
+e2e_step "every client locks two ranges through $svc and keeps them (listening for SM_NOTIFY)"
+for ((k = 1; k <= clients; k++)); do
+  # shellcheck disable=SC2046
+  nlm "$k" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
+    lock $(locks_of "$k") >"$state/client$k.out" 2>"$state/client$k.err" &
+done
+for ((k = 1; k <= clients; k++)); do
+  if wait_until 30 all_clients_have held 2 && [ "$(count_status "$state/client$k.json" held)" -eq 2 ]; then
+    e2e_ok "client$k ($(client_ip "$k")) holds $(locks_of "$k")"
+  else
+    e2e_bad "client$k did not get its locks: $(tail -n 3 "$state/client$k.err" "$state/client$k.out" 2>/dev/null | tr '\n' ' ')"
+  fi
+done
+
+e2e_step "nodeA's rpc.statd wrote one monitor record per client"
+ls -l "$state/nodes/nodeA/nfs/sm" | sed 's/^/    /'
+for f in "$state"/nodes/nodeA/nfs/sm/*; do [ -f "$f" ] && e2e_say "$(basename "$f"): $(cat "$f")"; done
+e2e_check "$clients records in nodeA's sm/" test "$(find "$state/nodes/nodeA/nfs/sm" -type f | wc -l)" -eq "$clients"
+
+e2e_step "sanity: the locks are real (client conflicts are denied on nodeA)"
+other=$((1 % clients + 1))
+e2e_check "client$other cannot lock client1's file1.dat" bash -c "! '$E2E_CLUSTER/exec' client$other '$client_bin' --server $svc --export '$export_dir' --name $(client_ip "$other") lock file1.dat:0:4096:exclusive >/dev/null 2>&1"
+
+if [ "$replay" = lockferry ]; then
+  e2e_step "lockferry stored nodeA's monitor records in shared storage ($store_url)"
+  records_ok() { [ "$(tb_exec nodeB "$lf_bin" records --store "$store_url" --node nodeA --json 2>/dev/null | jq length)" -ge "$clients" ]; }
+  wait_until 15 records_ok || true
+  records=$(tb_exec nodeB "$lf_bin" records --store "$store_url" --node nodeA --json 2>"$state/records.err" || true)
+  echo "$records" | jq -r '.[] | "    record: mon_name=\(.mon_name) my_name=\(.my_name) addr=\(.addr // .address // "?") file=\(.file_name)"' 2>/dev/null || cat "$state/records.err"
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "record for client$k ($(client_ip "$k")) captured" \
+      bash -c "jq -e --arg m $(client_ip "$k") 'any(.[]; .mon_name == \$m)' <<<'$records' >/dev/null"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------
+e2e_step "CRASH nodeA: SIGKILL ganesha.nfsd + rpc.statd$( [ -n "$lfd_pid" ] && echo ' + lockferryd'), move $svc to nodeB"
+t_crash=$(date +%s%N)
+if [ -n "$lfd_pid" ]; then
+  for p in $(ip netns pids "$LF_TESTBED_PREFIX-nodeA"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = lockferryd ] && kill -KILL "$p"
+  done
+fi
+tb nfs nodeA kill
+tb move-ip nodeA nodeB
+
+replay_manual() {
+  e2e_say "copying nodeA's sm/ into nodeB's sm/ (owner and mode kept)"
+  cp -a "$state"/nodes/nodeA/nfs/sm/. "$state/nodes/nodeB/nfs/sm/"
+  ls -l "$state/nodes/nodeB/nfs/sm" | sed 's/^/    /'
+}
+notify_manual() {
+  e2e_say "sm-notify -d -f -m 1 -v $svc -P /var/lib/nfs on nodeB"
+  tb_exec nodeB timeout 60 sm-notify -d -f -m 1 -v "$svc" -P /var/lib/nfs 2>&1 | sed 's/^/    /'
+}
+
+if [ "$replay" = manual ] && [ "$order" = before ]; then
+  e2e_step "replay BEFORE starting nodeB's statd + Ganesha"
+  replay_manual
+fi
+e2e_step "start NFS on nodeB: statd + Ganesha, which starts IN GRACE (${grace_b}s) on $svc"
+LF_TESTBED_GRACE=$grace_b tb nfs nodeB start
+t_nfs_b=$(date +%s%N)
+e2e_check "nodeB in grace" tb nfs nodeB grace
+if [ "$replay" = manual ] && [ "$order" = before ]; then
+  e2e_say "nodeB's sm/ after statd + Ganesha start (did SM_UNMON_ALL wipe replayed records?):"
+  ls -l "$state/nodes/nodeB/nfs/sm" | sed 's/^/    /'
+fi
+
+case "$replay" in
+  lockferry)
+    e2e_step "lockferry migrate on nodeB: replay nodeA's records, then sm-notify from $svc"
+    if tb_exec nodeB "$lf_bin" migrate --from nodeA --node nodeB --store "$store_url" \
+      --statmon-dir /var/lib/nfs/sm --service-ip "$svc" --recognize sm-notify \
+      --sm-notify-state-dir /var/lib/nfs --json >"$state/migrate.json" 2>"$state/migrate.err"; then
+      e2e_ok "lockferry migrate succeeded"
+    else
+      e2e_bad "lockferry migrate failed: $(tail -n 5 "$state/migrate.err" | tr '\n' ' ')"
+    fi
+    jq . "$state/migrate.json" 2>/dev/null | sed 's/^/    /' || sed 's/^/    /' "$state/migrate.json"
+    ;;
+  manual)
+    e2e_step "manual replay on nodeB (LF_REPLAY=manual, order: $order)"
+    [ "$order" = after ] && replay_manual
+    notify_manual
+    ;;
+  none)
+    e2e_step "no replay: nodeB has no monitor records, so sm-notify has nobody to notify"
+    ls -l "$state/nodes/nodeB/nfs/sm" | sed 's/^/    /'
+    ;;
+esac
+
+# ---------------------------------------------------------------------------------------------
+if [ "$replay" != none ]; then
+  e2e_step "clients receive SM_NOTIFY from $svc and reclaim during nodeB's grace period"
+  if wait_until 40 all_clients_have reclaimed 2; then
+    ms=$((($(date +%s%N) - t_crash) / 1000000))
+    e2e_ok "all $((clients * 2)) locks reclaimed, $((ms / 1000)).$((ms % 1000 / 100))s after the crash"
+  fi
+  for ((k = 1; k <= clients; k++)); do
+    f=$state/client$k.json
+    jq -r '.notifications[] | "    client'"$k"' got SM_NOTIFY mon_name=\(.mon_name) state=\(.state) from=\(.from)"' "$f" 2>/dev/null || true
+    jq -r '.locks[] | "    client'"$k"' \(.file) [\(.start), +\(.len)] \(.status)"' "$f" 2>/dev/null || true
+    e2e_check "client$k notified from $svc" bash -c "jq -e --arg s $svc 'any(.notifications[]; .mon_name == \$s)' '$f' >/dev/null"
+    e2e_check "client$k reclaimed both locks" test "$(count_status "$f" reclaimed)" -eq 2
+  done
+else
+  e2e_step "clients wait for a notification that never comes"
+  sleep 5
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "client$k received no SM_NOTIFY" test "$(jq '.notifications | length' "$state/client$k.json")" -eq 0
+  done
+fi
+
+e2e_step "during nodeB's grace period a new (non-reclaim) lock is refused"
+if tb nfs nodeB grace; then
+  out=$(nlm 1 lock fresh.dat:0:10:exclusive 2>/dev/null || true)
+  e2e_say "client1 lock fresh.dat -> $out"
+  e2e_check "new lock during grace: denied_grace_period" grep -q denied_grace_period <<<"$out"
+else
+  e2e_bad "nodeB already left grace before the check (reclaim took too long?)"
+fi
+e2e_say "nodeB's sm/ now (statd re-monitors each client that reclaimed):"
+ls -l "$state/nodes/nodeB/nfs/sm" | sed 's/^/    /'
+
+e2e_step "wait for nodeB's grace period to end"
+wait_until $((grace_b + 20)) not_in_grace nodeB || e2e_fatal "nodeB never left grace"
+ms=$((($(date +%s%N) - t_nfs_b) / 1000000))
+e2e_ok "nodeB out of grace after $((ms / 1000)).$((ms % 1000 / 100))s"
+
+e2e_step "who holds the locks now? another client tries each one"
+granted=0 denied=0
+for ((k = 1; k <= clients; k++)); do
+  o=$((k % clients + 1))
+  if out=$(nlm "$o" lock "file$k.dat:0:4096:exclusive" "shared.dat:$((k * 1000 + 10)):10:exclusive" 2>/dev/null); then
+    granted=$((granted + 1))
+    e2e_say "client$o locks client$k's ranges: GRANTED  $(echo "$out" | jq -c -s 'map(.status)' 2>/dev/null)"
+  else
+    denied=$((denied + 1))
+    e2e_say "client$o locks client$k's ranges: denied   $(echo "$out" | jq -c -s 'map(.status)' 2>/dev/null)"
+  fi
+done
+fresh_ok() { nlm 1 lock fresh.dat:100:10:exclusive >/dev/null 2>&1; }
+e2e_check "nodeB grants a non-conflicting new lock (service healthy)" fresh_ok
+
+if [ "$replay" = none ]; then
+  e2e_check "without replay every conflicting lock is GRANTED: the locks were lost" test "$granted" -eq "$clients"
+  verdict="WITHOUT lockferry: $clients clients, 0 notified, $((clients * 2)) locks lost, $granted/$clients conflicting locks granted to other clients"
+else
+  e2e_check "every conflicting lock is denied: the locks survived the failover" test "$denied" -eq "$clients"
+  reclaimed=0
+  for ((k = 1; k <= clients; k++)); do reclaimed=$((reclaimed + $(count_status "$state/client$k.json" reclaimed))); done
+  verdict="WITH $replay replay: $clients clients notified, $reclaimed/$((clients * 2)) locks reclaimed on nodeB, $denied/$clients conflicting locks denied"
+fi
+
+printf '\n\033[1m%s %s\033[0m\n' "$([ "$E2E_FAILS" -eq 0 ] && echo 'VERDICT:' || echo 'VERDICT (with failures):')" "$verdict"
+e2e_finish "$name"
