@@ -186,6 +186,7 @@ TEST(DirStore, SkipsCorruptRecordsLoggingTheirPathAndListsTheGoodOnes) {
   // A good document stored under another file's name.
   write_raw_file(mon + "/moved.json", read_raw_file(mon + "/good2.json"));
   write_raw_file(mon + "/README", "not a record");
+  write_raw_file(mon + "/evil\nWARN forged.json", read_raw_file(mon + "/good1.json"));
   ASSERT_EQ(::mkdir((mon + "/dir.json").c_str(), 0700), 0);
   ASSERT_EQ(::symlink((mon + "/good1.json").c_str(), (mon + "/link.json").c_str()), 0);
 
@@ -200,6 +201,8 @@ TEST(DirStore, SkipsCorruptRecordsLoggingTheirPathAndListsTheGoodOnes) {
                           "moved.json", "dir.json", "link.json", "README"}) {
     EXPECT_THAT(logged, HasSubstr(mon + "/" + bad)) << bad << " skipped silently";
   }
+  EXPECT_THAT(logged, HasSubstr("evil\\x0aWARN forged.json"));
+  EXPECT_THAT(logged, ::testing::Not(HasSubstr("\nWARN forged")));
 }
 
 TEST(DirStore, IgnoresATempFileLeftByACrashBetweenWriteAndRename) {

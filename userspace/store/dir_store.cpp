@@ -352,19 +352,21 @@ Result<std::vector<MonitorRecord>> DirStore::list_monitor(std::string_view node)
   for (const auto& name : *names) {
     // Dot files: our temp files (a writer crashed or is mid-write) and anything hidden.
     if (name.front() == '.') continue;
+    // Whatever is in the directory is input: print it escaped so a name cannot forge log lines.
     const std::string path = dir + "/" + name;
+    const std::string shown = dir + "/" + statmon::printable(name, 300);
     if (!ends_with(name, kJson)) {
-      spdlog::warn("dir store: skipping {}: not a monitor document (no .json suffix)", path);
+      spdlog::warn("dir store: skipping {}: not a monitor document (no .json suffix)", shown);
       continue;
     }
     const std::string file_name = name.substr(0, name.size() - kJson.size());
     if (auto ok = statmon::check_file_name(file_name); !ok) {
-      spdlog::warn("dir store: skipping {}: {}", statmon::printable(path, 400), ok.error().message);
+      spdlog::warn("dir store: skipping {}: {}", shown, ok.error().message);
       continue;
     }
     auto records = load_monitor_document(path, node, file_name);
     if (!records) {
-      spdlog::warn("dir store: skipping corrupt monitor record {}: {}", path,
+      spdlog::warn("dir store: skipping corrupt monitor record {}: {}", shown,
                    records.error().message);
       continue;
     }
@@ -411,6 +413,11 @@ Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
   for (const auto& name : *names) {
     if (name.front() == '.' || !ends_with(name, kJson)) continue;
     const std::string path = dir + "/" + name;
+    if (auto ok = statmon::check_file_name(name); !ok) {
+      spdlog::warn("dir store: skipping migration record {}: {}",
+                   dir + "/" + statmon::printable(name), ok.error().message);
+      continue;
+    }
     auto text = files::read_file_bounded(path, kMaxDocumentBytes);
     if (!text) {
       spdlog::warn("dir store: skipping migration record {}: {}", path, text.error().message);
