@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
+// Watches statd monitor directories from the syscall tracepoints: creates/truncating opens
+// (then the close of that fd), renames and unlinks, filtered in the kernel by directory.
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "lockferry/events.h"
+#include "statmon_watch.bpf.h"
+
+// bpf_probe_read_user_str and friends are GPL-only helpers: the kernel must see a GPL-compatible
+// licence string, which the GPL-2.0 half of the dual licence provides.
+char LICENSE[] SEC("license") = "GPL";
+
+// Watched directories by (dev, ino) of the directory inode. Userspace fills it from stat() and
+// rewrites it on reload; the value's dir_id is what events carry.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct lf_dir_key);
+	__type(value, struct lf_dir_value);
+} watched_dirs SEC(".maps");
+
+// {base directory, relative path} -> watched directory, for rename/unlink where only a path
+// string is known (see struct lf_path_key in events.h).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct lf_path_key);
+	__type(value, struct lf_dir_value);
+} watched_paths SEC(".maps");
+
+// Syscall arguments saved at sys_enter, keyed by thread id, consumed at sys_exit.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct lf_pending);
+} pending SEC(".maps");
+
+// Files opened for writing in a watched directory, until their fd is closed. LRU because a
+// process that exits without close() never tells us (the fd table is torn down in the kernel).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lf_fd_key);
+	__type(value, struct lf_fd_value);
+} tracked_fds SEC(".maps");
+
+// enum lf_counter, per CPU so counting needs no atomics.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LF_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+// struct lf_file_event records for userspace. 1 MiB holds ~1700 events: a burst of statd
+// records after a mass client reboot; a drop is counted and makes userspace rescan.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+// Per-CPU work area: path strings and map keys are too big for the 512-byte BPF stack.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lf_scratch);
+} scratch SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 current_tid(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
+}
+
+// The struct file behind `fd` of the current task, or NULL.
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+static __always_inline void dentry_dir_key(struct dentry *dentry, struct lf_dir_key *key)
+{
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+
+	key->ino = BPF_CORE_READ(inode, i_ino);
+	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+static __always_inline struct lf_file_event *reserve_event(__u16 kind)
+{
+	struct lf_file_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!e) {
+		count(LF_CNT_DROPS);
+		return NULL;
+	}
+	e->hdr.version = LF_EVENTS_VERSION;
+	e->hdr.kind = kind;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.pid = id >> 32;
+	e->hdr.tid = (__u32)id;
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	e->dir_id = 0;
+	e->old_dir_id = 0;
+	e->open_flags = 0;
+	e->rename_flags = 0;
+	e->ret = 0;
+	e->name[0] = 0;
+	e->old_name[0] = 0;
+	return e;
+}
+
+static __always_inline void submit_event(struct lf_file_event *e)
+{
+	bpf_ringbuf_submit(e, 0);
+	count(LF_CNT_EMITS);
+}
+
+/* ---- opens: enter saves the flags, exit resolves the new fd's parent directory ---- */
+
+static __always_inline int open_enter(__u64 flags)
+{
+	struct lf_pending p = {};
+	__u32 tid;
+
+	// Only opens that can create or replace content matter; this skips nearly all opens.
+	if (!(flags & (LF_O_CREAT | LF_O_TRUNC)))
+		return 0;
+	count(LF_CNT_HITS);
+	p.op = LF_OP_OPEN;
+	p.flags = (__u32)flags;
+	tid = current_tid();
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u32 tid = current_tid();
+	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct lf_fd_key fk = {};
+	struct lf_dir_key dk = {};
+	struct lf_dir_value *dir;
+	struct lf_fd_value *fv;
+	struct lf_file_event *e;
+	struct task_struct *task;
+	struct dentry *dentry;
+	struct file *file;
+	const unsigned char *name;
+	__u32 flags, zero = 0;
+	struct lf_scratch *s;
+
+	if (!p)
+		return 0;
+	if (p->op != LF_OP_OPEN) {
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
+	flags = p->flags;
+	bpf_map_delete_elem(&pending, &tid);
+	if (ret < 0)
+		return 0;
+
+	task = (struct task_struct *)bpf_get_current_task();
+	file = fd_file(task, ret);
+	if (!file) {
+		count(LF_CNT_UNRESOLVED);
+		return 0;
+	}
+	dentry = BPF_CORE_READ(file, f_path.dentry);
+	dentry_dir_key(BPF_CORE_READ(dentry, d_parent), &dk);
+	dir = bpf_map_lookup_elem(&watched_dirs, &dk);
+	if (!dir)
+		return 0;
+	count(LF_CNT_MATCHED);
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	fv = &s->fd;
+	name = BPF_CORE_READ(dentry, d_name.name);
+	fv->file = (__u64)file;
+	fv->dir_id = dir->dir_id;
+	fv->open_flags = flags;
+	bpf_probe_read_kernel_str(fv->name, sizeof(fv->name), name);
+	fk.tgid = bpf_get_current_pid_tgid() >> 32;
+	fk.fd = (__u32)ret;
+	bpf_map_update_elem(&tracked_fds, &fk, fv, BPF_ANY);
+
+	e = reserve_event((flags & LF_O_EXCL) ? LF_EV_FILE_CREATED : LF_EV_FILE_UPDATED);
+	if (!e)
+		return 0;
+	e->dir_id = dir->dir_id;
+	e->open_flags = flags;
+	e->ret = ret;
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), name);
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int tracepoint__syscalls__sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tracepoint__syscalls__sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int tracepoint__syscalls__sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+
+	// args[2] is a user pointer to struct open_how, whose first member is the flags.
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	return open_enter(flags);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tracepoint__syscalls__sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+// open(2) and creat(2) exist only on some architectures (x86_64, not arm64); the loader turns
+// these programs off when their tracepoints are missing.
+SEC("tracepoint/syscalls/sys_enter_open")
+int tracepoint__syscalls__sys_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tracepoint__syscalls__sys_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int tracepoint__syscalls__sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter(LF_O_CREAT | LF_O_WRONLY | LF_O_TRUNC);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int tracepoint__syscalls__sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* ---- close of a tracked fd: the writer is done, the content is complete ---- */
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct lf_fd_key fk = {};
+	struct lf_pending p = {};
+	struct lf_fd_value *fv;
+	struct file *file;
+	__u32 tid;
+
+	fk.tgid = bpf_get_current_pid_tgid() >> 32;
+	fk.fd = (__u32)ctx->args[0];
+	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
+	if (!fv)
+		return 0;
+	count(LF_CNT_HITS);
+	// The entry may be stale (the process dup2()ed over the fd, or exec closed it): only the
+	// very file we saw opened counts.
+	file = fd_file((struct task_struct *)bpf_get_current_task(), (long)fk.fd);
+	if ((__u64)file != fv->file) {
+		count(LF_CNT_FD_UNTRACKED);
+		bpf_map_delete_elem(&tracked_fds, &fk);
+		return 0;
+	}
+	p.op = LF_OP_CLOSE;
+	p.dfd = (__s32)fk.fd;
+	p.file = fv->file;
+	tid = current_tid();
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+// Emitted at exit so that whatever close() flushes is on the file before userspace reads it.
+SEC("tracepoint/syscalls/sys_exit_close")
+int tracepoint__syscalls__sys_exit_close(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = current_tid();
+	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct lf_fd_key fk = {};
+	struct lf_fd_value *fv;
+	struct lf_file_event *e;
+	__u64 file;
+
+	if (!p)
+		return 0;
+	if (p->op != LF_OP_CLOSE) {
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
+	fk.tgid = bpf_get_current_pid_tgid() >> 32;
+	fk.fd = (__u32)p->dfd;
+	file = p->file;
+	bpf_map_delete_elem(&pending, &tid);
+
+	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
+	// Another thread may have reused the fd number for a new tracked file in between.
+	if (!fv || fv->file != file)
+		return 0;
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_CLOSED);
+	if (e) {
+		e->dir_id = fv->dir_id;
+		e->open_flags = fv->open_flags;
+		e->ret = ctx->ret;
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name), fv->name);
+		submit_event(e);
+	}
+	bpf_map_delete_elem(&tracked_fds, &fk);
+	return 0;
+}
+
+/* ---- rename and unlink: only path strings, resolved against watched_dirs/watched_paths ---- */
+
+struct slash_ctx {
+	struct lf_scratch *s;
+};
+
+static long find_last_slash(__u32 i, void *ctx)
+{
+	struct lf_scratch *s = ((struct slash_ctx *)ctx)->s;
+
+	if (i >= LF_PATH_LEN)
+		return 1;
+	if (s->path[i] == '/')
+		s->last_slash = i;
+	return 0;
+}
+
+// Resolves the directory part of user path `upath` (relative to `dfd`) to a watched dir id, 0
+// if it is not watched. *name_off gets the offset of the last component in `upath`.
+static __noinline __u32 resolve_dir(__s32 dfd, const char *upath, __u32 *name_off)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct lf_dir_value *dir;
+	struct lf_dir_key dk = {};
+	struct dentry *base;
+	struct lf_scratch *s;
+	__u32 zero = 0;
+	struct slash_ctx sc;
+	int last, start = 0, dirlen;
+	__u32 len;
+	long n;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	// Read at sys_exit: the kernel has just copied the string in, so its page is resident.
+	n = bpf_probe_read_user_str(s->path, sizeof(s->path), upath);
+	if (n <= 1 || n >= LF_PATH_LEN) {
+		count(LF_CNT_UNRESOLVED);
+		return 0;
+	}
+	// bpf_loop (5.17+) has the verifier check the callback once; an open-coded 512-step loop
+	// with a branch per byte exceeds its 1M instruction budget.
+	s->last_slash = -1;
+	sc.s = s;
+	bpf_loop(n, find_last_slash, &sc, 0);
+	last = s->last_slash;
+
+	if (s->path[0] == '/') {
+		base = BPF_CORE_READ(task, fs, root.dentry);
+		start = 1;
+	} else if (dfd == LF_AT_FDCWD) {
+		base = BPF_CORE_READ(task, fs, pwd.dentry);
+	} else {
+		struct file *file = fd_file(task, dfd);
+
+		if (!file) {
+			count(LF_CNT_UNRESOLVED);
+			return 0;
+		}
+		base = BPF_CORE_READ(file, f_path.dentry);
+	}
+
+	if (last < 0) {
+		// A bare name: the base directory itself must be watched.
+		*name_off = 0;
+		dentry_dir_key(base, &dk);
+		dir = bpf_map_lookup_elem(&watched_dirs, &dk);
+		return dir ? dir->dir_id : 0;
+	}
+
+	dirlen = last - start;
+	if (dirlen < 0)
+		dirlen = 0;
+	if (dirlen >= LF_REL_LEN || last >= LF_PATH_LEN)
+		return 0;  // longer than any directory userspace can register
+	dentry_dir_key(base, &dk);
+	s->key.dev = dk.dev;
+	s->key.ino = dk.ino;
+	// Zero-pad, then copy the directory part with one helper call: a per-byte loop comparing
+	// i < dirlen would have the verifier walk every possible length separately.
+	__builtin_memset(s->key.rel, 0, sizeof(s->key.rel));
+	len = dirlen;
+	asm volatile("" : "+r"(len));  // keep clang from dropping the mask the verifier needs
+	len &= LF_REL_LEN - 1;
+	bpf_probe_read_kernel(s->key.rel, len, s->path + start);
+	*name_off = last + 1;
+	dir = bpf_map_lookup_elem(&watched_paths, &s->key);
+	return dir ? dir->dir_id : 0;
+}
+
+static __always_inline int save_path_op(__u32 op, __s32 dfd, __u64 path, __s32 dfd2, __u64 path2,
+					__u32 flags)
+{
+	struct lf_pending p = {};
+	__u32 tid = current_tid();
+
+	p.op = op;
+	p.dfd = dfd;
+	p.path = path;
+	p.dfd2 = dfd2;
+	p.path2 = path2;
+	p.flags = flags;
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+// Takes the pending entry of this thread if it is `op`; false if none.
+static __always_inline bool take_pending(__u32 op, struct lf_pending *out)
+{
+	__u32 tid = current_tid();
+	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	bool ok;
+
+	if (!p)
+		return false;
+	ok = p->op == op;
+	if (ok)
+		__builtin_memcpy(out, p, sizeof(*out));
+	bpf_map_delete_elem(&pending, &tid);
+	return ok;
+}
+
+static __always_inline int unlink_exit(long ret)
+{
+	struct lf_pending p = {};
+	struct lf_file_event *e;
+	__u32 dir_id, off = 0;
+
+	if (!take_pending(LF_OP_UNLINK, &p) || ret != 0)
+		return 0;
+	count(LF_CNT_HITS);
+	dir_id = resolve_dir(p.dfd, (const char *)p.path, &off);
+	if (!dir_id)
+		return 0;
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_DELETED);
+	if (!e)
+		return 0;
+	e->dir_id = dir_id;
+	bpf_probe_read_user_str(e->name, sizeof(e->name), (const char *)p.path + off);
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int tracepoint__syscalls__sys_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	// rmdir (AT_REMOVEDIR) never removes a monitor record.
+	if (ctx->args[2] & LF_AT_REMOVEDIR)
+		return 0;
+	return save_path_op(LF_OP_UNLINK, (__s32)ctx->args[0], ctx->args[1], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
+int tracepoint__syscalls__sys_exit_unlinkat(struct trace_event_raw_sys_exit *ctx)
+{
+	return unlink_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int tracepoint__syscalls__sys_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_path_op(LF_OP_UNLINK, LF_AT_FDCWD, ctx->args[0], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlink")
+int tracepoint__syscalls__sys_exit_unlink(struct trace_event_raw_sys_exit *ctx)
+{
+	return unlink_exit(ctx->ret);
+}
+
+static __always_inline int rename_exit(long ret)
+{
+	struct lf_pending p = {};
+	struct lf_file_event *e;
+	__u32 old_id, new_id, old_off = 0, new_off = 0;
+
+	if (!take_pending(LF_OP_RENAME, &p) || ret != 0)
+		return 0;
+	count(LF_CNT_HITS);
+	old_id = resolve_dir(p.dfd, (const char *)p.path, &old_off);
+	new_id = resolve_dir(p.dfd2, (const char *)p.path2, &new_off);
+	if (!old_id && !new_id)
+		return 0;
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_RENAMED);
+	if (!e)
+		return 0;
+	e->dir_id = new_id;
+	e->old_dir_id = old_id;
+	e->rename_flags = p.flags;
+	if (new_id)
+		bpf_probe_read_user_str(e->name, sizeof(e->name), (const char *)p.path2 + new_off);
+	if (old_id)
+		bpf_probe_read_user_str(e->old_name, sizeof(e->old_name),
+					(const char *)p.path + old_off);
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int tracepoint__syscalls__sys_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_path_op(LF_OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2],
+			    ctx->args[3], (__u32)ctx->args[4]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat2")
+int tracepoint__syscalls__sys_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int tracepoint__syscalls__sys_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_path_op(LF_OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2],
+			    ctx->args[3], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat")
+int tracepoint__syscalls__sys_exit_renameat(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(ctx->ret);
+}
+
+// glibc's rename() uses this syscall on x86_64 (and nfs-utils calls rename()).
+SEC("tracepoint/syscalls/sys_enter_rename")
+int tracepoint__syscalls__sys_enter_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_path_op(LF_OP_RENAME, LF_AT_FDCWD, ctx->args[0], LF_AT_FDCWD, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_rename")
+int tracepoint__syscalls__sys_exit_rename(struct trace_event_raw_sys_exit *ctx)
+{
+	return rename_exit(ctx->ret);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only) */
+/* Kernel-only types of statmon_watch.bpf.c: per-thread syscall state, tracked fds, scratch
+ * space, and the UAPI constants vmlinux.h does not carry (they are #defines in the kernel). */
+#ifndef LOCKFERRY_STATMON_WATCH_BPF_H
+#define LOCKFERRY_STATMON_WATCH_BPF_H
+
+#include "lockferry/events.h"
+
+/* include/uapi/asm-generic/fcntl.h (same values on x86_64 and arm64) */
+#define LF_O_WRONLY 00000001
+#define LF_O_CREAT 00000100
+#define LF_O_EXCL 00000200
+#define LF_O_TRUNC 00001000
+/* include/uapi/linux/fcntl.h */
+#define LF_AT_FDCWD -100
+#define LF_AT_REMOVEDIR 0x200
+
+enum lf_op {
+	LF_OP_OPEN = 1,
+	LF_OP_CLOSE = 2,
+	LF_OP_UNLINK = 3,
+	LF_OP_RENAME = 4,
+};
+
+/* What sys_enter saw, for sys_exit of the same thread. */
+struct lf_pending {
+	__u32 op;    /* enum lf_op */
+	__u32 flags; /* open flags, or renameat2 flags */
+	__s32 dfd;   /* dir fd of `path`; for LF_OP_CLOSE the fd being closed */
+	__s32 dfd2;  /* dir fd of `path2` (rename target) */
+	__u64 path;  /* user pointer */
+	__u64 path2; /* user pointer (rename target) */
+	__u64 file;  /* LF_OP_CLOSE: the struct file the fd held */
+};
+
+struct lf_fd_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+/* A file opened for writing in a watched directory, waiting for its close(). */
+struct lf_fd_value {
+	__u64 file; /* struct file address: tells a reused fd number from the tracked file */
+	__u32 dir_id;
+	__u32 open_flags;
+	char name[LF_NAME_LEN];
+};
+
+struct lf_scratch {
+	char path[LF_PATH_LEN];
+	__s32 last_slash;
+	__u32 pad;
+	struct lf_path_key key;
+	struct lf_fd_value fd;
+};
+
+#endif /* LOCKFERRY_STATMON_WATCH_BPF_H */

@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: Apache-2.0
+// Capture against the real kernel: records written the way rpc.statd writes them (nfs-utils
+// support/nsm/file.c) must come out as FileChanges, in BPF mode and in both fallback modes.
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "bpf_env.h"
+#include "capture/capture.h"
+#include "capture/dir_keys.h"
+#include "lockferry/events.h"
+
+namespace lockferry::capture {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kRecord =
+    "0100007f 000186b5 00000004 00000010 0a0b0c0d0e0f10111213141516171819 127.0.0.1 vm\n";
+
+// A fresh directory tree under /tmp, removed at the end of the test.
+class TempTree {
+ public:
+  TempTree() {
+    std::string tmpl = "/tmp/lockferry-capture-XXXXXX";
+    root_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempTree() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  std::string dir(const std::string& rel) const {
+    std::string path = root_ + "/" + rel;
+    fs::create_directories(path);
+    return path;
+  }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+std::string test_pin_dir() { return "/sys/fs/bpf/lockferry-test-" + std::to_string(::getpid()); }
+
+std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+// --- what rpc.statd does, as raw syscalls (returning false on any failure) ---
+
+bool write_all_and_close(int fd) {
+  if (fd < 0) return false;
+  const std::string content = kRecord;
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  return ::close(fd) == 0 && ok;
+}
+
+// nsm_insert_monitored_host: open(O_WRONLY|O_CREAT|O_EXCL|O_SYNC), write, close.
+bool statd_create(int dfd, const std::string& path) {
+  return write_all_and_close(::openat(dfd, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0600));
+}
+
+// nsm_atomic_write: temp file with O_CREAT|O_TRUNC|O_SYNC, write, close, rename() over the
+// record. New nfs-utils name the temp ".<name>.new", older ones "<name>.new".
+bool statd_update(int dfd, const std::string& dir, const std::string& name, bool dot_temp = true) {
+  const std::string temp = join(dir, dot_temp ? "." + name + ".new" : name + ".new");
+  if (!write_all_and_close(::openat(dfd, temp.c_str(), O_CREAT | O_TRUNC | O_SYNC | O_WRONLY, 0644))) return false;
+  return ::renameat(dfd, temp.c_str(), dfd, join(dir, name).c_str()) == 0;
+}
+
+bool statd_delete(int dfd, const std::string& path) { return ::unlinkat(dfd, path.c_str(), 0) == 0; }
+
+// Runs `body` in a child process (so events carry a pid that is not ours, and chdir() stays
+// there) and returns the child's pid; the child's false return fails the test.
+pid_t in_child(const std::function<bool()>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body() ? 0 : 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "file operations in child " << pid << " failed";
+  return pid;
+}
+
+// A Capture on its own io_context, collecting what it reports.
+class Harness {
+ public:
+  Harness(Mode mode, std::vector<std::string> dirs, std::string pin_dir = {}) {
+    Options options;
+    options.mode = mode;
+    options.dirs = std::move(dirs);
+    options.pin_dir = std::move(pin_dir);
+    auto started = Capture::start(
+        io_, options, [this](const FileChange& c) { changes.push_back(c); },
+        [this](const std::string& dir) { resyncs.push_back(dir); });
+    if (started) {
+      capture = std::move(*started);
+    } else {
+      error = started.error().message;
+    }
+  }
+  ~Harness() {
+    if (capture) capture->stop();
+  }
+
+  // Runs the loop until `n` changes have arrived, or fails after `timeout` (the failsafe).
+  bool wait_for(std::size_t n, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (changes.size() < n && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(20ms);
+    }
+    return changes.size() >= n;
+  }
+  // Lets late (unexpected) events arrive.
+  void settle(std::chrono::milliseconds d = 300ms) {
+    io_.restart();
+    io_.run_for(d);
+  }
+
+  std::unique_ptr<Capture> capture;
+  std::string error;
+  std::vector<FileChange> changes;
+  std::vector<std::string> resyncs;
+
+ private:
+  boost::asio::io_context io_;
+};
+
+void expect_change(const FileChange& c, FileChange::Kind kind, const std::string& dir, const std::string& name,
+                   pid_t pid) {
+  EXPECT_EQ(c.kind, kind) << "for " << c.dir << "/" << c.name;
+  EXPECT_EQ(c.dir, dir);
+  EXPECT_EQ(c.name, name);
+  if (pid != 0) {
+    EXPECT_EQ(c.pid, static_cast<std::uint32_t>(pid)) << "for " << c.name;
+  }
+}
+
+constexpr auto W = FileChange::Kind::written;
+constexpr auto R = FileChange::Kind::removed;
+
+// ---------------------------------------------------------------- BPF mode
+
+class BpfCapture : public ::testing::Test {
+ protected:
+  void SetUp() override { LOCKFERRY_REQUIRE_BPF_OR_SKIP(); }
+};
+
+TEST_F(BpfCapture, ReportsRecordsCreatedUpdatedAndDeletedTheStatdWay) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_EQ(h.capture->mode(), Mode::bpf);
+
+  pid_t creator = in_child([&] { return statd_create(AT_FDCWD, sm + "/client1"); });
+  ASSERT_TRUE(h.wait_for(1));
+  expect_change(h.changes[0], W, sm, "client1", creator);
+  EXPECT_FALSE(h.changes[0].comm.empty());
+  EXPECT_GT(h.changes[0].ts_ns, 0);
+
+  pid_t updater = in_child([&] { return statd_update(AT_FDCWD, sm, "client1"); });
+  ASSERT_TRUE(h.wait_for(2));
+  expect_change(h.changes[1], W, sm, "client1", updater);
+
+  pid_t old_updater = in_child([&] { return statd_update(AT_FDCWD, sm, "client1", /*dot_temp=*/false); });
+  ASSERT_TRUE(h.wait_for(3));
+  expect_change(h.changes[2], W, sm, "client1", old_updater);
+
+  pid_t deleter = in_child([&] { return statd_delete(AT_FDCWD, sm + "/client1"); });
+  ASSERT_TRUE(h.wait_for(4));
+  expect_change(h.changes[3], R, sm, "client1", deleter);
+
+  h.settle();
+  EXPECT_EQ(h.changes.size(), 4u) << "temp files must not be reported";
+}
+
+TEST_F(BpfCapture, IgnoresFilesOutsideTheWatchedDirectory) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  const std::string other = t.dir("other");
+  const std::string sub = t.dir("sm/sub");
+  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+
+  pid_t child = in_child([&] {
+    return statd_create(AT_FDCWD, other + "/client1") && statd_update(AT_FDCWD, other, "client1") &&
+           statd_create(AT_FDCWD, sub + "/client2") && statd_create(AT_FDCWD, t.root() + "/client3") &&
+           statd_delete(AT_FDCWD, other + "/client1") &&
+           ::rename((sub + "/client2").c_str(), (other + "/client2").c_str()) == 0 &&
+           statd_create(AT_FDCWD, sm + "/marker");
+  });
+  ASSERT_TRUE(h.wait_for(1));
+  h.settle();
+  ASSERT_EQ(h.changes.size(), 1u) << "first unexpected change: " << h.changes[0].dir << "/" << h.changes[0].name;
+  expect_change(h.changes[0], W, sm, "marker", child);
+}
+
+TEST_F(BpfCapture, ResolvesNamesRelativeToTheWorkingDirectory) {
+  TempTree t;
+  const std::string sm = t.dir("nfs/sm");
+  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+
+  // rpc.statd chdir()s into its state directory (nsm_drop_privileges).
+  pid_t child = in_child([&] {
+    return ::chdir(sm.c_str()) == 0 && statd_create(AT_FDCWD, "a") && statd_update(AT_FDCWD, "", "a") &&
+           statd_delete(AT_FDCWD, "a") && ::chdir("..") == 0 && statd_create(AT_FDCWD, "sm/b") &&
+           statd_update(AT_FDCWD, "sm", "b") && ::chdir("..") == 0 && statd_delete(AT_FDCWD, "nfs/sm/b");
+  });
+  ASSERT_TRUE(h.wait_for(6));
+  expect_change(h.changes[0], W, sm, "a", child);
+  expect_change(h.changes[1], W, sm, "a", child);
+  expect_change(h.changes[2], R, sm, "a", child);
+  expect_change(h.changes[3], W, sm, "b", child);
+  expect_change(h.changes[4], W, sm, "b", child);
+  expect_change(h.changes[5], R, sm, "b", child);
+  h.settle();
+  EXPECT_EQ(h.changes.size(), 6u);
+}
+
+TEST_F(BpfCapture, ResolvesNamesRelativeToADirectoryFd) {
+  TempTree t;
+  const std::string sm = t.dir("nfs/sm");
+  const std::string nfs = t.root() + "/nfs";
+  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+
+  pid_t child = in_child([&] {
+    int smfd = ::open(sm.c_str(), O_DIRECTORY | O_RDONLY);
+    int nfsfd = ::open(nfs.c_str(), O_DIRECTORY | O_RDONLY);
+    bool ok = smfd >= 0 && nfsfd >= 0 && statd_create(smfd, "c") && statd_update(smfd, "", "c") &&
+              statd_delete(smfd, "c") && statd_create(nfsfd, "sm/d") && statd_update(nfsfd, "sm", "d") &&
+              statd_delete(nfsfd, "sm/d");
+    ::close(smfd);
+    ::close(nfsfd);
+    return ok;
+  });
+  ASSERT_TRUE(h.wait_for(6));
+  expect_change(h.changes[0], W, sm, "c", child);
+  expect_change(h.changes[1], W, sm, "c", child);
+  expect_change(h.changes[2], R, sm, "c", child);
+  expect_change(h.changes[3], W, sm, "d", child);
+  expect_change(h.changes[4], W, sm, "d", child);
+  expect_change(h.changes[5], R, sm, "d", child);
+}
+
+TEST_F(BpfCapture, RenameFromMonitorToNotifyDirectoryIsRemovedThenWritten) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  const std::string bak = t.dir("sm.bak");
+  Harness h(Mode::bpf, {sm, bak}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+
+  // nsm_retire_monitored_hosts moves every record from sm/ to sm.bak/ at statd start.
+  pid_t child = in_child([&] {
+    return statd_create(AT_FDCWD, sm + "/client1") &&
+           ::rename((sm + "/client1").c_str(), (bak + "/client1").c_str()) == 0;
+  });
+  ASSERT_TRUE(h.wait_for(3));
+  expect_change(h.changes[0], W, sm, "client1", child);
+  expect_change(h.changes[1], R, sm, "client1", child);
+  expect_change(h.changes[2], W, bak, "client1", child);
+}
+
+TEST_F(BpfCapture, CountersMoveWithEvents) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  h.settle(50ms);
+  const Counters before = h.capture->counters();
+
+  in_child([&] { return statd_create(AT_FDCWD, sm + "/client1") && statd_delete(AT_FDCWD, sm + "/client1"); });
+  ASSERT_TRUE(h.wait_for(2));
+  const Counters after = h.capture->counters();
+  EXPECT_GT(after.hits, before.hits);
+  EXPECT_GE(after.emits, before.emits + 3) << "created, closed and deleted events";
+  EXPECT_EQ(after.drops, 0u);
+  EXPECT_EQ(after.changes, 2u);
+  EXPECT_TRUE(h.resyncs.empty());
+}
+
+TEST_F(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  const std::string pins = test_pin_dir();
+  Harness h(Mode::bpf, {sm}, pins);
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_NE(h.capture->mode_reason().find(pins), std::string::npos) << h.capture->mode_reason();
+
+  for (const char* name : {"watched_dirs", "watched_paths", "tracked_fds", "counters", "events", "sys_enter_openat",
+                           "sys_exit_openat", "sys_enter_close", "sys_exit_close", "sys_exit_renameat2"})
+    EXPECT_TRUE(fs::exists(pins + "/" + name)) << name;
+
+  // What `bpftool map dump pinned .../watched_dirs` shows: our directory's kernel identity.
+  int fd = bpf_obj_get((pins + "/watched_dirs").c_str());
+  ASSERT_GE(fd, 0);
+  auto id = dir_identity(sm);
+  ASSERT_TRUE(id);
+  lf_dir_key key{id->dev, id->ino};
+  lf_dir_value value{};
+  EXPECT_EQ(bpf_map_lookup_elem(fd, &key, &value), 0);
+  EXPECT_GT(value.dir_id, 0u);
+  ::close(fd);
+
+  h.capture->stop();
+  EXPECT_FALSE(fs::exists(pins)) << "pins must be removed on stop()";
+}
+
+TEST_F(BpfCapture, ReplacesStalePinsFromACrashedRun) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  const std::string pins = test_pin_dir();
+  {
+    // What a crashed run leaves: a pinned object under the same name (here a different map).
+    fs::create_directories("/sys/fs/bpf");
+    std::error_code ec;
+    fs::create_directories(pins, ec);
+    int stale = bpf_map_create(BPF_MAP_TYPE_ARRAY, "stale", 4, 4, 1, nullptr);
+    ASSERT_GE(stale, 0);
+    ASSERT_EQ(bpf_obj_pin(stale, (pins + "/watched_dirs").c_str()), 0);
+    ::close(stale);
+  }
+  Harness h(Mode::bpf, {sm}, pins);
+  ASSERT_TRUE(h.capture) << h.error;
+  int fd = bpf_obj_get((pins + "/watched_dirs").c_str());
+  ASSERT_GE(fd, 0);
+  bpf_map_info info{};
+  std::uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+  EXPECT_EQ(info.key_size, sizeof(lf_dir_key)) << "the stale pin must be replaced by the new map";
+  ::close(fd);
+  h.capture->stop();
+  EXPECT_FALSE(fs::exists(pins));
+}
+
+TEST_F(BpfCapture, SetDirsMovesTheWatch) {
+  TempTree t;
+  const std::string a = t.dir("a");
+  const std::string b = t.dir("b");
+  Harness h(Mode::bpf, {a}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  ASSERT_TRUE(h.capture->set_dirs({b}));
+
+  pid_t child = in_child([&] {
+    return statd_create(AT_FDCWD, a + "/client1") && statd_delete(AT_FDCWD, a + "/client1") &&
+           statd_create(AT_FDCWD, b + "/client2");
+  });
+  ASSERT_TRUE(h.wait_for(1));
+  h.settle();
+  ASSERT_EQ(h.changes.size(), 1u);
+  expect_change(h.changes[0], W, b, "client2", child);
+
+  auto bad = h.capture->set_dirs({b, t.root() + "/missing"});
+  EXPECT_FALSE(bad) << "a reload naming a missing directory must be refused";
+}
+
+TEST_F(BpfCapture, AutomaticModePicksBpf) {
+  TempTree t;
+  Harness h(Mode::automatic, {t.dir("sm")}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_EQ(h.capture->mode(), Mode::bpf);
+  EXPECT_EQ(h.capture->mode_reason().rfind("bpf:", 0), 0u) << h.capture->mode_reason();
+}
+
+// ---------------------------------------------------------------- fallback modes
+
+class FallbackCapture : public ::testing::TestWithParam<Mode> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Mode::fanotify && ::geteuid() != 0) GTEST_SKIP() << "fanotify needs root here";
+  }
+};
+
+TEST_P(FallbackCapture, ReportsTheSameChangesAsBpf) {
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  const std::string bak = t.dir("sm.bak");
+  const std::string other = t.dir("other");
+  Harness h(GetParam(), {sm, bak});
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_EQ(h.capture->mode(), GetParam());
+  EXPECT_NE(h.capture->mode_reason().find("forced"), std::string::npos) << h.capture->mode_reason();
+  const bool has_pid = GetParam() == Mode::fanotify;
+
+  pid_t child = in_child([&] {
+    return statd_create(AT_FDCWD, other + "/ignored") && statd_create(AT_FDCWD, sm + "/client1") &&
+           statd_update(AT_FDCWD, sm, "client1") && statd_update(AT_FDCWD, sm, "client1", false) &&
+           ::rename((sm + "/client1").c_str(), (bak + "/client1").c_str()) == 0 &&
+           statd_delete(AT_FDCWD, bak + "/client1");
+  });
+  ASSERT_TRUE(h.wait_for(6));
+  const pid_t pid = has_pid ? child : 0;
+  expect_change(h.changes[0], W, sm, "client1", pid);
+  expect_change(h.changes[1], W, sm, "client1", pid);
+  expect_change(h.changes[2], W, sm, "client1", pid);
+  expect_change(h.changes[3], R, sm, "client1", pid);
+  expect_change(h.changes[4], W, bak, "client1", pid);
+  expect_change(h.changes[5], R, bak, "client1", pid);
+  h.settle();
+  EXPECT_EQ(h.changes.size(), 6u);
+  EXPECT_GE(h.capture->counters().emits, 6u);
+  EXPECT_EQ(h.capture->counters().changes, 6u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, FallbackCapture, ::testing::Values(Mode::fanotify, Mode::inotify),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+}  // namespace
+}  // namespace lockferry::capture
