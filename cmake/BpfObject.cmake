@@ -10,16 +10,24 @@ set(LOCKFERRY_VMLINUX_H "" CACHE FILEPATH "vmlinux.h to build the BPF programs a
 set(LOCKFERRY_BPF_GEN_DIR ${CMAKE_BINARY_DIR}/bpf)
 file(MAKE_DIRECTORY ${LOCKFERRY_BPF_GEN_DIR})
 
+# Generated at configure time: a custom command's output in this directory would be invisible to
+# the bpf/ subdirectory's rules with the Makefile generator.
 if(LOCKFERRY_VMLINUX_H)
   configure_file(${LOCKFERRY_VMLINUX_H} ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h COPYONLY)
-else()
-  add_custom_command(
-    OUTPUT ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h
-    COMMAND ${BPFTOOL_EXE} btf dump file /sys/kernel/btf/vmlinux format c > ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h
-    COMMENT "Generating vmlinux.h from /sys/kernel/btf/vmlinux"
-    VERBATIM)
+elseif(NOT EXISTS ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h)
+  if(NOT EXISTS /sys/kernel/btf/vmlinux)
+    message(FATAL_ERROR "This kernel has no BTF (/sys/kernel/btf/vmlinux): pass -DLOCKFERRY_VMLINUX_H=<path to a vmlinux.h> to build the BPF programs")
+  endif()
+  execute_process(
+    COMMAND ${BPFTOOL_EXE} btf dump file /sys/kernel/btf/vmlinux format c
+    OUTPUT_FILE ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h
+    RESULT_VARIABLE _lf_vmlinux_rc)
+  if(NOT _lf_vmlinux_rc EQUAL 0)
+    file(REMOVE ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h)
+    message(FATAL_ERROR "bpftool could not dump /sys/kernel/btf/vmlinux into vmlinux.h")
+  endif()
+  message(STATUS "Generated vmlinux.h from /sys/kernel/btf/vmlinux")
 endif()
-add_custom_target(lockferry_vmlinux_h DEPENDS ${LOCKFERRY_BPF_GEN_DIR}/vmlinux.h)
 
 string(TOLOWER ${CMAKE_SYSTEM_PROCESSOR} _lf_arch)
 if(_lf_arch MATCHES "x86_64|amd64")
