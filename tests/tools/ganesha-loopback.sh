@@ -14,7 +14,8 @@
 #   server CMD [ARGS]     run CMD inside the server namespaces
 #   client CMD [ARGS]     run CMD inside the client namespaces
 #   notify RECORD...      sm-notify -f from the server to the hosts in the given monitor record
-#                         files (copied into a private state dir, as CTDB does)
+#                         files (copied into a private state dir, as CTDB does). sm-notify finds
+#                         the peer by the FILE NAME (statd's canonical name), so keep it.
 #   env                   print SERVER_IP, CLIENT_IP, EXPORT, STATD_DIR, ... as shell assignments
 # Environment:
 #   LF_LOOP_DIR              state dir (default /tmp/lockferry-loopback); several beds can run at
@@ -222,6 +223,9 @@ cmd_notify() {
   [ $# -ge 1 ] || die "notify needs monitor record files"
   local tmp f
   tmp=$(mktemp -d "$DIR/notify.XXXXXX")
+  # sm-notify drops to the owner of sm/ (statd) and must still reach sm.bak/ to delete what it
+  # notified: mktemp's 0700 root dir makes that fail with EACCES.
+  chmod 0755 "$tmp"
   mkdir -p "$tmp/sm" "$tmp/sm.bak"
   for f in "$@"; do cp "$f" "$tmp/sm/"; done
   chown -R statd:nogroup "$tmp/sm" "$tmp/sm.bak"
@@ -238,7 +242,7 @@ cmd_env() {
     "$SERVER_IP" "$CLIENT_IP" "$SERVER_HOST" "$CLIENT_HOST" "$EXPORT" "$STATD_DIR" "$DIR/log"
 }
 
-[ $# -ge 1 ] || { sed -n '7,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '8,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2; }
 command=$1
 shift
 case "$command" in
@@ -247,8 +251,12 @@ case "$command" in
   crash-ganesha) cmd_crash_ganesha ;;
   start-ganesha) cmd_start_ganesha ;;
   restart-ganesha) cmd_crash_ganesha; cmd_start_ganesha ;;
-  server) in_node server "$@" ;;
-  client) in_node client "$@" ;;
+  # exec: the caller's $! (when backgrounded) is then the command itself, to signal it directly.
+  server | client)
+    pid=$(holder_pid "$command")
+    pid_alive "$pid" || die "$command is not running (run: $0 start)"
+    exec nsenter -t "$pid" -m -u -n -- "$@"
+    ;;
   notify) cmd_notify "$@" ;;
   env) cmd_env ;;
   *) die "unknown command '$command'" ;;
