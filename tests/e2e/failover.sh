@@ -139,13 +139,18 @@ e2e_check "client$other cannot lock client1's file1.dat" bash -c "! '$E2E_CLUSTE
 
 if [ "$replay" = lockferry ]; then
   e2e_step "lockferry stored nodeA's monitor records in shared storage ($store_url)"
-  records_ok() { [ "$(tb_exec nodeB "$lf_bin" records --store "$store_url" --node nodeA --json 2>/dev/null | jq length)" -ge "$clients" ]; }
-  wait_until 15 records_ok || true
-  records=$(tb_exec nodeB "$lf_bin" records --store "$store_url" --node nodeA --json 2>"$state/records.err" || true)
-  echo "$records" | jq -r '.[] | "    record: mon_name=\(.mon_name) my_name=\(.my_name) addr=\(.addr // .address // "?") file=\(.file_name)"' 2>/dev/null || cat "$state/records.err"
+  # Read from nodeB, as the adoptive node will: only the shared store connects the two.
+  records_json=$state/records.json
+  fetch_records() {
+    tb_exec nodeB "$lf_bin" --store "$store_url" --json records --node nodeA >"$records_json" 2>"$state/records.err" &&
+      [ "$(jq 'length' "$records_json" 2>/dev/null || echo 0)" -ge "$clients" ]
+  }
+  wait_until 15 fetch_records || e2e_say "lockferry records: $(tail -n 3 "$state/records.err" | tr '\n' ' ')"
+  jq -r '.[] | "    record: file=\(.file_name) mon_name=\(.mon_name) my_name=\(.my_name) addr=\(.addr // .address // "?")"' \
+    "$records_json" 2>/dev/null || true
   for ((k = 1; k <= clients; k++)); do
     e2e_check "record for client$k ($(client_ip "$k")) captured" \
-      bash -c "jq -e --arg m $(client_ip "$k") 'any(.[]; .mon_name == \$m)' <<<'$records' >/dev/null"
+      jq -e --arg m "$(client_ip "$k")" 'type == "array" and any(.[]; .mon_name == $m)' "$records_json"
   done
 fi
 
@@ -167,7 +172,11 @@ replay_manual() {
 }
 notify_manual() {
   e2e_say "sm-notify -d -f -m 1 -v $svc -P /var/lib/nfs on nodeB"
-  tb_exec nodeB timeout 60 sm-notify -d -f -m 1 -v "$svc" -P /var/lib/nfs 2>&1 | sed 's/^/    /'
+  local rc=0
+  tb_exec nodeB timeout 60 sm-notify -d -f -m 1 -v "$svc" -P /var/lib/nfs >"$state/sm-notify.log" 2>&1 || rc=$?
+  grep -E 'Canonical name|Sending SM_NOTIFY|notified successfully|unusable|[Ff]ail|rror' "$state/sm-notify.log" |
+    grep -v nsm_local_state | sed 's/^/    /'
+  e2e_check "sm-notify exited 0 (full log $state/sm-notify.log)" test "$rc" -eq 0
 }
 
 if [ "$replay" = manual ] && [ "$order" = before ]; then
@@ -186,14 +195,17 @@ fi
 case "$replay" in
   lockferry)
     e2e_step "lockferry migrate on nodeB: replay nodeA's records, then sm-notify from $svc"
-    if tb_exec nodeB "$lf_bin" migrate --from nodeA --node nodeB --store "$store_url" \
+    e2e_say "lockferry --store $store_url --json migrate --from nodeA --node nodeB --statmon-dir /var/lib/nfs/sm --service-ip $svc --recognize sm-notify --sm-notify-state-dir /var/lib/nfs"
+    if tb_exec nodeB "$lf_bin" --store "$store_url" --json migrate --from nodeA --node nodeB \
       --statmon-dir /var/lib/nfs/sm --service-ip "$svc" --recognize sm-notify \
-      --sm-notify-state-dir /var/lib/nfs --json >"$state/migrate.json" 2>"$state/migrate.err"; then
+      --sm-notify-state-dir /var/lib/nfs >"$state/migrate.json" 2>"$state/migrate.err"; then
       e2e_ok "lockferry migrate succeeded"
     else
       e2e_bad "lockferry migrate failed: $(tail -n 5 "$state/migrate.err" | tr '\n' ' ')"
     fi
-    jq . "$state/migrate.json" 2>/dev/null | sed 's/^/    /' || sed 's/^/    /' "$state/migrate.json"
+    # The report, without sm-notify's chatter (kept in $state/migrate.json).
+    jq 'del(.recognize.commands[]?.output)' "$state/migrate.json" 2>/dev/null | sed 's/^/    /' ||
+      sed 's/^/    /' "$state/migrate.json"
     ;;
   manual)
     e2e_step "manual replay on nodeB (LF_REPLAY=manual, order: $order)"

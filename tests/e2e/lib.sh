@@ -20,7 +20,7 @@ e2e_fatal() { printf '\033[1;31mFATAL: %s\033[0m\n' "$*"; exit 1; }
 e2e_check() {   # DESCRIPTION CMD...: records ok/FAIL by CMD's exit status
   local what=$1
   shift
-  if "$@"; then e2e_ok "$what"; else e2e_bad "$what"; fi
+  if "$@" >/dev/null; then e2e_ok "$what"; else e2e_bad "$what"; fi
 }
 
 # Privileged scenario policy shared with the bpf tests: skip (exit 77, ctest "Skipped") when not
