@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: Apache-2.0
+// The real lockferryd process: records statd-style writes within milliseconds, keeps good
+// records when garbage appears, answers `lockferry`, reloads on SIGHUP and cleans up on SIGTERM.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bpf_env.h"
+#include "common/process.h"
+#include "daemon/control.h"
+
+extern char** environ;
+
+namespace lockferry {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kBin = std::string(LOCKFERRY_BINARY_DIR) + "/userspace/";
+
+std::string statd_line(const std::string& mon_name) {
+  return "0100007f 000186b5 00000004 00000010 0123456789abcdef0123456789abcdef " + mon_name +
+         " nodeA\n";
+}
+
+// Writes a record the way rpc.statd does: O_CREAT|O_EXCL|O_SYNC for a new one.
+void statd_create(const std::string& dir, const std::string& name) {
+  int fd = ::open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0644);
+  ASSERT_GE(fd, 0) << name;
+  auto line = statd_line(name);
+  ASSERT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ::close(fd);
+}
+
+class Lockferryd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+    char tmpl[] = "/tmp/lockferryd-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    fs::create_directories(root_ + "/sm");
+    fs::create_directories(root_ + "/store");
+    socket_ = root_ + "/ctl.sock";
+    pin_dir_ = "/sys/fs/bpf/lockferry-daemon-test-" + std::to_string(::getpid());
+    write_config(root_ + "/sm");
+  }
+
+  void TearDown() override {
+    stop(SIGKILL);
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  void write_config(const std::string& monitor_dir) {
+    std::ofstream(root_ + "/lockferry.toml")
+        << "node = \"nodeA\"\nstore = \"dir://" << root_ << "/store\"\n"
+        << "[capture]\nmonitor_dirs = [\"" << monitor_dir << "\"]\nmode = \"bpf\"\n"
+        << "pin_dir = \"" << pin_dir_ << "\"\n[control]\nsocket = \"" << socket_ << "\"\n";
+  }
+
+  void start() {
+    std::string bin = kBin + "lockferryd";
+    std::string conf = root_ + "/lockferry.toml";
+    std::string log = root_ + "/lockferryd.log";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    char* argv[] = {bin.data(), const_cast<char*>("--config"), conf.data(), nullptr};
+    ASSERT_EQ(::posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    // Ready when the control socket answers (it is opened after capture is attached).
+    for (auto deadline = std::chrono::steady_clock::now() + 20s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(20ms)) {
+      if (daemon::control_request(socket_, {{"command", "status"}}, 2s).ok()) return;
+    }
+    FAIL() << "lockferryd did not become ready; log:\n" << log_text();
+  }
+
+  int stop(int signo) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, signo);
+    int status = 0;
+    for (int i = 0; i < 500 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(10ms);
+    if (::waitpid(pid_, &status, WNOHANG) == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::string log_text() {
+    std::ifstream in(root_ + "/lockferryd.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  nlohmann::json records() {
+    auto r = daemon::control_request(socket_, {{"command", "records"}}, 5s);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : nlohmann::json::array();
+  }
+
+  // Polls until `pred(records)` holds; returns how long it took, or fails after 5 s.
+  std::chrono::microseconds wait_records(const std::function<bool(const nlohmann::json&)>& pred) {
+    auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < 5s) {
+      if (pred(records())) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    ADD_FAILURE() << "records never matched; have " << records().dump() << "\nlog:\n" << log_text();
+    return 5s;
+  }
+
+  static bool has(const nlohmann::json& recs, const std::string& name) {
+    for (const auto& r : recs)
+      if (r["file_name"] == name) return true;
+    return false;
+  }
+
+  std::string root_, socket_, pin_dir_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(Lockferryd, RecordsAStatdRecordWithinMilliseconds) {
+  start();
+  statd_create(root_ + "/sm", "192.0.2.101");
+  auto took = wait_records([](const auto& r) { return has(r, "192.0.2.101"); });
+  std::cout << "[ measure  ] record visible in `lockferry records` " << took.count() / 1000.0
+            << " ms after statd closed it\n";
+  EXPECT_LT(took, 1s);
+  auto recs = records();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["mon_name"], "192.0.2.101");
+  EXPECT_EQ(recs[0]["addr"], "127.0.0.1");
+  EXPECT_EQ(recs[0]["raw"], statd_line("192.0.2.101"));
+}
+
+TEST_F(Lockferryd, RecordsWhatStatdWroteWhileItWasNotRunning) {
+  statd_create(root_ + "/sm", "192.0.2.150");
+  start();
+  EXPECT_TRUE(has(records(), "192.0.2.150"));
+}
+
+TEST_F(Lockferryd, GarbageInTheMonitorDirectoryIsLoggedAndGoodRecordsKept) {
+  start();
+  statd_create(root_ + "/sm", "192.0.2.101");
+  wait_records([](const auto& r) { return has(r, "192.0.2.101"); });
+  std::ofstream(root_ + "/sm/evil") << std::string("\0\x01\x02 binary junk", 15);
+  std::ofstream(root_ + "/sm/192.0.2.101") << "truncated 0100";
+  statd_create(root_ + "/sm", "192.0.2.102");
+  wait_records([](const auto& r) { return has(r, "192.0.2.102"); });
+  auto recs = records();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0]["raw"], statd_line("192.0.2.101")) << "the last good version is kept";
+  auto status = daemon::control_request(socket_, {{"command", "status"}}, 5s);
+  ASSERT_TRUE(status.ok());
+  EXPECT_GE((*status)["records"]["bad"].get<int>(), 2);
+  EXPECT_NE(log_text().find("evil"), std::string::npos) << "the log names the bad file";
+}
+
+TEST_F(Lockferryd, SighupMovesTheWatchAndSigtermRemovesThePins) {
+  start();
+  EXPECT_TRUE(fs::exists(pin_dir_)) << "maps and programs pinned for bpftool";
+  fs::create_directories(root_ + "/sm2");
+  write_config(root_ + "/sm2");
+  ::kill(pid_, SIGHUP);
+  for (int i = 0; i < 200 && log_text().find("reload: now watching") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  statd_create(root_ + "/sm2", "192.0.2.201");
+  wait_records([](const auto& r) { return has(r, "192.0.2.201"); });
+  EXPECT_EQ(stop(SIGTERM), 0);
+  EXPECT_FALSE(fs::exists(pin_dir_)) << "pins removed on a clean stop";
+}
+
+TEST_F(Lockferryd, ABadReloadKeepsTheRunningConfiguration) {
+  start();
+  std::ofstream(root_ + "/lockferry.toml") << "node = \"nodeA\"\nbogus_key = 1\n";
+  ::kill(pid_, SIGHUP);
+  for (int i = 0; i < 200 && log_text().find("keeping the running") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(log_text().find("bogus_key"), std::string::npos);
+  statd_create(root_ + "/sm", "192.0.2.111");
+  wait_records([](const auto& r) { return has(r, "192.0.2.111"); });
+}
+
+TEST(LockferrydConfig, ABadConfigFailsWithTheKeyNamed) {
+  char tmpl[] = "/tmp/lockferryd-conf-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string conf = std::string(tmpl) + "/bad.toml";
+  std::ofstream(conf) << "node = \"a\"\n[capture]\nreconcile_interval_s = -4\n";
+  auto r = process::run_command({kBin + "lockferryd", "--config", conf, "--check-config"}, 10s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->output.find("reconcile_interval_s"), std::string::npos) << r->output;
+  fs::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace lockferry
