@@ -6,6 +6,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/magic.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -100,6 +102,35 @@ std::string prog_short_name(const bpf_program* prog) {
   return std::string(name);
 }
 
+// One live lockferry per pin directory. The pins themselves cannot say whether their owner is
+// alive, so a flock()ed file in /run does: the kernel drops the lock when the owner dies, and
+// only then are leftover pins "stale" and safe to replace.
+struct PinLock {
+  int fd;
+  std::string path;
+};
+
+Result<PinLock> lock_pin_dir(const std::string& pin_dir) {
+  constexpr const char* kLockDir = "/run/lockferry";
+  if (::mkdir(kLockDir, 0755) != 0 && errno != EEXIST)
+    return make_errno_error(errno, "cannot create {} for the pin directory lock", kLockDir);
+  std::string name = pin_dir;
+  for (char& c : name)
+    if (c == '/') c = '_';
+  const std::string path = std::string(kLockDir) + "/pins" + name + ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return make_errno_error(errno, "cannot open pin directory lock {}", path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return make_error("pin directory {} belongs to another running lockferry (lock {} is held); "
+                        "give this instance its own pin_dir", pin_dir, path);
+    return make_errno_error(err, "cannot lock {}", path);
+  }
+  return PinLock{fd, path};
+}
+
 struct SkelDeleter {
   void operator()(statmon_watch* skel) const { statmon_watch__destroy(skel); }
 };
@@ -148,6 +179,8 @@ class BpfCapture final : public Capture {
   std::uint32_t next_dir_id_ = 1;
   std::string pin_dir_;
   std::vector<std::string> pinned_;
+  int pin_lock_fd_ = -1;
+  std::string pin_lock_path_;
   std::uint64_t seen_drops_ = 0;
   std::uint64_t changes_ = 0;
   int programs_ = 0;
@@ -190,8 +223,13 @@ Result<void> BpfCapture::init(const Options& options) {
   if (int err = statmon_watch__attach(skel_.get()); err != 0)
     return make_errno_error(-err, "attaching the statmon_watch programs to syscall tracepoints failed");
 
+  // Pins are for debugging (bpftool); failing to pin must not stop the capture itself.
+  std::string pin_note;
   if (!options.pin_dir.empty()) {
-    if (auto r = pin(options.pin_dir); !r) return r;
+    if (auto r = pin(options.pin_dir); !r) {
+      spdlog::warn("capture: not pinning BPF objects: {}", r.error().message);
+      pin_note = ", not pinned: " + r.error().message;
+    }
   }
 
   // The ring buffer's epoll fd becomes readable when events arrive; asio waits on a dup of it
@@ -204,7 +242,7 @@ Result<void> BpfCapture::init(const Options& options) {
   arm();
 
   reason_ = fmt::format("bpf: {} programs on syscall tracepoints ({}){}", programs_, *tracefs,
-                        pin_dir_.empty() ? "" : ", pinned under " + pin_dir_);
+                        pin_dir_.empty() ? pin_note : ", pinned under " + pin_dir_);
   return {};
 }
 
@@ -411,6 +449,10 @@ Result<void> BpfCapture::set_dirs(const std::vector<std::string>& dirs) {
 
 Result<void> BpfCapture::pin(const std::string& dir) {
   if (auto r = ensure_bpffs(dir); !r) return r;
+  auto lock = lock_pin_dir(dir);
+  if (!lock) return lock.error();
+  pin_lock_fd_ = lock->fd;
+  pin_lock_path_ = lock->path;
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     // Left behind by a run that crashed: its programs are detached already (links die with the
@@ -420,6 +462,7 @@ Result<void> BpfCapture::pin(const std::string& dir) {
       fs::remove(entry.path(), ec);
     }
   } else if (!fs::create_directories(dir, ec) && ec) {
+    unpin();
     return make_error("cannot create pin directory {}: {}", dir, ec.message());
   }
   pin_dir_ = dir;
@@ -457,6 +500,14 @@ void BpfCapture::unpin() {
   if (!pin_dir_.empty() && ::rmdir(pin_dir_.c_str()) != 0 && errno != ENOENT)
     spdlog::warn("capture: cannot remove pin directory {}: {}", pin_dir_, strerror_text(errno));
   pin_dir_.clear();
+  if (pin_lock_fd_ >= 0) {
+    // Unlink while still holding the lock, so no other instance can take over a file that is
+    // about to disappear; then closing releases the flock.
+    if (!pin_lock_path_.empty()) ::unlink(pin_lock_path_.c_str());
+    ::close(pin_lock_fd_);
+  }
+  pin_lock_fd_ = -1;
+  pin_lock_path_.clear();
 }
 
 void BpfCapture::stop() {

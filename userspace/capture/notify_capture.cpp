@@ -216,14 +216,20 @@ class FanotifyCapture final : public NotifyCapture {
       RawFileEvent raw;
       raw.pid = static_cast<std::uint32_t>(meta->pid);
       raw.comm = comm_of(raw.pid);
-      // Several changes to one name may be merged into one event; apply them in causal order.
-      if (meta->mask & FAN_CLOSE_WRITE) {
+      // fanotify merges queued events on the same name, losing their order. When a merged
+      // event both wrote and removed the name, the file's existence now says which came last.
+      const bool wrote = meta->mask & (FAN_CLOSE_WRITE | FAN_MOVED_TO);
+      const bool gone = meta->mask & (FAN_MOVED_FROM | FAN_DELETE);
+      const bool exists_now = ::faccessat(AT_FDCWD, (dir + "/" + name).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+      const bool write_last = wrote && (!gone || exists_now);
+      if (wrote && gone && write_last) deliver_removed(raw, dir, name);  // removed, then written again
+      if (write_last && (meta->mask & FAN_CLOSE_WRITE)) {
         raw.kind = RawFileEvent::Kind::closed_after_write;
         raw.dir = dir;
         raw.name = name;
         deliver(raw);
       }
-      if (meta->mask & FAN_MOVED_TO) {
+      if (write_last && (meta->mask & FAN_MOVED_TO)) {
         raw.kind = RawFileEvent::Kind::renamed;
         raw.dir = dir;
         raw.name = name;
@@ -231,23 +237,17 @@ class FanotifyCapture final : public NotifyCapture {
         raw.old_name.clear();
         deliver(raw);
       }
-      if (meta->mask & FAN_MOVED_FROM) {
-        raw.kind = RawFileEvent::Kind::renamed;
-        raw.dir.clear();
-        raw.name.clear();
-        raw.old_dir = dir;
-        raw.old_name = name;
-        deliver(raw);
-      }
-      if (meta->mask & FAN_DELETE) {
-        raw.kind = RawFileEvent::Kind::deleted;
-        raw.dir = dir;
-        raw.name = name;
-        raw.old_dir.clear();
-        raw.old_name.clear();
-        deliver(raw);
-      }
+      if (gone && !write_last) deliver_removed(raw, dir, name);
     }
+  }
+
+  void deliver_removed(RawFileEvent raw, const std::string& dir, const std::string& name) {
+    raw.kind = RawFileEvent::Kind::deleted;
+    raw.dir = dir;
+    raw.name = name;
+    raw.old_dir.clear();
+    raw.old_name.clear();
+    deliver(raw);
   }
 };
 
