@@ -58,15 +58,17 @@ in_node() {
 }
 
 # Starts a daemon in the foreground inside a node, recording its pid for stop to kill exactly
-# that process. nsenter must be the backgrounded simple command itself (a backgrounded shell
-# function would be a subshell with nsenter as its child): nsenter then execs the daemon without
-# forking (no PID namespace is entered), so $! is the daemon's pid.
+# that process. setsid+nsenter must be the backgrounded simple command itself (a backgrounded
+# shell function would be a subshell with nsenter as its child): setsid (not a group leader
+# here) and nsenter (no PID namespace entered) both exec without forking, so $! is the daemon's
+# pid. Its own session keeps it out of the caller's process group: a harness killing that group
+# must not take the server down, and nothing the daemon signals reaches the caller.
 start_daemon() {
   local node=$1 name=$2 pid
   shift 2
   pid=$(holder_pid "$node")
   pid_alive "$pid" || die "$node is not running (run: $0 start)"
-  nsenter -t "$pid" -m -u -n -- "$@" >"$DIR/log/$name.out" 2>&1 &
+  setsid nsenter -t "$pid" -m -u -n -- "$@" </dev/null >"$DIR/log/$name.out" 2>&1 &
   echo $! >"$DIR/$node/$name.pid"
 }
 
@@ -130,7 +132,8 @@ start_node() {
   [ -e "/run/netns/$netns" ] || ip netns add "$netns"
   ip -n "$netns" link set lo up
   # The holder keeps a private mount and UTS namespace open; everything of the node runs in it.
-  nsenter --net="/run/netns/$netns" unshare --mount --uts --propagation private sleep infinity &
+  setsid nsenter --net="/run/netns/$netns" unshare --mount --uts --propagation private \
+    sleep infinity </dev/null >/dev/null 2>&1 &
   echo $! >"$DIR/$node/holder.pid"
   local i
   for i in $(seq 50); do

@@ -89,9 +89,29 @@ void dispatch(svc_req* req, SVCXPRT* xprt) {
   }
 }
 
+// Whether some NSM service registered with the local rpcbind answers SM_NULL: a running
+// rpc.statd (or another lf-nlm-client) in this network namespace, as opposed to a stale
+// registration left by a client killed with SIGKILL.
+bool live_nsm_registered() {
+  CLIENT* clnt = clnt_create("127.0.0.1", kNsmProgram, kNsmVersion, "udp");
+  if (clnt == nullptr) return false;  // not registered (or rpcbind unreachable)
+  timeval timeout{1, 0};
+  clnt_control(clnt, CLSET_RETRY_TIMEOUT, reinterpret_cast<char*>(&timeout));
+  const clnt_stat st = clnt_call(clnt, kSmNull, as_xdrproc(xdr_void), nullptr,
+                                 as_xdrproc(xdr_void), nullptr, timeout);
+  clnt_destroy(clnt);
+  return st == RPC_SUCCESS;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<NsmListener>> NsmListener::start() {
+  if (live_nsm_registered()) {
+    return make_error(
+        "NSM listener: an NSM service (rpc.statd?) already answers as 100024/1 here; a client "
+        "host has one NSM: run lf-nlm-client --listen-notify in its own network namespace "
+        "(with its own rpcbind) and no rpc.statd");
+  }
   // A client killed with SIGKILL leaves its registration behind; ours replaces it.
   pmap_unset(kNsmProgram, kNsmVersion);
   SVCXPRT* udp = svcudp_create(RPC_ANYSOCK);
