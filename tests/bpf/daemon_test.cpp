@@ -80,14 +80,24 @@ class Lockferryd : public ::testing::Test {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     char* argv[] = {bin.data(), const_cast<char*>("--config"), conf.data(), nullptr};
-    ASSERT_EQ(::posix_spawn(&pid_, bin.c_str(), &actions, nullptr, argv, environ), 0);
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
+    ASSERT_EQ(rc, 0) << "cannot start " << bin << " (is it built?)";
+    ASSERT_GT(pid, 0);
+    pid_ = pid;
     // Ready when the control socket answers (it is opened after capture is attached).
     for (auto deadline = std::chrono::steady_clock::now() + 20s;
          std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(20ms)) {
       if (daemon::control_request(socket_, {{"command", "status"}}, 2s).ok()) return;
     }
     FAIL() << "lockferryd did not become ready; log:\n" << log_text();
+  }
+
+  // Only ever signals the daemon we started: kill(-1, ...) as root would signal every process.
+  void signal_daemon(int signo) {
+    ASSERT_GT(pid_, 0);
+    ::kill(pid_, signo);
   }
 
   int stop(int signo) {
@@ -139,7 +149,7 @@ class Lockferryd : public ::testing::Test {
 };
 
 TEST_F(Lockferryd, RecordsAStatdRecordWithinMilliseconds) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   statd_create(root_ + "/sm", "192.0.2.101");
   auto took = wait_records([](const auto& r) { return has(r, "192.0.2.101"); });
   std::cout << "[ measure  ] record visible in `lockferry records` " << took.count() / 1000.0
@@ -154,12 +164,12 @@ TEST_F(Lockferryd, RecordsAStatdRecordWithinMilliseconds) {
 
 TEST_F(Lockferryd, RecordsWhatStatdWroteWhileItWasNotRunning) {
   statd_create(root_ + "/sm", "192.0.2.150");
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   EXPECT_TRUE(has(records(), "192.0.2.150"));
 }
 
 TEST_F(Lockferryd, GarbageInTheMonitorDirectoryIsLoggedAndGoodRecordsKept) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   statd_create(root_ + "/sm", "192.0.2.101");
   wait_records([](const auto& r) { return has(r, "192.0.2.101"); });
   std::ofstream(root_ + "/sm/evil") << std::string("\0\x01\x02 binary junk", 15);
@@ -176,11 +186,11 @@ TEST_F(Lockferryd, GarbageInTheMonitorDirectoryIsLoggedAndGoodRecordsKept) {
 }
 
 TEST_F(Lockferryd, SighupMovesTheWatchAndSigtermRemovesThePins) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   EXPECT_TRUE(fs::exists(pin_dir_)) << "maps and programs pinned for bpftool";
   fs::create_directories(root_ + "/sm2");
   write_config(root_ + "/sm2");
-  ::kill(pid_, SIGHUP);
+  signal_daemon(SIGHUP);
   for (int i = 0; i < 200 && log_text().find("reload: now watching") == std::string::npos; ++i)
     std::this_thread::sleep_for(10ms);
   statd_create(root_ + "/sm2", "192.0.2.201");
@@ -190,9 +200,9 @@ TEST_F(Lockferryd, SighupMovesTheWatchAndSigtermRemovesThePins) {
 }
 
 TEST_F(Lockferryd, ABadReloadKeepsTheRunningConfiguration) {
-  start();
+  ASSERT_NO_FATAL_FAILURE(start());
   std::ofstream(root_ + "/lockferry.toml") << "node = \"nodeA\"\nbogus_key = 1\n";
-  ::kill(pid_, SIGHUP);
+  signal_daemon(SIGHUP);
   for (int i = 0; i < 200 && log_text().find("keeping the running") == std::string::npos; ++i)
     std::this_thread::sleep_for(10ms);
   EXPECT_NE(log_text().find("bogus_key"), std::string::npos);
