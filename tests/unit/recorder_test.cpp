@@ -81,6 +81,15 @@ TEST(Recorder, StatdTempFilesAreNotRecords) {
   EXPECT_TRUE(f.stored().empty());
 }
 
+TEST(Recorder, DebiansStatdTempCopyIsNotARecordButAClientNamedDotNewIs) {
+  Fixture f;
+  write_raw_file(f.sm + "/192.0.2.101.new", make_record("x", "192.0.2.101").raw);
+  write_raw_file(f.sm + "/odd.new", make_record("x", "odd.new").raw);
+  Recorder recorder(*f.store, "nodeA", 0);
+  ASSERT_TRUE(recorder.reconcile({f.sm}).ok());
+  EXPECT_EQ(f.stored(), std::vector<std::string>{"odd.new"});
+}
+
 TEST(Recorder, ReconcileMakesTheStoreMatchTheDirectoryExactly) {
   Fixture f;
   // In the store but gone from disk (missed unlink), on disk but not stored (missed create).

@@ -31,6 +31,15 @@ Result<std::vector<std::string>> list_record_names(const std::string& dir) {
   return names;
 }
 
+// Debian 12's statd (nfs-utils < 2.8.2) rewrites a record through "<name>.new" and renames it
+// over <name>; a rescan can meet that file. It holds <name>'s record, which a real record never
+// does (statd names each file after its mon_name), so that is how it is told apart.
+bool is_statd_temp_copy(const std::string& name, const MonitorRecord& record) {
+  constexpr std::string_view kSuffix = ".new";
+  return name.size() > kSuffix.size() && name.ends_with(kSuffix) &&
+         record.mon_name + std::string(kSuffix) == name;
+}
+
 }  // namespace
 
 Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch)
@@ -125,6 +134,7 @@ void Recorder::on_change(const FileChange& change) {
                  record.error().message);
     return;
   }
+  if (is_statd_temp_copy(change.name, *record)) return;
   put(std::move(*record));
 }
 
@@ -159,6 +169,10 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
         ++stats_.bad_records;
         spdlog::warn("reconcile: ignoring {}/{}: {}", dir, name, record.error().message);
         continue;  // stays in on_disk: a bad file must not delete the last good record
+      }
+      if (is_statd_temp_copy(name, *record)) {
+        on_disk.erase(name);
+        continue;
       }
       auto it = known_.find(name);
       bool changed = it == known_.end() || it->second.raw != record->raw ||
