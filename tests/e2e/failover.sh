@@ -47,7 +47,7 @@ export_dir=$state/export
 store_url="dir://$state/store"
 grace_b=${LF_TESTBED_GRACE:-20}
 name="e2e_failover ($replay replay)"
-trap e2e_cleanup EXIT
+e2e_trap_cleanup
 
 client_ip() { echo "192.0.2.$((100 + $1))"; }
 nlm() {   # CLIENT-NUMBER ARGS...: one lf-nlm-client run on that client host

@@ -53,6 +53,14 @@ e2e_cleanup() {
   return $rc
 }
 
+# A signal must still tear the testbed down: turn it into an exit so the EXIT trap runs.
+e2e_trap_cleanup() {
+  trap e2e_cleanup EXIT
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
 # Prints the closing line ctest and people read, and exits non-zero on any failed check.
 e2e_finish() {
   local name=$1

@@ -6,7 +6,7 @@
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 e2e_require_root
-trap e2e_cleanup EXIT
+e2e_trap_cleanup
 svc=192.0.2.10
 
 e2e_step "clean slate, then bring up nodeA, nodeB and 2 clients"
