@@ -4,9 +4,11 @@
 
 E2E_REPO=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../..")
 E2E_CLUSTER=$E2E_REPO/scripts/cluster
-# Tests use their own namespace prefix and state dir, so they never touch a demo testbed.
-export LF_TESTBED_PREFIX=${LF_TESTBED_PREFIX:-lfe2e}
-export LF_TESTBED_DIR=${LF_TESTBED_DIR:-/run/lockferry-e2e}
+# Tests use their own namespace prefix and state dir, one per build dir: they never touch the demo
+# testbed, and two people running ctest in their own build dirs do not tear down each other's.
+E2E_ID=$(printf '%s' "$(realpath -m "${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}")" | md5sum | cut -c1-4)
+export LF_TESTBED_PREFIX=${LF_TESTBED_PREFIX:-lfe$E2E_ID}
+export LF_TESTBED_DIR=${LF_TESTBED_DIR:-/run/lockferry-e2e-$E2E_ID}
 E2E_FAILS=0
 E2E_CHECKS=0
 E2E_T0=$(date +%s%N)
