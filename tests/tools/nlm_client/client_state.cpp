@@ -19,7 +19,8 @@ nlohmann::json range_json(const LockRange& r) {
 }
 
 nlohmann::json notification_json(const Notification& n) {
-  return {{"mon_name", n.mon_name}, {"state", n.state}, {"from", n.from}, {"at", format_time(n.at)}};
+  return {
+      {"mon_name", n.mon_name}, {"state", n.state}, {"from", n.from}, {"at", format_time(n.at)}};
 }
 
 nlohmann::json state_json(const ClientState& s) {

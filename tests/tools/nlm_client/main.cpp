@@ -3,18 +3,17 @@
 // SM_NOTIFY, reclaim in grace) so e2e tests can check that locks survive a failover.
 // The command line is a contract with scripts/cluster/; see tests/tools/README.md.
 #include <netdb.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <limits>
 #include <optional>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "nlm_client/client_state.h"
 #include "nlm_client/nlm_session.h"
@@ -91,23 +90,38 @@ Result<LockRange> parse_range(const std::string& spec, bool allow_mode) {
   return r;
 }
 
-// A real client's statd only passes on SM_NOTIFY for a host it monitors, matching the
-// mon_name by name or by address; a notification naming another host must not make us reclaim.
-bool names_server(const std::string& mon_name, const std::string& server) {
-  if (mon_name == server) return true;
+// Numeric addresses `host` resolves to (itself when it is one); empty when it does not resolve.
+std::vector<std::string> addresses_of(const std::string& host) {
+  std::vector<std::string> out;
   addrinfo hints{};
   hints.ai_socktype = SOCK_DGRAM;
   addrinfo* res = nullptr;
-  if (getaddrinfo(mon_name.c_str(), nullptr, &hints, &res) != 0) return false;
-  bool match = false;
-  for (addrinfo* a = res; a != nullptr && !match; a = a->ai_next) {
-    char host[NI_MAXHOST] = {};
-    if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NUMERICHOST) == 0) {
-      match = server == host;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    char text[NI_MAXHOST] = {};
+    if (getnameinfo(a->ai_addr, a->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) ==
+        0) {
+      out.emplace_back(text);
     }
   }
   freeaddrinfo(res);
-  return match;
+  return out;
+}
+
+// A real client's statd only passes on SM_NOTIFY for a host it monitors, matching the
+// mon_name by name or by address; a notification naming another host must not make us reclaim.
+// sm-notify canonicalises its -v argument, so the mon_name is often a name even when the
+// client mounted by IP.
+bool names_server(const std::string& mon_name, const std::string& server) {
+  if (mon_name == server) return true;
+  const auto theirs = addresses_of(mon_name);
+  const auto ours = addresses_of(server);
+  for (const auto& a : theirs) {
+    for (const auto& b : ours) {
+      if (a == b) return true;
+    }
+  }
+  return false;
 }
 
 class Client {
@@ -174,8 +188,10 @@ class Client {
       j["event"] = "test";
       j["status"] = nlm_status_name(out->status);
       if (out->holder) {
-        j["holder"] = {{"exclusive", out->holder->exclusive}, {"svid", out->holder->svid},
-                       {"owner", out->holder->oh}, {"start", out->holder->start},
+        j["holder"] = {{"exclusive", out->holder->exclusive},
+                       {"svid", out->holder->svid},
+                       {"owner", out->holder->oh},
+                       {"start", out->holder->start},
                        {"len", out->holder->len}};
       }
       emit(j);
@@ -279,9 +295,10 @@ class Client {
     j["matched"] = matched;
     emit(j);
     if (!matched) {
-      spdlog::warn("SM_NOTIFY names {}, not our server {}: ignored, as a real client's statd "
-                   "would (sm-notify -v must name the service IP)",
-                   n.mon_name, o_.server);
+      spdlog::warn(
+          "SM_NOTIFY names {}, not our server {}: ignored, as a real client's statd "
+          "would (sm-notify -v must name the service IP)",
+          n.mon_name, o_.server);
       return;
     }
     reclaim_all();
@@ -312,7 +329,8 @@ class Client {
         for (std::size_t k = 0; k < todo.size(); ++k) {
           HeldLock& held = st_.locks[todo[k]];
           auto fh = (*session)->resolve(held.range.file, false);
-          Result<int> status = fh ? (*session)->lock(*fh, held.range, true) : Result<int>(fh.error());
+          Result<int> status =
+              fh ? (*session)->lock(*fh, held.range, true) : Result<int>(fh.error());
           if (!status) {
             // The connection may be gone; retry this and the rest with a new session.
             last_error = status.error().message;
@@ -359,7 +377,10 @@ class Client {
     int reclaimed = 0;
     int lost = 0;
     for (const auto& l : st_.locks) (l.status == "lost" ? lost : reclaimed) += 1;
-    emit({{"event", "reclaim_done"}, {"reclaimed", reclaimed}, {"lost", lost}, {"attempts", attempts}});
+    emit({{"event", "reclaim_done"},
+          {"reclaimed", reclaimed},
+          {"lost", lost},
+          {"attempts", attempts}});
   }
 
   Options o_;
@@ -379,15 +400,17 @@ int main(int argc, char** argv) {
   app.add_option("--export", o.export_path, "exported path to MOUNT")->required();
   app.add_option("--name", o.name, "NLM caller_name (use the client's IP address)")->required();
   app.add_option("--state", o.state_file, "JSON state file, rewritten atomically on every change");
-  app.add_flag("--listen-notify", o.listen_notify,
-               "while holding, register NSM (100024/1) with the local rpcbind and reclaim on SM_NOTIFY");
+  app.add_flag(
+      "--listen-notify", o.listen_notify,
+      "while holding, register NSM (100024/1) with the local rpcbind and reclaim on SM_NOTIFY");
   app.add_flag("--accept-any-notify", o.accept_any_notify,
                "reclaim even when SM_NOTIFY's mon_name does not name --server");
   app.add_option("--reclaim-window", o.reclaim_window_s,
                  "seconds to keep retrying reclaims while the server is unreachable")
       ->default_val(60);
   auto* hold = app.add_option("--hold", o.hold_s, "keep the locks for SECONDS, then exit");
-  app.add_flag("--hold-forever", o.hold_forever, "keep the locks until SIGTERM/SIGINT")->excludes(hold);
+  app.add_flag("--hold-forever", o.hold_forever, "keep the locks until SIGTERM/SIGINT")
+      ->excludes(hold);
   app.add_flag("--reclaim", o.reclaim, "send the initial NLM4_LOCKs with reclaim=true");
   app.add_flag("--no-create", o.no_create, "lock: fail instead of creating a missing file");
   app.add_option("--owner", o.owner, "NLM owner handle (oh); default <pid>@<name>");

@@ -2,17 +2,20 @@
 // MOUNT/NFSv3/NLM4 calls through libnfs's raw RPC API (see nlm_session.h).
 #include "nlm_client/nlm_session.h"
 
-#include <array>
-#include <cstring>
-#include <sstream>
+#include <spdlog/spdlog.h>
 
-#include <nfsc/libnfs.h>  // first: defines EXTERN for the raw headers
-
+// libnfs.h must come first: it defines EXTERN for the raw headers.
+// clang-format off
+#include <nfsc/libnfs.h>
 #include <nfsc/libnfs-raw-mount.h>
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs-raw-nlm.h>
 #include <nfsc/libnfs-raw.h>
-#include <spdlog/spdlog.h>
+// clang-format on
+
+#include <array>
+#include <cstring>
+#include <sstream>
 
 #include "nlm_client/rpc_call.h"
 
@@ -20,17 +23,28 @@ namespace lockferry::tools {
 
 std::string nlm_status_name(int status) {
   switch (status) {
-    case NLM4_GRANTED: return "granted";
-    case NLM4_DENIED: return "denied";
-    case NLM4_DENIED_NOLOCKS: return "denied_nolocks";
-    case NLM4_BLOCKED: return "blocked";
-    case NLM4_DENIED_GRACE_PERIOD: return "denied_grace_period";
-    case NLM4_DEADLCK: return "deadlock";
-    case NLM4_ROFS: return "rofs";
-    case NLM4_STALE_FH: return "stale_fh";
-    case NLM4_FBIG: return "fbig";
-    case NLM4_FAILED: return "failed";
-    default: return "nlm_status_" + std::to_string(status);
+    case NLM4_GRANTED:
+      return "granted";
+    case NLM4_DENIED:
+      return "denied";
+    case NLM4_DENIED_NOLOCKS:
+      return "denied_nolocks";
+    case NLM4_BLOCKED:
+      return "blocked";
+    case NLM4_DENIED_GRACE_PERIOD:
+      return "denied_grace_period";
+    case NLM4_DEADLCK:
+      return "deadlock";
+    case NLM4_ROFS:
+      return "rofs";
+    case NLM4_STALE_FH:
+      return "stale_fh";
+    case NLM4_FBIG:
+      return "fbig";
+    case NLM4_FAILED:
+      return "failed";
+    default:
+      return "nlm_status_" + std::to_string(status);
   }
 }
 
@@ -127,7 +141,8 @@ struct NlmSession::Impl {
     // The server may omit the handle of a new file; ask for it.
     auto again = lookup(dir, name);
     if (!again) return again.error();
-    if (!*again) return make_error("CREATE {} on {} succeeded but LOOKUP finds no file", name, server);
+    if (!*again)
+      return make_error("CREATE {} on {} succeeded but LOOKUP finds no file", name, server);
     return **again;
   }
 };
@@ -182,7 +197,8 @@ Result<std::vector<char>> NlmSession::resolve(const std::string& file, bool crea
   std::stringstream ss(file);
   for (std::string part; std::getline(ss, part, '/');) {
     if (part.empty() || part == ".") continue;
-    if (part == "..") return make_error("file {}: '..' is not allowed, name it from the export root", file);
+    if (part == "..")
+      return make_error("file {}: '..' is not allowed, name it from the export root", file);
     parts.push_back(part);
   }
   if (parts.empty()) return make_error("file '{}' names the export root, not a file", file);
@@ -221,7 +237,9 @@ Result<int> NlmSession::lock(const std::vector<char>& fh, const LockRange& range
   auto r = impl_->nlm->call(
       fmt::format("NLM4_LOCK {} [{}, +{}]{}", range.file, range.start, range.len,
                   reclaim ? " reclaim" : ""),
-      [&](rpc_context* rpc, RpcCallback cb, void* p) { return rpc_nlm4_lock_async(rpc, cb, &args, p); },
+      [&](rpc_context* rpc, RpcCallback cb, void* p) {
+        return rpc_nlm4_lock_async(rpc, cb, &args, p);
+      },
       [&](void* data) { status = static_cast<NLM4_LOCKres*>(data)->status; });
   if (!r) return r.error();
   return status;
@@ -237,14 +255,16 @@ Result<TestOutcome> NlmSession::test(const std::vector<char>& fh, const LockRang
   TestOutcome out;
   auto r = impl_->nlm->call(
       fmt::format("NLM4_TEST {} [{}, +{}]", range.file, range.start, range.len),
-      [&](rpc_context* rpc, RpcCallback cb, void* p) { return rpc_nlm4_test_async(rpc, cb, &args, p); },
+      [&](rpc_context* rpc, RpcCallback cb, void* p) {
+        return rpc_nlm4_test_async(rpc, cb, &args, p);
+      },
       [&](void* data) {
         const auto& reply = static_cast<NLM4_TESTres*>(data)->reply;
         out.status = reply.status;
         if (reply.status == NLM4_DENIED) {
           const auto& h = reply.nlm4_testreply_u.lock.holder;
-          out.holder = Holder{h.exclusive != 0, h.svid, h.oh != nullptr ? h.oh : "", h.l_offset,
-                              h.l_len};
+          out.holder =
+              Holder{h.exclusive != 0, h.svid, h.oh != nullptr ? h.oh : "", h.l_offset, h.l_len};
         }
       });
   if (!r) return r.error();

@@ -53,8 +53,7 @@ class NlmSession {
  public:
   // Connects to MOUNT v3, NFS v3 and NLM v4 on `server` and mounts `export_path`.
   static Result<std::unique_ptr<NlmSession>> open(const std::string& server,
-                                                  const std::string& export_path,
-                                                  LockOwner owner,
+                                                  const std::string& export_path, LockOwner owner,
                                                   std::chrono::milliseconds timeout);
   ~NlmSession();
   NlmSession(const NlmSession&) = delete;

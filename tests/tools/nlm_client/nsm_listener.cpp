@@ -7,12 +7,11 @@
 #include <netinet/in.h>
 #include <rpc/pmap_clnt.h>
 #include <rpc/rpc.h>
+#include <spdlog/spdlog.h>
 #include <sys/select.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <spdlog/spdlog.h>
 
 namespace lockferry::tools {
 namespace {
@@ -66,16 +65,14 @@ void dispatch(svc_req* req, SVCXPRT* xprt) {
       return;
     case kSmNotify: {
       StatChange args;
-      if (!svc_getargs(xprt, as_xdrproc(xdr_stat_change),
-                       reinterpret_cast<char*>(&args))) {
+      if (!svc_getargs(xprt, as_xdrproc(xdr_stat_change), reinterpret_cast<char*>(&args))) {
         spdlog::warn("SM_NOTIFY from {}: cannot decode the arguments", caller_address(xprt));
         svcerr_decode(xprt);
         return;
       }
       Notification n{args.mon_name != nullptr ? args.mon_name : "", args.state,
                      caller_address(xprt), std::chrono::system_clock::now()};
-      svc_freeargs(xprt, as_xdrproc(xdr_stat_change),
-                   reinterpret_cast<char*>(&args));
+      svc_freeargs(xprt, as_xdrproc(xdr_stat_change), reinterpret_cast<char*>(&args));
       // Reply first: sm-notify retries until it gets the (void) answer.
       svc_sendreply(xprt, as_xdrproc(xdr_void), nullptr);
       spdlog::info("SM_NOTIFY from {}: mon_name {} state {}", n.from, n.mon_name, n.state);
@@ -97,8 +94,8 @@ bool live_nsm_registered() {
   if (clnt == nullptr) return false;  // not registered (or rpcbind unreachable)
   timeval timeout{1, 0};
   clnt_control(clnt, CLSET_RETRY_TIMEOUT, reinterpret_cast<char*>(&timeout));
-  const clnt_stat st = clnt_call(clnt, kSmNull, as_xdrproc(xdr_void), nullptr,
-                                 as_xdrproc(xdr_void), nullptr, timeout);
+  const clnt_stat st = clnt_call(clnt, kSmNull, as_xdrproc(xdr_void), nullptr, as_xdrproc(xdr_void),
+                                 nullptr, timeout);
   clnt_destroy(clnt);
   return st == RPC_SUCCESS;
 }

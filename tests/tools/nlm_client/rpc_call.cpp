@@ -4,9 +4,11 @@
 
 #include <poll.h>
 
-#include <nfsc/libnfs.h>  // first: defines EXTERN for the raw headers
-
+// libnfs.h must come first: it defines EXTERN for the raw headers.
+// clang-format off
+#include <nfsc/libnfs.h>
 #include <nfsc/libnfs-raw.h>
+// clang-format on
 
 namespace lockferry::tools {
 namespace {
@@ -83,9 +85,10 @@ Result<std::unique_ptr<RpcConnection>> RpcConnection::connect(const std::string&
   }
   if (!wait_for(rpc, p, timeout)) {
     rpc_disconnect(rpc, "connect timed out");
-    return make_error("{} on {}: no connection within {} ms (is the server up and registered "
-                      "with its rpcbind?)",
-                      what, server, timeout.count());
+    return make_error(
+        "{} on {}: no connection within {} ms (is the server up and registered "
+        "with its rpcbind?)",
+        what, server, timeout.count());
   }
   if (p.status != RPC_STATUS_SUCCESS) {
     return make_error("{} on {}: cannot connect: {}", what, server, p.error);
