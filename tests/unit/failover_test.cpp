@@ -51,7 +51,7 @@ TEST(Replay, WritesRecordsExactlyAsStatdWouldWithTheDirectorysOwner) {
   ASSERT_EQ(::stat((c.sm + "/192.0.2.101").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 4242u);
   EXPECT_EQ(st.st_gid, 4343u);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(dir_names(c.sm), std::vector<std::string>{"192.0.2.101"}) << "no temp file left";
 }
 

@@ -12,8 +12,9 @@
 namespace lockferry::failover {
 namespace {
 
-// nfs-utils creates records readable by all, writable by statd (support/nsm/file.c).
-constexpr mode_t kRecordMode = 0644;
+// What statd 2.6.2 gives a new record (measured: tests/tools/README.md); sm-notify reads it as
+// the directory's owner, which is why the owner is copied too.
+constexpr mode_t kRecordMode = 0600;
 constexpr std::size_t kMaxRecordBytes = 4096;
 
 // The content to write for a record, re-validated: what comes out of the store is input too.
