@@ -112,8 +112,10 @@ tb_node_pids_named() {
   return 0
 }
 
-tb_rpc_registered() {   # NODE PROGRAM-NUMBER: is it registered with NODE's own rpcbind?
-  tb_in "$1" rpcinfo -p 127.0.0.1 2>/dev/null | awk '{print $1}' | grep -qx "$2"
+# NODE PROGRAM VERSION [tcp|udp]: does the service answer a NULL call on NODE? (Not just "is it
+# registered": a killed Ganesha's registrations stay in rpcbind, so only a call proves it is up.)
+tb_rpc_answers() {
+  tb_in "$1" timeout 5 rpcinfo -T "${4:-tcp}" 127.0.0.1 "$2" "$3" >/dev/null 2>&1
 }
 
 tb_start_rpcbind() {

@@ -99,7 +99,8 @@ monitor_dirs = ["/var/lib/nfs/sm"]
 socket = "/run/lockferry/lockferryd.sock"
 EOF
   lfd_log=$state/nodes/nodeA/log/lockferryd.log
-  tb_exec nodeA "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
+  # setsid: long-running helpers get their own session, away from the harness's process group.
+  setsid "$E2E_CLUSTER/exec" nodeA "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
   lfd_pid=$!
   if wait_until 30 grep -q "capture attached" "$lfd_log"; then
     e2e_ok "lockferryd on nodeA: $(grep -m1 'capture attached' "$lfd_log" | cut -c1-160)"
@@ -117,7 +118,8 @@ e2e_ok "nodeA out of grace: new locks are granted"
 e2e_step "every client locks two ranges through $svc and keeps them (listening for SM_NOTIFY)"
 for ((k = 1; k <= clients; k++)); do
   # shellcheck disable=SC2046
-  nlm "$k" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
+  setsid "$E2E_CLUSTER/exec" "client$k" "$client_bin" --server "$svc" --export "$export_dir" \
+    --name "$(client_ip "$k")" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
     lock $(locks_of "$k") >"$state/client$k.out" 2>"$state/client$k.err" &
 done
 for ((k = 1; k <= clients; k++)); do
