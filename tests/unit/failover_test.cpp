@@ -101,6 +101,19 @@ TEST(Replay, RefusesNamesThatEscapeTheDirectoryAndStillWritesTheGoodOnes) {
   }
 }
 
+TEST(Replay, AFileWithSeveralLinesIsWrittenWholeAsStatdWroteIt) {
+  Cluster c;
+  const std::string real = read_raw_file(std::string(LOCKFERRY_TEST_DATA) + "/statd/198.51.100.2.record");
+  auto lines = statmon::parse_record_file("198.51.100.2", real);
+  ASSERT_TRUE(lines.ok()) << lines.error().message;
+  ASSERT_EQ(lines->size(), 2u);
+  for (auto& l : *lines) l.node = "nodeA";
+  auto report = replay(*lines, ReplayOptions{c.sm, false});
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->written, 1u);
+  EXPECT_EQ(read_raw_file(c.sm + "/198.51.100.2"), real);
+}
+
 TEST(Replay, DryRunWritesNothing) {
   Cluster c;
   auto report = replay({make_record("nodeA", "192.0.2.101")}, ReplayOptions{c.sm, true});

@@ -49,6 +49,21 @@ TEST(Recorder, AWrittenRecordReachesTheStoreWithItsNodeAndEpoch) {
   EXPECT_EQ(recorder.stats().records_written, 1u);
 }
 
+TEST(Recorder, EveryLineOfAMultiLineStatdFileIsRecorded) {
+  Fixture f;
+  const std::string real =
+      testing::read_raw_file(std::string(LOCKFERRY_TEST_DATA) + "/statd/198.51.100.2.record");
+  write_raw_file(f.sm + "/198.51.100.2", real);
+  Recorder recorder(*f.store, "nodeA", 0);
+  recorder.on_change(f.written("198.51.100.2"));
+  auto list = f.store->list_monitor("nodeA");
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].raw + (*list)[1].raw, real);
+  ASSERT_TRUE(recorder.reconcile({f.sm}).ok());
+  EXPECT_EQ(recorder.stats().records_written, 1u) << "an unchanged file is not rewritten";
+}
+
 TEST(Recorder, AGarbageFileIsIgnoredAndTheLastGoodRecordKept) {
   Fixture f;
   auto rec = make_record("x", "192.0.2.101");

@@ -15,9 +15,6 @@
 namespace lockferry::capture {
 namespace {
 
-// statd records are one short line; anything bigger is not a record (and not worth reading).
-constexpr std::size_t kMaxRecordBytes = 4096;
-
 Result<std::vector<std::string>> list_record_names(const std::string& dir) {
   std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
   if (!d) return make_errno_error(errno, "cannot read monitor directory {}", dir);
@@ -34,10 +31,10 @@ Result<std::vector<std::string>> list_record_names(const std::string& dir) {
 // Debian 12's statd (nfs-utils < 2.8.2) rewrites a record through "<name>.new" and renames it
 // over <name>; a rescan can meet that file. It holds <name>'s record, which a real record never
 // does (statd names each file after its mon_name), so that is how it is told apart.
-bool is_statd_temp_copy(const std::string& name, const MonitorRecord& record) {
+bool is_statd_temp_copy(const std::string& name, const std::vector<MonitorRecord>& records) {
   constexpr std::string_view kSuffix = ".new";
-  return name.size() > kSuffix.size() && name.ends_with(kSuffix) &&
-         record.mon_name + std::string(kSuffix) == name;
+  return name.size() > kSuffix.size() && name.ends_with(kSuffix) && !records.empty() &&
+         records.front().mon_name + std::string(kSuffix) == name;
 }
 
 }  // namespace
@@ -45,16 +42,28 @@ bool is_statd_temp_copy(const std::string& name, const MonitorRecord& record) {
 Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch)
     : store_(store), node_(std::move(node)), epoch_(epoch) {}
 
-Result<MonitorRecord> Recorder::load(const std::string& dir, const std::string& name) {
+Recorder::Known Recorder::known_from(const FileRecords& records) {
+  Known k;
+  for (const auto& r : records) k.raw += r.raw;
+  if (!records.empty()) {
+    k.epoch = records.front().epoch;
+    k.first_seen_ns = records.front().first_seen_ns;
+  }
+  return k;
+}
+
+Result<Recorder::FileRecords> Recorder::load(const std::string& dir, const std::string& name) {
   const std::string path = dir + "/" + name;
-  auto content = files::read_file_bounded(path, kMaxRecordBytes);
+  auto content = files::read_file_bounded(path, statmon::kMaxFileBytes);
   if (!content) return content.error();
-  auto record = statmon::parse_record(name, *content);
-  if (!record) return record.error();
-  record->node = node_;
-  record->epoch = epoch_;
-  record->file_name = name;
-  return record;
+  auto records = statmon::parse_record_file(name, *content);
+  if (!records) return records.error();
+  for (auto& r : *records) {
+    r.node = node_;
+    r.epoch = epoch_;
+    r.file_name = name;
+  }
+  return records;
 }
 
 bool Recorder::check_fenced(const Error& error) {
@@ -69,31 +78,35 @@ bool Recorder::check_fenced(const Error& error) {
   return true;
 }
 
-bool Recorder::put(MonitorRecord record) {
-  if (stats_.fenced) return false;
+bool Recorder::put(FileRecords records) {
+  if (stats_.fenced || records.empty()) return false;
+  const std::string name = records.front().file_name;
   const auto now = clock::now_ns();
-  auto it = known_.find(record.file_name);
-  if (it != known_.end()) {
-    record.first_seen_ns = it->second.first_seen_ns;
-    if (it->second.raw == record.raw && it->second.epoch == record.epoch) return true;
-  } else {
-    record.first_seen_ns = now;
+  std::int64_t first_seen = now;
+  if (auto it = known_.find(name); it != known_.end()) {
+    if (it->second.raw == known_from(records).raw && it->second.epoch == epoch_) return true;
+    first_seen = it->second.first_seen_ns;
   }
-  record.last_seen_ns = now;
-  auto result = store_.put_monitor(record);
+  for (auto& r : records) {
+    r.first_seen_ns = first_seen;
+    r.last_seen_ns = now;
+  }
+  auto result = store_.put_monitor_file(records);
   if (!result) {
     if (!check_fenced(result.error())) {
       ++stats_.store_errors;
       stats_.last_error = result.error().message;
       spdlog::error("could not store monitor record {} of node {}: {} (the next reconcile scan "
-                    "retries)", record.file_name, node_, result.error().message);
+                    "retries)", statmon::printable(name), node_, result.error().message);
     }
     return false;
   }
   ++stats_.records_written;
-  spdlog::info("recorded monitor record {} (mon_name {}, my_name {})", record.file_name,
-               record.mon_name, record.my_name);
-  known_[record.file_name] = std::move(record);
+  for (const auto& r : records) {
+    spdlog::info("recorded monitor record {} (mon_name {}, my_name {})", statmon::printable(name),
+                 statmon::printable(r.mon_name), statmon::printable(r.my_name));
+  }
+  known_[name] = known_from(records);
   return true;
 }
 
@@ -121,21 +134,21 @@ void Recorder::on_change(const FileChange& change) {
     remove(change.name);
     return;
   }
-  auto record = load(change.dir, change.name);
-  if (!record) {
-    if (record.error().code == ENOENT) {
+  auto records = load(change.dir, change.name);
+  if (!records) {
+    if (records.error().code == ENOENT) {
       // Written then removed before we got to read it: the removal event follows.
       spdlog::debug("monitor record {}/{} vanished before it was read", change.dir, change.name);
       return;
     }
     ++stats_.bad_records;
     spdlog::warn("ignoring {}/{} (written by {} pid {}): {}; records already stored are kept",
-                 change.dir, change.name, change.comm.empty() ? "?" : change.comm, change.pid,
-                 record.error().message);
+                 change.dir, statmon::printable(change.name), change.comm.empty() ? "?" : change.comm,
+                 change.pid, records.error().message);
     return;
   }
-  if (is_statd_temp_copy(change.name, *record)) return;
-  put(std::move(*record));
+  if (is_statd_temp_copy(change.name, *records)) return;
+  put(std::move(*records));
 }
 
 Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
@@ -147,7 +160,9 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
     stats_.last_error = stored.error().message;
     return stored.error();
   }
-  for (auto& record : *stored) known_.try_emplace(record.file_name, record);
+  std::map<std::string, FileRecords> stored_files;
+  for (auto& record : *stored) stored_files[record.file_name].push_back(record);
+  for (auto& [name, records] : stored_files) known_.try_emplace(name, known_from(records));
 
   std::set<std::string> on_disk;
   std::size_t repairs = 0;
@@ -160,28 +175,29 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
     }
     for (const auto& name : *names) {
       if (!on_disk.insert(name).second) continue;
-      auto record = load(dir, name);
-      if (!record) {
-        if (record.error().code == ENOENT) {
+      auto records = load(dir, name);
+      if (!records) {
+        if (records.error().code == ENOENT) {
           on_disk.erase(name);
           continue;
         }
         ++stats_.bad_records;
-        spdlog::warn("reconcile: ignoring {}/{}: {}", dir, name, record.error().message);
+        spdlog::warn("reconcile: ignoring {}/{}: {}", dir, statmon::printable(name),
+                     records.error().message);
         continue;  // stays in on_disk: a bad file must not delete the last good record
       }
-      if (is_statd_temp_copy(name, *record)) {
+      if (is_statd_temp_copy(name, *records)) {
         on_disk.erase(name);
         continue;
       }
       auto it = known_.find(name);
-      bool changed = it == known_.end() || it->second.raw != record->raw ||
-                     it->second.epoch != record->epoch;
-      if (changed && put(std::move(*record))) ++repairs;
+      bool changed = it == known_.end() || it->second.raw != known_from(*records).raw ||
+                     it->second.epoch != epoch_;
+      if (changed && put(std::move(*records))) ++repairs;
     }
   }
-  for (auto& record : *stored) {
-    if (on_disk.count(record.file_name) == 0 && remove(record.file_name)) ++repairs;
+  for (const auto& [name, records] : stored_files) {
+    if (on_disk.count(name) == 0 && remove(name)) ++repairs;
   }
   stats_.reconcile_repairs += repairs;
   if (repairs > 0) spdlog::info("reconcile: {} repairs made", repairs);

@@ -40,10 +40,13 @@ class Recorder {
   std::uint64_t epoch() const { return epoch_; }
 
  private:
-  // Reads and parses dir/name. A bad file is logged and counted, and leaves the store alone so
-  // the last good version of that record is kept.
-  Result<MonitorRecord> load(const std::string& dir, const std::string& name);
-  bool put(MonitorRecord record);
+  // One monitor file: statd appends a line per (mon_name, my_name) that maps to the same file.
+  using FileRecords = std::vector<MonitorRecord>;
+
+  // Reads and parses dir/name (every line). A bad file is logged and counted, and leaves the
+  // store alone so the last good version of that record is kept.
+  Result<FileRecords> load(const std::string& dir, const std::string& name);
+  bool put(FileRecords records);
   bool remove(const std::string& name);
   bool check_fenced(const Error& error);
 
@@ -51,8 +54,14 @@ class Recorder {
   std::string node_;
   std::uint64_t epoch_;
   RecorderStats stats_;
-  // What we last stored per file name, to keep first_seen and skip rewriting identical records.
-  std::map<std::string, MonitorRecord> known_;
+  // What we last stored per file name, to keep first_seen and skip rewriting identical files.
+  struct Known {
+    std::string raw;  // all lines
+    std::uint64_t epoch = 0;
+    std::int64_t first_seen_ns = 0;
+  };
+  static Known known_from(const FileRecords& records);
+  std::map<std::string, Known> known_;
 };
 
 }  // namespace lockferry::capture

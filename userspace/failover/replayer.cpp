@@ -4,6 +4,8 @@
 
 #include <sys/stat.h>
 
+#include <map>
+
 #include <spdlog/spdlog.h>
 
 #include "common/files.h"
@@ -15,13 +17,14 @@ namespace {
 // What statd 2.6.2 gives a new record (measured: tests/tools/README.md); sm-notify reads it as
 // the directory's owner, which is why the owner is copied too.
 constexpr mode_t kRecordMode = 0600;
-constexpr std::size_t kMaxRecordBytes = 4096;
 
-// The content to write for a record, re-validated: what comes out of the store is input too.
-Result<std::string> record_content(const MonitorRecord& record) {
-  if (auto r = statmon::check_file_name(record.file_name); !r) return r.error();
-  std::string content = statmon::format_record(record);
-  auto reparsed = statmon::parse_record(record.file_name, content);
+// The content to write for one monitor file (all its lines), re-validated: what comes out of the
+// store is input too.
+Result<std::string> file_content(const std::string& file_name,
+                                 const std::vector<MonitorRecord>& records) {
+  if (auto r = statmon::check_file_name(file_name); !r) return r.error();
+  std::string content = statmon::format_record_file(records);
+  auto reparsed = statmon::parse_record_file(file_name, content);
   if (!reparsed) return reparsed.error();
   return content;
 }
@@ -36,22 +39,30 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records, const Rep
   if (!S_ISDIR(dir_st.st_mode))
     return make_error("statd monitor directory {} is not a directory", options.statmon_dir);
 
+  // statd keeps every (mon_name, my_name) that maps to one file as a line of that file; a file
+  // is written whole, never line over line.
+  std::map<std::string, std::vector<MonitorRecord>> by_file;
+  for (const auto& record : records) by_file[record.file_name].push_back(record);
+
   ReplayReport report;
   report.statmon_dir = options.statmon_dir;
-  for (const auto& record : records) {
-    ReplayEntry entry{record.file_name, record.mon_name, "", ""};
-    auto content = record_content(record);
-    if (!content) {
+  for (const auto& [file_name, lines] : by_file) {
+    ReplayEntry entry{file_name, lines.front().mon_name, "", ""};
+    auto refuse = [&](std::string reason) {
       entry.action = "refused";
-      entry.reason = content.error().message;
+      entry.reason = std::move(reason);
       ++report.refused;
-      spdlog::error("replay: refusing record {} of node {}: {}", record.file_name, record.node,
-                    entry.reason);
+      spdlog::error("replay: refusing monitor record {} of node {}: {}",
+                    statmon::printable(file_name), lines.front().node, entry.reason);
       report.entries.push_back(std::move(entry));
+    };
+    auto content = file_content(file_name, lines);
+    if (!content) {
+      refuse(content.error().message);
       continue;
     }
-    const std::string path = options.statmon_dir + "/" + record.file_name;
-    auto existing = files::read_file_bounded(path, kMaxRecordBytes);
+    const std::string path = options.statmon_dir + "/" + file_name;
+    auto existing = files::read_file_bounded(path, statmon::kMaxFileBytes);
     if (existing && *existing == *content) {
       entry.action = "unchanged";
       ++report.unchanged;
@@ -59,21 +70,17 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records, const Rep
       continue;
     }
     if (!options.dry_run) {
-      auto written = files::write_file_atomically(options.statmon_dir, record.file_name, *content,
+      auto written = files::write_file_atomically(options.statmon_dir, file_name, *content,
                                                   kRecordMode, files::Owner{dir_st.st_uid, dir_st.st_gid});
       if (!written) {
-        entry.action = "refused";
-        entry.reason = written.error().message;
-        ++report.refused;
-        spdlog::error("replay: could not write {}: {}", path, entry.reason);
-        report.entries.push_back(std::move(entry));
+        refuse(written.error().message);
         continue;
       }
     }
     entry.action = "written";
     ++report.written;
     spdlog::info("replay: {}{} (client {})", options.dry_run ? "would write " : "wrote ", path,
-                 record.mon_name);
+                 statmon::printable(entry.mon_name));
     report.entries.push_back(std::move(entry));
   }
   return report;

@@ -31,7 +31,8 @@ struct ReplayOptions {
   bool dry_run = false;     // report what would be written, write nothing
 };
 
-// Writes each record to <statmon_dir>/<file_name> (atomic, fsync, owner and group of the directory
+// Writes each monitor file (the records sharing a file_name, as its lines) to
+// <statmon_dir>/<file_name> (atomic, fsync, owner and group of the directory
 // — statd's user — so sm-notify, which drops privileges to that owner, can read and remove them).
 // A record whose name would escape the directory or whose content is not a valid statd record is
 // refused and reported; the others are still written. Fails only when the directory itself is
