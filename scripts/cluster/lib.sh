@@ -6,7 +6,7 @@
 # failed `up` or with a lost state dir.
 LF_TB_PREFIX=${LF_TESTBED_PREFIX:-lftb}
 LF_TB_DIR=${LF_TESTBED_DIR:-/run/lockferry-testbed}
-LF_TB_NET=192.0.2            # TEST-NET-1: never routed anywhere, lives only in our namespaces
+LF_TB_NET=203.0.113           # TEST-NET-3 (not the host's own 192.0.2.0/24): never routed anywhere, lives only in our namespaces
 LF_TB_SERVICE_IP=$LF_TB_NET.10
 LF_TB_PREFIXLEN=24
 LF_TB_SWITCH=${LF_TB_PREFIX}-switch

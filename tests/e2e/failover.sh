@@ -41,7 +41,7 @@ for b in "${need[@]}"; do
   [ -x "$b" ] || e2e_fatal "$b is not built: cmake -S $E2E_REPO -B $build && make -C $build lf-nlm-client lockferryd lockferry"
 done
 
-svc=192.0.2.10
+svc=203.0.113.10
 state=$LF_TESTBED_DIR
 export_dir=$state/export
 store_url="dir://$state/store"
@@ -49,7 +49,7 @@ grace_b=${LF_TESTBED_GRACE:-20}
 name="e2e_failover ($replay replay)"
 e2e_trap_cleanup
 
-client_ip() { echo "192.0.2.$((100 + $1))"; }
+client_ip() { echo "203.0.113.$((100 + $1))"; }
 nlm() {   # CLIENT-NUMBER ARGS...: one lf-nlm-client run on that client host
   local k=$1
   shift

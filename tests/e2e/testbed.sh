@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 e2e_require_root
 e2e_trap_cleanup
-svc=192.0.2.10
+svc=203.0.113.10
 
 e2e_step "clean slate, then bring up nodeA, nodeB and 2 clients"
 tb down >/dev/null 2>&1
@@ -40,9 +40,9 @@ e2e_step "sm-notify on nodeB reaches a client's statd from the service IP"
 log=$LF_TESTBED_DIR/client1-statd.log
 tb_exec client1 -- timeout 60 rpc.statd -F -d --no-notify >"$log" 2>&1 &
 for _ in $(seq 50); do tb_exec client1 rpcinfo -p 127.0.0.1 2>/dev/null | grep -q status && break; sleep 0.2; done
-rec=$LF_TESTBED_DIR/nodes/nodeB/nfs/sm/192.0.2.101
+rec=$LF_TESTBED_DIR/nodes/nodeB/nfs/sm/203.0.113.101
 # A monitor record as rpc.statd writes it: addr (in-memory hex), NLM prog/vers/proc, priv, mon_name, my_name.
-echo "650200c0 000186b5 00000004 00000010 00112233445566778899aabbccddeeff 192.0.2.101 nodeA" >"$rec"
+echo "650071cb 000186b5 00000004 00000010 00112233445566778899aabbccddeeff 203.0.113.101 nodeA" >"$rec"
 chown statd:nogroup "$rec"
 chmod 0600 "$rec"
 e2e_check "sm-notify -f -v $svc exits 0" tb_exec nodeB timeout 30 sm-notify -d -f -m 1 -v $svc -P /var/lib/nfs

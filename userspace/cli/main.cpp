@@ -221,6 +221,8 @@ int main(int argc, char** argv) {
       "that is how cluster scripts (Pacemaker, keepalived) run a migration offline.",
       "lockferry"};
   app.require_subcommand(1);
+  // Global options may also follow the subcommand (`lockferry records --store URL --json`).
+  app.fallthrough();
   Globals g;
   app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")->capture_default_str();
   app.add_option("--socket", g.socket, "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
