@@ -120,7 +120,9 @@ int cmd_records(const Globals& g, std::string node) {
 }
 
 int cmd_nodes(const Globals& g) {
-  if (g.store_url.empty()) return fail("nodes needs --store URL", g);
+  if (g.store_url.empty())
+    return fail("nodes reads the store directly: pass --store URL (the 'store' of lockferryd's "
+                "config, e.g. --store dir:///srv/shared/lockferry)", g);
   auto store = open(g);
   if (!store) return fail(store.error().message, g);
   auto nodes = (*store)->list_nodes();
@@ -143,7 +145,9 @@ int cmd_nodes(const Globals& g) {
 }
 
 int cmd_migrations(const Globals& g) {
-  if (g.store_url.empty()) return fail("migrations needs --store URL", g);
+  if (g.store_url.empty())
+    return fail("migrations reads the store directly: pass --store URL (the 'store' of lockferryd's "
+                "config, e.g. --store dir:///srv/shared/lockferry)", g);
   auto store = open(g);
   if (!store) return fail(store.error().message, g);
   auto list = (*store)->list_migrations();
