@@ -40,9 +40,10 @@ enum lf_event_kind {
 	LF_EV_FILE_CLOSED = 3,      /* the tracked fd was closed: the content is complete */
 	LF_EV_FILE_RENAMED = 4,     /* rename; old and/or new side lies in a watched directory */
 	LF_EV_FILE_DELETED = 5,     /* unlink of a file in a watched directory */
-	/* Reserved for lock capture (struct lf_lock_event, a later bpf/lock_watch.bpf.c). */
-	LF_EV_LOCK_GRANTED = 16,
-	LF_EV_LOCK_RELEASED = 17,
+	/* Lock manager grants and releases (struct lf_lock_event), lock_watch.bpf.c. Only
+	 * successful ones are emitted; failed attempts are only counted. */
+	LF_EV_LOCK_GRANTED = 16,  /* F_RDLCK/F_WRLCK set on [start, end] for owner */
+	LF_EV_LOCK_RELEASED = 17, /* F_UNLCK of [start, end] for owner (explicit, or on close) */
 };
 
 /* One file in a watched directory changed. `dir_id` names the directory (watched_dirs value);
@@ -79,6 +80,69 @@ struct lf_path_key {
 	__u64 dev;
 	__u64 ino;
 	char rel[LF_REL_LEN]; /* no leading or trailing '/', zero-padded; "" = the directory itself */
+};
+
+/* ---- lock capture (bpf/lock_watch.bpf.c) ---- */
+
+/* Packed path of a locked file: NUL-terminated names, the file's own name first, then its
+ * parents up to the root of the lock manager's mount namespace (userspace reverses them). */
+#define LF_LOCK_PATH_LEN 1024
+/* Most path components the kernel side walks (userspace may ask for fewer). */
+#define LF_LOCK_PATH_DEPTH 16
+/* NLM client host name (kernel lockd's nlm_host.h_name), when the kernel tells it. */
+#define LF_HOST_LEN 64
+
+/* Which kernel hook saw the change (struct lf_lock_event.source). */
+enum lf_lock_source {
+	LF_LOCK_SRC_POSIX_LOCK_INODE = 1,   /* filelock:posix_lock_inode: set/unlock, incl. OFD */
+	LF_LOCK_SRC_LOCKS_REMOVE_POSIX = 2, /* filelock:locks_remove_posix: release on close */
+};
+
+/* struct lf_lock_event.path_flags */
+#define LF_PATH_COMPLETE 1     /* the walk reached the root: path is absolute */
+#define LF_PATH_TRUNCATED 2    /* more components than the depth or buffer allowed */
+#define LF_PATH_DISCONNECTED 4 /* an anonymous dentry (e.g. from open_by_handle_at): partial */
+
+/* One successful lock grant or release by a lock manager process. */
+struct lf_lock_event {
+	struct lf_event_header hdr; /* pid = tgid of the lock manager, comm = its thread's comm */
+	char manager_comm[LF_COMM_LEN]; /* comm of the manager's thread-group leader */
+	__u64 dev;   /* inode's superblock device, kernel encoding (major << 20 | minor) */
+	__u64 ino;
+	__u64 owner; /* fl_owner: files_struct (fcntl), struct file (OFD), nlm_lockowner (lockd) */
+	__s64 start; /* fl_start */
+	__s64 end;   /* fl_end, inclusive; LLONG_MAX (OFFSET_MAX) = to end of file */
+	__s32 ret;   /* the kernel's result (always 0 in emitted events) */
+	__s32 fl_pid;   /* fl_pid: the locking pid, -1 for OFD locks, the NLM svid's pid for lockd */
+	__u32 fl_flags; /* FL_POSIX 1, FL_CLOSE 64, FL_OFDLCK 1024, ... */
+	__u8 type;      /* F_RDLCK 0, F_WRLCK 1, F_UNLCK 2 */
+	__u8 source;    /* enum lf_lock_source */
+	__u8 path_depth; /* names in `path` */
+	__u8 path_flags; /* LF_PATH_* */
+	__u32 path_len;  /* bytes of `path` used */
+	__u32 pad;
+	char path[LF_LOCK_PATH_LEN];
+	char nlm_host[LF_HOST_LEN]; /* "" unless kernel lockd with BTF for its nlm_host */
+};
+
+/* Lock manager processes the lock programs record (map "lock_managers", key: tgid). Userspace
+ * keeps it current from /proc; the exec/rename programs add a process the moment it takes a
+ * configured name (map "manager_names", key: comm zero-padded to LF_COMM_LEN). */
+struct lf_manager_value {
+	__u32 added_by; /* 1 userspace /proc scan, 2 exec, 3 rename */
+	__u32 pad;
+};
+
+/* Per-CPU counters of the lock programs (array map "lock_counters"). */
+enum lf_lock_counter {
+	LF_LCNT_HITS = 0,      /* lock operations by a lock manager process (passed the tgid filter) */
+	LF_LCNT_GRANTS = 1,    /* LF_EV_LOCK_GRANTED emitted */
+	LF_LCNT_RELEASES = 2,  /* LF_EV_LOCK_RELEASED emitted */
+	LF_LCNT_FAILED = 3,    /* not granted (conflict, deferred, ENOLCK) or test-only: not emitted */
+	LF_LCNT_DROPS = 4,     /* ring buffer full: an event was lost, the lock table may be wrong */
+	LF_LCNT_PATH_TRUNCATED = 5, /* path longer than the depth/buffer, or disconnected */
+	LF_LCNT_MANAGER_ADDS = 6,   /* manager processes added in the kernel (exec/rename) */
+	LF_LCNT_MAX = 8,
 };
 
 /* Per-CPU counters (array map "counters"), summed over CPUs by userspace. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The records lockferry keeps in its store: what statd monitors, and (later) which locks exist.
+// The records lockferry keeps in its store: what statd monitors, and which locks exist.
 #pragma once
 
 #include <array>
@@ -30,6 +30,32 @@ struct MonitorRecord {
   std::string raw;       // the exact line read from the file, newline included
 
   bool operator==(const MonitorRecord&) const = default;
+};
+
+// One byte-range lock a lock manager (kernel lockd, ganesha.nfsd) holds right now, as the
+// kernel granted it (captured from posix_lock_inode). A node's lock table is the set of these;
+// ranges of one (dev, ino, owner) never overlap, and adjacent ones of the same type are merged,
+// as the kernel keeps them.
+struct LockRecord {
+  // End value meaning "to the end of the file" (the kernel's OFFSET_MAX, l_len 0).
+  static constexpr std::uint64_t kToEndOfFile = UINT64_MAX;
+
+  std::string node;         // node name of the server whose lock manager holds it
+  std::uint64_t epoch = 0;  // fencing epoch of the writer (see store/store.h)
+  std::string manager_comm; // lock manager process name ("lockd", "ganesha.nfsd")
+  std::uint32_t manager_pid = 0;  // its tgid
+  std::uint64_t dev = 0;    // device of the file's filesystem, kernel encoding (major << 20 | minor)
+  std::uint64_t ino = 0;
+  std::string path;         // as far as the kernel's dentry chain gave it; "" if unknown
+  std::uint64_t start = 0;
+  std::uint64_t end = kToEndOfFile;  // inclusive, as the kernel's fl_end
+  std::string type;         // "read" or "write"
+  std::uint64_t owner = 0;  // opaque: the kernel's lock owner (files_struct, OFD file, lockd owner)
+  std::int32_t owner_pid = 0;  // the kernel's fl_pid (-1 for OFD locks, which Ganesha uses)
+  std::int64_t granted_ns = 0;  // CLOCK_REALTIME of the grant (the oldest, for merged ranges)
+  std::string nlm_host;     // kernel lockd only, where the kernel's BTF tells it: the NLM client
+
+  bool operator==(const LockRecord&) const = default;
 };
 
 }  // namespace lockferry

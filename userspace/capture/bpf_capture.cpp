@@ -26,6 +26,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "capture/bpf_support.h"
 #include "capture/changes.h"
 #include "capture/dir_keys.h"
 #include "lockferry/events.h"
@@ -44,91 +45,10 @@ constexpr std::array<std::string_view, 6> kRequiredTracepoints = {
 constexpr int kO_EXCL = 0200;           // include/uapi/asm-generic/fcntl.h
 constexpr unsigned kRenameExchange = 2;  // RENAME_EXCHANGE, include/uapi/linux/fs.h
 
-// libbpf's own messages (including verifier logs on a load failure) go to our log at debug
-// level, so `-v` shows why a load failed without flooding normal runs.
-int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
-  std::array<char, 2048> buf{};
-  std::vsnprintf(buf.data(), buf.size(), format, args);
-  std::string_view text(buf.data());
-  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  spdlog::debug("libbpf{}: {}", level == LIBBPF_WARN ? " warning" : "", text);
-  return 0;
-}
-
-void route_libbpf_logs() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(libbpf_print); });
-}
-
-// The tracefs directory holding events/syscalls; mounts tracefs when nothing is mounted.
-Result<std::string> ensure_tracefs() {
-  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    if (::access((std::string(root) + "/events/syscalls").c_str(), F_OK) == 0) return std::string(root);
-  }
-  if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
-    return make_errno_error(errno, "tracefs is not mounted and mounting it on /sys/kernel/tracing failed "
-                            "(mount -t tracefs tracefs /sys/kernel/tracing)");
-  spdlog::info("capture: mounted tracefs on /sys/kernel/tracing");
-  if (::access("/sys/kernel/tracing/events/syscalls", F_OK) != 0)
-    return make_error("kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS is off)");
-  return std::string("/sys/kernel/tracing");
-}
-
-bool is_bpffs(const std::string& path) {
-  struct statfs st {};
-  return ::statfs(path.c_str(), &st) == 0 && static_cast<unsigned long>(st.f_type) == BPF_FS_MAGIC;
-}
-
-// Makes sure `pin_dir` can be created on a bpf filesystem, mounting bpffs on /sys/fs/bpf when
-// the pin directory lives there and nothing is mounted yet (containers, minimal systems).
-Result<void> ensure_bpffs(const std::string& pin_dir) {
-  fs::path existing = pin_dir;
-  std::error_code ec;
-  while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
-  if (is_bpffs(existing)) return {};
-  if (pin_dir.rfind("/sys/fs/bpf/", 0) != 0)
-    return make_error("pin directory {} is not on a bpf filesystem; mount one there "
-                      "(mount -t bpf bpf <dir>) or use /sys/fs/bpf/...", pin_dir);
-  if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
-    return make_errno_error(errno, "/sys/fs/bpf is not a bpf filesystem and mounting one failed "
-                            "(mount -t bpf bpf /sys/fs/bpf)");
-  spdlog::info("capture: mounted bpffs on /sys/fs/bpf for pinning");
-  return {};
-}
-
 std::string prog_short_name(const bpf_program* prog) {
   std::string_view name = bpf_program__name(prog);
   if (name.starts_with(kProgPrefix)) name.remove_prefix(kProgPrefix.size());
   return std::string(name);
-}
-
-// One live lockferry per pin directory. The pins themselves cannot say whether their owner is
-// alive, so a flock()ed file in /run does: the kernel drops the lock when the owner dies, and
-// only then are leftover pins "stale" and safe to replace.
-struct PinLock {
-  int fd;
-  std::string path;
-};
-
-Result<PinLock> lock_pin_dir(const std::string& pin_dir) {
-  constexpr const char* kLockDir = "/run/lockferry";
-  if (::mkdir(kLockDir, 0755) != 0 && errno != EEXIST)
-    return make_errno_error(errno, "cannot create {} for the pin directory lock", kLockDir);
-  std::string name = pin_dir;
-  for (char& c : name)
-    if (c == '/') c = '_';
-  const std::string path = std::string(kLockDir) + "/pins" + name + ".lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return make_errno_error(errno, "cannot open pin directory lock {}", path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK)
-      return make_error("pin directory {} belongs to another running lockferry (lock {} is held); "
-                        "give this instance its own pin_dir", pin_dir, path);
-    return make_errno_error(err, "cannot lock {}", path);
-  }
-  return PinLock{fd, path};
 }
 
 struct SkelDeleter {
@@ -165,8 +85,6 @@ class BpfCapture final : public Capture {
   void arm();
   void check_drops();
   std::array<std::uint64_t, LF_CNT_MAX> read_counters() const;
-  Result<void> pin(const std::string& dir);
-  void unpin();
   std::string dir_path(std::uint32_t dir_id) const;
 
   boost::asio::io_context& io_;
@@ -177,10 +95,7 @@ class BpfCapture final : public Capture {
   std::unique_ptr<boost::asio::posix::stream_descriptor> ring_fd_;
   std::vector<Watched> dirs_;
   std::uint32_t next_dir_id_ = 1;
-  std::string pin_dir_;
-  std::vector<std::string> pinned_;
-  int pin_lock_fd_ = -1;
-  std::string pin_lock_path_;
+  PinSet pins_;
   std::uint64_t seen_drops_ = 0;
   std::uint64_t changes_ = 0;
   int programs_ = 0;
@@ -226,7 +141,7 @@ Result<void> BpfCapture::init(const Options& options) {
   // Pins are for debugging (bpftool); failing to pin must not stop the capture itself.
   std::string pin_note;
   if (!options.pin_dir.empty()) {
-    if (auto r = pin(options.pin_dir); !r) {
+    if (auto r = pins_.pin(options.pin_dir, skel_->obj, prog_short_name); !r) {
       spdlog::warn("capture: not pinning BPF objects: {}", r.error().message);
       pin_note = ", not pinned: " + r.error().message;
     }
@@ -242,7 +157,7 @@ Result<void> BpfCapture::init(const Options& options) {
   arm();
 
   reason_ = fmt::format("bpf: {} programs on syscall tracepoints ({}){}", programs_, *tracefs,
-                        pin_dir_.empty() ? pin_note : ", pinned under " + pin_dir_);
+                        pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir());
   return {};
 }
 
@@ -447,69 +362,6 @@ Result<void> BpfCapture::set_dirs(const std::vector<std::string>& dirs) {
   return {};
 }
 
-Result<void> BpfCapture::pin(const std::string& dir) {
-  if (auto r = ensure_bpffs(dir); !r) return r;
-  auto lock = lock_pin_dir(dir);
-  if (!lock) return lock.error();
-  pin_lock_fd_ = lock->fd;
-  pin_lock_path_ = lock->path;
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    // Left behind by a run that crashed: its programs are detached already (links die with the
-    // process), but the pins keep stale objects alive and would make pinning fail with EEXIST.
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      spdlog::warn("capture: removing stale pin {} from a previous run", entry.path().string());
-      fs::remove(entry.path(), ec);
-    }
-  } else if (!fs::create_directories(dir, ec) && ec) {
-    unpin();
-    return make_error("cannot create pin directory {}: {}", dir, ec.message());
-  }
-  pin_dir_ = dir;
-  bpf_map* map = nullptr;
-  bpf_object__for_each_map(map, skel_->obj) {
-    std::string_view name = bpf_map__name(map);
-    if (name.find('.') != std::string_view::npos) continue;  // .rodata/.bss internals
-    const std::string path = dir + "/" + std::string(name);
-    if (int err = bpf_map__pin(map, path.c_str()); err != 0) {
-      unpin();
-      return make_errno_error(-err, "cannot pin map {}", path);
-    }
-    pinned_.push_back(path);
-  }
-  bpf_program* prog = nullptr;
-  bpf_object__for_each_program(prog, skel_->obj) {
-    if (bpf_program__fd(prog) < 0) continue;  // not loaded (missing tracepoint)
-    const std::string path = dir + "/" + prog_short_name(prog);
-    if (int err = bpf_program__pin(prog, path.c_str()); err != 0) {
-      unpin();
-      return make_errno_error(-err, "cannot pin program {}", path);
-    }
-    pinned_.push_back(path);
-  }
-  spdlog::info("capture: pinned {} maps and programs under {}", pinned_.size(), dir);
-  return {};
-}
-
-void BpfCapture::unpin() {
-  for (const auto& path : pinned_) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-      spdlog::warn("capture: cannot remove pin {}: {}", path, strerror_text(errno));
-  }
-  pinned_.clear();
-  if (!pin_dir_.empty() && ::rmdir(pin_dir_.c_str()) != 0 && errno != ENOENT)
-    spdlog::warn("capture: cannot remove pin directory {}: {}", pin_dir_, strerror_text(errno));
-  pin_dir_.clear();
-  if (pin_lock_fd_ >= 0) {
-    // Unlink while still holding the lock, so no other instance can take over a file that is
-    // about to disappear; then closing releases the flock.
-    if (!pin_lock_path_.empty()) ::unlink(pin_lock_path_.c_str());
-    ::close(pin_lock_fd_);
-  }
-  pin_lock_fd_ = -1;
-  pin_lock_path_.clear();
-}
-
 void BpfCapture::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -518,7 +370,7 @@ void BpfCapture::stop() {
     ring_fd_->close(ec);  // pending wait completes with operation_aborted
     ring_fd_.reset();
   }
-  unpin();
+  pins_.unpin();
   ring_.reset();
   skel_.reset();  // destroys links (detach), programs and maps
 }

@@ -5,6 +5,7 @@
 // Layout under the root:
 //   <node>/monitor/<file_name>.json   one document per statd record file (all its lines)
 //   <node>/epochs/<N>                 fencing: the node's epoch is the highest N present
+//   <node>/locks.json                 the node's lock table: current state, replaced whole
 //   migrations/<from_node>-<epoch>.json
 // Every write goes to a temp file (".<...>.lockferry-tmp.<pid>.<random>", skipped by readers)
 // that is fsynced and renamed into place, then the directory is fsynced. Epochs are created
@@ -29,6 +30,9 @@ class DirStore final : public Store {
   Result<void> delete_monitor(std::string_view node, std::string_view file_name,
                               std::uint64_t epoch) override;
   Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;
+  Result<void> put_locks(std::string_view node, std::uint64_t epoch,
+                         const std::vector<LockRecord>& locks) override;
+  Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;
   Result<std::uint64_t> epoch(std::string_view node) override;
   Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) override;

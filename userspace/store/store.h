@@ -68,6 +68,13 @@ class Store {
   // (statmon::format_record_file), never one after the other over each other.
   virtual Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) = 0;
 
+  // Replace the node's whole lock table (the compacted current state), atomically; refused with
+  // kErrFenced when epoch < the node's current epoch.
+  virtual Result<void> put_locks(std::string_view node, std::uint64_t epoch,
+                                 const std::vector<LockRecord>& locks) = 0;
+  // The node's current lock table (empty if none); a corrupt table is an error naming the file.
+  virtual Result<std::vector<LockRecord>> list_locks(std::string_view node) = 0;
+
   // Every node that has anything in the store, sorted.
   virtual Result<std::vector<std::string>> list_nodes() = 0;
 

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
+// Records which lock manager process (kernel lockd, ganesha.nfsd) was granted or released which
+// POSIX/OFD byte-range lock on which file, from the filelock tracepoints, filtered by tgid first.
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "lock_watch.bpf.h"
+#include "lockferry/events.h"
+
+// bpf_probe_read_kernel_str and friends are GPL-only helpers.
+char LICENSE[] SEC("license") = "GPL";
+
+// Set by userspace before load. How many path components to walk (1..LF_LOCK_PATH_DEPTH).
+const volatile __u32 targ_path_depth = LF_LOCK_PATH_DEPTH;
+// Read kernel lockd's NLM client host name when its types are known (see lock_watch.bpf.h).
+const volatile bool targ_nlm_host = true;
+
+// The lock manager processes, by tgid. The one lookup every lock operation on the machine pays
+// before anything else; userspace keeps it current from /proc, the exec/rename programs below
+// add a process as soon as it takes a manager's name.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct lf_manager_value);
+} lock_managers SEC(".maps");
+
+// Configured manager names (comm, zero-padded), for the exec/rename programs.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, char[LF_COMM_LEN]);
+	__type(value, __u32);
+} manager_names SEC(".maps");
+
+// enum lf_lock_counter, per CPU so counting needs no atomics.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LF_LCNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lock_counters SEC(".maps");
+
+// struct lf_lock_event records (~1.2 KiB each): 4 MiB hold ~3400, a burst of grants while the
+// daemon is busy writing the store. A drop is counted; userspace then reports the table as
+// possibly incomplete.
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} lock_events SEC(".maps");
+
+// Per-CPU event under construction: too big for the 512-byte BPF stack.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lf_lock_event);
+} lock_scratch SEC(".maps");
+
+static __always_inline void lcount(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&lock_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* ---- path of the locked file: a bounded walk up the dentry chain, across mounts ---- */
+
+static long walk_step(__u32 i, void *ctx)
+{
+	struct lf_path_walk *w = ctx;
+	struct dentry *d = (struct dentry *)w->dentry;
+	struct mount *m = (struct mount *)w->mnt;
+	struct dentry *parent;
+	struct lf_lock_event *e;
+	__u32 zero = 0, off;
+	long n;
+
+	if (!d || !m)
+		return 1;
+	if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
+		struct mount *up = BPF_CORE_READ(m, mnt_parent);
+
+		// The root of the mount tree (of the manager's mount namespace): done.
+		if (up == m || !up) {
+			w->flags |= LF_PATH_COMPLETE;
+			return 1;
+		}
+		// Continue at the mountpoint in the parent mount; this names nothing itself.
+		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		w->mnt = (__u64)up;
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d) {
+		// A filesystem root that is no mount's root: an anonymous dentry of a file opened by
+		// handle (open_by_handle_at, as Ganesha does) whose parents are not in the dcache.
+		w->flags |= LF_PATH_DISCONNECTED;
+		return 1;
+	}
+	if (w->depth >= w->max_depth) {
+		w->flags |= LF_PATH_TRUNCATED;
+		return 1;
+	}
+	e = bpf_map_lookup_elem(&lock_scratch, &zero);
+	if (!e)
+		return 1;
+	off = w->off;
+	if (off > LF_LOCK_PATH_LEN - LF_NAME_LEN) {
+		w->flags |= LF_PATH_TRUNCATED;
+		return 1;
+	}
+	n = bpf_probe_read_kernel_str(&e->path[off], LF_NAME_LEN, BPF_CORE_READ(d, d_name.name));
+	if (n <= 0)
+		return 1;
+	w->off = off + n;
+	w->depth++;
+	w->dentry = (__u64)parent;
+	return 0;
+}
+
+static __always_inline void read_path(struct lf_lock_event *e, struct file *file)
+{
+	struct lf_path_walk w = {};
+	struct vfsmount *vfsmnt;
+
+	if (!file)
+		return;
+	vfsmnt = BPF_CORE_READ(file, f_path.mnt);
+	w.dentry = (__u64)BPF_CORE_READ(file, f_path.dentry);
+	// struct mount embeds the vfsmount (fs/mount.h): container_of by the CO-RE offset.
+	w.mnt = (__u64)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w.max_depth = targ_path_depth < LF_LOCK_PATH_DEPTH ? targ_path_depth : LF_LOCK_PATH_DEPTH;
+	// Mount crossings use an iteration each; a few more than the depth covers them.
+	bpf_loop(LF_LOCK_PATH_DEPTH + 8, walk_step, &w, 0);
+	e->path_len = w.off;
+	e->path_depth = w.depth;
+	e->path_flags = w.flags;
+	if (w.flags & (LF_PATH_TRUNCATED | LF_PATH_DISCONNECTED))
+		lcount(LF_LCNT_PATH_TRUNCATED);
+}
+
+/* ---- the lock itself ---- */
+
+// Kernel lockd (a kernel thread) owns its locks through an nlm_lockowner whose host names the
+// NLM client. Guarded so the program loads on kernels without lockd or without its BTF.
+static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, __u64 lmops)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct nlm_lockowner___lf *lo = (struct nlm_lockowner___lf *)owner;
+	const char *name;
+
+	if (!targ_nlm_host || !lmops || !owner)
+		return;
+	if (!(BPF_CORE_READ(task, flags) & LF_PF_KTHREAD))
+		return;
+	if (!bpf_core_type_exists(struct nlm_lockowner___lf) ||
+	    !bpf_core_field_exists(struct nlm_host___lf, h_name))
+		return;
+	name = BPF_CORE_READ(lo, host, h_name);
+	if (name)
+		bpf_probe_read_kernel_str(e->nlm_host, sizeof(e->nlm_host), name);
+}
+
+static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 ino, int ret,
+				       __u8 source)
+{
+	struct task_struct *task;
+	struct lf_lock_event *e;
+	struct file *file;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, zero = 0;
+	__u64 owner, lmops;
+	__u32 flags;
+	__u8 type;
+
+	// Before anything else: is this a lock manager? Everyone else stops here.
+	if (!bpf_map_lookup_elem(&lock_managers, &tgid))
+		return 0;
+	lcount(LF_LCNT_HITS);
+	if (!fl)
+		return 0;
+
+	if (bpf_core_field_exists(struct file_lock, c)) {
+		flags = BPF_CORE_READ(fl, c.flc_flags);
+		type = BPF_CORE_READ(fl, c.flc_type);
+	} else {
+		struct file_lock___pre69 *old = (void *)fl;
+
+		flags = BPF_CORE_READ(old, fl_flags);
+		type = BPF_CORE_READ(old, fl_type);
+	}
+	// Only a change the kernel made counts: conflicts (-EAGAIN), waits (FILE_LOCK_DEFERRED),
+	// -ENOLCK and FL_ACCESS probes leave the lock state as it was.
+	if (ret != 0 || (flags & LF_FL_ACCESS)) {
+		lcount(LF_LCNT_FAILED);
+		return 0;
+	}
+
+	e = bpf_map_lookup_elem(&lock_scratch, &zero);
+	if (!e)
+		return 0;
+	e->hdr.version = LF_EVENTS_VERSION;
+	e->hdr.kind = type == LF_F_UNLCK ? LF_EV_LOCK_RELEASED : LF_EV_LOCK_GRANTED;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.pid = tgid;
+	e->hdr.tid = (__u32)id;
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	task = (struct task_struct *)bpf_get_current_task();
+	// Ganesha names its threads; the leader keeps the process name.
+	BPF_CORE_READ_STR_INTO(&e->manager_comm, task, group_leader, comm);
+	e->dev = dev;
+	e->ino = ino;
+	e->ret = ret;
+	e->fl_flags = flags;
+	e->type = type;
+	e->source = source;
+	e->pad = 0;
+	e->nlm_host[0] = 0;
+	if (bpf_core_field_exists(struct file_lock, c)) {
+		owner = (__u64)BPF_CORE_READ(fl, c.flc_owner);
+		e->fl_pid = BPF_CORE_READ(fl, c.flc_pid);
+		file = BPF_CORE_READ(fl, c.flc_file);
+		e->start = BPF_CORE_READ(fl, fl_start);
+		e->end = BPF_CORE_READ(fl, fl_end);
+		lmops = (__u64)BPF_CORE_READ(fl, fl_lmops);
+	} else {
+		struct file_lock___pre69 *old = (void *)fl;
+
+		owner = (__u64)BPF_CORE_READ(old, fl_owner);
+		e->fl_pid = BPF_CORE_READ(old, fl_pid);
+		file = BPF_CORE_READ(old, fl_file);
+		e->start = BPF_CORE_READ(old, fl_start);
+		e->end = BPF_CORE_READ(old, fl_end);
+		lmops = (__u64)BPF_CORE_READ(old, fl_lmops);
+	}
+	e->owner = owner;
+	e->path_len = 0;
+	e->path_depth = 0;
+	e->path_flags = 0;
+	e->path[0] = 0;
+	// Releases need no path (userspace knows the file from the grant); grants get one.
+	if (e->hdr.kind == LF_EV_LOCK_GRANTED)
+		read_path(e, file);
+	read_nlm_host(e, owner, lmops);
+
+	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0) != 0) {
+		lcount(LF_LCNT_DROPS);
+		return 0;
+	}
+	lcount(e->hdr.kind == LF_EV_LOCK_GRANTED ? LF_LCNT_GRANTS : LF_LCNT_RELEASES);
+	return 0;
+}
+
+// BTF-typed tracepoints (Linux 5.5+ with BTF): arguments as typed pointers, no tracefs needed.
+SEC("tp_btf/posix_lock_inode")
+int BPF_PROG(tp_btf__posix_lock_inode, struct inode *inode, struct file_lock *fl, int ret)
+{
+	// tp_btf arguments may be NULL as far as the verifier knows.
+	if (!inode)
+		return 0;
+	return handle_lock(fl, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), ret,
+			   LF_LOCK_SRC_POSIX_LOCK_INODE);
+}
+
+SEC("tp_btf/locks_remove_posix")
+int BPF_PROG(tp_btf__locks_remove_posix, struct inode *inode, struct file_lock *fl, int ret)
+{
+	if (!inode)
+		return 0;
+	return handle_lock(fl, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), ret,
+			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
+}
+
+// Classic tracepoints: the same events through tracefs, for kernels where tp_btf is refused.
+// The record's `fl` is the same struct file_lock pointer, read with probe reads.
+SEC("tracepoint/filelock/posix_lock_inode")
+int tracepoint__filelock__posix_lock_inode(struct trace_event_raw_filelock_lock *ctx)
+{
+	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret, LF_LOCK_SRC_POSIX_LOCK_INODE);
+}
+
+SEC("tracepoint/filelock/locks_remove_posix")
+int tracepoint__filelock__locks_remove_posix(struct trace_event_raw_filelock_lock *ctx)
+{
+	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret,
+			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
+}
+
+/* ---- keeping lock_managers current between userspace's /proc scans ---- */
+
+static __always_inline void manager_named(const char *comm, __u32 how)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lf_manager_value v = {.added_by = how};
+
+	if (bpf_map_lookup_elem(&manager_names, comm)) {
+		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0)
+			lcount(LF_LCNT_MANAGER_ADDS);
+		return;
+	}
+	// A manager that exec()s something else stops being one. Its close-on-exec files were
+	// closed (and their locks released, seen above) before this tracepoint.
+	bpf_map_delete_elem(&lock_managers, &tgid);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int tracepoint__sched__sched_process_exec(void *ctx)
+{
+	char comm[LF_COMM_LEN] = {};
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	manager_named(comm, 2);
+	return 0;
+}
+
+// prctl(PR_SET_NAME) / a write to /proc/<pid>/comm of the thread-group leader.
+SEC("tracepoint/task/task_rename")
+int tracepoint__task__task_rename(struct trace_event_raw_task_rename *ctx)
+{
+	char comm[LF_COMM_LEN] = {};
+
+	if ((__u32)ctx->pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
+		return 0;  // a thread's name (or another process's): the process name is the leader's
+	bpf_probe_read_kernel_str(comm, sizeof(comm), ctx->newcomm);
+	manager_named(comm, 3);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only) */
+/* Kernel-only types of lock_watch.bpf.c: older layouts of struct file_lock and kernel lockd's
+ * owner/host structs, as CO-RE flavors, plus the UAPI/kernel constants vmlinux.h lacks. */
+#ifndef LOCKFERRY_LOCK_WATCH_BPF_H
+#define LOCKFERRY_LOCK_WATCH_BPF_H
+
+#include "lockferry/events.h"
+
+/* include/linux/filelock.h */
+#define LF_FL_ACCESS 8
+/* include/uapi/asm-generic/fcntl.h */
+#define LF_F_UNLCK 2
+/* include/linux/sched.h */
+#define LF_PF_KTHREAD 0x00200000
+
+/* Before Linux 6.9 ("filelock: split common fields into struct file_lock_core", commit
+ * a69ce85ec9af) the owner, flags, type, pid and file lived directly in struct file_lock. */
+struct file_lock___pre69 {
+	fl_owner_t fl_owner;
+	unsigned int fl_flags;
+	unsigned char fl_type;
+	unsigned int fl_pid;
+	struct file *fl_file;
+	loff_t fl_start;
+	loff_t fl_end;
+	const struct lock_manager_operations *fl_lmops;
+} __attribute__((preserve_access_index));
+
+/* Kernel lockd (fs/lockd, usually a module: its types are in /sys/kernel/btf/lockd, not in
+ * vmlinux.h). A lockd lock's fl_owner is the nlm_lockowner of the NLM client's host
+ * (nlmsvc_locks_init_private). Only the fields read are declared; bpf_core_type_exists()
+ * is false where lockd has no BTF, and that code is then dead. */
+struct nlm_host___lf {
+	char *h_name;
+} __attribute__((preserve_access_index));
+
+struct nlm_lockowner___lf {
+	struct nlm_host___lf *host;
+} __attribute__((preserve_access_index));
+
+/* State of one dentry walk (bpf_loop context): scalars only, the path goes to scratch. */
+struct lf_path_walk {
+	__u64 dentry; /* struct dentry * */
+	__u64 mnt;    /* struct mount * */
+	__u32 off;    /* bytes used in the path buffer */
+	__u32 depth;  /* names written */
+	__u32 max_depth;
+	__u32 flags;  /* LF_PATH_* */
+};
+
+#endif /* LOCKFERRY_LOCK_WATCH_BPF_H */
