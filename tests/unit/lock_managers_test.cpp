@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// Finding lock manager processes by name in a /proc tree, and checking configured names.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "capture/lock_capture.h"
+#include "dir_store_test_util.h"
+
+namespace lockferry::capture {
+namespace {
+
+using lockferry::testing::TempDir;
+using lockferry::testing::write_raw_file;
+using ::testing::HasSubstr;
+
+void fake_process(const TempDir& proc, const std::string& pid, const std::string& comm) {
+  std::filesystem::create_directories(proc / pid);
+  write_raw_file(proc / (pid + "/comm"), comm + "\n");
+}
+
+TEST(LockManagers, FoundByExactProcessNameSortedByPid) {
+  TempDir proc;
+  fake_process(proc, "900", "ganesha.nfsd");
+  fake_process(proc, "12", "lockd");
+  fake_process(proc, "13", "lockdx");          // not a prefix match
+  fake_process(proc, "14", "ganesha.nfs");     // nor a truncation
+  fake_process(proc, "15", "bash");
+  fake_process(proc, "self", "ganesha.nfsd");  // not a pid
+  fake_process(proc, "77", "lockd");           // our own pid: excluded
+  std::filesystem::create_directories(proc / "16");  // a process that exited mid-scan: no comm
+  const auto found = find_manager_processes(proc.path(), {"lockd", "ganesha.nfsd"}, 77);
+  EXPECT_EQ(found, (std::vector<ManagerProcess>{{12, "lockd"}, {900, "ganesha.nfsd"}}));
+  EXPECT_TRUE(find_manager_processes(proc / "missing", {"lockd"}).empty());
+}
+
+TEST(LockManagers, NamesMustFitTheKernelsProcessName) {
+  EXPECT_TRUE(check_manager_names({"lockd", "ganesha.nfsd"}));
+  EXPECT_THAT(check_manager_names({"a-very-long-daemon-name"}).error().message,
+              HasSubstr("use 'a-very-long-dae'"));
+  EXPECT_FALSE(check_manager_names({""}));
+  EXPECT_FALSE(check_manager_names({"a/b"}));
+  EXPECT_FALSE(check_manager_names(std::vector<std::string>(17, "x")));
+}
+
+TEST(LockManagers, HookNames) {
+  EXPECT_EQ(*lock_hook_from_string("tp_btf"), LockHook::tp_btf);
+  EXPECT_EQ(*lock_hook_from_string("tracepoint"), LockHook::tracepoint);
+  EXPECT_EQ(*lock_hook_from_string("auto"), LockHook::automatic);
+  EXPECT_THAT(lock_hook_from_string("kprobe").error().message, HasSubstr("auto, tp_btf or tracepoint"));
+}
+
+}  // namespace
+}  // namespace lockferry::capture

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: Apache-2.0
+// Lock capture; see lock_capture.h. Steps: probe tp_btf -> open -> choose the hook variant ->
+// load -> fill the manager maps from /proc -> attach (else retry with the classic tracepoints)
+// -> pin -> consume the ring buffer and rescan /proc on a timer.
+#include "capture/lock_capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "capture/bpf_support.h"
+#include "lock_watch.skel.h"
+#include "lockferry/events.h"
+
+namespace lockferry::capture {
+
+const char* to_string(LockHook hook) {
+  switch (hook) {
+    case LockHook::automatic: return "auto";
+    case LockHook::tp_btf: return "tp_btf";
+    case LockHook::tracepoint: return "tracepoint";
+  }
+  return "unknown";
+}
+
+Result<LockHook> lock_hook_from_string(std::string_view text) {
+  for (LockHook h : {LockHook::automatic, LockHook::tp_btf, LockHook::tracepoint})
+    if (text == to_string(h)) return h;
+  return make_error("unknown lock hook '{}' (use auto, tp_btf or tracepoint)", text);
+}
+
+Result<void> check_manager_names(const std::vector<std::string>& names) {
+  if (names.size() > 16) return make_error("at most 16 lock manager names, not {}", names.size());
+  for (const auto& n : names) {
+    if (n.empty()) return make_error("a lock manager name is empty");
+    if (n.size() >= LF_COMM_LEN)
+      return make_error("lock manager name '{}' is {} bytes; the kernel keeps {} bytes of a process "
+                        "name (comm): use '{}'", n, n.size(), LF_COMM_LEN - 1, n.substr(0, LF_COMM_LEN - 1));
+    if (n.find('\0') != std::string::npos || n.find('/') != std::string::npos)
+      return make_error("lock manager name '{}' cannot be a process name", n);
+  }
+  return {};
+}
+
+namespace {
+
+std::string read_comm(const std::string& proc_root, std::uint32_t pid) {
+  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  if (!in || !std::getline(in, comm)) return {};
+  return comm;
+}
+
+}  // namespace
+
+std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
+                                                   const std::vector<std::string>& names,
+                                                   std::uint32_t exclude_pid) {
+  std::vector<ManagerProcess> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(proc_root.c_str()), ::closedir);
+  if (!dir) return out;
+  while (dirent* entry = ::readdir(dir.get())) {
+    char* end = nullptr;
+    const unsigned long pid = std::strtoul(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || pid == 0 || pid > UINT32_MAX || pid == exclude_pid)
+      continue;
+    std::string comm = read_comm(proc_root, static_cast<std::uint32_t>(pid));
+    if (comm.empty() || std::find(names.begin(), names.end(), comm) == names.end()) continue;
+    out.push_back({static_cast<std::uint32_t>(pid), std::move(comm)});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  return out;
+}
+
+namespace {
+
+constexpr std::uint32_t kAddedByScan = 1;
+
+struct SkelDeleter {
+  void operator()(lock_watch* skel) const { lock_watch__destroy(skel); }
+};
+struct RingDeleter {
+  void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
+};
+
+// Whether the kernel takes a tp_btf program for tracepoint `name` (libbpf-tools' probe_tp_btf):
+// a two-instruction program loaded against the tracepoint's BTF id.
+Result<void> probe_tp_btf(const char* name) {
+  const int btf_id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
+  if (btf_id < 0)
+    return make_errno_error(-btf_id, "the kernel's BTF has no tracepoint btf_trace_{}", name);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
+              .attach_btf_id = static_cast<__u32>(btf_id));
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts);
+  if (fd < 0) return make_errno_error(errno, "the kernel refuses tp_btf programs on {}", name);
+  ::close(fd);
+  return {};
+}
+
+// Pin and log name of a program: its tracepoint ("posix_lock_inode", "task_rename", ...).
+std::string prog_short_name(const bpf_program* prog) {
+  std::string name = bpf_program__name(prog);
+  const auto pos = name.rfind("__");
+  return pos == std::string::npos ? name : name.substr(pos + 2);
+}
+
+// The packed, leaf-first path names of an event as "/a/b/c" (or ".../b/c" when partial).
+std::string event_path(const lf_lock_event& e) {
+  const std::size_t len = std::min<std::size_t>(e.path_len, sizeof(e.path));
+  std::vector<std::string_view> names;
+  for (std::size_t off = 0; off < len && names.size() < e.path_depth;) {
+    const std::size_t n = ::strnlen(e.path + off, len - off);
+    names.emplace_back(e.path + off, n);
+    off += n + 1;
+  }
+  const bool complete = (e.path_flags & LF_PATH_COMPLETE) != 0 &&
+                        (e.path_flags & (LF_PATH_TRUNCATED | LF_PATH_DISCONNECTED)) == 0;
+  if (names.empty()) return complete ? "/" : "";
+  std::string out = complete ? "" : "...";
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    out += '/';
+    out += *it;
+  }
+  return out;
+}
+
+std::int64_t clock_ns(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool tracepoint_exists(const std::string& tracefs, const std::string& group_and_name) {
+  return !tracefs.empty() && ::access((tracefs + "/events/" + group_and_name).c_str(), F_OK) == 0;
+}
+
+class BpfLockCapture final : public LockCapture {
+ public:
+  BpfLockCapture(boost::asio::io_context& io, ChangeHandler on_change, ManagerGoneHandler on_gone)
+      : io_(io), rescan_timer_(io), on_change_(std::move(on_change)), on_gone_(std::move(on_gone)) {}
+  ~BpfLockCapture() override { stop(); }
+
+  Result<void> init(const LockOptions& options);
+
+  LockHook hook() const override { return hook_; }
+  std::string hook_reason() const override { return reason_; }
+  LockCounters counters() const override;
+  std::vector<ManagerProcess> managers() const override;
+  Result<void> set_managers(const std::vector<std::string>& names) override;
+  void rescan() override;
+  void poll() override;
+  void stop() override;
+
+ private:
+  Result<void> load_and_attach(LockHook hook, const LockOptions& options);
+  Result<void> fill_names();
+  std::vector<std::uint32_t> map_pids() const;
+  static int on_ring_event(void* ctx, void* data, std::size_t size);
+  void handle(const lf_lock_event& e);
+  void arm();
+  void arm_rescan();
+  void check_drops();
+  std::array<std::uint64_t, LF_LCNT_MAX> read_counters() const;
+
+  boost::asio::io_context& io_;
+  boost::asio::steady_timer rescan_timer_;
+  ChangeHandler on_change_;
+  ManagerGoneHandler on_gone_;
+  std::unique_ptr<lock_watch, SkelDeleter> skel_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> ring_fd_;
+  PinSet pins_;
+  std::string tracefs_;
+  std::vector<std::string> names_;
+  std::map<std::uint32_t, std::string> managers_;  // pid -> comm, as of the last rescan
+  std::chrono::milliseconds rescan_interval_{2000};
+  LockHook hook_ = LockHook::automatic;
+  std::string reason_;
+  std::uint64_t changes_ = 0;
+  std::uint64_t seen_drops_ = 0;
+  bool stopped_ = false;
+  lf_lock_event event_{};
+};
+
+Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& options) {
+  skel_.reset();
+  // open: parse the embedded object; nothing touches the kernel yet.
+  skel_.reset(lock_watch__open());
+  if (!skel_) return make_errno_error(errno, "cannot open the lock_watch BPF object");
+  skel_->rodata->targ_path_depth = std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
+  skel_->rodata->targ_nlm_host = true;
+
+  // Exactly one variant of the lock hooks; the manager-tracking helpers where their tracepoints
+  // exist (without them the /proc rescan alone keeps the manager map current).
+  const bool btf = hook == LockHook::tp_btf;
+  if (!btf && !tracepoint_exists(tracefs_, "filelock/posix_lock_inode"))
+    return make_error("the classic tracepoint filelock/posix_lock_inode is missing{}",
+                      tracefs_.empty() ? " (tracefs is not available)" : " in " + tracefs_);
+  bpf_program__set_autoload(skel_->progs.tp_btf__posix_lock_inode, btf);
+  bpf_program__set_autoload(skel_->progs.tp_btf__locks_remove_posix, btf);
+  bpf_program__set_autoload(skel_->progs.tracepoint__filelock__posix_lock_inode, !btf);
+  bpf_program__set_autoload(skel_->progs.tracepoint__filelock__locks_remove_posix,
+                            !btf && tracepoint_exists(tracefs_, "filelock/locks_remove_posix"));
+  bpf_program__set_autoload(skel_->progs.tracepoint__sched__sched_process_exec,
+                            tracepoint_exists(tracefs_, "sched/sched_process_exec"));
+  bpf_program__set_autoload(skel_->progs.tracepoint__task__task_rename,
+                            tracepoint_exists(tracefs_, "task/task_rename"));
+
+  // load: the verifier checks every program; its log is at debug level on failure.
+  if (int err = lock_watch__load(skel_.get()); err != 0)
+    return make_errno_error(-err, "loading the lock_watch BPF programs ({}) failed (run with -v for "
+                            "the libbpf/verifier log)", to_string(hook));
+
+  // Fill the maps before attaching, so the first lock is already filtered right.
+  if (auto r = fill_names(); !r) return r;
+  managers_.clear();
+  for (const auto& m : find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
+    lf_manager_value v{kAddedByScan, 0};
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
+      return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
+    managers_[m.pid] = m.comm;
+  }
+
+  // attach: one link per hook, detached when the skeleton is destroyed.
+  if (int err = lock_watch__attach(skel_.get()); err != 0)
+    return make_errno_error(-err, "attaching the lock_watch programs ({}) failed", to_string(hook));
+  hook_ = hook;
+  return {};
+}
+
+Result<void> BpfLockCapture::init(const LockOptions& options) {
+  if (auto r = check_manager_names(options.managers); !r) return r;
+  names_ = options.managers;
+  rescan_interval_ = std::max(options.rescan_interval, std::chrono::milliseconds(100));
+  route_libbpf_logs();
+  // tp_btf needs no tracefs; the classic hooks and the exec/rename helpers do.
+  auto tracefs = ensure_tracefs("filelock");
+  std::string tracefs_note;
+  if (tracefs) {
+    tracefs_ = *tracefs;
+  } else {
+    tracefs_note = tracefs.error().message;
+    spdlog::warn("locks: {}; only tp_btf hooks can be used", tracefs_note);
+  }
+
+  std::vector<LockHook> candidates;
+  if (options.hook == LockHook::automatic) candidates = {LockHook::tp_btf, LockHook::tracepoint};
+  else candidates = {options.hook};
+  std::string tried;
+  for (LockHook hook : candidates) {
+    Result<void> r = hook == LockHook::tp_btf ? probe_tp_btf("posix_lock_inode") : Result<void>{};
+    if (r) r = load_and_attach(hook, options);
+    if (r) break;
+    skel_.reset();
+    spdlog::warn("locks: {} hooks unavailable: {}", to_string(hook), r.error().message);
+    tried += fmt::format("{}{} unavailable: {}", tried.empty() ? "" : "; ", to_string(hook), r.error().message);
+  }
+  if (!skel_) return make_error("no lock hook could be attached ({})", tried);
+
+  // Pins are for debugging (bpftool); failing to pin must not stop the capture itself.
+  std::string pin_note;
+  if (!options.pin_dir.empty()) {
+    if (auto r = pins_.pin(options.pin_dir, skel_->obj, prog_short_name); !r) {
+      spdlog::warn("locks: not pinning BPF objects: {}", r.error().message);
+      pin_note = ", not pinned: " + r.error().message;
+    }
+  }
+
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.lock_events), &BpfLockCapture::on_ring_event, this, nullptr));
+  if (!ring_) return make_errno_error(errno, "cannot set up the lock ring buffer reader");
+  int fd = ::dup(ring_buffer__epoll_fd(ring_.get()));
+  if (fd < 0) return make_errno_error(errno, "cannot dup the lock ring buffer epoll fd");
+  ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
+  arm();
+  arm_rescan();
+
+  const bool helpers = bpf_program__fd(skel_->progs.tracepoint__sched__sched_process_exec) >= 0;
+  reason_ = fmt::format(
+      "{}: posix_lock_inode + locks_remove_posix as {}{}; managers {} from /proc every {} ms{}{}",
+      to_string(hook_), hook_ == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints",
+      tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
+      helpers ? " and on exec/rename" : "",
+      pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir());
+  for (const auto& [pid, comm] : managers_) spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+  spdlog::info("locks: {}", reason_);
+  return {};
+}
+
+Result<void> BpfLockCapture::fill_names() {
+  const int fd = bpf_map__fd(skel_->maps.manager_names);
+  std::array<char, LF_COMM_LEN> key{};
+  std::vector<std::array<char, LF_COMM_LEN>> old;
+  while (bpf_map_get_next_key(fd, old.empty() ? nullptr : old.back().data(), key.data()) == 0) old.push_back(key);
+  for (auto& k : old) bpf_map_delete_elem(fd, k.data());
+  for (const auto& name : names_) {
+    std::array<char, LF_COMM_LEN> k{};
+    std::memcpy(k.data(), name.data(), std::min(name.size(), k.size() - 1));
+    std::uint32_t v = 1;
+    if (bpf_map_update_elem(fd, k.data(), &v, BPF_ANY) != 0)
+      return make_errno_error(errno, "cannot add '{}' to the manager_names map", name);
+  }
+  return {};
+}
+
+std::vector<std::uint32_t> BpfLockCapture::map_pids() const {
+  std::vector<std::uint32_t> pids;
+  const int fd = bpf_map__fd(skel_->maps.lock_managers);
+  std::uint32_t key = 0;
+  while (bpf_map_get_next_key(fd, pids.empty() ? nullptr : &pids.back(), &key) == 0) pids.push_back(key);
+  return pids;
+}
+
+void BpfLockCapture::arm() {
+  ring_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         // Aborted means stop() closed the descriptor: `this` may be gone.
+                         if (ec == boost::asio::error::operation_aborted) return;
+                         if (ec) {
+                           spdlog::error("locks: waiting on the BPF ring buffer failed: {}", ec.message());
+                           return;
+                         }
+                         poll();
+                         if (!stopped_) arm();
+                       });
+}
+
+void BpfLockCapture::arm_rescan() {
+  rescan_timer_.expires_after(rescan_interval_);
+  rescan_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled by stop(): `this` may be gone
+    rescan();
+    if (!stopped_) arm_rescan();
+  });
+}
+
+void BpfLockCapture::poll() {
+  if (stopped_ || !ring_) return;
+  int n = ring_buffer__consume(ring_.get());
+  if (n < 0) spdlog::warn("locks: reading the BPF ring buffer failed: {}", strerror_text(-n));
+  check_drops();
+}
+
+int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
+  auto* self = static_cast<BpfLockCapture*>(ctx);
+  lf_event_header hdr{};
+  if (size < sizeof(hdr)) return 0;
+  std::memcpy(&hdr, data, sizeof(hdr));
+  if (hdr.version != LF_EVENTS_VERSION || (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
+    spdlog::warn("locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version, hdr.kind);
+    return 0;
+  }
+  // Ring-buffer records are only 8-byte aligned; copy into an aligned buffer (~1.2 KiB).
+  lf_lock_event& e = self->event_;
+  if (size < sizeof(e)) {
+    spdlog::warn("locks: short lock event ({} of {} bytes), ignored", size, sizeof(e));
+    return 0;
+  }
+  std::memcpy(&e, data, sizeof(e));
+  e.hdr.comm[sizeof(e.hdr.comm) - 1] = 0;
+  e.manager_comm[sizeof(e.manager_comm) - 1] = 0;
+  e.nlm_host[sizeof(e.nlm_host) - 1] = 0;
+  self->handle(e);
+  return 0;
+}
+
+void BpfLockCapture::handle(const lf_lock_event& e) {
+  if (e.start < 0 || e.end < e.start) {
+    spdlog::warn("locks: event with range {}-{} ignored", e.start, e.end);
+    return;
+  }
+  LockChange c;
+  c.kind = e.hdr.kind == LF_EV_LOCK_GRANTED ? LockChange::Kind::granted : LockChange::Kind::released;
+  c.write = e.type == 1;  // F_WRLCK
+  c.dev = e.dev;
+  c.ino = e.ino;
+  c.owner = e.owner;
+  c.start = static_cast<std::uint64_t>(e.start);
+  c.end = e.end == LLONG_MAX ? LockRecord::kToEndOfFile : static_cast<std::uint64_t>(e.end);
+  c.manager_comm = e.manager_comm[0] ? e.manager_comm : e.hdr.comm;
+  c.manager_pid = e.hdr.pid;
+  c.owner_pid = e.fl_pid;
+  c.path = event_path(e);
+  c.nlm_host = e.nlm_host;
+  // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
+  c.time_ns = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
+  spdlog::debug("locks: {} {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
+                c.kind == LockChange::Kind::granted ? "granted" : "released",
+                c.kind == LockChange::Kind::granted ? (c.write ? "write" : "read") : "", c.start,
+                c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
+                c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
+                c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
+                e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
+                c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
+  ++changes_;
+  if (on_change_) on_change_(c);
+}
+
+std::array<std::uint64_t, LF_LCNT_MAX> BpfLockCapture::read_counters() const {
+  std::array<std::uint64_t, LF_LCNT_MAX> sums{};
+  if (!skel_) return sums;
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return sums;
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
+  const int fd = bpf_map__fd(skel_->maps.lock_counters);
+  for (std::uint32_t i = 0; i < LF_LCNT_MAX; ++i) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+    for (auto v : per_cpu) sums[i] += v;
+  }
+  return sums;
+}
+
+void BpfLockCapture::check_drops() {
+  const auto drops = read_counters()[LF_LCNT_DROPS];
+  if (drops <= seen_drops_) return;
+  spdlog::error("locks: the BPF ring buffer dropped {} lock event(s): the lock table may miss grants "
+                "or keep released locks until their owners change them again", drops - seen_drops_);
+  seen_drops_ = drops;
+}
+
+LockCounters BpfLockCapture::counters() const {
+  const auto c = read_counters();
+  LockCounters out;
+  out.hits = c[LF_LCNT_HITS];
+  out.grants = c[LF_LCNT_GRANTS];
+  out.releases = c[LF_LCNT_RELEASES];
+  out.failed = c[LF_LCNT_FAILED];
+  out.drops = c[LF_LCNT_DROPS];
+  out.path_truncated = c[LF_LCNT_PATH_TRUNCATED];
+  out.manager_adds = c[LF_LCNT_MANAGER_ADDS];
+  out.changes = changes_;
+  return out;
+}
+
+std::vector<ManagerProcess> BpfLockCapture::managers() const {
+  std::vector<ManagerProcess> out;
+  for (const auto& [pid, comm] : managers_) out.push_back({pid, comm});
+  return out;
+}
+
+void BpfLockCapture::rescan() {
+  if (stopped_ || !skel_) return;
+  // Releases by a manager that is exiting are queued before it disappears from /proc: apply them
+  // before deciding that it is gone.
+  poll();
+  const int fd = bpf_map__fd(skel_->maps.lock_managers);
+  std::map<std::uint32_t, std::string> now;
+  std::vector<ManagerProcess> gone;
+  for (const auto& m : find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid())))
+    now[m.pid] = m.comm;
+  // The kernel side may have added a process that exec()ed or renamed itself after our scan;
+  // anything else in the map that is not a manager now is dead or renamed: take it out.
+  for (std::uint32_t pid : map_pids()) {
+    if (now.contains(pid)) continue;
+    std::string comm = read_comm("/proc", pid);
+    if (!comm.empty() && std::find(names_.begin(), names_.end(), comm) != names_.end()) {
+      now[pid] = comm;
+    } else {
+      bpf_map_delete_elem(fd, &pid);
+      // Added by the kernel side and gone before we saw it: whatever it held is released too.
+      if (!managers_.contains(pid)) gone.push_back({pid, comm});
+    }
+  }
+  for (const auto& [pid, comm] : now) {
+    if (managers_.contains(pid)) continue;
+    lf_manager_value v{kAddedByScan, 0};
+    if (bpf_map_update_elem(fd, &pid, &v, BPF_NOEXIST) != 0 && errno != EEXIST) {
+      spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid, strerror_text(errno));
+      continue;
+    }
+    spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+  }
+  for (const auto& [pid, comm] : managers_) {
+    if (now.contains(pid)) continue;
+    bpf_map_delete_elem(fd, &pid);
+    gone.push_back({pid, comm});
+  }
+  managers_ = std::move(now);
+  for (const auto& g : gone) {
+    spdlog::info("locks: lock manager {} (pid {}) is gone; the kernel released its locks", g.comm, g.pid);
+    if (on_gone_) on_gone_(g);
+  }
+}
+
+Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names) {
+  if (!skel_) return make_error("lock capture is stopped");
+  if (auto r = check_manager_names(names); !r) return r;
+  names_ = names;
+  if (auto r = fill_names(); !r) return r;
+  rescan();
+  return {};
+}
+
+void BpfLockCapture::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  rescan_timer_.cancel();
+  if (ring_fd_) {
+    boost::system::error_code ec;
+    ring_fd_->close(ec);  // pending wait completes with operation_aborted
+    ring_fd_.reset();
+  }
+  pins_.unpin();
+  ring_.reset();
+  skel_.reset();  // destroys links (detach), programs and maps
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LockCapture>> LockCapture::start(boost::asio::io_context& io, const LockOptions& options,
+                                                        ChangeHandler on_change, ManagerGoneHandler on_manager_gone) {
+  auto capture = std::make_unique<BpfLockCapture>(io, std::move(on_change), std::move(on_manager_gone));
+  if (auto r = capture->init(options); !r) {
+    capture->stop();
+    return r.error();
+  }
+  return std::unique_ptr<LockCapture>(std::move(capture));
+}
+
+}  // namespace lockferry::capture

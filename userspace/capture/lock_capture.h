@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// Lock capture: loads bpf/lock_watch.bpf.c (tp_btf when the kernel takes it, else the classic
+// filelock tracepoints), keeps its map of lock manager processes current from /proc, and
+// delivers every successful grant and release as a LockChange on the daemon's io_context.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "capture/lock_table.h"
+#include "lockferry/result.h"
+
+namespace lockferry::capture {
+
+// Which kernel hook carries the lock events.
+enum class LockHook {
+  automatic,   // tp_btf if it loads and attaches, else tracepoint
+  tp_btf,      // BTF-typed tracepoints (Linux 5.5+ with BTF)
+  tracepoint,  // classic tracefs tracepoints filelock/posix_lock_inode, locks_remove_posix
+};
+const char* to_string(LockHook hook);
+Result<LockHook> lock_hook_from_string(std::string_view text);
+
+struct LockOptions {
+  std::vector<std::string> managers{"lockd", "ganesha.nfsd"};  // process names (comm, <= 15 bytes)
+  LockHook hook = LockHook::automatic;
+  std::string pin_dir;  // where to pin maps and programs ("" = do not pin)
+  std::chrono::milliseconds rescan_interval{2000};  // /proc scan for manager processes
+  std::uint32_t path_depth = 16;                    // path components read per grant (1..16)
+};
+
+struct LockCounters {
+  std::uint64_t hits = 0;      // lock operations by manager processes
+  std::uint64_t grants = 0;    // grant events emitted by the kernel side
+  std::uint64_t releases = 0;  // release events emitted
+  std::uint64_t failed = 0;    // refused/deferred/test operations (not emitted)
+  std::uint64_t drops = 0;     // events lost (ring buffer full): the lock table may be wrong
+  std::uint64_t path_truncated = 0;
+  std::uint64_t manager_adds = 0;  // managers the kernel side added on exec/rename
+  std::uint64_t changes = 0;       // LockChanges delivered
+};
+
+struct ManagerProcess {
+  std::uint32_t pid = 0;
+  std::string comm;
+  bool operator==(const ManagerProcess&) const = default;
+};
+
+// Processes under `proc_root` (normally /proc) whose comm is one of `names`, sorted by pid.
+// `exclude_pid` (our own) is never one.
+std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
+                                                   const std::vector<std::string>& names,
+                                                   std::uint32_t exclude_pid = 0);
+
+// Checks manager names: non-empty, at most 15 bytes (the kernel's comm), at most 16 of them.
+Result<void> check_manager_names(const std::vector<std::string>& names);
+
+class LockCapture {
+ public:
+  using ChangeHandler = std::function<void(const LockChange&)>;
+  // A lock manager process exited or stopped being one: the kernel released its locks.
+  using ManagerGoneHandler = std::function<void(const ManagerProcess&)>;
+
+  virtual ~LockCapture() = default;
+
+  // Loads, fills the manager maps from /proc, attaches, and starts delivering on `io`.
+  static Result<std::unique_ptr<LockCapture>> start(boost::asio::io_context& io,
+                                                    const LockOptions& options,
+                                                    ChangeHandler on_change,
+                                                    ManagerGoneHandler on_manager_gone);
+
+  virtual LockHook hook() const = 0;
+  virtual std::string hook_reason() const = 0;  // "tp_btf: ..." or why the fallback was taken
+  virtual LockCounters counters() const = 0;
+  virtual std::vector<ManagerProcess> managers() const = 0;
+  // Replace the manager names (SIGHUP reload) and rescan.
+  virtual Result<void> set_managers(const std::vector<std::string>& names) = 0;
+  // Delivers pending events, then rescans /proc now (the timer does it every rescan_interval).
+  virtual void rescan() = 0;
+  // Delivers whatever the kernel has queued now (tests; the io_context does it on its own).
+  virtual void poll() = 0;
+  // Detach, unpin, stop delivering.
+  virtual void stop() = 0;
+};
+
+}  // namespace lockferry::capture

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// LockRecorder: lock changes -> LockTable -> batched put_locks; see lock_recorder.h.
+#include "capture/lock_recorder.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace lockferry::capture {
+
+namespace {
+// After a failed write the table is retried on its own, not only at the next change.
+constexpr std::chrono::milliseconds kRetryAfterError{1000};
+}  // namespace
+
+LockRecorder::LockRecorder(boost::asio::io_context& io, store::Store& store, std::string node,
+                           std::uint64_t epoch, std::chrono::milliseconds batch)
+    : store_(store), node_(std::move(node)), epoch_(epoch), batch_(batch), timer_(io) {}
+
+LockRecorder::~LockRecorder() { stop(); }
+
+Result<void> LockRecorder::restore(
+    const std::function<bool(std::uint32_t, const std::string&)>& manager_alive) {
+  auto stored = store_.list_locks(node_);
+  if (!stored) return stored.error();
+  std::vector<LockRecord> kept;
+  for (auto& r : *stored)
+    if (manager_alive(r.manager_pid, r.manager_comm)) kept.push_back(std::move(r));
+  table_.restore(kept);
+  if (kept.size() != stored->size()) {
+    spdlog::info("locks: {} of {} stored locks belonged to lock managers that are gone; forgetting them",
+                 stored->size() - kept.size(), stored->size());
+    dirty_ = true;
+    schedule(std::chrono::milliseconds(0));
+  }
+  if (!kept.empty()) spdlog::info("locks: kept {} stored locks of running lock managers", kept.size());
+  return {};
+}
+
+void LockRecorder::on_change(const LockChange& change) {
+  if (change.kind == LockChange::Kind::granted) ++stats_.grants;
+  else ++stats_.releases;
+  table_.apply(change);
+  dirty_ = true;
+  schedule(batch_);
+}
+
+void LockRecorder::on_manager_gone(std::uint32_t pid) {
+  const std::size_t n = table_.drop_manager(pid);
+  if (n == 0) return;
+  // Normally its releases were seen before it disappeared; leftovers mean events were lost.
+  spdlog::warn("locks: forgetting {} lock range(s) of lock manager pid {}, which is gone", n, pid);
+  stats_.dropped += n;
+  dirty_ = true;
+  schedule(batch_);
+}
+
+void LockRecorder::schedule(std::chrono::milliseconds delay) {
+  if (scheduled_ || stopped_ || stats_.fenced) return;
+  scheduled_ = true;
+  timer_.expires_after(delay);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled by stop(): `this` may be gone
+    scheduled_ = false;
+    if (dirty_ && !write()) schedule(kRetryAfterError);
+  });
+}
+
+void LockRecorder::flush() {
+  if (dirty_) write();
+}
+
+bool LockRecorder::write() {
+  if (stats_.fenced) return false;
+  auto result = store_.put_locks(node_, epoch_, table_.records(node_, epoch_));
+  if (!result) {
+    if (result.error().code == store::kErrFenced) {
+      if (!stats_.fenced)
+        spdlog::critical("node {} was adopted by another node (fencing epoch moved past {}): {}. Not "
+                         "writing its lock table any more", node_, epoch_, result.error().message);
+      stats_.fenced = true;
+      return false;
+    }
+    ++stats_.store_errors;
+    stats_.last_error = result.error().message;
+    spdlog::error("locks: could not store the lock table of node {}: {} (retrying)", node_,
+                  result.error().message);
+    return false;
+  }
+  dirty_ = false;
+  ++stats_.tables_written;
+  stats_.last_write_ns = clock::now_ns();
+  spdlog::debug("locks: stored the lock table of node {} ({} locks)", node_, table_.size());
+  return true;
+}
+
+void LockRecorder::stop() {
+  stopped_ = true;
+  scheduled_ = false;
+  timer_.cancel();
+}
+
+}  // namespace lockferry::capture

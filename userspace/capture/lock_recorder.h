@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// LockRecorder: applies lock grants and releases to the node's LockTable and writes the table
+// to the store, coalescing a burst of changes into one put_locks at most every batch interval.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "capture/lock_table.h"
+#include "store/store.h"
+
+namespace lockferry::capture {
+
+struct LockRecorderStats {
+  std::uint64_t grants = 0;        // grant changes applied
+  std::uint64_t releases = 0;      // release changes applied
+  std::uint64_t dropped = 0;       // ranges forgotten because their manager process went away
+  std::uint64_t tables_written = 0;  // put_locks accepted by the store
+  std::uint64_t store_errors = 0;
+  bool fenced = false;             // this node was adopted by another: no more writes
+  std::string last_error;
+  std::int64_t last_write_ns = 0;  // CLOCK_REALTIME of the last accepted write
+};
+
+class LockRecorder {
+ public:
+  LockRecorder(boost::asio::io_context& io, store::Store& store, std::string node,
+               std::uint64_t epoch, std::chrono::milliseconds batch = std::chrono::milliseconds(75));
+  ~LockRecorder();
+  LockRecorder(const LockRecorder&) = delete;
+  LockRecorder& operator=(const LockRecorder&) = delete;
+
+  // After a restart: takes the stored table back, keeping only locks whose manager process is
+  // still alive with the same name (`manager_alive(pid, comm)`): their releases will be seen
+  // from now on. Locks of managers that are gone were released by the kernel.
+  Result<void> restore(const std::function<bool(std::uint32_t, const std::string&)>& manager_alive);
+
+  void on_change(const LockChange& change);
+  void on_manager_gone(std::uint32_t pid);
+
+  // Writes the table now if it changed since the last write (stop, tests, `lockferry locks`).
+  void flush();
+  // Cancels the pending write timer (the daemon calls flush() first).
+  void stop();
+
+  const LockTable& table() const { return table_; }
+  const LockRecorderStats& stats() const { return stats_; }
+  bool dirty() const { return dirty_; }
+
+ private:
+  void schedule(std::chrono::milliseconds delay);
+  bool write();
+
+  store::Store& store_;
+  std::string node_;
+  std::uint64_t epoch_;
+  std::chrono::milliseconds batch_;
+  boost::asio::steady_timer timer_;
+  LockTable table_;
+  LockRecorderStats stats_;
+  bool dirty_ = false;
+  bool scheduled_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace lockferry::capture
