@@ -34,13 +34,21 @@ struct MigrationRecord {
 // (ErrFenced), so a primary that was only partitioned and comes back after being adopted cannot
 // overwrite what the adoptive node now owns.
 inline constexpr int kErrFenced = 1001;
+// A write the store could not commit because its database is unreachable right now; it is kept
+// in the store's in-memory backlog and written, in order, once the database is back. It is NOT
+// acknowledged: the backlog is lost if the process exits first (see docs/stores.md).
+inline constexpr int kErrQueued = 1002;
 
 class Store {
  public:
   virtual ~Store() = default;
 
-  // The URL this store was opened with (for logs and `lockferry status`).
+  // The URL this store was opened with (for logs and `lockferry status`), password hidden.
   virtual std::string url() const = 0;
+
+  // Writes waiting in memory for an unreachable database (kErrQueued); 0 for stores that never
+  // queue (dir://, sqlite://). Shown by `lockferry status`.
+  virtual std::size_t backlog() const { return 0; }
 
   // Insert or replace one monitor record of record.node, keyed by record.file_name.
   // Refused with code kErrFenced when record.epoch < current epoch of record.node.
@@ -91,7 +99,9 @@ class Store {
 };
 
 // Open a store by URL: dir:///absolute/path (creates the directory if missing; see
-// dir_store.h for the layout). Unknown schemes fail with a message listing the supported ones.
+// dir_store.h for the layout), sqlite:///absolute/path/file.db (sqlite_store.h), or
+// postgresql://... / postgres://... (a libpq URI; pg_store.h). See docs/stores.md.
+// Unknown schemes fail with a message listing the supported ones.
 // Node names and file names are checked like statd file names (statmon::check_file_name) so
 // nothing can escape the store; "migrations" is reserved and not a valid node name.
 Result<std::unique_ptr<Store>> open_store(std::string_view url);
