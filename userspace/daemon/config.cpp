@@ -10,6 +10,7 @@
 
 #include <toml++/toml.h>
 
+#include "daemon/metrics.h"
 #include "statmon/record.h"
 
 namespace lockferry::daemon {
@@ -61,7 +62,8 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
   Config cfg;
   cfg.node = default_node_name();
 
-  if (auto r = check_keys(root, "", {"node", "store", "log_level", "capture", "control", "failover"},
+  if (auto r = check_keys(root, "",
+                          {"node", "store", "log_level", "capture", "control", "failover", "metrics"},
                           origin); !r)
     return r.error();
 #define LF_READ(tbl, key, section, out)                                     \
@@ -71,7 +73,8 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
   LF_READ(root, "log_level", "", cfg.log_level);
 
   if (const toml::table* cap = root["capture"].as_table()) {
-    if (auto r = check_keys(*cap, "capture", {"monitor_dirs", "mode", "reconcile_interval_s", "pin_dir"},
+    if (auto r = check_keys(*cap, "capture", {"monitor_dirs", "mode", "reconcile_interval_s", "pin_dir",
+                                           "ring_buffer_kb"},
                             origin); !r)
       return r.error();
     if (const toml::node* dirs = cap->get("monitor_dirs")) {
@@ -96,6 +99,14 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
                         interval);
     cfg.reconcile_interval = std::chrono::seconds(interval);
     LF_READ(*cap, "pin_dir", "capture", cfg.pin_dir);
+    std::int64_t ring_kb = cfg.ring_buffer_kb;
+    LF_READ(*cap, "ring_buffer_kb", "capture", ring_kb);
+    // The kernel wants a power-of-two number of pages; below 4 KiB a single event barely fits.
+    if (ring_kb < capture::kMinRingBufferKb || ring_kb > capture::kMaxRingBufferKb ||
+        (ring_kb & (ring_kb - 1)) != 0)
+      return make_error("{}: 'capture.ring_buffer_kb' must be a power of two from {} to {}, not {}",
+                        origin, capture::kMinRingBufferKb, capture::kMaxRingBufferKb, ring_kb);
+    cfg.ring_buffer_kb = static_cast<std::uint32_t>(ring_kb);
   } else if (root.contains("capture")) {
     return make_error("{}: 'capture' must be a table ([capture])", origin);
   }
@@ -110,6 +121,10 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     LF_READ(*fo, "statmon_dir", "failover", cfg.statmon_dir);
     LF_READ(*fo, "service_ip", "failover", cfg.service_ip);
     LF_READ(*fo, "recognize", "failover", cfg.recognize);
+  }
+  if (const toml::table* met = root["metrics"].as_table()) {
+    if (auto r = check_keys(*met, "metrics", {"listen"}, origin); !r) return r.error();
+    LF_READ(*met, "listen", "metrics", cfg.metrics_listen);
   }
 #undef LF_READ
 
@@ -132,6 +147,10 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     return make_error("{}: 'control.socket' must be an absolute path", origin);
   if (!is_absolute_path(cfg.statmon_dir))
     return make_error("{}: 'failover.statmon_dir' must be an absolute path", origin);
+  if (!cfg.metrics_listen.empty()) {
+    if (auto r = parse_listen_address(cfg.metrics_listen); !r)
+      return make_error("{}: 'metrics.listen': {}", origin, r.error().message);
+  }
   return cfg;
 }
 

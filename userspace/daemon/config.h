@@ -24,12 +24,15 @@ struct Config {
   capture::Mode capture_mode = capture::Mode::automatic;
   std::chrono::seconds reconcile_interval{30};
   std::string pin_dir = "/sys/fs/bpf/lockferry";
+  std::uint32_t ring_buffer_kb = capture::kDefaultRingBufferKb;  // BPF event ring buffer size
   // [control]
   std::string socket_path = kDefaultSocketPath;
   // [failover]
   std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
   std::string service_ip;                       // the floating IP clients mount from
   std::string recognize = "sm-notify";
+  // [metrics]
+  std::string metrics_listen;  // "127.0.0.1:9464" serves Prometheus /metrics there; "" = off
 };
 
 // Parses TOML text; `origin` names the file in error messages. Every error names the key and

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "daemon/json.h"
+#include "daemon/privileges.h"
 #include "failover/migration.h"
 
 namespace lockferry::daemon {
@@ -40,7 +41,8 @@ Result<void> Daemon::start() {
   }
   recorder_ = std::make_unique<capture::Recorder>(*store_, config_.node, *epoch);
 
-  capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir};
+  capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir,
+                           config_.ring_buffer_kb};
   auto cap = capture::Capture::start(
       io_, options, [this](const capture::FileChange& change) { recorder_->on_change(change); },
       [this](const std::string& dir) {
@@ -59,12 +61,24 @@ Result<void> Daemon::start() {
   if (!control) return control.error();
   control_ = std::move(*control);
 
+  // Metrics are for watching, not for keeping locks: a busy port is logged, not fatal.
+  if (!config_.metrics_listen.empty()) {
+    auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
+      return render_metrics(collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_));
+    });
+    if (metrics) metrics_ = std::move(*metrics);
+    else spdlog::error("{}", metrics.error().message);
+  }
+
   signals_.async_wait([this](boost::system::error_code ec, int signo) {
     if (!ec) on_signal(signo);
   });
   spdlog::info("capture attached: node {}, mode {} ({}), watching {}, store {}, epoch {}",
                config_.node, capture::to_string(capture_->mode()), capture_->mode_reason(),
                fmt::join(config_.monitor_dirs, ", "), store_->url(), recorder_->epoch());
+  // Everything that needed full root (loading, attaching, pinning, fanotify_init, sockets) is done.
+  if (auto r = drop_capabilities(capabilities_to_keep()); !r)
+    return make_error("cannot drop capabilities after attaching capture: {}", r.error().message);
   ::sd_notify(0, "READY=1");
   return {};
 }
@@ -110,6 +124,7 @@ void Daemon::stop(const char* why) {
   signals_.cancel(ignored);
   reconcile_timer_.cancel();
   if (control_) control_->stop();
+  if (metrics_) metrics_->stop();
   if (capture_) capture_->stop();
 }
 

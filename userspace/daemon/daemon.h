@@ -15,6 +15,7 @@
 #include "capture/recorder.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/metrics.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
@@ -46,6 +47,7 @@ class Daemon {
   std::unique_ptr<capture::Recorder> recorder_;
   std::unique_ptr<capture::Capture> capture_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
   bool resync_pending_ = false;
   std::int64_t started_ns_ = 0;
   std::int64_t last_reconcile_ns_ = 0;
