@@ -13,6 +13,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdarg>
@@ -126,6 +127,14 @@ Result<void> BpfCapture::init(const Options& options) {
     bpf_program__set_autoload(prog, false);
   }
 
+  // The ring buffer must be a power-of-two multiple of the page size (kernel/bpf/ringbuf.c).
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t ring_bytes = std::max<std::uint64_t>(std::uint64_t{options.ring_buffer_kb} * 1024, page);
+  if ((ring_bytes & (ring_bytes - 1)) != 0)
+    return make_error("capture ring buffer size {} KiB is not a power of two", options.ring_buffer_kb);
+  if (int err = bpf_map__set_max_entries(skel_->maps.events, static_cast<std::uint32_t>(ring_bytes)); err != 0)
+    return make_errno_error(-err, "cannot size the BPF ring buffer to {} bytes", ring_bytes);
+
   // load: the verifier checks every program; its log is at debug level on failure.
   if (int err = statmon_watch__load(skel_.get()); err != 0)
     return make_errno_error(-err, "loading the statmon_watch BPF programs failed (run with -v for the "
@@ -156,7 +165,8 @@ Result<void> BpfCapture::init(const Options& options) {
   ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   arm();
 
-  reason_ = fmt::format("bpf: {} programs on syscall tracepoints ({}){}", programs_, *tracefs,
+  reason_ = fmt::format("bpf: {} programs on syscall tracepoints ({}), {} KiB ring buffer{}", programs_,
+                        *tracefs, ring_bytes / 1024,
                         pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir());
   return {};
 }

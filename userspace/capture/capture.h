@@ -41,10 +41,17 @@ struct Counters {
   std::uint64_t changes = 0; // FileChange callbacks delivered
 };
 
+inline constexpr std::uint32_t kDefaultRingBufferKb = 1024;
+inline constexpr std::uint32_t kMinRingBufferKb = 4;
+inline constexpr std::uint32_t kMaxRingBufferKb = 256 * 1024;
+
 struct Options {
   std::vector<std::string> dirs;   // absolute paths of the watched monitor directories
   Mode mode = Mode::automatic;     // automatic = bpf, else fanotify, else inotify
   std::string pin_dir = "/sys/fs/bpf/lockferry";  // empty = do not pin
+  // BPF mode: size of the ring buffer carrying events to userspace (a power of two; rounded up to
+  // the page size). Overflow is counted and repaired by a rescan; tests shrink it to force that.
+  std::uint32_t ring_buffer_kb = kDefaultRingBufferKb;
 };
 
 class Capture {
