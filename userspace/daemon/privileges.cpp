@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Capability dropping; see privileges.h.
+#include "daemon/privileges.h"
+
+#include <sys/capability.h>
+
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+namespace lockferry::daemon {
+
+std::vector<KeptCapability> capabilities_to_keep() {
+  std::vector<KeptCapability> keep{
+      {"cap_dac_override", "read statd's 0600 monitor records and replay into its directory"},
+      {"cap_dac_read_search", "scan statd's monitor directory whatever its mode"},
+      {"cap_chown", "give replayed records statd's owner, which sm-notify needs"},
+      {"cap_fowner", "replace replayed records owned by statd"},
+  };
+  // Linux < 5.8 has no CAP_BPF: map reads then need CAP_SYS_ADMIN, which we would rather not
+  // keep; such kernels also lack bpf_loop, so capture runs on fanotify/inotify there anyway.
+  if (CAP_IS_SUPPORTED(CAP_BPF)) {
+    keep.push_back({"cap_bpf", "read the counters and update the watched-directory and lock-manager maps"});
+    keep.push_back({"cap_perfmon", "read the counters of the attached tracepoint programs"});
+  }
+  return keep;
+}
+
+Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
+  std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> caps(cap_init(), cap_free);
+  if (!caps) return make_errno_error(errno, "cap_init");
+  std::vector<cap_value_t> values;
+  for (const auto& k : keep) {
+    cap_value_t v;
+    if (cap_from_name(k.name.c_str(), &v) != 0)
+      return make_error("unknown capability {} (libcap too old?)", k.name);
+    values.push_back(v);
+  }
+  if (!values.empty()) {
+    if (cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET) != 0 ||
+        cap_set_flag(caps.get(), CAP_PERMITTED, static_cast<int>(values.size()), values.data(), CAP_SET) != 0)
+      return make_errno_error(errno, "cap_set_flag");
+  }
+  if (cap_set_proc(caps.get()) != 0) return make_errno_error(errno, "cap_set_proc");
+  for (const auto& k : keep) spdlog::info("privileges: keeping {} ({})", k.name, k.why);
+  spdlog::info("privileges: dropped every other capability now that capture is attached");
+  return {};
+}
+
+}  // namespace lockferry::daemon
