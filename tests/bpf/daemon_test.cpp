@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 
 #include <chrono>
 #include <filesystem>
@@ -160,6 +161,30 @@ TEST_F(Lockferryd, RecordsAStatdRecordWithinMilliseconds) {
   EXPECT_EQ(recs[0]["mon_name"], "192.0.2.101");
   EXPECT_EQ(recs[0]["addr"], "127.0.0.1");
   EXPECT_EQ(recs[0]["raw"], statd_line("192.0.2.101"));
+}
+
+// The capability sets from /proc/<pid>/status, e.g. "CapEff" -> mask.
+std::uint64_t capability_mask(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1), nullptr, 16);
+  }
+  return ~0ULL;
+}
+
+TEST_F(Lockferryd, KeepsOnlyTheCapabilitiesItNeedsOnceCaptureIsAttached) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  std::uint64_t expected = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
+                           (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_BPF) |
+                           (1ULL << CAP_PERFMON);
+  EXPECT_EQ(capability_mask(pid_, "CapEff"), expected);
+  EXPECT_EQ(capability_mask(pid_, "CapPrm"), expected);
+  EXPECT_NE(capability_mask(pid_, "CapEff") & (1ULL << CAP_SYS_ADMIN), (1ULL << CAP_SYS_ADMIN));
+  EXPECT_NE(log_text().find("keeping cap_dac_override"), std::string::npos);
+  // And it still works: the kept set is enough to read statd's 0600 records and update maps.
+  statd_create(root_ + "/sm", "192.0.2.160");
+  wait_records([](const auto& r) { return has(r, "192.0.2.160"); });
 }
 
 TEST_F(Lockferryd, RecordsWhatStatdWroteWhileItWasNotRunning) {
