@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: Apache-2.0
+// Three health agents on loopback, each on its own io_context like three lockferryd: a hung
+// primary is declared dead and exactly one standby adopts it; a primary whose health check fails
+// says it leaves; forged, replayed, stale and malformed packets are counted and change nothing.
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "dir_store_test_util.h"
+#include "health/agent.h"
+
+namespace lockferry::health {
+namespace {
+
+using namespace std::chrono_literals;
+using boost::asio::ip::udp;
+
+unsigned short free_udp_port() {
+  boost::asio::io_context io;
+  udp::socket s(io, udp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  return s.local_endpoint().port();
+}
+
+// One "node": an agent on its own loop and thread. Freezing the loop is a hung node: its socket
+// stays open, but it sends nothing and reads nothing.
+class Node {
+ public:
+  Node(std::string name, Options options) : name_(std::move(name)), options_(std::move(options)) {}
+  ~Node() { shutdown(); }
+
+  void start(std::vector<std::string> order) {
+    std::promise<std::string> started;
+    thread_ = std::thread([this, order, &started] {
+      auto agent = Agent::start(
+          io_, name_, options_,
+          [this, order](const PeerEvent& e) {
+            std::lock_guard lock(mutex_);
+            events_.push_back(e);
+            if (e.kind == PeerEvent::Kind::down && e.was_serving)
+              adopters_.push_back(agent_->choose_adopter(e.node, order));
+            cv_.notify_all();
+          },
+          [] { return std::pair<std::uint64_t, bool>{0, false}; });
+      if (!agent) {
+        started.set_value(agent.error().message);
+        return;
+      }
+      agent_ = std::move(*agent);
+      started.set_value("");
+      auto guard = boost::asio::make_work_guard(io_);
+      io_.run_for(60s);  // failsafe
+    });
+    auto error = started.get_future().get();
+    ASSERT_EQ(error, "") << name_;
+  }
+
+  // Runs fn on the node's loop and waits for it (state is only touched there).
+  template <typename F>
+  auto on_loop(F fn) {
+    std::packaged_task<decltype(fn())()> task(fn);
+    auto future = task.get_future();
+    boost::asio::post(io_, [&task] { task(); });
+    return future.get();
+  }
+
+  void freeze() { io_.stop(); }
+  void shutdown() {
+    if (!thread_.joinable()) return;
+    if (!io_.stopped()) {
+      boost::asio::post(io_, [this] { agent_->stop(); io_.stop(); });
+    }
+    thread_.join();
+    agent_.reset();
+  }
+
+  bool wait_for(std::function<bool(const std::vector<PeerEvent>&)> pred, std::chrono::milliseconds t) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, t, [&] { return pred(events_); });
+  }
+  std::vector<PeerEvent> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  std::vector<std::string> adopters() {
+    std::lock_guard lock(mutex_);
+    return adopters_;
+  }
+  PeerState state_of(const std::string& peer) {
+    return on_loop([&] { return agent_->membership().peer(peer)->state; });
+  }
+  Counters counters() {
+    return on_loop([&] { return agent_->counters(); });
+  }
+
+ private:
+  std::string name_;
+  Options options_;
+  boost::asio::io_context io_;
+  std::thread thread_;
+  std::unique_ptr<Agent> agent_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<PeerEvent> events_;
+  std::vector<std::string> adopters_;
+};
+
+class HealthAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_file_ = dir_ / "heartbeat.key";
+    testing::write_raw_file(key_file_, std::string(32, 's') + "\n");
+    ::chmod(key_file_.c_str(), 0600);
+    for (const std::string n : {"nodeA", "nodeB", "nodeC"})
+      addresses_[n] = "127.0.0.1:" + std::to_string(free_udp_port());
+  }
+
+  Options options_for(const std::string& node, std::vector<std::string> check) {
+    Options o;
+    o.enabled = true;
+    o.listen = addresses_[node];
+    o.peers = addresses_;
+    o.key_file = key_file_;
+    o.interval = 50ms;
+    o.dead_after = 300ms;
+    o.replay_window = 5000ms;
+    o.check_command = std::move(check);
+    o.check_interval = 100ms;
+    o.check_timeout = 2000ms;
+    return o;
+  }
+
+  static bool saw(const std::vector<PeerEvent>& events, PeerEvent::Kind kind, const std::string& node) {
+    for (const auto& e : events)
+      if (e.kind == kind && e.node == node) return true;
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::string key_file_;
+  std::map<std::string, std::string> addresses_;
+};
+
+const std::vector<std::string> kStandby{"sh", "-c", "exit 7"};
+
+TEST_F(HealthAgentTest, AHungPrimaryIsDeclaredDeadAndExactlyOneStandbyAdoptsIt) {
+  const std::vector<std::string> order{"nodeC", "nodeB", "nodeA"};
+  Node a("nodeA", options_for("nodeA", {"true"}));
+  Node b("nodeB", options_for("nodeB", kStandby));
+  Node c("nodeC", options_for("nodeC", kStandby));
+  a.start(order);
+  b.start(order);
+  c.start(order);
+  for (Node* n : {&b, &c}) {
+    ASSERT_TRUE(n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  }
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeC"); }, 5s));
+  ASSERT_TRUE(c.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  a.freeze();
+  for (Node* n : {&b, &c}) {
+    ASSERT_TRUE(n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+  }
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 250ms);  // dead_after 300 ms, less at most one interval already elapsed
+  EXPECT_LT(took, 2s);
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::dead);
+  EXPECT_THAT(b.events().back().reason, ::testing::HasSubstr("silent for"));
+  // Both standbys agree: nodeC adopts, nodeB does not.
+  EXPECT_EQ(b.adopters(), std::vector<std::string>{"nodeC"});
+  EXPECT_EQ(c.adopters(), std::vector<std::string>{"nodeC"});
+  EXPECT_EQ(b.state_of("nodeC"), PeerState::alive);
+}
+
+TEST_F(HealthAgentTest, APrimaryWhoseHealthCheckFailsSaysItLeavesBeforeItWouldBeDead) {
+  const std::string flag = dir_ / "nfs-is-healthy";
+  testing::write_raw_file(flag, "");
+  Node a("nodeA", options_for("nodeA", {"test", "-e", flag}));
+  Node b("nodeB", options_for("nodeB", kStandby));
+  a.start({});
+  b.start({});
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ::unlink(flag.c_str());  // the NFS service "fails"
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 300ms) << "should be told, not wait for dead_after";
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
+  EXPECT_THAT(b.events().back().reason, ::testing::HasSubstr("leaving"));
+  EXPECT_TRUE(b.events().back().was_serving);
+  EXPECT_EQ(b.adopters(), std::vector<std::string>{"nodeB"});
+  // And then it is quiet: no heartbeats while unhealthy.
+  std::this_thread::sleep_for(200ms);
+  const auto sent = a.counters().sent;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(a.counters().sent, sent);
+  EXPECT_EQ(a.counters().leaving_sent, 3u * 2);  // three times to each of its two peers
+}
+
+TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChangeNothing) {
+  // The test plays nodeA by hand; nodeB is a real agent.
+  Node b("nodeB", options_for("nodeB", kStandby));
+  b.start({});
+  boost::asio::io_context io;
+  udp::socket s(io, udp::endpoint(udp::v4(), 0));
+  const udp::endpoint to = *parse_endpoint(addresses_["nodeB"]);
+  const Key key = *Key::from_bytes(std::string(32, 's'));
+  const Key wrong = *Key::from_bytes(std::string(32, 'w'));
+  Heartbeat m;
+  m.node = "nodeA";
+  m.incarnation = 99;
+  m.serving = true;
+  auto send = [&](const std::vector<std::uint8_t>& bytes) { s.send_to(boost::asio::buffer(bytes), to); };
+  auto genuine = [&](MessageType type) {
+    m.type = type;
+    m.seq += 1;
+    m.sent_ms = clock::now_ns() / 1000000;
+    return encode(m, key);
+  };
+
+  const auto first = genuine(MessageType::heartbeat);
+  send(first);
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+
+  // A forged "leaving", an altered genuine one, garbage, a replay, a stale one, an unknown node.
+  Heartbeat forged = m;
+  forged.type = MessageType::leaving;
+  forged.seq = 1000;
+  forged.sent_ms = clock::now_ns() / 1000000;
+  send(encode(forged, wrong));
+  auto altered = encode(forged, key);
+  altered[6] ^= 0x02;
+  send(altered);
+  send({1, 2, 3});
+  send(std::vector<std::uint8_t>(1000, 'L'));
+  send(first);  // replayed
+  Heartbeat stale = m;
+  stale.type = MessageType::leaving;
+  stale.seq = 2000;
+  stale.sent_ms -= 3600 * 1000;
+  send(encode(stale, key));
+  Heartbeat stranger = m;
+  stranger.node = "nodeZ";
+  send(encode(stranger, key));
+  // Keep nodeA alive with genuine heartbeats meanwhile.
+  for (int i = 0; i < 8; ++i) {
+    send(genuine(MessageType::heartbeat));
+    std::this_thread::sleep_for(50ms);
+  }
+  const Counters c = b.counters();
+  EXPECT_EQ(c.forged, 2u);
+  EXPECT_EQ(c.malformed, 2u);
+  EXPECT_EQ(c.replayed, 2u);
+  EXPECT_EQ(c.unknown_node, 1u);
+  EXPECT_EQ(c.accepted, 9u);
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::alive);
+  EXPECT_FALSE(saw(b.events(), PeerEvent::Kind::down, "nodeA"));
+
+  // The genuine "leaving" is acted on at once.
+  send(genuine(MessageType::leaving));
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
+}
+
+TEST(HealthOptions, ErrorsNameTheKey) {
+  Options o;
+  o.enabled = true;
+  o.listen = "127.0.0.1:7789";
+  o.key_file = "/k";
+  o.peers = {{"nodeA", "127.0.0.1:7789"}};
+  auto only_self = check_options(o, "nodeA");
+  ASSERT_FALSE(only_self.ok());
+  EXPECT_THAT(only_self.error().message, ::testing::HasSubstr("health.peers"));
+  o.peers["nodeB"] = "nodeb.example:7789";
+  EXPECT_THAT(check_options(o, "nodeA").error().message, ::testing::HasSubstr("not an IP address"));
+  o.peers["nodeB"] = "[::1]:7789";
+  EXPECT_TRUE(check_options(o, "nodeA").ok());
+  o.dead_after = 600ms;
+  o.interval = 500ms;
+  EXPECT_THAT(check_options(o, "nodeA").error().message, ::testing::HasSubstr("dead_after_ms"));
+  o.dead_after = 3000ms;
+  o.heartbeats = false;
+  o.listen.clear();
+  EXPECT_TRUE(check_options(o, "nodeA").ok());  // an external manager decides: no socket needed
+}
+
+}  // namespace
+}  // namespace lockferry::health
