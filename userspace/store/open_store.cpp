@@ -3,21 +3,26 @@
 #include <string>
 
 #include "store/dir_store.h"
+#include "store/pg_store.h"
+#include "store/sqlite_store.h"
 #include "store/store.h"
 
 namespace lockferry::store {
 namespace {
 
-constexpr std::string_view kSupported = "dir:///absolute/path";
+constexpr std::string_view kSupported =
+    "dir:///absolute/path, sqlite:///absolute/path/file.db, "
+    "postgresql://[user@]host[:port]/database or postgresql:///database?host=/socket/dir";
 
-Result<std::unique_ptr<Store>> open_dir_store(std::string_view url, std::string_view rest) {
+// The absolute path of a dir:// or sqlite:// URL, refused when it is relative or has '.'/'..'.
+Result<void> check_local_path(std::string_view url, std::string_view scheme,
+                              std::string_view rest, std::string_view example) {
   // dir:///srv/x has an empty authority; dir://srv/x would make "srv" a host, which a
   // directory cannot have, and is almost always a relative path typed by mistake.
   if (rest.empty() || rest.front() != '/') {
-    return make_error(
-        "store URL '{}': dir:// needs an absolute path after it, e.g. "
-        "dir:///var/lib/lockferry/store (three slashes)",
-        url);
+    return make_error("store URL '{}': {}:// needs an absolute path after it, e.g. {}:///{} "
+                      "(three slashes)",
+                      url, scheme, scheme, example);
   }
   if (rest.find('\0') != std::string_view::npos) {
     return make_error("store URL '{}': the path contains a NUL byte", url);
@@ -34,7 +39,23 @@ Result<std::unique_ptr<Store>> open_dir_store(std::string_view url, std::string_
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
+  return {};
+}
+
+Result<std::unique_ptr<Store>> open_dir_store(std::string_view url, std::string_view rest) {
+  if (auto ok = check_local_path(url, "dir", rest, "var/lib/lockferry/store"); !ok) return ok.error();
   auto store = DirStore::open(std::string(rest));
+  if (!store) return store.error();
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+Result<std::unique_ptr<Store>> open_sqlite_store(std::string_view url, std::string_view rest) {
+  if (auto ok = check_local_path(url, "sqlite", rest, "var/lib/lockferry/store.db"); !ok)
+    return ok.error();
+  if (rest.find('?') != std::string_view::npos) {
+    return make_error("store URL '{}': sqlite:// takes no options after '?'", url);
+  }
+  auto store = SqliteStore::open(std::string(rest));
   if (!store) return store.error();
   return std::unique_ptr<Store>(std::move(*store));
 }
@@ -44,12 +65,21 @@ Result<std::unique_ptr<Store>> open_dir_store(std::string_view url, std::string_
 Result<std::unique_ptr<Store>> open_store(std::string_view url) {
   auto sep = url.find("://");
   if (sep == std::string_view::npos || sep == 0) {
-    return make_error("store URL '{}' has no scheme; supported: {}", url, kSupported);
+    return make_error("store URL '{}' has no scheme; supported: {}", hide_password(url),
+                      kSupported);
   }
   std::string_view scheme = url.substr(0, sep);
   std::string_view rest = url.substr(sep + 3);
   if (scheme == "dir") return open_dir_store(url, rest);
-  return make_error("store URL '{}': unsupported scheme '{}'; supported: {}", url, scheme,
+  if (scheme == "sqlite") return open_sqlite_store(url, rest);
+  if (scheme == "postgresql" || scheme == "postgres") {
+    if (url.find('\0') != std::string_view::npos)
+      return make_error("store URL '{}': contains a NUL byte", hide_password(url));
+    auto store = PgStore::open(url);
+    if (!store) return store.error();
+    return std::unique_ptr<Store>(std::move(*store));
+  }
+  return make_error("store URL '{}': unsupported scheme '{}'; supported: {}", hide_password(url), scheme,
                     kSupported);
 }
 

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: Apache-2.0
+// One behaviour for every store backend: the same tests run against dir://, sqlite:// and
+// postgresql:// (a real server started by pg_test_server.h), with real processes for races,
+// concurrent writers and a writer killed in the middle of its writes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dir_store_test_util.h"
+#include "pg_test_server.h"
+#include "statmon/record.h"
+#include "store/store.h"
+
+namespace lockferry::store {
+namespace {
+
+using lockferry::testing::make_record;
+using lockferry::testing::run_in_processes;
+using lockferry::testing::TempDir;
+using ::testing::HasSubstr;
+
+// --- the backends -------------------------------------------------------------------------
+
+struct DirBackend {
+  static constexpr const char* kName = "dir";
+  Result<std::string> make_url() { return "dir://" + dir_.path() + "/store"; }
+  TempDir dir_;
+};
+
+struct SqliteBackend {
+  static constexpr const char* kName = "sqlite";
+  Result<std::string> make_url() { return "sqlite://" + dir_.path() + "/store.db"; }
+  TempDir dir_;
+};
+
+struct PgBackend {
+  static constexpr const char* kName = "postgresql";
+  Result<std::string> make_url() {
+    std::string why;
+    auto* server = lockferry::testing::PgTestServer::instance(&why);
+    if (server == nullptr) return make_error("{}", why);
+    return server->create_database();
+  }
+};
+
+template <typename Backend>
+class StoreConformance : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto url = backend_.make_url();
+    if (!url) {
+      if (lockferry::testing::pg_required())
+        FAIL() << url.error().message << " (LOCKFERRY_REQUIRE_E2E/BPF=1: not skipping)";
+      GTEST_SKIP() << url.error().message;
+    }
+    url_ = *url;
+    store_ = open();
+    ASSERT_TRUE(store_);
+  }
+
+  // SQLite must not have a connection open across fork() (its per-process lock bookkeeping
+  // would be copied into the child), so tests that fork close theirs first.
+  void close_before_fork() { store_.reset(); }
+
+  std::unique_ptr<Store> open() {
+    auto store = open_store(url_);
+    EXPECT_TRUE(store.ok()) << url_ << ": " << store.error().message;
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  Backend backend_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+struct BackendName {
+  template <typename T>
+  static std::string GetName(int) {
+    return T::kName;
+  }
+};
+
+using Backends = ::testing::Types<DirBackend, SqliteBackend, PgBackend>;
+TYPED_TEST_SUITE(StoreConformance, Backends, BackendName);
+
+// --- records --------------------------------------------------------------------------------
+
+LockRecord make_lock(const std::string& node, std::uint64_t epoch, std::uint64_t start,
+                     std::uint64_t end, const std::string& type = "write") {
+  LockRecord l;
+  l.node = node;
+  l.epoch = epoch;
+  l.manager_comm = "ganesha.nfsd";
+  l.manager_pid = 4242;
+  l.dev = (254u << 20) | 1;
+  l.ino = 1234567;
+  l.path = "/srv/export/data/f1";
+  l.start = start;
+  l.end = end;
+  l.type = type;
+  l.owner = 0xffff888123456780ull;  // above 2^63: a kernel pointer
+  l.owner_pid = -1;
+  l.granted_ns = 1'700'000'000'123'456'789;
+  return l;
+}
+
+std::vector<MonitorRecord> make_file(const std::string& node, const std::string& file_name,
+                                     std::size_t lines, std::uint64_t epoch = 0,
+                                     const std::string& tag = "server") {
+  std::vector<MonitorRecord> out;
+  for (std::size_t i = 0; i < lines; ++i) {
+    auto r = make_record(node, file_name, epoch, tag + "-" + std::to_string(i));
+    r.mon_name = file_name + (i == 0 ? "" : "-alias" + std::to_string(i));
+    r.raw = statmon::format_record(r);
+    out.push_back(r);
+  }
+  return out;
+}
+
+MigrationRecord make_migration(const std::string& from, std::uint64_t epoch, std::int64_t started) {
+  return MigrationRecord{from, "nfs2", epoch, started, started + 5'000'000, 3, "192.0.2.10",
+                         "sm-notify", "ok"};
+}
+
+// --- put / list / delete --------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, StoresListsAndDeletesMonitorRecordsWithEveryField) {
+  auto& store = *this->store_;
+  auto a = make_record("nfs1", "client-b.example");
+  auto b = make_record("nfs1", "10.0.0.5");
+  auto c = make_record("nfs2", "fd00::2");
+  a.addr = 0xffffffff;
+  a.priv = {255, 0, 254, 1, 253, 2, 252, 3, 251, 4, 250, 5, 249, 6, 248, 7};
+  a.raw = statmon::format_record(a);
+  for (const auto* r : {&a, &b, &c}) ASSERT_TRUE(store.put_monitor(*r).ok());
+
+  auto listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, (std::vector<MonitorRecord>{b, a}));  // sorted by file name
+  EXPECT_EQ(*store.list_nodes(), (std::vector<std::string>{"nfs1", "nfs2"}));
+
+  ASSERT_TRUE(store.delete_monitor("nfs1", "10.0.0.5", 0).ok());
+  EXPECT_EQ(*store.list_monitor("nfs1"), std::vector<MonitorRecord>{a});
+  EXPECT_EQ(*store.list_monitor("nfs2"), std::vector<MonitorRecord>{c});
+
+  // Another handle on the same store (another node) sees the same.
+  auto other = this->open();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other->list_monitor("nfs1"), std::vector<MonitorRecord>{a});
+}
+
+TYPED_TEST(StoreConformance, PutsAndDeletesAreIdempotent) {
+  auto& store = *this->store_;
+  auto r = make_record("nfs1", "client");
+  ASSERT_TRUE(store.put_monitor(r).ok());
+  ASSERT_TRUE(store.put_monitor(r).ok());
+  r.my_name = "server2";
+  r.raw = statmon::format_record(r);
+  r.last_seen_ns += 1;
+  ASSERT_TRUE(store.put_monitor(r).ok());
+  EXPECT_EQ(*store.list_monitor("nfs1"), std::vector<MonitorRecord>{r});
+
+  ASSERT_TRUE(store.delete_monitor("nfs1", "client", 0).ok());
+  EXPECT_TRUE(store.delete_monitor("nfs1", "client", 0).ok());
+  EXPECT_TRUE(store.delete_monitor("never-seen", "client", 0).ok());
+  EXPECT_TRUE(store.list_monitor("nfs1")->empty());
+  EXPECT_TRUE(store.list_monitor("never-seen")->empty());
+
+  std::vector<LockRecord> locks{make_lock("nfs1", 0, 0, 9)};
+  ASSERT_TRUE(store.put_locks("nfs1", 0, locks).ok());
+  ASSERT_TRUE(store.put_locks("nfs1", 0, locks).ok());
+  EXPECT_EQ(*store.list_locks("nfs1"), locks);
+
+  auto m = make_migration("nfs1", 1, 100);
+  ASSERT_TRUE(store.put_migration(m).ok());
+  ASSERT_TRUE(store.put_migration(m).ok());
+  EXPECT_EQ(*store.list_migrations(), std::vector<MigrationRecord>{m});
+}
+
+TYPED_TEST(StoreConformance, AStatdFileWithSeveralLinesIsStoredAndReplacedWhole) {
+  auto& store = *this->store_;
+  auto three = make_file("nfs1", "client-m", 3);
+  ASSERT_TRUE(store.put_monitor_file(three).ok());
+  ASSERT_TRUE(store.put_monitor(make_record("nfs1", "client-a")).ok());
+  ASSERT_TRUE(store.put_monitor(make_record("nfs1", "client-z")).ok());
+
+  auto listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 5u);
+  EXPECT_EQ((*listed)[0].file_name, "client-a");
+  EXPECT_EQ(std::vector<MonitorRecord>(listed->begin() + 1, listed->begin() + 4), three);
+  EXPECT_EQ((*listed)[4].file_name, "client-z");
+
+  // Fewer lines now: the old third line must not survive.
+  auto one = make_file("nfs1", "client-m", 1, 0, "again");
+  ASSERT_TRUE(store.put_monitor_file(one).ok());
+  listed = store.list_monitor("nfs1");
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[1], one[0]);
+
+  // The lines of one write must belong together; an empty write is not a delete.
+  auto mixed = make_file("nfs1", "client-x", 2);
+  mixed[1].epoch = 7;
+  EXPECT_FALSE(store.put_monitor_file(mixed).ok());
+  mixed = make_file("nfs1", "client-x", 2);
+  mixed[1].file_name = "client-y";
+  EXPECT_FALSE(store.put_monitor_file(mixed).ok());
+  EXPECT_FALSE(store.put_monitor_file({}).ok());
+  EXPECT_EQ(store.list_monitor("nfs1")->size(), 3u);
+
+  ASSERT_TRUE(store.delete_monitor("nfs1", "client-m", 0).ok());
+  EXPECT_EQ(store.list_monitor("nfs1")->size(), 2u);
+}
+
+TYPED_TEST(StoreConformance, ARecordWhoseRawLineDisagreesWithItsFieldsIsRefused) {
+  auto r = make_record("nfs1", "client");
+  r.raw = "0100007f 000186b5 00000004 00000010 0102 client other\n";
+  EXPECT_FALSE(this->store_->put_monitor(r).ok());
+  r.raw.clear();  // filled in from the fields
+  ASSERT_TRUE(this->store_->put_monitor(r).ok());
+  EXPECT_EQ(this->store_->list_monitor("nfs1")->at(0).raw, statmon::format_record(r));
+}
+
+// --- lock tables ----------------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, LockTablesAreReplacedWholeAndKeepEveryField) {
+  auto& store = *this->store_;
+  EXPECT_TRUE(store.list_locks("nfs1")->empty());
+  std::vector<LockRecord> first{make_lock("nfs1", 0, 0, 39), make_lock("nfs1", 0, 60, 99),
+                                make_lock("nfs1", 0, 100, LockRecord::kToEndOfFile, "read")};
+  first[2].nlm_host = "client-a.example";
+  first[2].path = "/päth with spaces/\"quoted\"";
+  first[1].dev = UINT64_MAX;
+  first[1].ino = UINT64_MAX - 1;
+  first[1].owner_pid = INT32_MIN;
+  first[1].manager_pid = UINT32_MAX;
+  ASSERT_TRUE(store.put_locks("nfs1", 0, first).ok());
+  auto listed = store.list_locks("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, first);
+
+  std::vector<LockRecord> second{make_lock("nfs1", 0, 5, 6, "read")};
+  ASSERT_TRUE(store.put_locks("nfs1", 0, second).ok());
+  EXPECT_EQ(*store.list_locks("nfs1"), second);
+  ASSERT_TRUE(store.put_locks("nfs1", 0, {}).ok());
+  EXPECT_TRUE(store.list_locks("nfs1")->empty());
+  EXPECT_TRUE(store.list_locks("nfs2")->empty());
+  EXPECT_EQ(*store.list_nodes(), std::vector<std::string>{"nfs1"});
+}
+
+TYPED_TEST(StoreConformance, ALockTableMustBeOneNodesAtOneEpoch) {
+  auto& store = *this->store_;
+  std::vector<LockRecord> locks{make_lock("nfs1", 0, 0, 9), make_lock("nfs2", 0, 10, 19)};
+  EXPECT_FALSE(store.put_locks("nfs1", 0, locks).ok());
+  locks = {make_lock("nfs1", 0, 0, 9), make_lock("nfs1", 3, 10, 19)};
+  EXPECT_FALSE(store.put_locks("nfs1", 0, locks).ok());
+  locks = {make_lock("nfs1", 0, 20, 10)};
+  EXPECT_FALSE(store.put_locks("nfs1", 0, locks).ok());
+  locks = {make_lock("nfs1", 0, 0, 10, "exclusive")};
+  EXPECT_FALSE(store.put_locks("nfs1", 0, locks).ok());
+  EXPECT_TRUE(store.list_locks("nfs1")->empty());
+}
+
+// --- fencing --------------------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, BumpEpochIsACompareAndSet) {
+  auto& store = *this->store_;
+  EXPECT_EQ(*store.epoch("nfs1"), 0u);
+  auto bumped = store.bump_epoch("nfs1", 0);
+  ASSERT_TRUE(bumped.ok()) << bumped.error().message;
+  EXPECT_EQ(*bumped, 1u);
+  auto stale = store.bump_epoch("nfs1", 0);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, kErrFenced);
+  EXPECT_THAT(stale.error().message, HasSubstr("already 1"));
+  EXPECT_EQ(*store.bump_epoch("nfs1", 1), 2u);
+  EXPECT_FALSE(store.bump_epoch("nfs1", 5).ok());
+  EXPECT_EQ(*store.epoch("nfs1"), 2u);
+  EXPECT_EQ(*store.epoch("nfs2"), 0u);
+  // A node with only an epoch is a node of the store.
+  EXPECT_EQ(*store.list_nodes(), std::vector<std::string>{"nfs1"});
+}
+
+TYPED_TEST(StoreConformance, WritesWithAStaleEpochAreFenced) {
+  auto primary = this->open();
+  auto adoptive = this->open();
+  ASSERT_TRUE(primary && adoptive);
+  auto kept = make_record("nfs1", "client", 0);
+  std::vector<LockRecord> locks{make_lock("nfs1", 0, 0, 9)};
+  ASSERT_TRUE(primary->put_monitor(kept).ok());
+  ASSERT_TRUE(primary->put_locks("nfs1", 0, locks).ok());
+
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);  // nfs2 adopts nfs1
+
+  auto late_put = primary->put_monitor(make_record("nfs1", "late-client", 0));
+  ASSERT_FALSE(late_put.ok());
+  EXPECT_EQ(late_put.error().code, kErrFenced);
+  EXPECT_THAT(late_put.error().message, HasSubstr("adopted (epoch 1)"));
+  auto late_file = primary->put_monitor_file(make_file("nfs1", "client", 2, 0));
+  EXPECT_EQ(late_file.error().code, kErrFenced);
+  auto late_delete = primary->delete_monitor("nfs1", "client", 0);
+  ASSERT_FALSE(late_delete.ok());
+  EXPECT_EQ(late_delete.error().code, kErrFenced);
+  auto late_locks = primary->put_locks("nfs1", 0, {});
+  ASSERT_FALSE(late_locks.ok());
+  EXPECT_EQ(late_locks.error().code, kErrFenced);
+
+  EXPECT_EQ(*adoptive->list_monitor("nfs1"), std::vector<MonitorRecord>{kept});
+  EXPECT_EQ(*adoptive->list_locks("nfs1"), locks);
+  // The adoptive node, at the new epoch, may write.
+  EXPECT_TRUE(adoptive->put_monitor(make_record("nfs1", "client2", 1)).ok());
+  EXPECT_TRUE(adoptive->delete_monitor("nfs1", "client", 1).ok());
+  EXPECT_TRUE(adoptive->put_locks("nfs1", 1, {make_lock("nfs1", 1, 0, 1)}).ok());
+  // A newer epoch than the store's is not fenced (the writer learned of a bump first).
+  EXPECT_TRUE(adoptive->put_monitor(make_record("nfs1", "client3", 5)).ok());
+}
+
+TYPED_TEST(StoreConformance, BumpEpochRacedByManyProcessesHasExactlyOneWinner) {
+  const std::string url = this->url_;
+  this->close_before_fork();
+  for (int round = 0; round < 5; ++round) {
+    const std::string node = "nfs" + std::to_string(round);
+    auto codes = run_in_processes(6, [&](int) {
+      auto store = open_store(url);
+      if (!store.ok()) return 3;
+      auto bumped = (*store)->bump_epoch(node, 0);
+      if (bumped.ok()) return *bumped == 1 ? 0 : 4;
+      return bumped.error().code == kErrFenced ? 1 : 2;
+    });
+    int winners = 0;
+    for (int code : codes) {
+      EXPECT_TRUE(code == 0 || code == 1) << "exit code " << code;
+      winners += code == 0;
+    }
+    EXPECT_EQ(winners, 1) << node;
+    EXPECT_EQ(*this->open()->epoch(node), 1u) << node;
+  }
+}
+
+// --- several processes ----------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, ProcessesOpeningTheStoreAtOnceAllSucceed) {
+  // Not through this->store_: a fresh location, so the first opens create it (and its schema).
+  std::string url = this->url_;
+  if (url.rfind("dir://", 0) == 0) url += "-fresh";
+  else if (url.rfind("sqlite://", 0) == 0) url.replace(url.size() - 3, 3, "-fresh.db");
+  else {
+    auto fresh = lockferry::testing::PgTestServer::instance(nullptr)->create_database();
+    ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+    url = *fresh;
+  }
+  this->close_before_fork();
+  auto codes = run_in_processes(5, [&](int p) {
+    auto store = open_store(url);
+    if (!store.ok()) return 1;
+    return (*store)->put_monitor(make_record("nfs" + std::to_string(p), "client")).ok() ? 0 : 2;
+  });
+  EXPECT_EQ(codes, std::vector<int>(5, 0));
+  auto store = open_store(url);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ((*store)->list_nodes()->size(), 5u);
+}
+
+TYPED_TEST(StoreConformance, ConcurrentWriterProcessesLoseNothingAndCorruptNothing) {
+  constexpr int kProcs = 4, kEach = 30;
+  const std::string url = this->url_;
+  this->close_before_fork();
+  auto codes = run_in_processes(kProcs, [&](int p) {
+    auto store = open_store(url);
+    if (!store.ok()) return 3;
+    for (int i = 0; i < kEach; ++i) {
+      auto own = make_record("nfs1", "client-" + std::to_string(p) + "-" + std::to_string(i));
+      auto shared = make_file("nfs1", "shared", 1 + (i + p) % 3, 0, "writer" + std::to_string(p));
+      if (!(*store)->put_monitor(own).ok() || !(*store)->put_monitor_file(shared).ok()) return 1;
+      std::vector<LockRecord> locks;
+      for (int k = 0; k <= i % 5; ++k) locks.push_back(make_lock("nfs1", 0, k * 10, k * 10 + 5));
+      if (!(*store)->put_locks("nfs1", 0, locks).ok()) return 4;
+      if (i % 10 == 0 && !(*store)->list_monitor("nfs1").ok()) return 2;
+    }
+    return 0;
+  });
+  EXPECT_EQ(codes, std::vector<int>(kProcs, 0));
+
+  lockferry::testing::LogCapture log;
+  auto listed = this->open()->list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  std::map<std::string, std::vector<MonitorRecord>> files;
+  for (const auto& r : *listed) files[r.file_name].push_back(r);
+  EXPECT_EQ(files.size(), static_cast<std::size_t>(kProcs * kEach + 1));
+  // The shared file is one writer's whole write, never lines of two writes mixed.
+  const auto& shared = files["shared"];
+  ASSERT_FALSE(shared.empty());
+  const std::string writer = shared[0].my_name.substr(0, shared[0].my_name.find('-'));
+  for (std::size_t i = 0; i < shared.size(); ++i)
+    EXPECT_EQ(shared[i].my_name, writer + "-" + std::to_string(i));
+  auto locks = this->open()->list_locks("nfs1");
+  ASSERT_TRUE(locks.ok()) << locks.error().message;
+  EXPECT_FALSE(locks->empty());
+  EXPECT_EQ(log.text(), "") << "a record was corrupt";
+}
+
+// A writer killed (SIGKILL) in the middle of its writes leaves each monitor file and the lock
+// table either as before or as after one whole write, and the store usable by the next writer.
+TYPED_TEST(StoreConformance, AWriterKilledMidWriteLeavesNothingHalfWritten) {
+  const std::string url = this->url_;
+  this->close_before_fork();
+  for (int round = 0; round < 3; ++round) {
+    int progress[2];
+    ASSERT_EQ(::pipe(progress), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::alarm(60);
+      ::close(progress[0]);
+      auto store = open_store(url);
+      if (!store.ok()) ::_exit(3);
+      for (std::uint64_t i = 0;; ++i) {
+        // Generation i: a file of 1-3 lines tagged g<i>, and a table of 1-200 locks owned by i.
+        auto file = make_file("nfs1", "client-" + std::to_string(i % 4), 1 + i % 3, 0,
+                              "g" + std::to_string(i));
+        std::vector<LockRecord> locks;
+        for (std::uint64_t k = 0; k < 1 + (i * 37) % 200; ++k) {
+          auto l = make_lock("nfs1", 0, k * 10, k * 10 + 5);
+          l.owner = i;
+          locks.push_back(l);
+        }
+        if (!(*store)->put_monitor_file(file).ok() || !(*store)->put_locks("nfs1", 0, locks).ok())
+          ::_exit(1);
+        if (i % 8 == 7) (void)(*store)->delete_monitor("nfs1", "client-3", 0);
+        char c = 'x';
+        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
+      }
+    }
+    ::close(progress[1]);
+    // Let it write a while, then kill it at an arbitrary moment.
+    int seen = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (seen < 10 + 7 * round && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{progress[0], POLLIN, 0};
+      if (::poll(&p, 1, 1000) > 0) {
+        char buf[64];
+        const ssize_t n = ::read(progress[0], buf, sizeof buf);
+        if (n <= 0) break;
+        seen += static_cast<int>(n);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(1500 * round + 300));
+    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(progress[0]);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited " << WEXITSTATUS(status) << " before the kill";
+    ASSERT_GE(seen, 10) << "the writer made no progress";
+
+    lockferry::testing::LogCapture log;
+    auto store = this->open();
+    auto listed = store->list_monitor("nfs1");
+    ASSERT_TRUE(listed.ok()) << listed.error().message;
+    std::map<std::string, std::vector<MonitorRecord>> files;
+    for (const auto& r : *listed) files[r.file_name].push_back(r);
+    EXPECT_GE(files.size(), 3u);
+    for (const auto& [name, lines] : files) {
+      if (name.rfind("client-", 0) != 0) continue;  // "after-the-crash" of the previous round
+      const std::string gen = lines[0].my_name.substr(0, lines[0].my_name.find('-'));
+      const std::uint64_t g = std::stoull(gen.substr(1));
+      ASSERT_EQ(lines.size(), 1 + g % 3) << name << " holds a partial write of " << gen;
+      for (std::size_t i = 0; i < lines.size(); ++i)
+        EXPECT_EQ(lines[i].my_name, gen + "-" + std::to_string(i)) << name;
+    }
+    auto locks = store->list_locks("nfs1");
+    ASSERT_TRUE(locks.ok()) << locks.error().message;
+    ASSERT_FALSE(locks->empty());
+    const std::uint64_t owner = locks->front().owner;
+    EXPECT_EQ(locks->size(), 1 + (owner * 37) % 200) << "a partial lock table";
+    for (const auto& l : *locks) EXPECT_EQ(l.owner, owner);
+    EXPECT_EQ(log.text(), "") << "a record was corrupt";
+
+    // Nothing stays locked by the dead writer.
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(store->put_monitor(make_record("nfs1", "after-the-crash")).ok());
+    ASSERT_TRUE(store->put_locks("nfs1", 0, {}).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    store.reset();  // closed before the next fork
+  }
+}
+
+// --- sizes and names ------------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, LargeValuesRoundTrip) {
+  auto& store = *this->store_;
+  // The longest names statd can write into one line (1095 bytes), and the longest file name.
+  MonitorRecord big = make_record("n" + std::string(199, 'x'), std::string(250, 'f'));
+  big.mon_name = std::string(600, 'm');
+  big.my_name = std::string(1095 - 69 - 600 - 2, 'y');
+  big.raw = statmon::format_record(big);
+  ASSERT_EQ(big.raw.size(), statmon::kMaxLineBytes);
+  ASSERT_TRUE(store.put_monitor(big).ok());
+  EXPECT_EQ(*store.list_monitor(big.node), std::vector<MonitorRecord>{big});
+
+  std::vector<LockRecord> locks;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    auto l = make_lock("nfs1", 0, i * 100, i * 100 + 99, i % 2 ? "read" : "write");
+    l.path = "/srv/" + std::string(1000, 'p') + std::to_string(i);
+    locks.push_back(l);
+  }
+  locks.back().path = "/" + std::string(4095, 'q');
+  ASSERT_TRUE(store.put_locks("nfs1", 0, locks).ok());
+  auto listed = store.list_locks("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, locks);
+
+  auto m = make_migration("nfs1", 1, 1);
+  m.result = std::string(20000, 'r');
+  ASSERT_TRUE(store.put_migration(m).ok());
+  EXPECT_EQ(*store.list_migrations(), std::vector<MigrationRecord>{m});
+}
+
+TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
+  auto& store = *this->store_;
+  const std::vector<std::string> bad{"",          ".",         "..",
+                                     "../etc",    "a/b",       ".hidden",
+                                     "has space", "tab\there", "new\nline",
+                                     std::string("nul\0x", 5), "\xff\xfe", std::string(300, 'a')};
+  for (const auto& name : bad) {
+    SCOPED_TRACE(statmon::printable(name));
+    auto as_node = make_record("nfs1", "client");
+    as_node.node = name;
+    EXPECT_FALSE(store.put_monitor(as_node).ok());
+    EXPECT_FALSE(store.delete_monitor(name, "client", 0).ok());
+    EXPECT_FALSE(store.list_monitor(name).ok());
+    EXPECT_FALSE(store.epoch(name).ok());
+    EXPECT_FALSE(store.bump_epoch(name, 0).ok());
+    EXPECT_FALSE(store.put_locks(name, 0, {}).ok());
+    EXPECT_FALSE(store.list_locks(name).ok());
+    EXPECT_FALSE(store.put_migration(make_migration(name, 1, 1)).ok());
+
+    auto as_file = make_record("nfs1", "client");
+    as_file.file_name = name;
+    EXPECT_FALSE(store.put_monitor(as_file).ok());
+    EXPECT_FALSE(store.delete_monitor("nfs1", name, 0).ok());
+  }
+  EXPECT_FALSE(store.put_migration(make_migration("migrations", 1, 1)).ok());
+  EXPECT_FALSE(store.put_monitor(make_record("migrations", "client")).ok());
+  EXPECT_FALSE(store.put_monitor(make_record("nfs1", std::string(251, 'f'))).ok());
+  EXPECT_TRUE(store.list_nodes()->empty());
+  EXPECT_TRUE(store.list_monitor("nfs1")->empty());
+  EXPECT_TRUE(store.list_migrations()->empty());
+
+  // Odd but valid names are data, never SQL or paths.
+  for (const std::string name : {"x';DROP_TABLE_nodes;--", "q\"uote", "ünïcødé", "%s%n$1?1",
+                                 "back\\slash", "nodes", "*"}) {
+    SCOPED_TRACE(name);
+    auto r = make_record(name, name);
+    ASSERT_TRUE(store.put_monitor(r).ok());
+    EXPECT_EQ(*store.list_monitor(name), std::vector<MonitorRecord>{r});
+    ASSERT_EQ(*store.bump_epoch(name, 0), 1u);
+    ASSERT_TRUE(store.put_locks(name, 1, {make_lock(name, 1, 0, 1)}).ok());
+    EXPECT_EQ(store.list_locks(name)->size(), 1u);
+  }
+  EXPECT_EQ(store.list_nodes()->size(), 7u);
+}
+
+// --- migrations -----------------------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, MigrationsArePutByFromNodeAndEpochAndListedInStartOrder) {
+  auto& store = *this->store_;
+  EXPECT_TRUE(store.list_migrations()->empty());
+  auto late = make_migration("nfs1", 2, 300);
+  auto early = make_migration("nfs3", 1, 100);
+  auto running = make_migration("nfs1", 1, 200);
+  running.finished_ns = 0;
+  running.result = "running";
+  for (const auto* m : {&late, &early, &running}) ASSERT_TRUE(store.put_migration(*m).ok());
+  EXPECT_EQ(*store.list_migrations(), (std::vector<MigrationRecord>{early, running, late}));
+
+  // Finishing a migration updates its record (same from_node and epoch).
+  running.finished_ns = 250;
+  running.result = "1 record(s) refused";
+  running.to_node = "nfs4";
+  ASSERT_TRUE(store.put_migration(running).ok());
+  EXPECT_EQ(*store.list_migrations(), (std::vector<MigrationRecord>{early, running, late}));
+  // Migrations do not make nodes.
+  EXPECT_TRUE(store.list_nodes()->empty());
+}
+
+}  // namespace
+}  // namespace lockferry::store
