@@ -113,7 +113,7 @@ struct lf_lock_event {
 	__s64 start; /* fl_start */
 	__s64 end;   /* fl_end, inclusive; LLONG_MAX (OFFSET_MAX) = to end of file */
 	__s32 ret;   /* the kernel's result (always 0 in emitted events) */
-	__s32 fl_pid;   /* fl_pid: the locking pid, -1 for OFD locks, the NLM svid's pid for lockd */
+	__s32 fl_pid;   /* fl_pid: the locking tgid (OFD locks too; only /proc/locks shows them as -1) */
 	__u32 fl_flags; /* FL_POSIX 1, FL_CLOSE 64, FL_OFDLCK 1024, ... */
 	__u8 type;      /* F_RDLCK 0, F_WRLCK 1, F_UNLCK 2 */
 	__u8 source;    /* enum lf_lock_source */

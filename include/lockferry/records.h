@@ -51,7 +51,8 @@ struct LockRecord {
   std::uint64_t end = kToEndOfFile;  // inclusive, as the kernel's fl_end
   std::string type;         // "read" or "write"
   std::uint64_t owner = 0;  // opaque: the kernel's lock owner (files_struct, OFD file, lockd owner)
-  std::int32_t owner_pid = 0;  // the kernel's fl_pid (-1 for OFD locks, which Ganesha uses)
+  std::int32_t owner_pid = 0;  // the kernel's fl_pid: the locking process, for OFD locks too
+                               // (only /proc/locks shows those as -1)
   std::int64_t granted_ns = 0;  // CLOCK_REALTIME of the grant (the oldest, for merged ranges)
   std::string nlm_host;     // kernel lockd only, where the kernel's BTF tells it: the NLM client
 
