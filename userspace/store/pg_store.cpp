@@ -259,12 +259,25 @@ void PgStore::flush_locked() {
   }
 }
 
+template <typename F>
+auto PgStore::retry_on_stale_connection(const F& call) -> decltype(call()) {
+  const bool had_connection = db_ != nullptr;
+  auto result = call();
+  // A connection that broke while idle (the server restarted since the last call) fails only
+  // when used; one new connection is made at once rather than after the backoff. Only for
+  // calls that are safe to repeat, which excludes bump_epoch (its commit may have happened).
+  if (!result && result.error().code == kErrUnreachable && had_connection && db_ == nullptr) {
+    result = call();
+  }
+  return result;
+}
+
 Result<void> PgStore::write_or_queue(Pending pending) {
   std::lock_guard lock(mu_);
   flush_locked();
   std::string reason;
   if (backlog_.empty()) {
-    auto result = pending.write();
+    auto result = retry_on_stale_connection(pending.write);
     if (result || result.error().code != kErrUnreachable) return result;
     reason = result.error().message;
   } else {
@@ -323,25 +336,25 @@ Result<void> PgStore::put_locks(std::string_view node, std::uint64_t epoch,
 Result<std::vector<MonitorRecord>> PgStore::list_monitor(std::string_view node) {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::list_monitor(node);
+  return retry_on_stale_connection([&] { return SqlStore::list_monitor(node); });
 }
 
 Result<std::vector<LockRecord>> PgStore::list_locks(std::string_view node) {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::list_locks(node);
+  return retry_on_stale_connection([&] { return SqlStore::list_locks(node); });
 }
 
 Result<std::vector<std::string>> PgStore::list_nodes() {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::list_nodes();
+  return retry_on_stale_connection([&] { return SqlStore::list_nodes(); });
 }
 
 Result<std::uint64_t> PgStore::epoch(std::string_view node) {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::epoch(node);
+  return retry_on_stale_connection([&] { return SqlStore::epoch(node); });
 }
 
 Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t expected) {
@@ -353,13 +366,13 @@ Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t e
 Result<void> PgStore::put_migration(const MigrationRecord& migration) {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::put_migration(migration);
+  return retry_on_stale_connection([&] { return SqlStore::put_migration(migration); });
 }
 
 Result<std::vector<MigrationRecord>> PgStore::list_migrations() {
   std::lock_guard lock(mu_);
   flush_locked();
-  return SqlStore::list_migrations();
+  return retry_on_stale_connection([&] { return SqlStore::list_migrations(); });
 }
 
 }  // namespace lockferry::store

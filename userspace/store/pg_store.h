@@ -75,6 +75,8 @@ class PgStore final : public SqlStore {
 
   PgStore(std::string url, PgOptions options);
   Result<void> write_or_queue(Pending pending);
+  template <typename F>
+  auto retry_on_stale_connection(const F& call) -> decltype(call());
   void flush_locked();
 
   const std::string url_;       // as given: it may hold a password
