@@ -306,6 +306,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
     spdlog::warn("metrics: /metrics on {} is reachable from the network without authentication; "
                  "prefer a loopback address (127.0.0.1) and scrape through a proxy or tunnel",
                  listen);
+  spdlog::info("metrics: serving Prometheus metrics at http://{}/metrics", listen);
   server->accept();
   return server;
 }
