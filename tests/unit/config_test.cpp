@@ -73,5 +73,35 @@ TEST(Config, NodeNamesThatCouldEscapeTheStoreAreRefused) {
   expect_error("node = \"a/b\"\n", "node");
 }
 
+TEST(Config, LockCaptureIsOnForLockdAndGaneshaByDefault) {
+  auto cfg = parse_config("node = \"nodeA\"\n", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_TRUE(cfg->locks_enabled);
+  EXPECT_EQ(cfg->lock_managers, (std::vector<std::string>{"lockd", "ganesha.nfsd"}));
+  EXPECT_EQ(cfg->lock_hook, capture::LockHook::automatic);
+}
+
+TEST(Config, LocksSectionIsRead) {
+  auto cfg = parse_config("node = \"n\"\n[locks]\nenabled = false\nmanagers = [\"ganesha.nfsd\"]\n"
+                          "hook = \"tracepoint\"\n",
+                          "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_FALSE(cfg->locks_enabled);
+  EXPECT_EQ(cfg->lock_managers, std::vector<std::string>{"ganesha.nfsd"});
+  EXPECT_EQ(cfg->lock_hook, capture::LockHook::tracepoint);
+}
+
+TEST(Config, BadLocksSettingsNameTheKey) {
+  auto bad = [](const std::string& text) {
+    auto cfg = parse_config("node = \"n\"\n" + text, "test.toml");
+    return cfg.ok() ? std::string() : cfg.error().message;
+  };
+  EXPECT_NE(bad("[locks]\nmanagers = [\"a-very-long-daemon-name\"]\n").find("locks.managers"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nhook = \"kprobe\"\n").find("locks.hook"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nenabled = \"yes\"\n").find("locks.enabled"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nmanager = [\"lockd\"]\n").find("unknown key 'locks.manager'"), std::string::npos);
+  EXPECT_NE(bad("locks = 1\n").find("[locks]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace lockferry::daemon

@@ -58,6 +58,28 @@ Result<json> ask_daemon(const Globals& g, const json& request, std::chrono::seco
   return daemon::control_request(socket, request, timeout);
 }
 
+// The [locks] part of `lockferry status`.
+void print_locks_status(const json& l) {
+  fmt::print("locks:          {} ({})\n", l["mode"].get<std::string>(), l["reason"].get<std::string>());
+  if (l.contains("managers")) {
+    std::vector<std::string> managers;
+    for (const auto& m : l["managers"])
+      managers.push_back(fmt::format("{} (pid {})", m["comm"].get<std::string>(), m["pid"].get<std::uint32_t>()));
+    fmt::print("  managers:     {}\n", managers.empty() ? std::string("none running") : fmt::format("{}", fmt::join(managers, ", ")));
+    fmt::print("  events:       {} lock operations, {} grants, {} releases, {} refused, {} dropped\n",
+               l["hits"].get<std::uint64_t>(), l["grants"].get<std::uint64_t>(), l["releases"].get<std::uint64_t>(),
+               l["refused"].get<std::uint64_t>(), l["drops"].get<std::uint64_t>());
+  }
+  if (l.contains("held")) {
+    fmt::print("  table:        {} locks held, {} tables written (last {}), {} store errors{}\n",
+               l["held"].get<std::size_t>(), l["tables_written"].get<std::uint64_t>(),
+               l["last_write"].get<std::string>(), l["store_errors"].get<std::uint64_t>(),
+               l["fenced"].get<bool>() ? ", FENCED" : "");
+    if (!l["last_error"].get<std::string>().empty())
+      fmt::print("  last error:   {}\n", l["last_error"].get<std::string>());
+  }
+}
+
 int cmd_status(const Globals& g) {
   auto status = ask_daemon(g, {{"command", "status"}}, std::chrono::seconds(10));
   if (!status) return fail(status.error().message, g);
@@ -85,6 +107,7 @@ int cmd_status(const Globals& g) {
              s["reconcile"]["interval_s"].get<std::int64_t>(), s["reconcile"]["last"].get<std::string>());
   fmt::print("running since:  {} (version {})\n", s["started"].get<std::string>(),
              s["version"].get<std::string>());
+  if (s.contains("locks")) print_locks_status(s["locks"]);
   return 0;
 }
 
@@ -116,6 +139,42 @@ int cmd_records(const Globals& g, std::string node) {
   }
   if (g.json_output) std::cout << records.dump(2) << "\n";
   else print_records(records);
+  return 0;
+}
+
+void print_locks(const json& locks) {
+  fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}\n", "FILE", "RANGE", "TYPE", "MANAGER", "OWNER", "GRANTED");
+  for (const auto& l : locks) {
+    const std::string end = l["end"].is_null() ? "EOF" : std::to_string(l["end"].get<std::uint64_t>());
+    std::string file = l["path"].get<std::string>();
+    if (file.empty()) file = fmt::format("dev {} ino {}", l["dev"].get<std::string>(), l["ino"].get<std::uint64_t>());
+    fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}{}\n", file,
+               fmt::format("{}-{}", l["start"].get<std::uint64_t>(), end), l["type"].get<std::string>(),
+               fmt::format("{}/{}", l["manager_comm"].get<std::string>(), l["manager_pid"].get<std::uint32_t>()),
+               l["owner"].get<std::string>(), l["granted"].get<std::string>(),
+               l["nlm_host"].get<std::string>().empty() ? "" : " client " + l["nlm_host"].get<std::string>());
+  }
+}
+
+// The locks a node's lock managers hold, from lockferryd (this node's current table) or the store.
+int cmd_locks(const Globals& g, std::string node) {
+  json locks = json::array();
+  if (!g.store_url.empty()) {
+    auto store = open(g);
+    if (!store) return fail(store.error().message, g);
+    if (node.empty()) node = defaults(g).node;
+    auto list = (*store)->list_locks(node);
+    if (!list) return fail(list.error().message, g);
+    for (const auto& l : *list) locks.push_back(daemon::to_json(l));
+  } else {
+    json request{{"command", "locks"}};
+    if (!node.empty()) request["node"] = node;
+    auto answer = ask_daemon(g, request, std::chrono::seconds(10));
+    if (!answer) return fail(answer.error().message, g);
+    locks = *answer;
+  }
+  if (g.json_output) std::cout << locks.dump(2) << "\n";
+  else print_locks(locks);
   return 0;
 }
 
@@ -239,6 +298,9 @@ int main(int argc, char** argv) {
   auto* records = app.add_subcommand("records", "monitor records captured for a node");
   std::string records_node;
   records->add_option("--node", records_node, "node whose records to show (default: this node)");
+  auto* locks = app.add_subcommand("locks", "byte-range locks the lock managers (lockd, ganesha.nfsd) hold on a node");
+  std::string locks_node;
+  locks->add_option("--node", locks_node, "node whose locks to show (default: this node)");
   auto* nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
   auto* migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
   auto* version = app.add_subcommand("version", "print the version");
@@ -275,6 +337,7 @@ int main(int argc, char** argv) {
 
   if (*status) return cmd_status(g);
   if (*records) return cmd_records(g, records_node);
+  if (*locks) return cmd_locks(g, locks_node);
   if (*nodes) return cmd_nodes(g);
   if (*migrations) return cmd_migrations(g);
   if (*version) {

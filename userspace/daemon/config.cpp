@@ -63,7 +63,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
   cfg.node = default_node_name();
 
   if (auto r = check_keys(root, "",
-                          {"node", "store", "log_level", "capture", "control", "failover", "metrics"},
+                          {"node", "store", "log_level", "capture", "control", "failover", "metrics", "locks"},
                           origin); !r)
     return r.error();
 #define LF_READ(tbl, key, section, out)                                     \
@@ -121,6 +121,29 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     LF_READ(*fo, "statmon_dir", "failover", cfg.statmon_dir);
     LF_READ(*fo, "service_ip", "failover", cfg.service_ip);
     LF_READ(*fo, "recognize", "failover", cfg.recognize);
+  }
+  if (const toml::table* lk = root["locks"].as_table()) {
+    if (auto r = check_keys(*lk, "locks", {"enabled", "managers", "hook"}, origin); !r) return r.error();
+    LF_READ(*lk, "enabled", "locks", cfg.locks_enabled);
+    if (const toml::node* managers = lk->get("managers")) {
+      const toml::array* arr = managers->as_array();
+      if (!arr) return make_error("{}: 'locks.managers' must be an array of process names", origin);
+      cfg.lock_managers.clear();
+      for (const auto& item : *arr) {
+        auto name = item.value<std::string>();
+        if (!name) return make_error("{}: 'locks.managers' must contain only strings", origin);
+        cfg.lock_managers.push_back(*name);
+      }
+    }
+    if (auto r = capture::check_manager_names(cfg.lock_managers); !r)
+      return make_error("{}: 'locks.managers': {}", origin, r.error().message);
+    std::string hook = capture::to_string(cfg.lock_hook);
+    LF_READ(*lk, "hook", "locks", hook);
+    auto parsed = capture::lock_hook_from_string(hook);
+    if (!parsed) return make_error("{}: 'locks.hook': {}", origin, parsed.error().message);
+    cfg.lock_hook = *parsed;
+  } else if (root.contains("locks")) {
+    return make_error("{}: 'locks' must be a table ([locks])", origin);
   }
   if (const toml::table* met = root["metrics"].as_table()) {
     if (auto r = check_keys(*met, "metrics", {"listen"}, origin); !r) return r.error();

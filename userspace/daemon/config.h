@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "capture/capture.h"
+#include "capture/lock_capture.h"
 #include "lockferry/result.h"
 
 namespace lockferry::daemon {
@@ -31,6 +32,10 @@ struct Config {
   std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
   std::string service_ip;                       // the floating IP clients mount from
   std::string recognize = "sm-notify";
+  // [locks]: lock grant capture (eBPF on the filelock tracepoints)
+  bool locks_enabled = true;
+  std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names
+  capture::LockHook lock_hook = capture::LockHook::automatic;        // auto | tp_btf | tracepoint
   // [metrics]
   std::string metrics_listen;  // "127.0.0.1:9464" serves Prometheus /metrics there; "" = off
 };

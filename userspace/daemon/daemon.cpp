@@ -51,6 +51,7 @@ Result<void> Daemon::start() {
       });
   if (!cap) return make_error("cannot start capture: {}", cap.error().message);
   capture_ = std::move(*cap);
+  start_locks();
 
   // The first full scan: whatever statd wrote while we were not running.
   reconcile_now("start");
@@ -108,6 +109,7 @@ void Daemon::reload() {
       spdlog::error("reload: cannot watch the new monitor directories, keeping the old ones: {}",
                     r.error().message);
     } else {
+      reload_locks(*fresh);
       config_ = std::move(*fresh);
       spdlog::set_level(spdlog::level::from_str(config_.log_level));
       spdlog::info("reload: now watching {}", fmt::join(config_.monitor_dirs, ", "));
@@ -125,6 +127,7 @@ void Daemon::stop(const char* why) {
   reconcile_timer_.cancel();
   if (control_) control_->stop();
   if (metrics_) metrics_->stop();
+  stop_locks();
   if (capture_) capture_->stop();
 }
 
@@ -187,6 +190,7 @@ nlohmann::json Daemon::status() const {
         {"last", clock::format_ns(last_reconcile_ns_)}}},
       {"started", clock::format_ns(started_ns_)},
       {"version", LOCKFERRY_VERSION},
+      {"locks", locks_status()},
   };
 }
 
@@ -217,7 +221,8 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
     if (!report) return fail(report.error().message);
     return ok(to_json(*report));
   }
-  return fail("unknown command '" + command + "' (status, records, reconcile, migrate)");
+  if (command == "locks") return handle_locks(request);
+  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate)");
 }
 
 int Daemon::run() {

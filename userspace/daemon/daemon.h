@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "capture/capture.h"
+#include "capture/lock_capture.h"
+#include "capture/lock_recorder.h"
 #include "capture/recorder.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
@@ -37,6 +39,12 @@ class Daemon {
   void reconcile_now(const char* why);
   nlohmann::json handle(const nlohmann::json& request);
   nlohmann::json status() const;
+  // Lock grant capture ([locks]); daemon/locks.cpp. Failing to start it is logged, not fatal.
+  void start_locks();
+  void stop_locks();
+  void reload_locks(const Config& fresh);
+  nlohmann::json locks_status() const;
+  nlohmann::json handle_locks(const nlohmann::json& request);
 
   Config config_;
   std::string config_path_;
@@ -47,6 +55,9 @@ class Daemon {
   std::unique_ptr<capture::Recorder> recorder_;
   std::unique_ptr<capture::Capture> capture_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<capture::LockRecorder> lock_recorder_;  // only with [locks] enabled
+  std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable
+  std::string locks_error_;                                // why lock capture is not running
   std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
   bool resync_pending_ = false;
   std::int64_t started_ns_ = 0;

@@ -43,6 +43,25 @@ nlohmann::json to_json(const MonitorRecord& r) {
   };
 }
 
+nlohmann::json to_json(const LockRecord& l) {
+  return {
+      {"node", l.node},
+      {"epoch", l.epoch},
+      {"manager_comm", l.manager_comm},
+      {"manager_pid", l.manager_pid},
+      {"dev", fmt::format("{}:{}", l.dev >> 20, l.dev & 0xfffff)},
+      {"ino", l.ino},
+      {"path", l.path},
+      {"start", l.start},
+      {"end", l.end == LockRecord::kToEndOfFile ? nlohmann::json(nullptr) : nlohmann::json(l.end)},
+      {"type", l.type},
+      {"owner", fmt::format("{:#x}", l.owner)},
+      {"owner_pid", l.owner_pid},
+      {"granted", clock::format_ns(l.granted_ns)},
+      {"nlm_host", l.nlm_host},
+  };
+}
+
 nlohmann::json to_json(const store::MigrationRecord& m) {
   return {
       {"from_node", m.from_node},   {"to_node", m.to_node},

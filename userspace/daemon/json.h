@@ -11,6 +11,8 @@
 namespace lockferry::daemon {
 
 nlohmann::json to_json(const MonitorRecord& record);
+// A held lock: "end" is null for "to the end of the file", owner a hex string, dev "major:minor".
+nlohmann::json to_json(const LockRecord& lock);
 nlohmann::json to_json(const store::MigrationRecord& migration);
 nlohmann::json to_json(const failover::MigrateReport& report);
 

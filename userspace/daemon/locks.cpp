@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd's lock grant capture ([locks]): starts the lock hooks and the lock recorder on the
+// daemon's io_context, and answers `lockferry locks` and the lock part of `lockferry status`.
+#include <unistd.h>
+
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "daemon/daemon.h"
+#include "daemon/json.h"
+
+namespace lockferry::daemon {
+
+namespace {
+
+// Whether `pid` still runs under the name it had when its locks were stored.
+bool process_is(std::uint32_t pid, const std::string& comm) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string now;
+  return in && std::getline(in, now) && now == comm;
+}
+
+}  // namespace
+
+void Daemon::start_locks() {
+  if (!config_.locks_enabled) {
+    locks_error_ = "disabled in the configuration ([locks] enabled = false)";
+    return;
+  }
+  lock_recorder_ = std::make_unique<capture::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
+  // Locks stored by a previous run of this daemon: those of managers still running stay (their
+  // releases are seen from now on), the others were released when their process went away.
+  if (auto r = lock_recorder_->restore(process_is); !r)
+    spdlog::error("locks: cannot read the stored lock table of node {}: {}; starting empty", config_.node,
+                  r.error().message);
+  capture::LockOptions options;
+  options.managers = config_.lock_managers;
+  options.hook = config_.lock_hook;
+  // A directory of its own next to the monitor capture's pins: each is replaced whole on start.
+  if (!config_.pin_dir.empty()) options.pin_dir = config_.pin_dir + "-locks";
+  auto started = capture::LockCapture::start(
+      io_, options, [this](const capture::LockChange& c) { lock_recorder_->on_change(c); },
+      [this](const capture::ManagerProcess& m) { lock_recorder_->on_manager_gone(m.pid); });
+  if (!started) {
+    // Monitor records alone still make failover work; the lock table is the richer view.
+    locks_error_ = started.error().message;
+    spdlog::error("locks: lock grant capture unavailable: {}; monitor records are still captured",
+                  locks_error_);
+    return;
+  }
+  lock_capture_ = std::move(*started);
+  locks_error_.clear();
+}
+
+void Daemon::stop_locks() {
+  if (lock_capture_) {
+    lock_capture_->poll();  // what the kernel already queued still counts
+    lock_capture_->stop();
+  }
+  if (lock_recorder_) {
+    lock_recorder_->flush();
+    lock_recorder_->stop();
+  }
+}
+
+void Daemon::reload_locks(const Config& fresh) {
+  if (fresh.locks_enabled != config_.locks_enabled || fresh.lock_hook != config_.lock_hook)
+    spdlog::warn("reload: [locks] enabled/hook change only when lockferryd restarts");
+  if (!lock_capture_ || fresh.lock_managers == config_.lock_managers) return;
+  if (auto r = lock_capture_->set_managers(fresh.lock_managers); !r)
+    spdlog::error("reload: keeping the lock managers {}: {}", fmt::join(config_.lock_managers, ", "),
+                  r.error().message);
+  else
+    spdlog::info("reload: lock managers now {}", fmt::join(fresh.lock_managers, ", "));
+}
+
+nlohmann::json Daemon::locks_status() const {
+  nlohmann::json s = {{"enabled", config_.locks_enabled},
+                      {"mode", lock_capture_ ? capture::to_string(lock_capture_->hook()) : "off"},
+                      {"reason", lock_capture_ ? lock_capture_->hook_reason() : locks_error_}};
+  if (lock_capture_) {
+    const auto c = lock_capture_->counters();
+    nlohmann::json managers = nlohmann::json::array();
+    for (const auto& m : lock_capture_->managers()) managers.push_back({{"pid", m.pid}, {"comm", m.comm}});
+    s["managers"] = managers;
+    s["hits"] = c.hits;
+    s["grants"] = c.grants;
+    s["releases"] = c.releases;
+    s["refused"] = c.failed;
+    s["drops"] = c.drops;
+    s["path_truncated"] = c.path_truncated;
+  }
+  if (lock_recorder_) {
+    const auto& r = lock_recorder_->stats();
+    s["held"] = lock_recorder_->table().size();
+    s["tables_written"] = r.tables_written;
+    s["forgotten"] = r.dropped;
+    s["store_errors"] = r.store_errors;
+    s["last_error"] = r.last_error;
+    s["fenced"] = r.fenced;
+    s["last_write"] = clock::format_ns(r.last_write_ns);
+  }
+  return s;
+}
+
+nlohmann::json Daemon::handle_locks(const nlohmann::json& request) {
+  const std::string node = request.value("node", config_.node);
+  // This node's table as of now, not as of the last batched write.
+  if (node == config_.node && lock_recorder_) {
+    if (lock_capture_) lock_capture_->poll();
+    lock_recorder_->flush();
+  }
+  auto locks = store_->list_locks(node);
+  if (!locks) return {{"ok", false}, {"error", locks.error().message}};
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : *locks) out.push_back(to_json(l));
+  return {{"ok", true}, {"result", out}};
+}
+
+}  // namespace lockferry::daemon
