@@ -9,13 +9,16 @@
 #                       prove the testbed independently of lockferry;
 #   --replay none       what happens today: nobody is notified, the locks are lost, another
 #                       client's conflicting lock is granted.
-# Prints each step, so it doubles as the demo. Env: LF_REPLAY (default for --replay),
+# --store postgresql keeps lockferry's store in a PostgreSQL server (scripts/cluster/pg) whose
+# Unix socket in the state dir both nodes reach, instead of the dir:// store.
+# Prints each step, so it doubles as the demo. Env: LF_REPLAY (default for --replay), LF_STORE,
 # LF_REPLAY_ORDER=after|before (manual replay before/after starting nodeB's statd+Ganesha),
 # E2E_CLIENTS (3), E2E_KEEP=1 (leave the testbed up), LOCKFERRY_BUILD_DIR (binaries).
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 
 replay=${LF_REPLAY:-lockferry}
+store_kind=${LF_STORE:-dir}
 order=${LF_REPLAY_ORDER:-after}
 clients=${E2E_CLIENTS:-3}
 build=${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}
@@ -24,11 +27,13 @@ while [ $# -gt 0 ]; do
     --replay) replay=$2; shift 2 ;;
     --clients) clients=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
-    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --clients N, --build-dir DIR)" ;;
+    --store) store_kind=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --store dir|postgresql, --clients N, --build-dir DIR)" ;;
   esac
 done
 case "$replay" in lockferry | manual | none) ;; *) e2e_fatal "--replay must be lockferry, manual or none" ;; esac
 case "$order" in after | before) ;; *) e2e_fatal "LF_REPLAY_ORDER must be after or before" ;; esac
+case "$store_kind" in dir | postgresql) ;; *) e2e_fatal "--store must be dir or postgresql" ;; esac
 e2e_require_root
 command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
 
@@ -46,7 +51,7 @@ state=$LF_TESTBED_DIR
 export_dir=$state/export
 store_url="dir://$state/store"
 grace_b=${LF_TESTBED_GRACE:-20}
-name="e2e_failover ($replay replay)"
+name="e2e_failover ($replay replay, $store_kind store)"
 e2e_trap_cleanup
 
 client_ip() { echo "203.0.113.$((100 + $1))"; }
@@ -84,6 +89,12 @@ for ((k = 1; k <= clients; k++)); do : >"$export_dir/file$k.dat"; done
 : >"$export_dir/shared.dat"
 : >"$export_dir/fresh.dat"
 e2e_say "export $export_dir: $(cd "$export_dir" && ls | tr '\n' ' ')"
+if [ "$store_kind" = postgresql ]; then
+  e2e_step "start PostgreSQL for the store: one Unix socket in the state dir, reached by both nodes"
+  tb pg start
+  store_url=$(tb pg url)
+  e2e_check "nodeB reaches the PostgreSQL store ($store_url)" tb_exec nodeB "$lf_bin" --store "$store_url" nodes
+fi
 
 lfd_pid=""
 if [ "$replay" = lockferry ]; then
@@ -208,6 +219,10 @@ case "$replay" in
     # The report, without sm-notify's chatter (kept in $state/migrate.json).
     jq 'del(.recognize.commands[]?.output)' "$state/migrate.json" 2>/dev/null | sed 's/^/    /' ||
       sed 's/^/    /' "$state/migrate.json"
+    if [ "$store_kind" = postgresql ]; then
+      e2e_check "nodeA is fenced (epoch 1) in the PostgreSQL store" bash -c \
+        "'$E2E_CLUSTER/exec' nodeB '$lf_bin' --store '$store_url' --json nodes | jq -e '.[] | select(.node == \"nodeA\") | .epoch == 1'"
+    fi
     ;;
   manual)
     e2e_step "manual replay on nodeB (LF_REPLAY=manual, order: $order)"

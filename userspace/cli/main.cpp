@@ -14,6 +14,7 @@
 #include "daemon/control.h"
 #include "daemon/json.h"
 #include "failover/migration.h"
+#include "store/copy.h"
 #include "store/store.h"
 
 namespace {
@@ -93,6 +94,9 @@ int cmd_status(const Globals& g) {
   fmt::print("node:           {} (fencing epoch {}{})\n", s["node"].get<std::string>(),
              s["epoch"].get<std::uint64_t>(), s["fenced"].get<bool>() ? ", FENCED: adopted by another node" : "");
   fmt::print("store:          {}\n", s["store"].get<std::string>());
+  if (s.value("store_backlog", std::uint64_t{0}) > 0)
+    fmt::print("  backlog:      {} writes waiting for the database (not stored yet)\n",
+               s["store_backlog"].get<std::uint64_t>());
   fmt::print("monitor dirs:   {}\n", fmt::join(s["monitor_dirs"].get<std::vector<std::string>>(), ", "));
   fmt::print("capture:        {} ({})\n", c["mode"].get<std::string>(), c["reason"].get<std::string>());
   fmt::print("  events:       {} hits, {} emitted, {} dropped, {} changes\n", c["hits"].get<std::uint64_t>(),
@@ -274,6 +278,42 @@ int cmd_migrate(const Globals& g, const json& request) {
   return report.value("ok", false) ? 0 : 3;
 }
 
+int cmd_store_migrate_data(const Globals& g, const std::string& from_url, const std::string& to_url) {
+  if (from_url == to_url) return fail("store migrate-data: --from and --to name the same store", g);
+  auto from = store::open_store(from_url);
+  if (!from) return fail("--from: " + from.error().message, g);
+  auto to = store::open_store(to_url);
+  if (!to) return fail("--to: " + to.error().message, g);
+  auto copied = store::copy_store(**from, **to);
+  if (!copied) return fail(copied.error().message, g);
+  const store::CopyReport& r = *copied;
+  if (g.json_output) {
+    std::cout << json{{"ok", true},
+                      {"from", (*from)->url()},
+                      {"to", (*to)->url()},
+                      {"nodes", r.nodes},
+                      {"monitor_files", r.monitor_files},
+                      {"monitor_records", r.monitor_records},
+                      {"lock_records", r.lock_records},
+                      {"epoch_bumps", r.epoch_bumps},
+                      {"migrations", r.migrations},
+                      {"unchanged", r.unchanged},
+                      {"verified", r.verified}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
+  fmt::print("copied {} -> {}\n", (*from)->url(), (*to)->url());
+  fmt::print("  nodes:            {}\n", r.nodes);
+  fmt::print("  monitor records:  {} ({} statd files)\n", r.monitor_records, r.monitor_files);
+  fmt::print("  lock records:     {}\n", r.lock_records);
+  fmt::print("  epoch bumps:      {}\n", r.epoch_bumps);
+  fmt::print("  migrations:       {}\n", r.migrations);
+  fmt::print("  already there:    {}\n", r.unchanged);
+  fmt::print("verified: both stores hold the same records, lock tables, epochs and migrations\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,6 +344,16 @@ int main(int argc, char** argv) {
   auto* nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
   auto* migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
   auto* version = app.add_subcommand("version", "print the version");
+  auto* store_group = app.add_subcommand("store", "work on whole stores (see docs/stores.md)");
+  store_group->require_subcommand(1);
+  auto* migrate_data = store_group->add_subcommand(
+      "migrate-data",
+      "copy every monitor record, lock table, fencing epoch and migration from one store to\n"
+      "another (e.g. dir:// to postgresql://), then read both back and compare. Stop lockferryd\n"
+      "on every node first; running it again after an interruption finishes the copy.");
+  std::string data_from, data_to;
+  migrate_data->add_option("--from", data_from, "URL of the store to copy from")->required();
+  migrate_data->add_option("--to", data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
 
   auto* migrate = app.add_subcommand(
       "migrate",
@@ -340,6 +390,7 @@ int main(int argc, char** argv) {
   if (*locks) return cmd_locks(g, locks_node);
   if (*nodes) return cmd_nodes(g);
   if (*migrations) return cmd_migrations(g);
+  if (*migrate_data) return cmd_store_migrate_data(g, data_from, data_to);
   if (*version) {
     if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
     else fmt::print("lockferry {}\n", LOCKFERRY_VERSION);

@@ -169,6 +169,7 @@ nlohmann::json Daemon::status() const {
       {"epoch", recorder_->epoch()},
       {"fenced", stats.fenced},
       {"store", store_->url()},
+      {"store_backlog", store_->backlog()},
       {"monitor_dirs", config_.monitor_dirs},
       {"capture",
        {{"mode", capture::to_string(capture_->mode())},
