@@ -46,7 +46,10 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records, const Rep
 
   ReplayReport report;
   report.statmon_dir = options.statmon_dir;
-  for (const auto& [file_name, lines] : by_file) {
+  for (const auto& file : by_file) {
+    // Not a structured binding: the lambda below captures these, which clang < 16 refuses.
+    const std::string& file_name = file.first;
+    const std::vector<MonitorRecord>& lines = file.second;
     ReplayEntry entry{file_name, lines.front().mon_name, "", ""};
     auto refuse = [&](std::string reason) {
       entry.action = "refused";
