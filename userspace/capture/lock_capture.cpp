@@ -402,9 +402,9 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   c.nlm_host = e.nlm_host;
   // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
   c.time_ns = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
-  spdlog::debug("locks: {} {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
-                c.kind == LockChange::Kind::granted ? "granted" : "released",
-                c.kind == LockChange::Kind::granted ? (c.write ? "write" : "read") : "", c.start,
+  spdlog::debug("locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
+                c.kind == LockChange::Kind::released ? "released" : (c.write ? "granted write" : "granted read"),
+                c.start,
                 c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
                 c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
                 c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
