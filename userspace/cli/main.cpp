@@ -111,6 +111,14 @@ int cmd_status(const Globals& g) {
              s["reconcile"]["interval_s"].get<std::int64_t>(), s["reconcile"]["last"].get<std::string>());
   fmt::print("running since:  {} (version {})\n", s["started"].get<std::string>(),
              s["version"].get<std::string>());
+  if (s.contains("health")) {
+    const json& h = s["health"];
+    std::vector<std::string> peers;
+    for (const auto& p : h["peers"])
+      peers.push_back(p["node"].get<std::string>() + " " + p["state"].get<std::string>());
+    fmt::print("health:         {}; peers: {} (lockferry health)\n",
+               h["local"]["reason"].get<std::string>(), fmt::join(peers, ", "));
+  }
   if (s.contains("locks")) print_locks_status(s["locks"]);
   return 0;
 }
@@ -234,6 +242,12 @@ void print_migrate_report(const json& r) {
   fmt::print("migrate {} -> {} (fencing epoch {}{})\n", r["from_node"].get<std::string>(),
              r["to_node"].get<std::string>(), r["epoch"].get<std::uint64_t>(),
              r["repeated"].get<bool>() ? ", repeated" : "");
+  if (r.contains("takeover") && r["takeover"].is_object()) {
+    const json& t = r["takeover"];
+    fmt::print("takeover:\n  $ {}  -> {}\n", t["command"].get<std::string>(),
+               t["timed_out"].get<bool>() ? std::string("timed out")
+                                          : fmt::format("exit {}", t["exit_code"].get<int>()));
+  }
   const json& rep = r["replay"];
   fmt::print("replay into {}: {} records, {} written, {} unchanged, {} refused\n",
              rep["statmon_dir"].get<std::string>(), r["records"].get<std::size_t>(),
@@ -276,6 +290,57 @@ int cmd_migrate(const Globals& g, const json& request) {
   if (g.json_output) std::cout << report.dump(2) << "\n";
   else print_migrate_report(report);
   return report.value("ok", false) ? 0 : 3;
+}
+
+void print_health(const json& h) {
+  const json& l = h["local"];
+  fmt::print("node:        {} ({}{}{}) - {}\n", h["node"].get<std::string>(),
+             l["healthy"].get<bool>() ? (l["serving"].get<bool>() ? "serving" : "standby") : "UNHEALTHY",
+             l["set_down"].get<bool>() ? ", SET DOWN" : "", l["fit"].get<bool>() ? "" : ", not fit to adopt",
+             l["reason"].get<std::string>());
+  if (h["heartbeats"].get<bool>())
+    fmt::print("heartbeats:  on {}, every {} ms, dead after {} ms\n", h["listen"].get<std::string>(),
+               h["interval_ms"].get<std::int64_t>(), h["dead_after_ms"].get<std::int64_t>());
+  else
+    fmt::print("heartbeats:  off (node state from `lockferry health set-down/set-up` only)\n");
+  fmt::print("adoption:    {}{}\n", h["automatic"].get<bool>() ? "automatic" : "manual (lockferry migrate)",
+             h["adopt_order"].empty() ? std::string()
+                                      : ", order " + fmt::format("{}", fmt::join(h["adopt_order"].get<std::vector<std::string>>(), ", ")));
+  fmt::print("\n{:<16} {:<8} {:<8} {:>6} {:>10} {}\n", "PEER", "STATE", "SERVING", "EPOCH", "HEARD (ms)", "WHY");
+  for (const auto& p : h["peers"]) {
+    auto ago = p["last_heard_ms_ago"].get<std::int64_t>();
+    fmt::print("{:<16} {:<8} {:<8} {:>6} {:>10} {}\n", p["node"].get<std::string>(),
+               p["state"].get<std::string>(),
+               p["serving"].get<bool>() ? (p["fenced"].get<bool>() ? "fenced" : "yes") : "no",
+               p["epoch"].get<std::uint64_t>(), ago < 0 ? std::string("never") : std::to_string(ago),
+               p["reason"].get<std::string>());
+  }
+  const json& c = h["counters"];
+  fmt::print("\nheartbeats sent {} ({} send errors), received {}: {} accepted, {} malformed, {} "
+             "forged, {} replayed or stale, {} from unknown nodes\n",
+             c["sent"].get<std::uint64_t>(), c["send_errors"].get<std::uint64_t>(),
+             c["received"].get<std::uint64_t>(), c["accepted"].get<std::uint64_t>(),
+             c["malformed"].get<std::uint64_t>(), c["forged"].get<std::uint64_t>(),
+             c["replayed"].get<std::uint64_t>(), c["unknown_node"].get<std::uint64_t>());
+  for (const auto& a : h["adoptions"]) {
+    fmt::print("adoption of {}: {} ({} ms from detection; {} records, epoch {}): {}\n",
+               a["from_node"].get<std::string>(),
+               a["running"].get<bool>() ? "RUNNING" : (a["ok"].get<bool>() ? "ok" : "FAILED"),
+               a["duration_ms"].get<std::int64_t>(), a["records"].get<std::size_t>(),
+               a["epoch"].get<std::uint64_t>(), a["message"].get<std::string>());
+  }
+}
+
+int cmd_health(const Globals& g, const std::string& action, const std::string& node,
+               const std::string& reason) {
+  json request{{"command", "health"}, {"action", action}};
+  if (!node.empty()) request["node"] = node;
+  if (!reason.empty()) request["reason"] = reason;
+  auto answer = ask_daemon(g, request, std::chrono::seconds(10));
+  if (!answer) return fail(answer.error().message, g);
+  if (g.json_output) std::cout << answer->dump(2) << "\n";
+  else print_health(*answer);
+  return 0;
 }
 
 int cmd_store_migrate_data(const Globals& g, const std::string& from_url, const std::string& to_url) {
@@ -354,6 +419,21 @@ int main(int argc, char** argv) {
   std::string data_from, data_to;
   migrate_data->add_option("--from", data_from, "URL of the store to copy from")->required();
   migrate_data->add_option("--to", data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
+  auto* health = app.add_subcommand(
+      "health",
+      "this node's health view: peers (alive, dead, left, down), heartbeat counters, adoptions.\n"
+      "`health set-down NODE` tells lockferryd that NODE is down (adopt it, when automatic\n"
+      "adoption is on and this node is its adopter) - or, for this node itself, that its NFS\n"
+      "service is down (it leaves: tells its peers, stops heartbeating); `health set-up NODE`\n"
+      "undoes it. That is how an external health monitor or cluster manager drives lockferryd.");
+  health->require_subcommand(0, 1);
+  std::string health_node, health_reason;
+  auto* health_status = health->add_subcommand("status", "show the health view (the default)");
+  auto* set_down = health->add_subcommand("set-down", "declare NODE down (this node: leave)");
+  auto* set_up = health->add_subcommand("set-up", "clear a set-down of NODE");
+  set_down->add_option("node", health_node, "node name")->required();
+  set_down->add_option("--reason", health_reason, "why (logged)");
+  set_up->add_option("node", health_node, "node name")->required();
 
   auto* migrate = app.add_subcommand(
       "migrate",
@@ -390,6 +470,11 @@ int main(int argc, char** argv) {
   if (*locks) return cmd_locks(g, locks_node);
   if (*nodes) return cmd_nodes(g);
   if (*migrations) return cmd_migrations(g);
+  if (*health) {
+    const std::string action = *set_down ? "set-down" : *set_up ? "set-up" : "status";
+    (void)health_status;
+    return cmd_health(g, action, health_node, health_reason);
+  }
   if (*migrate_data) return cmd_store_migrate_data(g, data_from, data_to);
   if (*version) {
     if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";

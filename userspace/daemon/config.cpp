@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "daemon/metrics.h"
+#include "failover/recognizer.h"
 #include "statmon/record.h"
 
 namespace lockferry::daemon {
@@ -49,6 +50,72 @@ Result<void> read_value(const toml::table& table, std::string_view key, std::str
 
 bool is_absolute_path(const std::string& p) { return !p.empty() && p[0] == '/'; }
 
+Result<void> read_strings(const toml::table& table, std::string_view key, std::string_view section,
+                          std::string_view origin, std::vector<std::string>& out) {
+  const toml::node* node = table.get(key);
+  if (!node) return {};
+  const toml::array* arr = node->as_array();
+  if (!arr) return make_error("{}: '{}.{}' must be an array of strings", origin, section, key);
+  out.clear();
+  for (const auto& item : *arr) {
+    auto s = item.value<std::string>();
+    if (!s) return make_error("{}: '{}.{}' must contain only strings", origin, section, key);
+    out.push_back(*s);
+  }
+  return {};
+}
+
+// Milliseconds or seconds given as integers, with the range they must be in.
+Result<void> read_duration(const toml::table& table, std::string_view key, std::string_view section,
+                           std::string_view origin, std::int64_t min, std::int64_t max,
+                           std::int64_t& out) {
+  if (auto r = read_value(table, key, section, origin, out); !r) return r;
+  if (out < min || out > max)
+    return make_error("{}: '{}.{}' must be {}..{}, not {}", origin, section, key, min, max, out);
+  return {};
+}
+
+Result<void> parse_health(const toml::table& t, std::string_view origin, health::Options& h) {
+  if (auto r = check_keys(t, "health",
+                          {"heartbeats", "listen", "peers", "key_file", "interval_ms", "dead_after_ms",
+                           "replay_window_ms", "check_command", "check_interval_ms",
+                           "check_timeout_ms", "check_failures"},
+                          origin);
+      !r)
+    return r;
+  h.enabled = true;
+  if (auto r = read_value(t, "heartbeats", "health", origin, h.heartbeats); !r) return r;
+  if (auto r = read_value(t, "listen", "health", origin, h.listen); !r) return r;
+  if (auto r = read_value(t, "key_file", "health", origin, h.key_file); !r) return r;
+  if (const toml::node* peers = t.get("peers")) {
+    const toml::table* pt = peers->as_table();
+    if (!pt) return make_error("{}: 'health.peers' must be a table: [health.peers] node = \"IP:PORT\"", origin);
+    for (const auto& [node, address] : *pt) {
+      auto a = address.value<std::string>();
+      if (!a) return make_error("{}: 'health.peers.{}' must be a string \"IP:PORT\"", origin, node.str());
+      h.peers[std::string(node.str())] = *a;
+    }
+  }
+  struct {
+    const char* key;
+    std::int64_t min, max;
+    health::Millis* out;
+  } durations[] = {{"interval_ms", 50, 60000, &h.interval},
+                   {"dead_after_ms", 100, 600000, &h.dead_after},
+                   {"replay_window_ms", 50, 600000, &h.replay_window},
+                   {"check_interval_ms", 100, 3600000, &h.check_interval},
+                   {"check_timeout_ms", 100, 3600000, &h.check_timeout}};
+  for (auto& d : durations) {
+    std::int64_t v = d.out->count();
+    if (auto r = read_duration(t, d.key, "health", origin, d.min, d.max, v); !r) return r;
+    *d.out = health::Millis(v);
+  }
+  std::int64_t failures = h.check_failures;
+  if (auto r = read_duration(t, "check_failures", "health", origin, 1, 100, failures); !r) return r;
+  h.check_failures = static_cast<int>(failures);
+  return read_strings(t, "check_command", "health", origin, h.check_command);
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view toml_text, std::string_view origin) {
@@ -63,7 +130,8 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
   cfg.node = default_node_name();
 
   if (auto r = check_keys(root, "",
-                          {"node", "store", "log_level", "capture", "control", "failover", "metrics", "locks"},
+                          {"node", "store", "log_level", "capture", "control", "failover", "metrics",
+                           "health", "locks"},
                           origin); !r)
     return r.error();
 #define LF_READ(tbl, key, section, out)                                     \
@@ -116,11 +184,33 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     LF_READ(*ctl, "socket", "control", cfg.socket_path);
   }
   if (const toml::table* fo = root["failover"].as_table()) {
-    if (auto r = check_keys(*fo, "failover", {"statmon_dir", "service_ip", "recognize"}, origin); !r)
+    if (auto r = check_keys(*fo, "failover",
+                            {"statmon_dir", "service_ip", "recognize", "recognize_command",
+                             "recognize_timeout_s", "automatic", "adopt_order", "takeover_command",
+                             "takeover_timeout_s"},
+                            origin);
+        !r)
       return r.error();
     LF_READ(*fo, "statmon_dir", "failover", cfg.statmon_dir);
     LF_READ(*fo, "service_ip", "failover", cfg.service_ip);
     LF_READ(*fo, "recognize", "failover", cfg.recognize);
+    LF_READ(*fo, "automatic", "failover", cfg.automatic);
+    for (auto [key, out] : {std::pair{"recognize_command", &cfg.recognize_command},
+                            std::pair{"adopt_order", &cfg.adopt_order},
+                            std::pair{"takeover_command", &cfg.takeover_command}}) {
+      if (auto r = read_strings(*fo, key, "failover", origin, *out); !r) return r.error();
+    }
+    for (auto [key, out] : {std::pair{"recognize_timeout_s", &cfg.recognize_timeout},
+                            std::pair{"takeover_timeout_s", &cfg.takeover_timeout}}) {
+      std::int64_t v = out->count();
+      if (auto r = read_duration(*fo, key, "failover", origin, 1, 3600, v); !r) return r.error();
+      *out = std::chrono::seconds(v);
+    }
+  }
+  if (const toml::table* h = root["health"].as_table()) {
+    if (auto r = parse_health(*h, origin, cfg.health); !r) return r.error();
+  } else if (root.contains("health")) {
+    return make_error("{}: 'health' must be a table ([health])", origin);
   }
   if (const toml::table* lk = root["locks"].as_table()) {
     if (auto r = check_keys(*lk, "locks", {"enabled", "managers", "hook"}, origin); !r) return r.error();
@@ -170,6 +260,15 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     return make_error("{}: 'control.socket' must be an absolute path", origin);
   if (!is_absolute_path(cfg.statmon_dir))
     return make_error("{}: 'failover.statmon_dir' must be an absolute path", origin);
+  cfg.health.service_ip = cfg.service_ip;  // the built-in check when there is no check_command
+  if (auto r = health::check_options(cfg.health, cfg.node); !r)
+    return make_error("{}: {}", origin, r.error().message);
+  if (cfg.automatic && !cfg.health.enabled)
+    return make_error("{}: 'failover.automatic' needs a [health] section: who would declare a node "
+                      "down? (heartbeats, or `lockferry health set-down` from your cluster manager)",
+                      origin);
+  if (auto m = failover::recognize_method_from_string(cfg.recognize); !m)
+    return make_error("{}: 'failover.recognize': {}", origin, m.error().message);
   if (!cfg.metrics_listen.empty()) {
     if (auto r = parse_listen_address(cfg.metrics_listen); !r)
       return make_error("{}: 'metrics.listen': {}", origin, r.error().message);

@@ -8,6 +8,7 @@
 
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
+#include "health/agent.h"
 #include "lockferry/result.h"
 
 namespace lockferry::daemon {
@@ -32,6 +33,15 @@ struct Config {
   std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
   std::string service_ip;                       // the floating IP clients mount from
   std::string recognize = "sm-notify";
+  std::vector<std::string> recognize_command;   // overrides the method's command ({service_ip}, {state_dir})
+  std::chrono::seconds recognize_timeout{60};
+  // Automatic adoption of a node the health agent declares down (needs [health]).
+  bool automatic = false;
+  std::vector<std::string> adopt_order;         // preferred adoptive nodes, first first
+  std::vector<std::string> takeover_command;    // takes the service here before replay ({from}, {node}, {service_ip})
+  std::chrono::seconds takeover_timeout{120};
+  // [health] (enabled when the section is present)
+  health::Options health;
   // [locks]: lock grant capture (eBPF on the filelock tracepoints)
   bool locks_enabled = true;
   std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names

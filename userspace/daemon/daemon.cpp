@@ -62,6 +62,14 @@ Result<void> Daemon::start() {
   if (!control) return control.error();
   control_ = std::move(*control);
 
+  if (config_.health.enabled) {
+    auto cluster = Cluster::start(io_, config_, [this] {
+      return std::pair<std::uint64_t, bool>{recorder_->epoch(), recorder_->stats().fenced};
+    });
+    if (!cluster) return cluster.error();
+    cluster_ = std::move(*cluster);
+  }
+
   // Metrics are for watching, not for keeping locks: a busy port is logged, not fatal.
   if (!config_.metrics_listen.empty()) {
     auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
@@ -127,6 +135,7 @@ void Daemon::stop(const char* why) {
   reconcile_timer_.cancel();
   if (control_) control_->stop();
   if (metrics_) metrics_->stop();
+  if (cluster_) cluster_->stop();
   stop_locks();
   if (capture_) capture_->stop();
 }
@@ -164,7 +173,7 @@ void Daemon::reconcile_now(const char* why) {
 nlohmann::json Daemon::status() const {
   const auto counters = capture_->counters();
   const auto& stats = recorder_->stats();
-  return {
+  nlohmann::json s = {
       {"node", config_.node},
       {"epoch", recorder_->epoch()},
       {"fenced", stats.fenced},
@@ -191,8 +200,10 @@ nlohmann::json Daemon::status() const {
         {"last", clock::format_ns(last_reconcile_ns_)}}},
       {"started", clock::format_ns(started_ns_)},
       {"version", LOCKFERRY_VERSION},
-      {"locks", locks_status()},
   };
+  if (cluster_) s["health"] = cluster_->status();
+  s["locks"] = locks_status();
+  return s;
 }
 
 nlohmann::json Daemon::handle(const nlohmann::json& request) {
@@ -223,7 +234,13 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
     return ok(to_json(*report));
   }
   if (command == "locks") return handle_locks(request);
-  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate)");
+  if (command == "health") {
+    if (!cluster_)
+      return fail("health is not configured on this node: add a [health] section to lockferryd's "
+                  "configuration (see the user guide)");
+    return cluster_->handle(request);
+  }
+  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate, health)");
 }
 
 int Daemon::run() {

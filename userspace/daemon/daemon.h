@@ -15,6 +15,7 @@
 #include "capture/lock_capture.h"
 #include "capture/lock_recorder.h"
 #include "capture/recorder.h"
+#include "daemon/cluster.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
@@ -59,6 +60,7 @@ class Daemon {
   std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable
   std::string locks_error_;                                // why lock capture is not running
   std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
+  std::unique_ptr<Cluster> cluster_;        // only with [health]
   bool resync_pending_ = false;
   std::int64_t started_ns_ = 0;
   std::int64_t last_reconcile_ns_ = 0;

@@ -94,6 +94,11 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
       {"epoch", r.epoch},
       {"repeated", r.repeated},
       {"records", r.records},
+      {"takeover", r.takeover ? nlohmann::json{{"command", process::to_display(r.takeover->argv)},
+                                               {"exit_code", r.takeover->exit_code},
+                                               {"timed_out", r.takeover->timed_out},
+                                               {"output", r.takeover->output}}
+                              : nlohmann::json()},
       {"replay",
        {{"statmon_dir", r.replay.statmon_dir},
         {"written", r.replay.written},
@@ -139,7 +144,10 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   o.recognize.method = *method;
   if (auto it = request.find("command_argv"); it != request.end() && it->is_array()) {
     for (const auto& a : *it) o.recognize.command.push_back(a.get<std::string>());
+  } else {
+    o.recognize.command = defaults.recognize_command;
   }
+  o.recognize.timeout = defaults.recognize_timeout;
   if (auto it = request.find("timeout_s"); it != request.end() && it->is_number_integer()) {
     auto t = it->get<std::int64_t>();
     if (t < 1 || t > 3600) return make_error("migrate: timeout must be 1..3600 seconds, not {}", t);

@@ -25,6 +25,34 @@ const store::MigrationRecord* find_adoption(const std::vector<store::MigrationRe
   return found;
 }
 
+void substitute(std::string& arg, std::string_view key, const std::string& value) {
+  for (auto pos = arg.find(key); pos != std::string::npos; pos = arg.find(key, pos + value.size()))
+    arg.replace(pos, key.size(), value);
+}
+
+// Runs the takeover command (or only shows it, in a dry run).
+CommandRun take_over(const MigrateOptions& options) {
+  CommandRun run{options.takeover_command, -1, false, ""};
+  for (auto& arg : run.argv) {
+    substitute(arg, "{from}", options.from_node);
+    substitute(arg, "{node}", options.to_node);
+    substitute(arg, "{service_ip}", options.recognize.service_ip);
+  }
+  if (options.dry_run) return run;
+  spdlog::info("migrate: taking over the service of {}: {}", options.from_node,
+               process::to_display(run.argv));
+  auto result = process::run_command(run.argv, options.takeover_timeout);
+  if (!result) {
+    run.output = result.error().message;
+    return run;
+  }
+  run.exit_code = result->exit_code;
+  run.timed_out = result->timed_out;
+  run.output = result->output;
+  spdlog::info("migrate: takeover {}", run.timed_out ? "timed out" : fmt::format("exited with {}", run.exit_code));
+  return run;
+}
+
 }  // namespace
 
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options) {
@@ -74,6 +102,20 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
                                    to_string(options.recognize.method), "running"};
   if (!options.dry_run) {
     if (auto r = store.put_migration(migration); !r) return r.error();
+  }
+
+  if (!options.takeover_command.empty()) {
+    auto ran = take_over(options);
+    report.takeover = ran;
+    if (!options.dry_run && (ran.timed_out || ran.exit_code != 0)) {
+      migration.result = fmt::format("takeover failed: {} {}", process::to_display(ran.argv),
+                                     ran.timed_out ? "timed out" : fmt::format("exited with {}", ran.exit_code));
+      migration.finished_ns = clock::now_ns();
+      (void)store.put_migration(migration);  // best effort: the error is returned
+      return make_error("{} (output: {}); node {} stays fenced and nothing was replayed: fix the "
+                        "service on this node and run the migration again", migration.result,
+                        ran.output.empty() ? "none" : ran.output, options.from_node);
+    }
   }
 
   auto replayed = replay(*records, ReplayOptions{options.statmon_dir, options.dry_run});

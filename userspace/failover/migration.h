@@ -3,7 +3,10 @@
 // primary, replay its records, make this server recognise them, and record that it happened.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "failover/recognizer.h"
 #include "failover/replayer.h"
@@ -19,6 +22,12 @@ struct MigrateOptions {
   bool dry_run = false;
   // Adopt even if another node already adopted from_node at its current epoch.
   bool force = false;
+  // Takes the service on this node (service IP, NFS server started in grace) when lockferryd
+  // drives the failover itself: run after fencing — so only the node that won the fence takes
+  // the service — and before replay. "{from}", "{node}" and "{service_ip}" in any argument are
+  // replaced. Empty: the caller (a cluster manager, an operator) has already done it.
+  std::vector<std::string> takeover_command;
+  std::chrono::seconds takeover_timeout{120};
 };
 
 struct MigrateReport {
@@ -27,6 +36,7 @@ struct MigrateReport {
   std::uint64_t epoch = 0;  // from_node's fencing epoch after the adoption
   bool repeated = false;    // this node had already adopted from_node at this epoch
   std::size_t records = 0;
+  std::optional<CommandRun> takeover;  // when a takeover command ran (or would, in a dry run)
   ReplayReport replay;
   RecognizeReport recognize;
   std::int64_t started_ns = 0;
@@ -35,11 +45,13 @@ struct MigrateReport {
   std::string message;
 };
 
-// Order (DESIGN.md "Order matters"): fence, replay, then recognise — the caller must already have
-// the NFS service answering on the service IP (and in grace) before recognition notifies clients.
+// Order (DESIGN.md "Order matters"): fence, take over (the takeover command, if any), replay, then
+// recognise — the NFS service must answer on the service IP (and be in grace) before recognition
+// notifies clients: either the takeover command starts it, or the caller did before.
 // Running it again on the same node re-replays idempotently without bumping the epoch again.
-// Fails (as a value) when the store is unreachable, another node already adopted from_node, or the
-// statd directory is unusable; a failed migration can simply be run again.
+// Fails (as a value) when the store is unreachable, another node already adopted from_node, the
+// takeover command fails (from_node stays fenced; nothing is replayed) or the statd directory is
+// unusable; a failed migration can simply be run again.
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options);
 
 }  // namespace lockferry::failover

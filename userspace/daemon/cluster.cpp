@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+// Health events -> automatic adoption; see cluster.h.
+#include "daemon/cluster.h"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "daemon/json.h"
+
+namespace lockferry::daemon {
+namespace {
+
+nlohmann::json to_json(const failover::Adoption& a) {
+  return {{"from_node", a.from_node},
+          {"reason", a.reason},
+          {"detected", clock::format_ns(a.detected_ns)},
+          {"finished", a.finished_ns ? clock::format_ns(a.finished_ns) : std::string()},
+          {"duration_ms", a.finished_ns ? (a.finished_ns - a.detected_ns) / 1'000'000 : 0},
+          {"running", a.running},
+          {"ok", a.ok},
+          {"message", a.message},
+          {"epoch", a.epoch},
+          {"records", a.records},
+          {"notified", a.notified},
+          {"not_notified", a.not_notified}};
+}
+
+}  // namespace
+
+Cluster::Cluster(boost::asio::io_context& io, const Config& config) : io_(io), config_(config) {}
+
+Cluster::~Cluster() { stop(); }
+
+Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, const Config& config,
+                                                health::Agent::SelfState self_state) {
+  std::unique_ptr<Cluster> cluster(new Cluster(io, config));
+  Cluster* self = cluster.get();
+  cluster->adopter_ = std::make_unique<failover::AutoAdopter>(
+      config.store_url, [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
+  auto agent = health::Agent::start(
+      io, config.node, config.health,
+      [self](const health::PeerEvent& event) { self->on_peer_event(event); }, std::move(self_state));
+  if (!agent) return make_error("cannot start the health agent: {}", agent.error().message);
+  cluster->agent_ = std::move(*agent);
+  if (config.automatic)
+    spdlog::info("failover: automatic adoption on; adopt order {}; takeover command {}",
+                 config.adopt_order.empty() ? std::string("(by node name)")
+                                            : fmt::format("{}", fmt::join(config.adopt_order, ", ")),
+                 config.takeover_command.empty() ? std::string("none (the service is taken by someone else)")
+                                                 : process::to_display(config.takeover_command));
+  return cluster;
+}
+
+void Cluster::stop() {
+  if (agent_) agent_->stop();
+  if (adopter_) adopter_->join();
+}
+
+void Cluster::on_peer_event(const health::PeerEvent& event) {
+  if (event.kind != health::PeerEvent::Kind::down) return;
+  const std::string& node = event.node;
+  if (!event.was_serving) {
+    spdlog::info("failover: {} was not serving: nothing to adopt", node);
+    return;
+  }
+  if (const auto* peer = agent_->membership().peer(node); peer && peer->fenced) {
+    spdlog::info("failover: {} had already been adopted (it said it is fenced): nothing to adopt", node);
+    return;
+  }
+  if (!config_.automatic) {
+    spdlog::warn("failover: automatic adoption is off ('failover.automatic'): adopt {} with "
+                 "`lockferry migrate --from {}` on the adoptive node", node, node);
+    return;
+  }
+  const std::string adopter = agent_->choose_adopter(node, config_.adopt_order);
+  if (adopter.empty()) {
+    spdlog::error("failover: no node can adopt {}: none is alive and fit (this node: {})", node,
+                  agent_->local().reason);
+    return;
+  }
+  if (adopter != config_.node) {
+    spdlog::info("failover: {} adopts {} (adopt order {}); this node does not", adopter, node,
+                 fmt::join(config_.adopt_order, ", "));
+    return;
+  }
+  adopt(node, event.reason);
+}
+
+void Cluster::adopt(const std::string& node, const std::string& reason) {
+  auto options = migrate_options(nlohmann::json{{"from", node}}, config_);
+  if (!options) {
+    spdlog::error("failover: cannot adopt {}: {}", node, options.error().message);
+    return;
+  }
+  options->takeover_command = config_.takeover_command;
+  options->takeover_timeout = config_.takeover_timeout;
+  spdlog::warn("failover: ADOPTING {} ({}): fence, take over, replay, recognise", node, reason);
+  const bool started = adopter_->adopt(
+      std::move(*options), reason,
+      [](const failover::Adoption& a, const Result<failover::MigrateReport>& report) {
+        const auto ms = (a.finished_ns - a.detected_ns) / 1'000'000;
+        if (!report) {
+          spdlog::error("failover: adopting {} failed after {} ms: {}", a.from_node, ms,
+                        report.error().message);
+          return;
+        }
+        spdlog::log(report->ok ? spdlog::level::info : spdlog::level::err,
+                    "failover: adopted {} at epoch {} in {} ms (from detection): {} records, {} "
+                    "notified, {} not notified: {}",
+                    a.from_node, a.epoch, ms, a.records, a.notified.size(), a.not_notified.size(),
+                    a.message);
+      });
+  if (!started) spdlog::info("failover: an adoption of {} is already running here", node);
+}
+
+nlohmann::json Cluster::status() const {
+  const auto& local = agent_->local();
+  const auto& c = agent_->counters();
+  const auto now = std::chrono::duration_cast<health::Millis>(
+      std::chrono::steady_clock::now().time_since_epoch());
+  nlohmann::json peers = nlohmann::json::array();
+  for (const auto& p : agent_->membership().peers()) {
+    peers.push_back({{"node", p.node},
+                     {"state", health::to_string(p.state)},
+                     {"serving", p.serving},
+                     {"fenced", p.fenced},
+                     {"epoch", p.epoch},
+                     {"heartbeats", p.heartbeats},
+                     {"last_heard_ms_ago", p.last_heard ? (now - *p.last_heard).count() : -1},
+                     {"reason", p.reason}});
+  }
+  nlohmann::json adoptions = nlohmann::json::array();
+  for (const auto& a : adopter_->adoptions()) adoptions.push_back(to_json(a));
+  const auto& o = agent_->options();
+  return {{"node", config_.node},
+          {"heartbeats", o.heartbeats},
+          {"listen", o.heartbeats ? agent_->listen_address() : std::string()},
+          {"interval_ms", o.interval.count()},
+          {"dead_after_ms", o.dead_after.count()},
+          {"check", o.check_command.empty() ? std::string() : process::to_display(o.check_command)},
+          {"automatic", config_.automatic},
+          {"adopt_order", config_.adopt_order},
+          {"local",
+           {{"healthy", local.healthy},
+            {"serving", local.serving},
+            {"set_down", local.set_down},
+            {"fit", agent_->fit()},
+            {"reason", local.reason}}},
+          {"peers", peers},
+          {"counters",
+           {{"sent", c.sent},
+            {"send_errors", c.send_errors},
+            {"leaving_sent", c.leaving_sent},
+            {"received", c.received},
+            {"accepted", c.accepted},
+            {"malformed", c.malformed},
+            {"forged", c.forged},
+            {"replayed", c.replayed},
+            {"unknown_node", c.unknown_node},
+            {"checks", c.checks},
+            {"check_failures", c.check_failures}}},
+          {"adoptions", adoptions}};
+}
+
+nlohmann::json Cluster::handle(const nlohmann::json& request) {
+  const std::string action = request.value("action", std::string("status"));
+  auto fail = [](const std::string& message) {
+    return nlohmann::json{{"ok", false}, {"error", message}};
+  };
+  if (action == "status") return {{"ok", true}, {"result", status()}};
+  if (action == "set-down" || action == "set-up") {
+    const std::string node = request.value("node", std::string());
+    if (node.empty()) return fail("health " + action + ": which node? (lockferry health " + action + " NODE)");
+    auto r = action == "set-down"
+                 ? agent_->set_down(node, request.value("reason", std::string("set down through the control socket")))
+                 : agent_->set_up(node);
+    if (!r) return fail(r.error().message);
+    return {{"ok", true}, {"result", status()}};
+  }
+  return fail("unknown health action '" + action + "' (status, set-down, set-up)");
+}
+
+}  // namespace lockferry::daemon

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// lockferryd's cluster side: the health agent (heartbeats, local check, set-down/set-up) and
+// what the daemon does when a peer goes down — adopt it when this node is the chosen adopter.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "daemon/config.h"
+#include "failover/auto_adopt.h"
+#include "health/agent.h"
+
+namespace lockferry::daemon {
+
+class Cluster {
+ public:
+  // Starts the health agent from config.health (which must be enabled).
+  static Result<std::unique_ptr<Cluster>> start(boost::asio::io_context& io, const Config& config,
+                                                health::Agent::SelfState self_state);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // {"command":"health"[, "action":"status"|"set-down"|"set-up", "node":N, "reason":R]}
+  nlohmann::json handle(const nlohmann::json& request);
+  nlohmann::json status() const;
+  // Stops heartbeats and checks; waits for a running adoption to finish.
+  void stop();
+
+ private:
+  Cluster(boost::asio::io_context& io, const Config& config);
+  void on_peer_event(const health::PeerEvent& event);
+  void adopt(const std::string& node, const std::string& reason);
+
+  boost::asio::io_context& io_;
+  Config config_;
+  std::unique_ptr<health::Agent> agent_;
+  std::unique_ptr<failover::AutoAdopter> adopter_;
+};
+
+}  // namespace lockferry::daemon
