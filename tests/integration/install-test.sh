@@ -65,7 +65,8 @@ check "Depends has the shared libraries (libsystemd)" grep -q "libsystemd" <<<"$
 mkdir -p "$tmp/control" && dpkg-deb -e "$deb" "$tmp/control"
 check "the configuration is a conffile" grep -qx "/etc/lockferry/lockferry.toml" "$tmp/control/conffiles"
 for s in postinst prerm postrm; do check "maintainer script $s is executable" test -x "$tmp/control/$s"; done
-check "postinst does not start lockferryd on a fresh install" sh -c "! grep -q 'systemctl start\\|enable --now' '$tmp/control/postinst'"
+check "postinst does not start or enable lockferryd (configure first)" \
+  sh -c "! grep -v '^ *#' '$tmp/control/postinst' | grep -q 'systemctl start\\|systemctl enable'"
 
 # Unpacked into a temp root (dpkg -x, not dpkg -i): the unit names /usr/sbin, the binaries run
 # and the shipped configuration checks out.

@@ -70,9 +70,8 @@ pid=$(cat "$tmp/run/ocf-lf_test.pid")
 expect_rc 0 "start when started" ra start
 check "start when started keeps the same lockferryd" test "$(cat "$tmp/run/ocf-lf_test.pid")" = "$pid"
 expect_rc 0 "reload (SIGHUP)" ra reload
-sleep 0.5
+check "lockferryd logged the reload" wait_for 10 grep -q "reload" "$tmp/nfs2.log"
 expect_rc 0 "monitor after reload" ra monitor
-check "lockferryd logged the reload" grep -q "reload" "$tmp/nfs2.log"
 
 expect_rc 0 "stop" ra stop
 check "lockferryd is gone" sh -c "! kill -0 $pid 2>/dev/null"
@@ -82,7 +81,8 @@ expect_rc 0 "stop again" ra stop
 
 # A lockferryd that dies is noticed.
 expect_rc 0 "start (again)" ra start
-kill -9 "$(cat "$tmp/run/ocf-lf_test.pid")"; sleep 0.3
+kill -9 "$(cat "$tmp/run/ocf-lf_test.pid")"
+wait_for 10 sh -c '"$0" monitor >/dev/null 2>&1; [ $? = 7 ]' "$agent"
 expect_rc 7 "monitor after lockferryd was killed: OCF_NOT_RUNNING" ra monitor
 expect_rc 0 "stop after the crash" ra stop
 
