@@ -451,8 +451,13 @@ LockCounters BpfLockCapture::counters() const {
 }
 
 std::vector<ManagerProcess> BpfLockCapture::managers() const {
+  std::map<std::uint32_t, std::string> all = managers_;
+  // Including those the kernel side added since the last rescan (exec/rename).
+  if (skel_)
+    for (std::uint32_t pid : map_pids())
+      if (!all.contains(pid)) all[pid] = read_comm("/proc", pid);
   std::vector<ManagerProcess> out;
-  for (const auto& [pid, comm] : managers_) out.push_back({pid, comm});
+  for (const auto& [pid, comm] : all) out.push_back({pid, comm});
   return out;
 }
 
