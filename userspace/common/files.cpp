@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -88,11 +89,11 @@ bool is_temp_file_name(std::string_view name) {
 
 namespace {
 
-// Writes `content` into a new temp file in `dirfd` with the exact mode and owner, synced and
-// closed, and returns its name; on failure nothing is left behind.
+// Writes `content` into a new temp file in `dirfd` with the exact mode and owner, synced (when
+// `sync`) and closed, and returns its name; on failure nothing is left behind.
 Result<std::string> write_temp_file(int dirfd, const std::string& dir, const std::string& target,
                                     std::string_view name, std::string_view content, mode_t mode,
-                                    std::optional<Owner> owner) {
+                                    std::optional<Owner> owner, bool sync = true) {
   const std::string temp = temp_name_for(name);
   const std::string temp_path = dir + "/" + temp;
   Fd fd(::openat(dirfd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -123,7 +124,7 @@ Result<std::string> write_temp_file(int dirfd, const std::string& dir, const std
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return fail(errno, "syncing");
+  if (sync && ::fsync(fd.get()) != 0) return fail(errno, "syncing");
   // On NFS, close() is where a failed write-back shows up.
   if (fd.close() != 0) return fail(errno, "closing");
   return temp;
@@ -133,7 +134,7 @@ Result<std::string> write_temp_file(int dirfd, const std::string& dir, const std
 
 Result<void> write_file_atomically(const std::string& dir, std::string_view name,
                                    std::string_view content, mode_t mode,
-                                   std::optional<Owner> owner, bool fsync_dir) {
+                                   std::optional<Owner> owner, bool fsync_dir, bool fsync_file) {
   if (auto ok = check_component(name, dir); !ok) return ok.error();
   const std::string target = dir + "/" + std::string(name);
 
@@ -141,7 +142,7 @@ Result<void> write_file_atomically(const std::string& dir, std::string_view name
   if (dirfd.get() < 0) {
     return io_error(errno, fmt::format("cannot write {}: opening directory {}", target, dir));
   }
-  auto temp = write_temp_file(dirfd.get(), dir, target, name, content, mode, owner);
+  auto temp = write_temp_file(dirfd.get(), dir, target, name, content, mode, owner, fsync_file);
   if (!temp) return temp.error();
 
   if (::renameat(dirfd.get(), temp->c_str(), dirfd.get(), std::string(name).c_str()) != 0) {
@@ -212,10 +213,17 @@ Result<std::string> read_file_bounded(const std::string& path, std::size_t max_b
     return make_error("refusing to read {}: {} bytes is larger than the {} bytes allowed", path,
                       st.st_size, max_bytes);
   }
-  // Read up to one byte past the limit: the file may grow between fstat and read.
-  std::string out(max_bytes + 1, '\0');
+  // Read up to one byte past the limit: the file may grow between fstat and read. The buffer
+  // starts at the size fstat saw, not at max_bytes: limits are generous (256 MiB for a lock
+  // table, 1 MiB per monitor document), and allocating and zeroing them for every read made a
+  // reconcile over thousands of records touch gigabytes.
+  std::string out(std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max_bytes) + 1, '\0');
   std::size_t got = 0;
-  while (got < out.size()) {
+  while (true) {
+    if (got == out.size()) {
+      if (out.size() > max_bytes) break;  // one byte past the limit: refused below
+      out.resize(std::min<std::size_t>(max_bytes + 1, out.size() * 2));
+    }
     ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -30,6 +30,8 @@ bool is_temp_file_name(std::string_view name);
 // Atomically replace <dir>/<name> with `content`: write a temp file in `dir` (unique per
 // process and call), set `mode` exactly (umask does not apply) and `owner` if given, fsync it,
 // rename() it over `name`, and fsync `dir` when `fsync_dir` (so the rename survives a crash).
+// `fsync_file` = false skips the fsync of the content: for a batch of files made durable at once
+// afterwards (syncfs + fsync of `dir`), when a crash before that may leave a name empty.
 // Concurrent writers in other processes or on other NFS clients each land a whole file; the
 // last rename wins. On any error nothing new is visible under `name` and the temp file is
 // removed; the error names the path, the step, and the errno (e.g. ENOSPC, EROFS, EACCES).
@@ -37,7 +39,7 @@ bool is_temp_file_name(std::string_view name);
 Result<void> write_file_atomically(const std::string& dir, std::string_view name,
                                    std::string_view content, mode_t mode = 0644,
                                    std::optional<Owner> owner = std::nullopt,
-                                   bool fsync_dir = true);
+                                   bool fsync_dir = true, bool fsync_file = true);
 
 // Create <dir>/<name> with `content` only if no such name exists, atomically across processes
 // and NFS clients: the content is written to a temp file first and then link()ed to `name`,
