@@ -231,6 +231,12 @@ TEST_F(PgStoreTest, AConnectionCutByTheServerIsReopened) {
   EXPECT_EQ(store.backlog(), 0u);
   sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
       "AND pid <> pg_backend_pid()");
+  // Fencing too: bump_epoch checks the connection first, since it is never repeated.
+  auto bumped = store.bump_epoch("nfs1", 0);
+  ASSERT_TRUE(bumped.ok()) << bumped.error().message;
+  EXPECT_EQ(*bumped, 1u);
+  sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+      "AND pid <> pg_backend_pid()");
   auto listed = store.list_monitor("nfs1");
   ASSERT_TRUE(listed.ok()) << listed.error().message;
   EXPECT_EQ(listed->size(), 2u);

@@ -104,7 +104,8 @@ class PgTestServer {
   // initdb and the server refuse to run as root: as root, run them as `postgres` (or nobody).
   std::vector<std::string> as_server_user(std::vector<std::string> argv) const {
     if (run_as_.empty()) return argv;
-    std::vector<std::string> out{"runuser", "-u", run_as_, "--"};
+    // From "/": the test's working directory may be one the server's user cannot enter.
+    std::vector<std::string> out{"runuser", "-u", run_as_, "--", "env", "--chdir=/"};
     out.insert(out.end(), argv.begin(), argv.end());
     return out;
   }

@@ -360,6 +360,12 @@ Result<std::uint64_t> PgStore::epoch(std::string_view node) {
 Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t expected) {
   std::lock_guard lock(mu_);
   flush_locked();
+  // Not repeated after a failure (its commit may have happened), so first make sure that an
+  // idle connection still works: a broken one is replaced before the bump, not after it.
+  if (db_) {
+    auto alive = db_->query("SELECT 1");
+    if (!alive && alive.error().code == kErrUnreachable) connection_lost();
+  }
   return SqlStore::bump_epoch(node, expected);
 }
 
