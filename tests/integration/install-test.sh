@@ -53,7 +53,8 @@ dpkg-deb -c "$deb" >"$tmp/contents"
 for f in ./usr/sbin/lockferryd ./usr/sbin/lockferry ./usr/lib/systemd/system/lockferryd.service \
          ./etc/lockferry/lockferry.toml ./usr/lib/ocf/resource.d/lockferry/lockferry \
          ./usr/libexec/lockferry/lockferry-notify ./usr/share/man/man8/lockferryd.8 \
-         ./usr/share/man/man8/lockferry.8 ./usr/share/lockferry/lockferry.toml; do
+         ./usr/share/man/man8/lockferry.8 ./usr/share/lockferry/lockferry.toml \
+         ./usr/share/doc/lockferry/copyright; do
   check "the .deb holds $f" grep -q " $f\$" "$tmp/contents"
 done
 check "the .deb installs nothing under /usr/local or a build path" sh -c "! grep -E ' \\./(usr/local|tmp|work)' '$tmp/contents'"
