@@ -13,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/json.h"
+#include "failover/audit.h"
 #include "failover/migration.h"
 #include "store/copy.h"
 #include "store/store.h"
@@ -331,6 +332,59 @@ void print_health(const json& h) {
   }
 }
 
+std::string range_text(std::uint64_t start, std::uint64_t end) {
+  return end == UINT64_MAX ? fmt::format("{}-EOF", start) : fmt::format("{}-{}", start, end);
+}
+
+void print_audit(const json& a) {
+  fmt::print("reclaim audit {} -> {} ({}): {} locks held on {}: {} reclaimed ({:.1f} %), {} with a "
+             "different range, {} NOT reclaimed\n",
+             a["from_node"].get<std::string>(), a["to_node"].get<std::string>(), a["at"].get<std::string>(),
+             a["locks_held_before"].get<std::size_t>(), a["from_node"].get<std::string>(),
+             a["reclaimed"].get<std::size_t>(), a["percent_reclaimed"].get<double>(),
+             a["different_range"].get<std::size_t>(), a["not_reclaimed"].get<std::size_t>());
+  fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", "STATUS", "CLIENT", "PATH", "RANGE", "TYPE", "NOW");
+  for (const auto& l : a["locks"]) {
+    std::string now = l.contains("now") ? range_text(l["now"]["start"].get<std::uint64_t>(),
+                                                     l["now"]["end"].get<std::uint64_t>()) + " " +
+                                              l["now"]["type"].get<std::string>()
+                                        : "-";
+    fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", l["status"].get<std::string>(),
+               l["client"].get<std::string>().empty() ? "?" : l["client"].get<std::string>(),
+               l["path"].get<std::string>(),
+               range_text(l["start"].get<std::uint64_t>(), l["end"].get<std::uint64_t>()),
+               l["type"].get<std::string>(), now);
+  }
+  for (const auto& [client, c] : a["clients"].items()) {
+    fmt::print("client {}: {} locks, {} reclaimed, {} different range, {} not reclaimed\n", client,
+               c["locks"].get<std::size_t>(), c["reclaimed"].get<std::size_t>(),
+               c["different_range"].get<std::size_t>(), c["not_reclaimed"].get<std::size_t>());
+  }
+  if (!a["unmatched"].empty())
+    fmt::print("{} lock(s) held on {} did not come from {}\n", a["unmatched"].size(),
+               a["to_node"].get<std::string>(), a["from_node"].get<std::string>());
+}
+
+int cmd_audit(const Globals& g, const std::string& from, std::string node) {
+  json report;
+  if (!g.store_url.empty()) {
+    auto store = open(g);
+    if (!store) return fail(store.error().message, g);
+    if (node.empty()) node = defaults(g).node;
+    auto r = failover::audit_from_store(**store, from, node);
+    if (!r) return fail(r.error().message, g);
+    report = daemon::to_json(*r);
+  } else {
+    if (!node.empty()) return fail("audit --node needs --store (lockferryd audits its own node)", g);
+    auto answer = ask_daemon(g, {{"command", "audit"}, {"from", from}}, std::chrono::seconds(30));
+    if (!answer) return fail(answer.error().message, g);
+    report = *answer;
+  }
+  if (g.json_output) std::cout << report.dump(2) << "\n";
+  else print_audit(report);
+  return 0;
+}
+
 int cmd_health(const Globals& g, const std::string& action, const std::string& node,
                const std::string& reason) {
   json request{{"command", "health"}, {"action", action}};
@@ -419,6 +473,14 @@ int main(int argc, char** argv) {
   std::string data_from, data_to;
   migrate_data->add_option("--from", data_from, "URL of the store to copy from")->required();
   migrate_data->add_option("--to", data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
+  auto* audit = app.add_subcommand(
+      "audit",
+      "reclaim audit of an adoption: the locks NODE held (its lock table, frozen when it was\n"
+      "fenced) against the locks this node's lock manager holds now - per lock reclaimed,\n"
+      "reclaimed with a different range, or not reclaimed. Run it during or after the grace period.");
+  std::string audit_from, audit_node;
+  audit->add_option("--from", audit_from, "the adopted node (the old primary)")->required();
+  audit->add_option("--node", audit_node, "the adoptive node (with --store; default: this node)");
   auto* health = app.add_subcommand(
       "health",
       "this node's health view: peers (alive, dead, left, down), heartbeat counters, adoptions.\n"
@@ -470,6 +532,7 @@ int main(int argc, char** argv) {
   if (*locks) return cmd_locks(g, locks_node);
   if (*nodes) return cmd_nodes(g);
   if (*migrations) return cmd_migrations(g);
+  if (*audit) return cmd_audit(g, audit_from, audit_node);
   if (*health) {
     const std::string action = *set_down ? "set-down" : *set_up ? "set-up" : "status";
     (void)health_status;

@@ -36,6 +36,9 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
                                                 health::Agent::SelfState self_state) {
   std::unique_ptr<Cluster> cluster(new Cluster(io, config));
   Cluster* self = cluster.get();
+  auto store = store::open_store(config.store_url);
+  if (!store) return make_error("cannot open store {}: {}", config.store_url, store.error().message);
+  cluster->store_ = std::move(*store);
   cluster->adopter_ = std::make_unique<failover::AutoAdopter>(
       config.store_url, [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
   auto agent = health::Agent::start(
@@ -53,6 +56,7 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
 }
 
 void Cluster::stop() {
+  for (auto& [node, timer] : audit_timers_) timer->cancel();
   if (agent_) agent_->stop();
   if (adopter_) adopter_->join();
 }
@@ -98,13 +102,14 @@ void Cluster::adopt(const std::string& node, const std::string& reason) {
   spdlog::warn("failover: ADOPTING {} ({}): fence, take over, replay, recognise", node, reason);
   const bool started = adopter_->adopt(
       std::move(*options), reason,
-      [](const failover::Adoption& a, const Result<failover::MigrateReport>& report) {
+      [this](const failover::Adoption& a, const Result<failover::MigrateReport>& report) {
         const auto ms = (a.finished_ns - a.detected_ns) / 1'000'000;
         if (!report) {
           spdlog::error("failover: adopting {} failed after {} ms: {}", a.from_node, ms,
                         report.error().message);
           return;
         }
+        schedule_audit(a.from_node);
         spdlog::log(report->ok ? spdlog::level::info : spdlog::level::err,
                     "failover: adopted {} at epoch {} in {} ms (from detection): {} records, {} "
                     "notified, {} not notified: {}",
@@ -112,6 +117,35 @@ void Cluster::adopt(const std::string& node, const std::string& reason) {
                     a.message);
       });
   if (!started) spdlog::info("failover: an adoption of {} is already running here", node);
+}
+
+void Cluster::schedule_audit(const std::string& node) {
+  auto& timer = audit_timers_[node];
+  if (!timer) timer = std::make_unique<boost::asio::steady_timer>(io_);
+  timer->expires_after(config_.audit_after);
+  spdlog::info("failover: reclaim audit of {} in {} s, when the grace period is over "
+               "(`lockferry audit --from {}` shows it now)", node, config_.audit_after.count(), node);
+  timer->async_wait([this, node](boost::system::error_code ec) {
+    if (ec) return;
+    auto report = failover::audit_from_store(*store_, node, config_.node);
+    if (!report) {
+      spdlog::error("failover: reclaim audit of {}: {}", node, report.error().message);
+      return;
+    }
+    std::vector<std::string> missing;
+    for (const auto& e : report->entries) {
+      if (e.status == failover::ReclaimStatus::reclaimed) continue;
+      missing.push_back(fmt::format("{}{} {}-{} {}", e.client.empty() ? "" : e.client + ":", e.path,
+                                    e.old_lock.start, e.old_lock.end, failover::to_string(e.status)));
+    }
+    spdlog::log(report->not_reclaimed || report->different_range ? spdlog::level::warn : spdlog::level::info,
+                "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
+                "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
+                node, report->locks, report->reclaimed, report->percent_reclaimed(),
+                report->different_range, report->not_reclaimed, missing.empty() ? "" : ": ",
+                fmt::join(missing, "; "));
+    audits_[node] = std::move(*report);
+  });
 }
 
 nlohmann::json Cluster::status() const {
@@ -131,7 +165,17 @@ nlohmann::json Cluster::status() const {
                      {"reason", p.reason}});
   }
   nlohmann::json adoptions = nlohmann::json::array();
-  for (const auto& a : adopter_->adoptions()) adoptions.push_back(to_json(a));
+  for (const auto& a : adopter_->adoptions()) {
+    auto j = to_json(a);
+    // The counts of the final reclaim audit (the whole report: `lockferry audit --from NODE`).
+    if (auto it = audits_.find(a.from_node); it != audits_.end())
+      j["audit"] = {{"locks_held_before", it->second.locks},
+                    {"reclaimed", it->second.reclaimed},
+                    {"different_range", it->second.different_range},
+                    {"not_reclaimed", it->second.not_reclaimed},
+                    {"at", clock::format_ns(it->second.at_ns)}};
+    adoptions.push_back(std::move(j));
+  }
   const auto& o = agent_->options();
   return {{"node", config_.node},
           {"heartbeats", o.heartbeats},

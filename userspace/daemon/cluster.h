@@ -3,15 +3,19 @@
 // what the daemon does when a peer goes down — adopt it when this node is the chosen adopter.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "daemon/config.h"
+#include "failover/audit.h"
 #include "failover/auto_adopt.h"
 #include "health/agent.h"
+#include "store/store.h"
 
 namespace lockferry::daemon {
 
@@ -34,11 +38,16 @@ class Cluster {
   Cluster(boost::asio::io_context& io, const Config& config);
   void on_peer_event(const health::PeerEvent& event);
   void adopt(const std::string& node, const std::string& reason);
+  // After an adoption: the final reclaim audit once the grace period is over (audit_after).
+  void schedule_audit(const std::string& node);
 
   boost::asio::io_context& io_;
   Config config_;
   std::unique_ptr<health::Agent> agent_;
   std::unique_ptr<failover::AutoAdopter> adopter_;
+  std::unique_ptr<store::Store> store_;  // this loop's own connection, for the audits
+  std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> audit_timers_;
+  std::map<std::string, failover::AuditReport> audits_;  // the final audit per adopted node
 };
 
 }  // namespace lockferry::daemon

@@ -187,7 +187,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     if (auto r = check_keys(*fo, "failover",
                             {"statmon_dir", "service_ip", "recognize", "recognize_command",
                              "recognize_timeout_s", "automatic", "adopt_order", "takeover_command",
-                             "takeover_timeout_s"},
+                             "takeover_timeout_s", "audit_after_s"},
                             origin);
         !r)
       return r.error();
@@ -201,7 +201,8 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
       if (auto r = read_strings(*fo, key, "failover", origin, *out); !r) return r.error();
     }
     for (auto [key, out] : {std::pair{"recognize_timeout_s", &cfg.recognize_timeout},
-                            std::pair{"takeover_timeout_s", &cfg.takeover_timeout}}) {
+                            std::pair{"takeover_timeout_s", &cfg.takeover_timeout},
+                            std::pair{"audit_after_s", &cfg.audit_after}}) {
       std::int64_t v = out->count();
       if (auto r = read_duration(*fo, key, "failover", origin, 1, 3600, v); !r) return r.error();
       *out = std::chrono::seconds(v);

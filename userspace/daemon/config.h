@@ -40,6 +40,7 @@ struct Config {
   std::vector<std::string> adopt_order;         // preferred adoptive nodes, first first
   std::vector<std::string> takeover_command;    // takes the service here before replay ({from}, {node}, {service_ip})
   std::chrono::seconds takeover_timeout{120};
+  std::chrono::seconds audit_after{90};         // the adoptive server's grace period: final reclaim audit then
   // [health] (enabled when the section is present)
   health::Options health;
   // [locks]: lock grant capture (eBPF on the filelock tracepoints)

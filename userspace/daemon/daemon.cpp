@@ -234,13 +234,21 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
     return ok(to_json(*report));
   }
   if (command == "locks") return handle_locks(request);
+  if (command == "audit") {
+    // The reclaim audit of an adoption: the old primary's lock table against this node's.
+    const std::string from = request.value("from", std::string());
+    if (from.empty()) return fail("audit: which node was adopted? (lockferry audit --from NODE)");
+    auto report = failover::audit_from_store(*store_, from, config_.node);
+    if (!report) return fail(report.error().message);
+    return ok(to_json(*report));
+  }
   if (command == "health") {
     if (!cluster_)
       return fail("health is not configured on this node: add a [health] section to lockferryd's "
                   "configuration (see the user guide)");
     return cluster_->handle(request);
   }
-  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate, health)");
+  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate, health, audit)");
 }
 
 int Daemon::run() {

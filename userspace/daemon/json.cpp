@@ -72,6 +72,40 @@ nlohmann::json to_json(const store::MigrationRecord& m) {
   };
 }
 
+nlohmann::json to_json(const failover::AuditReport& r) {
+  nlohmann::json locks = nlohmann::json::array();
+  for (const auto& e : r.entries) {
+    nlohmann::json j{{"status", failover::to_string(e.status)},
+                     {"client", e.client},
+                     {"path", e.path},
+                     {"start", e.old_lock.start},
+                     {"end", e.old_lock.end},
+                     {"type", e.old_lock.type}};
+    if (e.now) j["now"] = {{"start", e.now->start}, {"end", e.now->end}, {"type", e.now->type}};
+    locks.push_back(std::move(j));
+  }
+  nlohmann::json clients = nlohmann::json::object();
+  for (const auto& [client, c] : r.clients) {
+    clients[client.empty() ? "(not named by the lock table)" : client] = {
+        {"locks", c.locks}, {"reclaimed", c.reclaimed}, {"different_range", c.different_range},
+        {"not_reclaimed", c.not_reclaimed}};
+  }
+  nlohmann::json unmatched = nlohmann::json::array();
+  for (const auto& l : r.unmatched)
+    unmatched.push_back({{"path", l.path}, {"start", l.start}, {"end", l.end}, {"type", l.type}});
+  return {{"from_node", r.from_node},
+          {"to_node", r.to_node},
+          {"at", clock::format_ns(r.at_ns)},
+          {"locks_held_before", r.locks},
+          {"reclaimed", r.reclaimed},
+          {"different_range", r.different_range},
+          {"not_reclaimed", r.not_reclaimed},
+          {"percent_reclaimed", r.percent_reclaimed()},
+          {"clients", clients},
+          {"locks", locks},
+          {"unmatched", unmatched}};
+}
+
 nlohmann::json to_json(const failover::MigrateReport& r) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : r.replay.entries) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "failover/audit.h"
 #include "failover/migration.h"
 #include "lockferry/records.h"
 #include "store/store.h"
@@ -15,6 +16,7 @@ nlohmann::json to_json(const MonitorRecord& record);
 nlohmann::json to_json(const LockRecord& lock);
 nlohmann::json to_json(const store::MigrationRecord& migration);
 nlohmann::json to_json(const failover::MigrateReport& report);
+nlohmann::json to_json(const failover::AuditReport& report);
 
 }  // namespace lockferry::daemon
 

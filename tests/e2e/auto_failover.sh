@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Automatic failover on the namespace NFS cluster: lockferryd runs on nodeA and nodeB with
+# heartbeats, health checks and automatic adoption, and nobody calls `lockferry migrate`.
+#
+#   --scenario kill       nodeA crashes (Ganesha, statd and lockferryd SIGKILLed): nodeB declares
+#                         it dead after dead_after_ms of silence, fences it, takes the service
+#                         (scripts/cluster/takeover), replays, runs sm-notify; every client
+#                         reclaims. Prints the time from the kill to the last reclaim.
+#   --scenario partition  nodeA is cut off the network (its link goes down) but keeps running:
+#                         nodeB adopts it; then nodeA's lockferryd tries to write (statd on nodeA
+#                         adds and removes monitor records) and the store refuses every write; when
+#                         the partition heals nodeA says it is fenced and is not adopted again.
+#   --scenario audit      one client is stopped before nodeA crashes, so it never reclaims; nodeB
+#                         adopts; `lockferry audit --from nodeA` names exactly the stopped client's
+#                         locks as not reclaimed and every other lock as reclaimed, and nodeB logs
+#                         the audit summary when its grace period ends.
+#
+# lockferryd runs in each server node's network namespace (heartbeats from the node's IP, sm-notify
+# from the service IP) but in the host's mount namespace, so that its takeover command can drive
+# the testbed; its paths are the host-side paths of the node's directories. Env: E2E_KEEP=1,
+# LOCKFERRY_BUILD_DIR, LF_TESTBED_GRACE (nodeB's grace period, default 15 s).
+set -euo pipefail
+. "$(dirname "$(realpath "$0")")/lib.sh"
+
+scenario=kill
+build=${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scenario) scenario=$2; shift 2 ;;
+    --build-dir) build=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--scenario kill|partition|audit, --build-dir DIR)" ;;
+  esac
+done
+case "$scenario" in kill | partition | audit) ;; *) e2e_fatal "--scenario must be kill, partition or audit" ;; esac
+e2e_require_root
+command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
+client_bin=$build/tests/tools/lf-nlm-client
+lfd_bin=$build/userspace/lockferryd
+lf_bin=$build/userspace/lockferry
+for b in "$client_bin" "$lfd_bin" "$lf_bin"; do
+  [ -x "$b" ] || e2e_fatal "$b is not built: make -C $build lf-nlm-client lockferryd lockferry"
+done
+
+svc=203.0.113.10
+state=$LF_TESTBED_DIR
+export_dir=$state/export
+store_url="dir://$state/store"
+grace_b=${LF_TESTBED_GRACE:-15}
+clients=3
+[ "$scenario" = partition ] && clients=2
+name="e2e_automatic_failover ($scenario)"
+e2e_trap_cleanup
+
+client_ip() { echo "203.0.113.$((100 + $1))"; }
+nlm() {   # CLIENT-NUMBER ARGS...
+  local k=$1
+  shift
+  tb_exec "client$k" "$client_bin" --server "$svc" --export "$export_dir" --name "$(client_ip "$k")" "$@"
+}
+locks_of() { echo "file$1.dat:0:4096:exclusive shared.dat:$(($1 * 1000)):1000:exclusive"; }
+count_status() { jq --arg s "$2" '[.locks[] | select(.status == $s)] | length' "$1" 2>/dev/null || echo 0; }
+wait_until() {   # SECONDS CMD...
+  local secs=$1 i
+  shift
+  for ((i = 0; i < secs * 10; i++)); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+secs() { printf '%d.%01d s' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+lf_on() {   # NODE ARGS...: the lockferry CLI against NODE's lockferryd
+  local node=$1
+  shift
+  "$lf_bin" --socket "$state/nodes/$node/run/lockferry/lockferryd.sock" "$@"
+}
+peer_state() {   # NODE PEER -> state as NODE sees it
+  lf_on "$1" --json health 2>/dev/null | jq -r --arg p "$2" '.peers[] | select(.node == $p) | .state'
+}
+peer_is() { [ "$(peer_state "$1" "$2")" = "$3" ]; }
+
+# ---------------------------------------------------------------------------------------------
+e2e_step "bring up the cluster: nodeA (active, $svc), nodeB (standby), $clients clients"
+tb down >/dev/null 2>&1
+LF_TESTBED_GRACE=5 tb up --clients "$clients"
+for ((k = 1; k <= clients; k++)); do : >"$export_dir/file$k.dat"; done
+: >"$export_dir/shared.dat"
+
+e2e_step "start lockferryd on nodeA and nodeB: heartbeats every 500 ms, dead after 3000 ms, automatic adoption"
+key=$state/heartbeat.key
+head -c 32 /dev/urandom | base64 >"$key"
+chmod 600 "$key"
+declare -A lfd_pid
+for node in nodeA nodeB; do
+  conf=$state/nodes/$node/lockferryd-auto.toml
+  nd=$state/nodes/$node
+  cat >"$conf" <<EOF
+node = "$node"
+store = "$store_url"
+[capture]
+monitor_dirs = ["$nd/nfs/sm"]
+pin_dir = ""
+[control]
+socket = "$nd/run/lockferry/lockferryd.sock"
+[failover]
+statmon_dir = "$nd/nfs/sm"
+service_ip = "$svc"
+recognize = "sm-notify"
+# sm-notify needs the node's /etc/hosts and /var/lib/nfs: run it in the node's mount namespace.
+recognize_command = ["nsenter", "--mount=$state/ns/$node.mnt", "--uts=$state/ns/$node.uts", "--",
+                     "sm-notify", "-f", "-d", "-m", "1", "-P", "/var/lib/nfs", "-v", "{service_ip}"]
+recognize_timeout_s = 30
+automatic = true
+adopt_order = ["nodeB", "nodeA"]
+takeover_command = ["env", "LF_TESTBED_PREFIX=$LF_TESTBED_PREFIX", "LF_TESTBED_GRACE=$grace_b",
+                    "$E2E_CLUSTER/takeover", "--state-dir", "$state", "{from}", "{node}"]
+takeover_timeout_s = 60
+audit_after_s = $((grace_b + 3))
+[health]
+listen = "$([ "$node" = nodeA ] && echo 203.0.113.11 || echo 203.0.113.12):7789"
+key_file = "$key"
+check_command = ["$E2E_CLUSTER/health-check", "$svc"]
+[health.peers]
+nodeA = "203.0.113.11:7789"
+nodeB = "203.0.113.12:7789"
+EOF
+  log=$nd/log/lockferryd-auto.log
+  setsid nsenter --net="/run/netns/$LF_TESTBED_PREFIX-$node" "$lfd_bin" --config "$conf" >"$log" 2>&1 &
+  lfd_pid[$node]=$!
+done
+for node in nodeA nodeB; do
+  wait_until 30 grep -q "capture attached" "$state/nodes/$node/log/lockferryd-auto.log" ||
+    { tail -n 20 "$state/nodes/$node/log/lockferryd-auto.log"; e2e_fatal "lockferryd on $node did not start"; }
+done
+wait_until 20 peer_is nodeB nodeA alive && wait_until 20 peer_is nodeA nodeB alive ||
+  e2e_fatal "the nodes do not see each other: $(lf_on nodeB health 2>&1 | tail -n 8)"
+e2e_ok "nodeB sees nodeA alive and serving; nodeA sees nodeB alive (standby)"
+lf_on nodeB health | sed 's/^/    /'
+
+e2e_step "wait for nodeA's boot grace period to end"
+not_in_grace() { ! tb nfs "$1" grace; }
+wait_until 30 not_in_grace nodeA || e2e_fatal "nodeA stayed in grace"
+
+e2e_step "every client locks two ranges through $svc and keeps them (listening for SM_NOTIFY)"
+declare -A client_pid
+for ((k = 1; k <= clients; k++)); do
+  # shellcheck disable=SC2046
+  setsid "$E2E_CLUSTER/exec" "client$k" "$client_bin" --server "$svc" --export "$export_dir" \
+    --name "$(client_ip "$k")" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
+    lock $(locks_of "$k") >"$state/client$k.out" 2>"$state/client$k.err" &
+  client_pid[$k]=$!
+done
+all_hold() {
+  local k
+  for ((k = 1; k <= clients; k++)); do [ "$(count_status "$state/client$k.json" held)" -eq 2 ] || return 1; done
+}
+wait_until 30 all_hold && e2e_ok "every client holds its two locks" || e2e_bad "not every client got its locks"
+records_ok() {
+  [ "$("$lf_bin" --store "$store_url" --json records --node nodeA 2>/dev/null | jq length)" -ge "$clients" ]
+}
+wait_until 15 records_ok && e2e_ok "nodeA's $clients monitor records are in the store" ||
+  e2e_bad "nodeA's monitor records did not reach the store"
+
+all_reclaimed() {
+  local k
+  for k in "$@"; do [ "$(count_status "$state/client$k.json" reclaimed)" -eq 2 ] || return 1; done
+}
+clients_list() { seq 1 "$clients"; }
+
+# ---------------------------------------------------------------------------------------------
+case "$scenario" in
+kill)
+  e2e_step "CRASH nodeA: SIGKILL ganesha.nfsd, rpc.statd and lockferryd; nobody runs migrate"
+  pid=${lfd_pid[nodeA]}
+  [ "$pid" -gt 0 ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lockferryd ] && kill -KILL "$pid"
+  t_kill=$(now_ms)
+  tb nfs nodeA kill
+  # shellcheck disable=SC2046
+  if wait_until 60 all_reclaimed $(clients_list); then
+    t_done=$(now_ms)
+    e2e_ok "every client reclaimed both locks on nodeB"
+  else
+    t_done=$(now_ms)
+    e2e_bad "not every client reclaimed within 60 s"
+  fi
+  ;;
+partition)
+  e2e_step "PARTITION nodeA: its link goes down; Ganesha, statd and lockferryd keep running"
+  before_records=$state/records-before.json
+  "$lf_bin" --store "$store_url" --json records --node nodeA >"$before_records"
+  t_kill=$(now_ms)
+  ip -n "$LF_TESTBED_PREFIX-nodeA" link set eth0 down
+  # shellcheck disable=SC2046
+  wait_until 60 all_reclaimed $(clients_list) && e2e_ok "every client reclaimed both locks on nodeB" ||
+    e2e_bad "not every client reclaimed within 60 s"
+  t_done=$(now_ms)
+  ;;
+audit)
+  e2e_step "client2 stops for good (it will never reclaim); then nodeA crashes"
+  locks_a=$state/locks-nodeA.json
+  locks_ok() {
+    "$lf_bin" --store "$store_url" --json locks --node nodeA >"$locks_a" 2>/dev/null &&
+      [ "$(jq length "$locks_a")" -ge $((clients * 2)) ]
+  }
+  wait_until 15 locks_ok && e2e_ok "nodeA's lock table holds the $((clients * 2)) locks" ||
+    e2e_bad "nodeA's lock table is incomplete: $(jq -c . "$locks_a" 2>/dev/null | head -c 300)"
+  pid=${client_pid[2]}
+  [ "$pid" -gt 0 ] && kill -TERM "$pid"
+  # The whole node: a lockferryd that outlived its lock manager would see the kernel release every
+  # lock and store the emptied table before it is fenced (see the report on issue 5).
+  pid=${lfd_pid[nodeA]}
+  [ "$pid" -gt 0 ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = lockferryd ] && kill -KILL "$pid"
+  t_kill=$(now_ms)
+  tb nfs nodeA kill
+  wait_until 60 all_reclaimed 1 3 && e2e_ok "client1 and client3 reclaimed both locks on nodeB" ||
+    e2e_bad "client1/client3 did not reclaim within 60 s"
+  t_done=$(now_ms)
+  ;;
+esac
+
+e2e_step "what nodeB did (its log)"
+grep -E "health: node nodeA|failover: |migrate: |takeover" "$state/nodes/nodeB/log/lockferryd-auto.log" |
+  cut -c1-220 | sed 's/^/    /'
+e2e_check "nodeB adopted nodeA automatically" grep -q "failover: adopted nodeA" "$state/nodes/nodeB/log/lockferryd-auto.log"
+migrations=$("$lf_bin" --store "$store_url" --json migrations)
+e2e_check "exactly one migration of nodeA, by nodeB, at epoch 1" \
+  test "$(jq '[.[] | select(.from_node == "nodeA" and .to_node == "nodeB" and .epoch == 1)] | length' <<<"$migrations")" -eq 1
+e2e_check "the migration finished ok" test "$(jq -r '.[0].result' <<<"$migrations")" = ok
+for ((k = 1; k <= clients; k++)); do
+  [ "$scenario" = audit ] && [ "$k" -eq 2 ] && continue
+  e2e_check "client$k notified from $svc" jq -e --arg s "$svc" 'any(.notifications[]; .mon_name == $s)' "$state/client$k.json"
+done
+ms=$((t_done - t_kill))
+detected=$(sed -n 's/.*health: node nodeA is DOWN: \(.*\)/\1/p' "$state/nodes/nodeB/log/lockferryd-auto.log" | head -n 1)
+adopted=$(sed -n 's/.*failover: adopted nodeA at epoch [0-9]* in \([0-9]*\) ms.*/\1/p' "$state/nodes/nodeB/log/lockferryd-auto.log" | head -n 1)
+e2e_say "nodeA down: $detected"
+e2e_say "adoption (fence, takeover, replay, sm-notify) took ${adopted:-?} ms after detection"
+printf '\n\033[1mMEASURED: %s -> last reclaim: %s (polled every 100 ms)\033[0m\n' \
+  "$([ "$scenario" = partition ] && echo "partition" || echo "kill")" "$(secs "$ms")"
+
+case "$scenario" in
+kill)
+  e2e_step "the locks survived: after nodeB's grace period, other clients' conflicting locks are denied"
+  wait_until $((grace_b + 20)) not_in_grace nodeB || e2e_bad "nodeB never left grace"
+  denied=0
+  for ((k = 1; k <= clients; k++)); do
+    o=$((k % clients + 1))
+    nlm "$o" lock "file$k.dat:0:4096:exclusive" >/dev/null 2>&1 || denied=$((denied + 1))
+  done
+  e2e_check "$denied/$clients conflicting locks denied" test "$denied" -eq "$clients"
+  ;;
+partition)
+  e2e_step "nodeA, still partitioned, keeps running: its statd adds and removes monitor records"
+  sm_a=$state/nodes/nodeA/nfs/sm
+  first=$(find "$sm_a" -maxdepth 1 -type f ! -name '.*' | sort | head -n 1)
+  sed 's/203\.0\.113\.101/203.0.113.199/g' "$first" >"$sm_a/.203.0.113.199.new"
+  chown statd "$sm_a/.203.0.113.199.new"
+  chmod 600 "$sm_a/.203.0.113.199.new"
+  mv "$sm_a/.203.0.113.199.new" "$sm_a/203.0.113.199"
+  rm -f "$sm_a/$(basename "$first")"
+  e2e_say "added $sm_a/203.0.113.199, removed $first"
+  wait_until 10 grep -q "was adopted by another node" "$state/nodes/nodeA/log/lockferryd-auto.log" || true
+  grep -E "adopted by another node|refused" "$state/nodes/nodeA/log/lockferryd-auto.log" | head -n 3 | cut -c1-240 | sed 's/^/    /'
+  e2e_check "nodeA's lockferryd logs loudly that it was adopted and stops writing" \
+    grep -q "was adopted by another node" "$state/nodes/nodeA/log/lockferryd-auto.log"
+  e2e_check "nodeA's lockferryd reports itself fenced" \
+    bash -c "'$lf_bin' --socket '$state/nodes/nodeA/run/lockferry/lockferryd.sock' --json status | jq -e '.fenced == true'"
+  "$lf_bin" --store "$store_url" --json records --node nodeA >"$state/records-after.json"
+  e2e_check "the store refused nodeA's writes: nodeA's records are exactly those nodeB adopted" \
+    test "$(jq -c '[.[] | .file_name] | sort' "$before_records")" = "$(jq -c '[.[] | .file_name] | sort' "$state/records-after.json")"
+  e2e_check "nodeA's epoch in the store is 1 (fenced by nodeB)" \
+    bash -c "'$lf_bin' --store '$store_url' --json nodes | jq -e '.[] | select(.node == \"nodeA\") | .epoch == 1'"
+
+  e2e_step "the partition heals: nodeA heartbeats again, says it is fenced, and is not adopted again"
+  ip -n "$LF_TESTBED_PREFIX-nodeA" link set eth0 up
+  fenced_seen() { lf_on nodeB --json health | jq -e '.peers[] | select(.node == "nodeA") | .state == "alive" and .fenced' >/dev/null; }
+  e2e_check "nodeB sees nodeA alive again, fenced" wait_until 15 fenced_seen
+  sleep 1
+  e2e_check "still exactly one migration of nodeA" \
+    test "$("$lf_bin" --store "$store_url" --json migrations | jq '[.[] | select(.from_node == "nodeA")] | length')" -eq 1
+  ;;
+audit)
+  e2e_step "lockferry audit --from nodeA on nodeB"
+  audit_ok() {
+    lf_on nodeB --json audit --from nodeA >"$state/audit.json" 2>"$state/audit.err" &&
+      [ "$(jq '.reclaimed' "$state/audit.json")" -ge 4 ]
+  }
+  wait_until 20 audit_ok || e2e_bad "audit did not see 4 reclaimed locks: $(cat "$state/audit.err" "$state/audit.json" 2>/dev/null | head -c 400)"
+  lf_on nodeB audit --from nodeA | sed 's/^/    /'
+  e2e_check "4 locks reclaimed" test "$(jq '.reclaimed' "$state/audit.json")" -eq 4
+  e2e_check "2 locks not reclaimed" test "$(jq '.not_reclaimed' "$state/audit.json")" -eq 2
+  not_reclaimed=$(jq -c '[.locks[] | select(.status == "not_reclaimed") | "\(.path | split("/") | last):\(.start)-\(.end)"] | sort' "$state/audit.json")
+  e2e_check "the locks not reclaimed are exactly client2's (file2.dat:0-4095, shared.dat:2000-2999): $not_reclaimed" \
+    test "$not_reclaimed" = '["file2.dat:0-4095","shared.dat:2000-2999"]'
+  wait_until $((grace_b + 20)) not_in_grace nodeB || e2e_bad "nodeB never left grace"
+  wait_until 10 grep -q "reclaim audit of nodeA" "$state/nodes/nodeB/log/lockferryd-auto.log" || true
+  grep "reclaim audit of nodeA" "$state/nodes/nodeB/log/lockferryd-auto.log" | cut -c1-240 | sed 's/^/    /'
+  e2e_check "nodeB logged the audit summary when grace ended" grep -q "reclaim audit of nodeA" "$state/nodes/nodeB/log/lockferryd-auto.log"
+  ;;
+esac
+
+e2e_finish "$name"
