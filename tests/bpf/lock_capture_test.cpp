@@ -3,13 +3,17 @@
 // process named like a lock manager takes, splits, merges and releases fcntl and OFD locks (as
 // NFS-Ganesha's VFS backend does: F_OFD_SETLK on one open file per lock owner), and the recorded
 // table must match exactly at every step; locks of other processes must not be recorded.
+#include "capture/lock_capture.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,11 +23,7 @@
 #include <tuple>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
-
 #include "bpf_env.h"
-#include "capture/lock_capture.h"
 #include "capture/lock_recorder.h"
 #include "store/store.h"
 
@@ -150,8 +150,10 @@ class Harness {
           table.apply(c);
         },
         [this](const ManagerProcess& m) { gone.push_back(m); });
-    if (started) capture = std::move(*started);
-    else error = started.error().message;
+    if (started)
+      capture = std::move(*started);
+    else
+      error = started.error().message;
   }
   ~Harness() {
     if (capture) capture->stop();
@@ -167,7 +169,9 @@ class Harness {
     }
     return done();
   }
-  bool wait_for_changes(std::size_t n) { return wait_until([&] { return changes.size() >= n; }); }
+  bool wait_for_changes(std::size_t n) {
+    return wait_until([&] { return changes.size() >= n; });
+  }
   bool is_manager(pid_t pid) const {
     for (const auto& m : capture->managers())
       if (m.pid == static_cast<std::uint32_t>(pid)) return true;
@@ -221,7 +225,8 @@ void expect_table(const LockTable& table, pid_t child, const std::string& comm,
     auto [it, added] = owner_of.emplace(e.owner, owner);
     EXPECT_EQ(it->second, owner) << "ranges labelled " << e.owner << " must share one owner";
     auto [jt, added2] = label_of.emplace(owner, e.owner);
-    EXPECT_EQ(jt->second, e.owner) << "labels " << jt->second << " and " << e.owner << " share owner " << owner;
+    EXPECT_EQ(jt->second, e.owner)
+        << "labels " << jt->second << " and " << e.owner << " share owner " << owner;
   }
 }
 
@@ -235,29 +240,35 @@ TEST_P(LockCaptureTest, RecordsFcntlAndOfdLocksOfAManagerExactly) {
   Harness h(GetParam(), {name});
   ASSERT_TRUE(h.capture) << h.error;
   EXPECT_EQ(h.capture->hook(), GetParam());
-  EXPECT_NE(h.capture->hook_reason().find(to_string(GetParam())), std::string::npos) << h.capture->hook_reason();
+  EXPECT_NE(h.capture->hook_reason().find(to_string(GetParam())), std::string::npos)
+      << h.capture->hook_reason();
 
   int fd_a = -1, ofd_b = -1, ofd_a = -1;
-  Child child(name, {
-      // 1: fcntl write 0-99 on a, unlock 40-59 (split), read 200-EOF; OFD write 0-99 on b and
-      //    unlock 10-19; OFD read 100-149 on a through another open file.
-      [&] {
-        fd_a = ::open(a.c_str(), O_RDWR);
-        ofd_b = ::open(b.c_str(), O_RDWR);
-        ofd_a = ::open(a.c_str(), O_RDONLY);
-        return set_lock(fd_a, F_SETLK, F_WRLCK, 0, 100) && set_lock(fd_a, F_SETLK, F_UNLCK, 40, 20) &&
-               set_lock(fd_a, F_SETLK, F_RDLCK, 200, 0) && set_lock(ofd_b, F_OFD_SETLK, F_WRLCK, 0, 100) &&
-               set_lock(ofd_b, F_OFD_SETLK, F_UNLCK, 10, 10) && set_lock(ofd_a, F_OFD_SETLK, F_RDLCK, 100, 50);
-      },
-      // 2: re-lock 40-59 (merges back into 0-99); closing b's OFD file releases its locks.
-      [&] { return set_lock(fd_a, F_SETLK, F_WRLCK, 40, 20) && ::close(ofd_b) == 0; },
-      // 3: closing ANY descriptor of a drops all of the process's fcntl locks on a (POSIX), but
-      //    not the OFD lock.
-      [&] {
-        int other = ::open(a.c_str(), O_RDONLY);
-        return other >= 0 && ::close(other) == 0;
-      },
-  });
+  Child child(
+      name,
+      {
+          // 1: fcntl write 0-99 on a, unlock 40-59 (split), read 200-EOF; OFD write 0-99 on b and
+          //    unlock 10-19; OFD read 100-149 on a through another open file.
+          [&] {
+            fd_a = ::open(a.c_str(), O_RDWR);
+            ofd_b = ::open(b.c_str(), O_RDWR);
+            ofd_a = ::open(a.c_str(), O_RDONLY);
+            return set_lock(fd_a, F_SETLK, F_WRLCK, 0, 100) &&
+                   set_lock(fd_a, F_SETLK, F_UNLCK, 40, 20) &&
+                   set_lock(fd_a, F_SETLK, F_RDLCK, 200, 0) &&
+                   set_lock(ofd_b, F_OFD_SETLK, F_WRLCK, 0, 100) &&
+                   set_lock(ofd_b, F_OFD_SETLK, F_UNLCK, 10, 10) &&
+                   set_lock(ofd_a, F_OFD_SETLK, F_RDLCK, 100, 50);
+          },
+          // 2: re-lock 40-59 (merges back into 0-99); closing b's OFD file releases its locks.
+          [&] { return set_lock(fd_a, F_SETLK, F_WRLCK, 40, 20) && ::close(ofd_b) == 0; },
+          // 3: closing ANY descriptor of a drops all of the process's fcntl locks on a (POSIX), but
+          //    not the OFD lock.
+          [&] {
+            int other = ::open(a.c_str(), O_RDONLY);
+            return other >= 0 && ::close(other) == 0;
+          },
+      });
   ASSERT_TRUE(child.ready());
   // The rename hook adds the child at once; a rescan finds it too.
   h.capture->rescan();
@@ -266,8 +277,12 @@ TEST_P(LockCaptureTest, RecordsFcntlAndOfdLocksOfAManagerExactly) {
   ASSERT_TRUE(child.step());
   ASSERT_TRUE(h.wait_until([&] { return h.table.size() == 6; })) << h.table.size();
   expect_table(h.table, child.pid(), name,
-               {{a, 0, 39, "write", 'P'}, {a, 60, 99, "write", 'P'}, {a, 200, kEof, "read", 'P'},
-                {b, 0, 9, "write", 'B'}, {b, 20, 99, "write", 'B'}, {a, 100, 149, "read", 'A'}});
+               {{a, 0, 39, "write", 'P'},
+                {a, 60, 99, "write", 'P'},
+                {a, 200, kEof, "read", 'P'},
+                {b, 0, 9, "write", 'B'},
+                {b, 20, 99, "write", 'B'},
+                {a, 100, 149, "read", 'A'}});
   // Every grant carried the file's full path; the split came from one release event.
   for (const auto& c : h.changes) {
     if (c.kind == LockChange::Kind::granted) {
@@ -315,7 +330,8 @@ TEST_P(LockCaptureTest, LocksOfOtherProcessesAreNotRecorded) {
   Child other("lfplainproc", {[&] {
                 fd = ::open(a.c_str(), O_RDWR);
                 ofd = ::open(a.c_str(), O_RDWR);
-                return set_lock(fd, F_SETLK, F_WRLCK, 0, 10) && set_lock(ofd, F_OFD_SETLK, F_WRLCK, 50, 10) &&
+                return set_lock(fd, F_SETLK, F_WRLCK, 0, 10) &&
+                       set_lock(ofd, F_OFD_SETLK, F_WRLCK, 50, 10) &&
                        set_lock(fd, F_SETLK, F_UNLCK, 0, 0);
               }});
   ASSERT_TRUE(other.ready());
@@ -347,7 +363,8 @@ TEST_P(LockCaptureTest, AConflictIsCountedButChangesNothing) {
   int fd = -1;
   Child child(name, {[&] {
                 fd = ::open(a.c_str(), O_RDWR);
-                return !set_lock(fd, F_OFD_SETLK, F_WRLCK, 5, 10) && set_lock(fd, F_OFD_SETLK, F_WRLCK, 10, 10);
+                return !set_lock(fd, F_OFD_SETLK, F_WRLCK, 5, 10) &&
+                       set_lock(fd, F_OFD_SETLK, F_WRLCK, 10, 10);
               }});
   ASSERT_TRUE(child.ready());
   h.capture->rescan();
@@ -416,7 +433,8 @@ TEST_P(LockCaptureTest, TheStoreHoldsTheCurrentTable) {
   child.finish();
 }
 
-INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest, ::testing::Values(LockHook::tp_btf, LockHook::tracepoint),
+INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,
+                         ::testing::Values(LockHook::tp_btf, LockHook::tracepoint),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 
 }  // namespace

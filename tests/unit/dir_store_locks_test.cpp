@@ -80,7 +80,8 @@ TEST(DirStoreLocks, TheTableIsOneLockPerLine) {
   TempDir dir;
   auto store = open_at(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9), make_lock("nfs1", 0, 20, 29)}).ok());
+  ASSERT_TRUE(
+      store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9), make_lock("nfs1", 0, 20, 29)}).ok());
   const std::string text = read_raw_file(dir / "nfs1/locks.json");
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4) << text;
   EXPECT_THAT(text, HasSubstr("\"start\":20"));
@@ -114,8 +115,9 @@ TEST(DirStoreLocks, RefusesLocksOfAnotherNodeOrEpochAndBadRanges) {
   EXPECT_FALSE(store->put_locks("nfs1", 1, {make_lock("nfs1", 0, 0, 9)}).ok());
   EXPECT_THAT(store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 10, 9)}).error().message,
               HasSubstr("ends before it starts"));
-  EXPECT_THAT(store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9, "exclusive")}).error().message,
-              HasSubstr("neither read nor write"));
+  EXPECT_THAT(
+      store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9, "exclusive")}).error().message,
+      HasSubstr("neither read nor write"));
   EXPECT_FALSE(store->put_locks("../x", 0, {}).ok());
   EXPECT_TRUE(store->list_locks("nfs1")->empty());  // nothing was written
 }
@@ -126,10 +128,10 @@ TEST(DirStoreLocks, ACorruptTableIsAnErrorNamingTheFile) {
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9)}).ok());
   const std::string path = dir / "nfs1/locks.json";
-  for (const std::string& bad : {std::string("{\"format\": 1, \"node\": \"nfs1\", \"locks\": [{\"node\": \"nfs1\"}]}"),
-                                std::string("not json"),
-                                std::string("{\"format\": 9, \"node\": \"nfs1\", \"locks\": []}"),
-                                std::string("{\"format\": 1, \"node\": \"nfs2\", \"locks\": []}")}) {
+  for (const std::string& bad :
+       {std::string("{\"format\": 1, \"node\": \"nfs1\", \"locks\": [{\"node\": \"nfs1\"}]}"),
+        std::string("not json"), std::string("{\"format\": 9, \"node\": \"nfs1\", \"locks\": []}"),
+        std::string("{\"format\": 1, \"node\": \"nfs2\", \"locks\": []}")}) {
     write_raw_file(path, bad);
     auto listed = store->list_locks("nfs1");
     ASSERT_FALSE(listed.ok()) << bad;

@@ -24,11 +24,11 @@ TEST(LockManagers, FoundByExactProcessNameSortedByPid) {
   TempDir proc;
   fake_process(proc, "900", "ganesha.nfsd");
   fake_process(proc, "12", "lockd");
-  fake_process(proc, "13", "lockdx");          // not a prefix match
-  fake_process(proc, "14", "ganesha.nfs");     // nor a truncation
+  fake_process(proc, "13", "lockdx");       // not a prefix match
+  fake_process(proc, "14", "ganesha.nfs");  // nor a truncation
   fake_process(proc, "15", "bash");
-  fake_process(proc, "self", "ganesha.nfsd");  // not a pid
-  fake_process(proc, "77", "lockd");           // our own pid: excluded
+  fake_process(proc, "self", "ganesha.nfsd");        // not a pid
+  fake_process(proc, "77", "lockd");                 // our own pid: excluded
   std::filesystem::create_directories(proc / "16");  // a process that exited mid-scan: no comm
   const auto found = find_manager_processes(proc.path(), {"lockd", "ganesha.nfsd"}, 77);
   EXPECT_EQ(found, (std::vector<ManagerProcess>{{12, "lockd"}, {900, "ganesha.nfsd"}}));
@@ -48,7 +48,8 @@ TEST(LockManagers, HookNames) {
   EXPECT_EQ(*lock_hook_from_string("tp_btf"), LockHook::tp_btf);
   EXPECT_EQ(*lock_hook_from_string("tracepoint"), LockHook::tracepoint);
   EXPECT_EQ(*lock_hook_from_string("auto"), LockHook::automatic);
-  EXPECT_THAT(lock_hook_from_string("kprobe").error().message, HasSubstr("auto, tp_btf or tracepoint"));
+  EXPECT_THAT(lock_hook_from_string("kprobe").error().message,
+              HasSubstr("auto, tp_btf or tracepoint"));
 }
 
 }  // namespace

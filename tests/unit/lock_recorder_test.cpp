@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockRecorder: a burst of lock changes becomes one store write, stop-time flush, fencing, and
 // taking the stored table back after a restart.
+#include "capture/lock_recorder.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 
-#include <boost/asio/io_context.hpp>
-
-#include "capture/lock_recorder.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::capture {
@@ -18,7 +18,8 @@ using lockferry::testing::open_at;
 using lockferry::testing::TempDir;
 using namespace std::chrono_literals;
 
-LockChange grant(std::uint64_t start, std::uint64_t end, std::uint32_t pid = 42, std::uint64_t owner = 1) {
+LockChange grant(std::uint64_t start, std::uint64_t end, std::uint32_t pid = 42,
+                 std::uint64_t owner = 1) {
   LockChange c;
   c.kind = LockChange::Kind::granted;
   c.write = true;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockTable keeps each owner's ranges as the kernel does (fs/locks.c posix_lock_inode): splits,
 // replacements, merges, releases, and a randomised comparison with a byte-by-byte model.
+#include "capture/lock_table.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -8,8 +10,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include "capture/lock_table.h"
 
 namespace lockferry::capture {
 namespace {

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -17,8 +18,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
-
-#include <spdlog/spdlog.h>
 
 namespace lockferry::capture {
 namespace {
@@ -47,10 +46,13 @@ Result<void> ensure_bpffs(const std::string& pin_dir) {
   while (!existing.empty() && !fs::exists(existing, ec)) existing = existing.parent_path();
   if (is_bpffs(existing)) return {};
   if (pin_dir.rfind("/sys/fs/bpf/", 0) != 0)
-    return make_error("pin directory {} is not on a bpf filesystem; mount one there "
-                      "(mount -t bpf bpf <dir>) or use /sys/fs/bpf/...", pin_dir);
+    return make_error(
+        "pin directory {} is not on a bpf filesystem; mount one there "
+        "(mount -t bpf bpf <dir>) or use /sys/fs/bpf/...",
+        pin_dir);
   if (::mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0)
-    return make_errno_error(errno, "/sys/fs/bpf is not a bpf filesystem and mounting one failed "
+    return make_errno_error(errno,
+                            "/sys/fs/bpf is not a bpf filesystem and mounting one failed "
                             "(mount -t bpf bpf /sys/fs/bpf)");
   spdlog::info("capture: mounted bpffs on /sys/fs/bpf for pinning");
   return {};
@@ -72,7 +74,8 @@ Result<std::string> ensure_tracefs(const std::string& required_group) {
   }
   if (::access("/sys/kernel/tracing/events", F_OK) != 0) {
     if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
-      return make_errno_error(errno, "tracefs is not mounted and mounting it on /sys/kernel/tracing "
+      return make_errno_error(errno,
+                              "tracefs is not mounted and mounting it on /sys/kernel/tracing "
                               "failed (mount -t tracefs tracefs /sys/kernel/tracing)");
     spdlog::info("capture: mounted tracefs on /sys/kernel/tracing");
   }
@@ -104,8 +107,10 @@ Result<void> PinSet::pin(const std::string& dir, bpf_object* obj, const NameFn& 
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK)
-      return make_error("pin directory {} belongs to another running lockferry (lock {} is held); "
-                        "give this instance its own pin_dir", dir, lock_path);
+      return make_error(
+          "pin directory {} belongs to another running lockferry (lock {} is held); "
+          "give this instance its own pin_dir",
+          dir, lock_path);
     return make_errno_error(err, "cannot lock {}", lock_path);
   }
   lock_fd_ = fd;

@@ -7,10 +7,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -18,10 +21,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "capture/bpf_support.h"
 #include "lock_watch.skel.h"
@@ -31,9 +30,12 @@ namespace lockferry::capture {
 
 const char* to_string(LockHook hook) {
   switch (hook) {
-    case LockHook::automatic: return "auto";
-    case LockHook::tp_btf: return "tp_btf";
-    case LockHook::tracepoint: return "tracepoint";
+    case LockHook::automatic:
+      return "auto";
+    case LockHook::tp_btf:
+      return "tp_btf";
+    case LockHook::tracepoint:
+      return "tracepoint";
   }
   return "unknown";
 }
@@ -49,8 +51,10 @@ Result<void> check_manager_names(const std::vector<std::string>& names) {
   for (const auto& n : names) {
     if (n.empty()) return make_error("a lock manager name is empty");
     if (n.size() >= LF_COMM_LEN)
-      return make_error("lock manager name '{}' is {} bytes; the kernel keeps {} bytes of a process "
-                        "name (comm): use '{}'", n, n.size(), LF_COMM_LEN - 1, n.substr(0, LF_COMM_LEN - 1));
+      return make_error(
+          "lock manager name '{}' is {} bytes; the kernel keeps {} bytes of a process "
+          "name (comm): use '{}'",
+          n, n.size(), LF_COMM_LEN - 1, n.substr(0, LF_COMM_LEN - 1));
     if (n.find('\0') != std::string::npos || n.find('/') != std::string::npos)
       return make_error("lock manager name '{}' cannot be a process name", n);
   }
@@ -156,7 +160,10 @@ bool tracepoint_exists(const std::string& tracefs, const std::string& group_and_
 class BpfLockCapture final : public LockCapture {
  public:
   BpfLockCapture(boost::asio::io_context& io, ChangeHandler on_change, ManagerGoneHandler on_gone)
-      : io_(io), rescan_timer_(io), on_change_(std::move(on_change)), on_gone_(std::move(on_gone)) {}
+      : io_(io),
+        rescan_timer_(io),
+        on_change_(std::move(on_change)),
+        on_gone_(std::move(on_gone)) {}
   ~BpfLockCapture() override { stop(); }
 
   Result<void> init(const LockOptions& options);
@@ -206,7 +213,8 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
   // open: parse the embedded object; nothing touches the kernel yet.
   skel_.reset(lock_watch__open());
   if (!skel_) return make_errno_error(errno, "cannot open the lock_watch BPF object");
-  skel_->rodata->targ_path_depth = std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
+  skel_->rodata->targ_path_depth =
+      std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
   skel_->rodata->targ_nlm_host = true;
 
   // Exactly one variant of the lock hooks; the manager-tracking helpers where their tracepoints
@@ -227,13 +235,16 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
 
   // load: the verifier checks every program; its log is at debug level on failure.
   if (int err = lock_watch__load(skel_.get()); err != 0)
-    return make_errno_error(-err, "loading the lock_watch BPF programs ({}) failed (run with -v for "
-                            "the libbpf/verifier log)", to_string(hook));
+    return make_errno_error(-err,
+                            "loading the lock_watch BPF programs ({}) failed (run with -v for "
+                            "the libbpf/verifier log)",
+                            to_string(hook));
 
   // Fill the maps before attaching, so the first lock is already filtered right.
   if (auto r = fill_names(); !r) return r;
   managers_.clear();
-  for (const auto& m : find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
+  for (const auto& m :
+       find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
     lf_manager_value v{kAddedByScan, 0};
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
       return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
@@ -263,8 +274,10 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
   }
 
   std::vector<LockHook> candidates;
-  if (options.hook == LockHook::automatic) candidates = {LockHook::tp_btf, LockHook::tracepoint};
-  else candidates = {options.hook};
+  if (options.hook == LockHook::automatic)
+    candidates = {LockHook::tp_btf, LockHook::tracepoint};
+  else
+    candidates = {options.hook};
   std::string tried;
   for (LockHook hook : candidates) {
     Result<void> r = hook == LockHook::tp_btf ? probe_tp_btf("posix_lock_inode") : Result<void>{};
@@ -272,7 +285,8 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
     if (r) break;
     skel_.reset();
     spdlog::warn("locks: {} hooks unavailable: {}", to_string(hook), r.error().message);
-    tried += fmt::format("{}{} unavailable: {}", tried.empty() ? "" : "; ", to_string(hook), r.error().message);
+    tried += fmt::format("{}{} unavailable: {}", tried.empty() ? "" : "; ", to_string(hook),
+                         r.error().message);
   }
   if (!skel_) return make_error("no lock hook could be attached ({})", tried);
 
@@ -285,7 +299,8 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
     }
   }
 
-  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.lock_events), &BpfLockCapture::on_ring_event, this, nullptr));
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.lock_events), &BpfLockCapture::on_ring_event,
+                               this, nullptr));
   if (!ring_) return make_errno_error(errno, "cannot set up the lock ring buffer reader");
   int fd = ::dup(ring_buffer__epoll_fd(ring_.get()));
   if (fd < 0) return make_errno_error(errno, "cannot dup the lock ring buffer epoll fd");
@@ -300,7 +315,8 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
       tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
       helpers ? " and on exec/rename" : "",
       pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir());
-  for (const auto& [pid, comm] : managers_) spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+  for (const auto& [pid, comm] : managers_)
+    spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
   spdlog::info("locks: {}", reason_);
   return {};
 }
@@ -309,7 +325,8 @@ Result<void> BpfLockCapture::fill_names() {
   const int fd = bpf_map__fd(skel_->maps.manager_names);
   std::array<char, LF_COMM_LEN> key{};
   std::vector<std::array<char, LF_COMM_LEN>> old;
-  while (bpf_map_get_next_key(fd, old.empty() ? nullptr : old.back().data(), key.data()) == 0) old.push_back(key);
+  while (bpf_map_get_next_key(fd, old.empty() ? nullptr : old.back().data(), key.data()) == 0)
+    old.push_back(key);
   for (auto& k : old) bpf_map_delete_elem(fd, k.data());
   for (const auto& name : names_) {
     std::array<char, LF_COMM_LEN> k{};
@@ -325,7 +342,8 @@ std::vector<std::uint32_t> BpfLockCapture::map_pids() const {
   std::vector<std::uint32_t> pids;
   const int fd = bpf_map__fd(skel_->maps.lock_managers);
   std::uint32_t key = 0;
-  while (bpf_map_get_next_key(fd, pids.empty() ? nullptr : &pids.back(), &key) == 0) pids.push_back(key);
+  while (bpf_map_get_next_key(fd, pids.empty() ? nullptr : &pids.back(), &key) == 0)
+    pids.push_back(key);
   return pids;
 }
 
@@ -335,7 +353,8 @@ void BpfLockCapture::arm() {
                          // Aborted means stop() closed the descriptor: `this` may be gone.
                          if (ec == boost::asio::error::operation_aborted) return;
                          if (ec) {
-                           spdlog::error("locks: waiting on the BPF ring buffer failed: {}", ec.message());
+                           spdlog::error("locks: waiting on the BPF ring buffer failed: {}",
+                                         ec.message());
                            return;
                          }
                          poll();
@@ -364,8 +383,10 @@ int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
   lf_event_header hdr{};
   if (size < sizeof(hdr)) return 0;
   std::memcpy(&hdr, data, sizeof(hdr));
-  if (hdr.version != LF_EVENTS_VERSION || (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
-    spdlog::warn("locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version, hdr.kind);
+  if (hdr.version != LF_EVENTS_VERSION ||
+      (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
+    spdlog::warn("locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version,
+                 hdr.kind);
     return 0;
   }
   // Ring-buffer records are only 8-byte aligned; copy into an aligned buffer (~1.2 KiB).
@@ -388,7 +409,8 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
     return;
   }
   LockChange c;
-  c.kind = e.hdr.kind == LF_EV_LOCK_GRANTED ? LockChange::Kind::granted : LockChange::Kind::released;
+  c.kind =
+      e.hdr.kind == LF_EV_LOCK_GRANTED ? LockChange::Kind::granted : LockChange::Kind::released;
   c.write = e.type == 1;  // F_WRLCK
   c.dev = e.dev;
   c.ino = e.ino;
@@ -401,15 +423,17 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   c.path = event_path(e);
   c.nlm_host = e.nlm_host;
   // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
-  c.time_ns = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
-  spdlog::debug("locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
-                c.kind == LockChange::Kind::released ? "released" : (c.write ? "granted write" : "granted read"),
-                c.start,
-                c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
-                c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
-                c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
-                e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
-                c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
+  c.time_ns = clock_ns(CLOCK_REALTIME) -
+              (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
+  spdlog::debug(
+      "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
+      c.kind == LockChange::Kind::released ? "released"
+                                           : (c.write ? "granted write" : "granted read"),
+      c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
+      c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
+      c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
+      e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
+      c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
   ++changes_;
   if (on_change_) on_change_(c);
 }
@@ -431,8 +455,10 @@ std::array<std::uint64_t, LF_LCNT_MAX> BpfLockCapture::read_counters() const {
 void BpfLockCapture::check_drops() {
   const auto drops = read_counters()[LF_LCNT_DROPS];
   if (drops <= seen_drops_) return;
-  spdlog::error("locks: the BPF ring buffer dropped {} lock event(s): the lock table may miss grants "
-                "or keep released locks until their owners change them again", drops - seen_drops_);
+  spdlog::error(
+      "locks: the BPF ring buffer dropped {} lock event(s): the lock table may miss grants "
+      "or keep released locks until their owners change them again",
+      drops - seen_drops_);
   seen_drops_ = drops;
 }
 
@@ -469,7 +495,8 @@ void BpfLockCapture::rescan() {
   const int fd = bpf_map__fd(skel_->maps.lock_managers);
   std::map<std::uint32_t, std::string> now;
   std::vector<ManagerProcess> gone;
-  for (const auto& m : find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid())))
+  for (const auto& m :
+       find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid())))
     now[m.pid] = m.comm;
   // The kernel side may have added a process that exec()ed or renamed itself after our scan;
   // anything else in the map that is not a manager now is dead or renamed: take it out.
@@ -488,7 +515,8 @@ void BpfLockCapture::rescan() {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{kAddedByScan, 0};
     if (bpf_map_update_elem(fd, &pid, &v, BPF_NOEXIST) != 0 && errno != EEXIST) {
-      spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid, strerror_text(errno));
+      spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid,
+                    strerror_text(errno));
       continue;
     }
     spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
@@ -500,7 +528,8 @@ void BpfLockCapture::rescan() {
   }
   managers_ = std::move(now);
   for (const auto& g : gone) {
-    spdlog::info("locks: lock manager {} (pid {}) is gone; the kernel released its locks", g.comm, g.pid);
+    spdlog::info("locks: lock manager {} (pid {}) is gone; the kernel released its locks", g.comm,
+                 g.pid);
     if (on_gone_) on_gone_(g);
   }
 }
@@ -530,9 +559,12 @@ void BpfLockCapture::stop() {
 
 }  // namespace
 
-Result<std::unique_ptr<LockCapture>> LockCapture::start(boost::asio::io_context& io, const LockOptions& options,
-                                                        ChangeHandler on_change, ManagerGoneHandler on_manager_gone) {
-  auto capture = std::make_unique<BpfLockCapture>(io, std::move(on_change), std::move(on_manager_gone));
+Result<std::unique_ptr<LockCapture>> LockCapture::start(boost::asio::io_context& io,
+                                                        const LockOptions& options,
+                                                        ChangeHandler on_change,
+                                                        ManagerGoneHandler on_manager_gone) {
+  auto capture =
+      std::make_unique<BpfLockCapture>(io, std::move(on_change), std::move(on_manager_gone));
   if (auto r = capture->init(options); !r) {
     capture->stop();
     return r.error();

@@ -4,14 +4,13 @@
 // delivers every successful grant and release as a LockChange on the daemon's io_context.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "capture/lock_table.h"
 #include "lockferry/result.h"

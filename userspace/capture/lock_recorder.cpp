@@ -28,18 +28,22 @@ Result<void> LockRecorder::restore(
     if (manager_alive(r.manager_pid, r.manager_comm)) kept.push_back(std::move(r));
   table_.restore(kept);
   if (kept.size() != stored->size()) {
-    spdlog::info("locks: {} of {} stored locks belonged to lock managers that are gone; forgetting them",
-                 stored->size() - kept.size(), stored->size());
+    spdlog::info(
+        "locks: {} of {} stored locks belonged to lock managers that are gone; forgetting them",
+        stored->size() - kept.size(), stored->size());
     dirty_ = true;
     schedule(std::chrono::milliseconds(0));
   }
-  if (!kept.empty()) spdlog::info("locks: kept {} stored locks of running lock managers", kept.size());
+  if (!kept.empty())
+    spdlog::info("locks: kept {} stored locks of running lock managers", kept.size());
   return {};
 }
 
 void LockRecorder::on_change(const LockChange& change) {
-  if (change.kind == LockChange::Kind::granted) ++stats_.grants;
-  else ++stats_.releases;
+  if (change.kind == LockChange::Kind::granted)
+    ++stats_.grants;
+  else
+    ++stats_.releases;
   table_.apply(change);
   dirty_ = true;
   schedule(batch_);
@@ -76,8 +80,10 @@ bool LockRecorder::write() {
   if (!result) {
     if (result.error().code == store::kErrFenced) {
       if (!stats_.fenced)
-        spdlog::critical("node {} was adopted by another node (fencing epoch moved past {}): {}. Not "
-                         "writing its lock table any more", node_, epoch_, result.error().message);
+        spdlog::critical(
+            "node {} was adopted by another node (fencing epoch moved past {}): {}. Not "
+            "writing its lock table any more",
+            node_, epoch_, result.error().message);
       stats_.fenced = true;
       return false;
     }

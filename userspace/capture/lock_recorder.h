@@ -3,13 +3,12 @@
 // to the store, coalescing a burst of changes into one put_locks at most every batch interval.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "capture/lock_table.h"
 #include "store/store.h"
@@ -17,12 +16,12 @@
 namespace lockferry::capture {
 
 struct LockRecorderStats {
-  std::uint64_t grants = 0;        // grant changes applied
-  std::uint64_t releases = 0;      // release changes applied
-  std::uint64_t dropped = 0;       // ranges forgotten because their manager process went away
+  std::uint64_t grants = 0;          // grant changes applied
+  std::uint64_t releases = 0;        // release changes applied
+  std::uint64_t dropped = 0;         // ranges forgotten because their manager process went away
   std::uint64_t tables_written = 0;  // put_locks accepted by the store
   std::uint64_t store_errors = 0;
-  bool fenced = false;             // this node was adopted by another: no more writes
+  bool fenced = false;  // this node was adopted by another: no more writes
   std::string last_error;
   std::int64_t last_write_ns = 0;  // CLOCK_REALTIME of the last accepted write
 };
@@ -30,7 +29,8 @@ struct LockRecorderStats {
 class LockRecorder {
  public:
   LockRecorder(boost::asio::io_context& io, store::Store& store, std::string node,
-               std::uint64_t epoch, std::chrono::milliseconds batch = std::chrono::milliseconds(75));
+               std::uint64_t epoch,
+               std::chrono::milliseconds batch = std::chrono::milliseconds(75));
   ~LockRecorder();
   LockRecorder(const LockRecorder&) = delete;
   LockRecorder& operator=(const LockRecorder&) = delete;

@@ -17,10 +17,10 @@ namespace lockferry::capture {
 struct LockChange {
   enum class Kind { granted, released };
   Kind kind = Kind::granted;
-  bool write = false;         // granted: F_WRLCK (else F_RDLCK)
-  std::uint64_t dev = 0;      // kernel encoding (major << 20 | minor)
+  bool write = false;     // granted: F_WRLCK (else F_RDLCK)
+  std::uint64_t dev = 0;  // kernel encoding (major << 20 | minor)
   std::uint64_t ino = 0;
-  std::uint64_t owner = 0;    // the kernel's fl_owner
+  std::uint64_t owner = 0;  // the kernel's fl_owner
   std::uint64_t start = 0;
   std::uint64_t end = LockRecord::kToEndOfFile;  // inclusive
   // Who and where; kept with the granted range (a release carries no path).
@@ -29,7 +29,7 @@ struct LockChange {
   std::int32_t owner_pid = 0;
   std::string path;
   std::string nlm_host;
-  std::int64_t time_ns = 0;   // CLOCK_REALTIME of the change
+  std::int64_t time_ns = 0;  // CLOCK_REALTIME of the change
 };
 
 // Per (file, owner), the owner's ranges exactly as the kernel keeps them (fs/locks.c

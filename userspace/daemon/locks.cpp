@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferryd's lock grant capture ([locks]): starts the lock hooks and the lock recorder on the
 // daemon's io_context, and answers `lockferry locks` and the lock part of `lockferry status`.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <fstream>
-
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 #include "daemon/daemon.h"
@@ -29,12 +28,13 @@ void Daemon::start_locks() {
     locks_error_ = "disabled in the configuration ([locks] enabled = false)";
     return;
   }
-  lock_recorder_ = std::make_unique<capture::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
+  lock_recorder_ =
+      std::make_unique<capture::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
   // Locks stored by a previous run of this daemon: those of managers still running stay (their
   // releases are seen from now on), the others were released when their process went away.
   if (auto r = lock_recorder_->restore(process_is); !r)
-    spdlog::error("locks: cannot read the stored lock table of node {}: {}; starting empty", config_.node,
-                  r.error().message);
+    spdlog::error("locks: cannot read the stored lock table of node {}: {}; starting empty",
+                  config_.node, r.error().message);
   capture::LockOptions options;
   options.managers = config_.lock_managers;
   options.hook = config_.lock_hook;
@@ -70,8 +70,8 @@ void Daemon::reload_locks(const Config& fresh) {
     spdlog::warn("reload: [locks] enabled/hook change only when lockferryd restarts");
   if (!lock_capture_ || fresh.lock_managers == config_.lock_managers) return;
   if (auto r = lock_capture_->set_managers(fresh.lock_managers); !r)
-    spdlog::error("reload: keeping the lock managers {}: {}", fmt::join(config_.lock_managers, ", "),
-                  r.error().message);
+    spdlog::error("reload: keeping the lock managers {}: {}",
+                  fmt::join(config_.lock_managers, ", "), r.error().message);
   else
     spdlog::info("reload: lock managers now {}", fmt::join(fresh.lock_managers, ", "));
 }
@@ -83,7 +83,8 @@ nlohmann::json Daemon::locks_status() const {
   if (lock_capture_) {
     const auto c = lock_capture_->counters();
     nlohmann::json managers = nlohmann::json::array();
-    for (const auto& m : lock_capture_->managers()) managers.push_back({{"pid", m.pid}, {"comm", m.comm}});
+    for (const auto& m : lock_capture_->managers())
+      managers.push_back({{"pid", m.pid}, {"comm", m.comm}});
     s["managers"] = managers;
     s["hits"] = c.hits;
     s["grants"] = c.grants;
