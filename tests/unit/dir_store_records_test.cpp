@@ -348,7 +348,7 @@ TEST(OpenStore, ExplainsBadUrls) {
     const char* expected;
   };
   const std::vector<Case> cases = {
-      {"sqlite:///var/lib/x.db", "supported: dir://"},
+      {"nfs://server/var/lib/lockferry", "supported: dir://"},
       {"/var/lib/lockferry", "no scheme"},
       {"dir://relative/path", "absolute path"},
       {"dir://", "absolute path"},
