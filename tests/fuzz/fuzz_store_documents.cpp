@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/files.h"
@@ -33,6 +34,15 @@ struct Bed {
   std::string store;  // the dir:// store
   std::string sm;     // a statd monitor directory to replay into
   std::unique_ptr<store::Store> opened;
+
+  Bed() = default;
+  Bed(Bed&& other) noexcept
+      : root(std::exchange(other.root, {})), store(std::move(other.store)), sm(std::move(other.sm)),
+        opened(std::move(other.opened)) {}
+  ~Bed() {
+    std::error_code ec;
+    if (!root.empty()) fs::remove_all(root, ec);
+  }
 };
 
 Bed& bed() {
@@ -51,10 +61,6 @@ Bed& bed() {
     auto s = store::open_store("dir://" + out.store);
     if (!s) std::abort();
     out.opened = std::move(*s);
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(bed().root, ec);
-    });
     return out;
   }();
   return b;

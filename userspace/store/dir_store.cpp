@@ -13,6 +13,7 @@
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "common/files.h"
 #include "statmon/record.h"
@@ -168,6 +169,24 @@ Result<LockRecord> lock_from_json(const json& j) {
   return l;
 }
 
+// Every number in a store document is an integer. nlohmann parses an integer too large for 64
+// bits (or 1e3, 1.5) as a double, and converting that with get<uint64_t>() is undefined
+// behaviour, so such a document is refused before any field is read (found by fuzzing).
+// Iterative: a corrupt document may nest arrays a million deep.
+bool holds_non_integer(const json& doc) {
+  std::vector<const json*> todo{&doc};
+  while (!todo.empty()) {
+    const json* j = todo.back();
+    todo.pop_back();
+    if (j->is_number_float()) return true;
+    if (j->is_structured())
+      for (const auto& v : *j) todo.push_back(&v);
+  }
+  return false;
+}
+
+constexpr std::string_view kNotInteger = "holds a number that is not a 64-bit integer";
+
 // Reads and validates one monitor document; every problem becomes an Error naming the path.
 Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path,
                                                          std::string_view node,
@@ -176,6 +195,7 @@ Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path
   if (!text) return text.error();
   try {
     const json doc = json::parse(*text);
+    if (holds_non_integer(doc)) return make_error("{}: {}", path, kNotInteger);
     if (doc.at("format").get<int>() != kFormat) {
       return make_error("{}: unknown format {}", path, doc.at("format").dump());
     }
@@ -468,6 +488,7 @@ Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
   }
   try {
     const json doc = json::parse(*text);
+    if (holds_non_integer(doc)) return make_error("{}: not a valid lock table: {}", path, kNotInteger);
     if (doc.at("format").get<int>() != kFormat)
       return make_error("{}: unknown format {}", path, doc.at("format").dump());
     if (doc.at("node").get<std::string>() != node)
@@ -531,6 +552,7 @@ Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
     }
     try {
       const json doc = json::parse(*text);
+      if (holds_non_integer(doc)) throw std::runtime_error(std::string(kNotInteger));
       if (doc.at("format").get<int>() != kFormat) throw std::runtime_error("unknown format");
       MigrationRecord m = migration_from_json(doc);
       if (name != fmt::format("{}-{}{}", m.from_node, m.epoch, kJson)) {
