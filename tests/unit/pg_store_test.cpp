@@ -2,6 +2,8 @@
 // What only the postgresql:// store does, against a real server (pg_test_server.h): its schema
 // in schema_version, refusing a newer schema, and surviving the server going away — writes
 // queued (not acknowledged), flushed in order when it is back, bounded, and fenced on flush.
+#include "store/pg_store.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,7 +13,6 @@
 #include "dir_store_test_util.h"
 #include "pg_test_server.h"
 #include "statmon/record.h"
-#include "store/pg_store.h"
 #include "store/store.h"
 
 namespace lockferry::store {
@@ -94,10 +95,12 @@ TEST_F(PgStoreTest, CreatesItsSchemaAndRecordsItsVersion) {
   ASSERT_EQ(*(*store)->bump_epoch("nfs1", 0), 1u);
   // SQL users see plain tables, keyed and indexed for the usual questions.
   EXPECT_EQ(sql("SELECT node, epoch FROM nodes"), "nfs1|1|");
-  EXPECT_EQ(sql("SELECT file_name, mon_name, addr FROM monitor_records"), "client|client|16777343|");
-  EXPECT_EQ(sql("SELECT count(*) FROM pg_indexes WHERE indexname IN ('monitor_records_by_mon_name', "
-                "'lock_records_by_file', 'migrations_by_started', 'migrations_by_to_node')"),
-            "4|");
+  EXPECT_EQ(sql("SELECT file_name, mon_name, addr FROM monitor_records"),
+            "client|client|16777343|");
+  EXPECT_EQ(
+      sql("SELECT count(*) FROM pg_indexes WHERE indexname IN ('monitor_records_by_mon_name', "
+          "'lock_records_by_file', 'migrations_by_started', 'migrations_by_to_node')"),
+      "4|");
   // A second open (another node starting) finds the schema and applies nothing.
   ASSERT_TRUE(open_store(url_).ok());
   EXPECT_EQ(sql("SELECT count(*) FROM schema_version"), "1|");
@@ -124,7 +127,8 @@ TEST_F(PgStoreTest, UrlsNeverShowThePassword) {
             "postgresql://lf:***@db.example:5432/lockferry");
   EXPECT_EQ(hide_password("postgresql://db/lockferry?user=lf&password=s3cret&sslmode=require"),
             "postgresql://db/lockferry?user=lf&password=***&sslmode=require");
-  EXPECT_EQ(hide_password("postgresql:///lockferry?host=/run/pg"), "postgresql:///lockferry?host=/run/pg");
+  EXPECT_EQ(hide_password("postgresql:///lockferry?host=/run/pg"),
+            "postgresql:///lockferry?host=/run/pg");
   auto wrong = open_store("postgres://lf:s3cret@/x?host=/nonexistent-lockferry-dir");
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.error().message, ::testing::Not(HasSubstr("s3cret")));

@@ -17,10 +17,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "common/process.h"
 #include "lockferry/result.h"
@@ -128,8 +127,9 @@ class PgTestServer {
   Result<void> init() {
     bin_ = find_bin_dir();
     if (bin_.empty()) {
-      return make_error("no /usr/lib/postgresql/*/bin/initdb (install Debian's postgresql "
-                        "package: scripts/install-deps)");
+      return make_error(
+          "no /usr/lib/postgresql/*/bin/initdb (install Debian's postgresql "
+          "package: scripts/install-deps)");
     }
     std::string tmpl = "/tmp/lockferry-pg-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) return make_errno_error(errno, "mkdtemp");
@@ -137,7 +137,8 @@ class PgTestServer {
     if (::geteuid() == 0) {
       const passwd* pw = ::getpwnam("postgres");
       if (pw == nullptr) pw = ::getpwnam("nobody");
-      if (pw == nullptr) return make_error("running as root and there is no postgres or nobody user");
+      if (pw == nullptr)
+        return make_error("running as root and there is no postgres or nobody user");
       run_as_ = pw->pw_name;
       if (::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0)
         return make_errno_error(errno, "chown {}", dir_);

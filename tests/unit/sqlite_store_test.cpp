@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // What only the sqlite:// store does: WAL mode and file modes, refusing network filesystems,
 // refusing a database whose schema is newer than the binary, and its URL checks.
+#include "store/sqlite_store.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -10,7 +12,6 @@
 
 #include "dir_store_test_util.h"
 #include "store/sql_store.h"
-#include "store/sqlite_store.h"
 #include "store/store.h"
 
 namespace lockferry::store {
@@ -30,7 +31,8 @@ std::string sql(const std::string& path, const std::string& statement) {
   sqlite3_exec(
       db, statement.c_str(),
       [](void* o, int n, char** values, char**) {
-        for (int i = 0; i < n; ++i) *static_cast<std::string*>(o) += (values[i] ? values[i] : "") + std::string("|");
+        for (int i = 0; i < n; ++i)
+          *static_cast<std::string*>(o) += (values[i] ? values[i] : "") + std::string("|");
         return 0;
       },
       &out, &error);
@@ -52,7 +54,8 @@ TEST(SqliteStore, CreatesAWalDatabaseOnlyItsOwnerAndGroupCanRead) {
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   EXPECT_EQ(sql(path, "PRAGMA journal_mode"), "wal|");
   // SQL users see plain tables.
-  EXPECT_EQ(sql(path, "SELECT node, file_name, mon_name FROM monitor_records"), "nfs1|client|client|");
+  EXPECT_EQ(sql(path, "SELECT node, file_name, mon_name FROM monitor_records"),
+            "nfs1|client|client|");
   EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|");
 }
 
@@ -97,8 +100,8 @@ TEST(SqliteStore, RefusesNetworkAndClusterFilesystems) {
   EXPECT_EQ(unsafe_filesystem_name(0x7461636F), "OCFS2");
   EXPECT_EQ(unsafe_filesystem_name(0x0BD00BD0), "Lustre");
   // Local ones: ext4, xfs, btrfs, tmpfs, overlayfs, zfs.
-  for (unsigned long local : {0xEF53ul, 0x58465342ul, 0x9123683Eul, 0x01021994ul, 0x794C7630ul,
-                              0x2FC12FC1ul}) {
+  for (unsigned long local :
+       {0xEF53ul, 0x58465342ul, 0x9123683Eul, 0x01021994ul, 0x794C7630ul, 0x2FC12FC1ul}) {
     EXPECT_EQ(unsafe_filesystem_name(local), "") << std::hex << local;
   }
   TempDir dir;
@@ -110,9 +113,9 @@ TEST(SqliteStore, RefusesNetworkAndClusterFilesystems) {
 
 TEST(SqliteStore, UrlsMustBeAbsolutePathsToAFile) {
   TempDir dir;
-  for (const std::string bad : {"sqlite://relative.db", "sqlite://", "sqlite:///tmp/../x.db",
-                                "sqlite:///tmp/./x.db", "sqlite:///tmp/dir/",
-                                "sqlite:///tmp/x.db?mode=ro"}) {
+  for (const std::string bad :
+       {"sqlite://relative.db", "sqlite://", "sqlite:///tmp/../x.db", "sqlite:///tmp/./x.db",
+        "sqlite:///tmp/dir/", "sqlite:///tmp/x.db?mode=ro"}) {
     auto store = open_store(bad);
     EXPECT_FALSE(store.ok()) << bad;
   }

@@ -128,8 +128,8 @@ std::vector<MonitorRecord> make_file(const std::string& node, const std::string&
 }
 
 MigrationRecord make_migration(const std::string& from, std::uint64_t epoch, std::int64_t started) {
-  return MigrationRecord{from, "nfs2", epoch, started, started + 5'000'000, 3, "192.0.2.10",
-                         "sm-notify", "ok"};
+  return MigrationRecord{from, "nfs2",       epoch,       started, started + 5'000'000,
+                         3,    "192.0.2.10", "sm-notify", "ok"};
 }
 
 // --- put / list / delete --------------------------------------------------------------------
@@ -352,8 +352,10 @@ TYPED_TEST(StoreConformance, BumpEpochRacedByManyProcessesHasExactlyOneWinner) {
 TYPED_TEST(StoreConformance, ProcessesOpeningTheStoreAtOnceAllSucceed) {
   // Not through this->store_: a fresh location, so the first opens create it (and its schema).
   std::string url = this->url_;
-  if (url.rfind("dir://", 0) == 0) url += "-fresh";
-  else if (url.rfind("sqlite://", 0) == 0) url.replace(url.size() - 3, 3, "-fresh.db");
+  if (url.rfind("dir://", 0) == 0)
+    url += "-fresh";
+  else if (url.rfind("sqlite://", 0) == 0)
+    url.replace(url.size() - 3, 3, "-fresh.db");
   else {
     auto fresh = lockferry::testing::PgTestServer::instance(nullptr)->create_database();
     ASSERT_TRUE(fresh.ok()) << fresh.error().message;
@@ -460,7 +462,8 @@ TYPED_TEST(StoreConformance, AWriterKilledMidWriteLeavesNothingHalfWritten) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited " << WEXITSTATUS(status) << " before the kill";
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "writer exited " << WEXITSTATUS(status) << " before the kill";
     ASSERT_GE(seen, 10) << "the writer made no progress";
 
     lockferry::testing::LogCapture log;
@@ -528,10 +531,12 @@ TYPED_TEST(StoreConformance, LargeValuesRoundTrip) {
 
 TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
   auto& store = *this->store_;
-  const std::vector<std::string> bad{"",          ".",         "..",
-                                     "../etc",    "a/b",       ".hidden",
-                                     "has space", "tab\there", "new\nline",
-                                     std::string("nul\0x", 5), "\xff\xfe", std::string(300, 'a')};
+  const std::vector<std::string> bad{"",          ".",
+                                     "..",        "../etc",
+                                     "a/b",       ".hidden",
+                                     "has space", "tab\there",
+                                     "new\nline", std::string("nul\0x", 5),
+                                     "\xff\xfe",  std::string(300, 'a')};
   for (const auto& name : bad) {
     SCOPED_TRACE(statmon::printable(name));
     auto as_node = make_record("nfs1", "client");
@@ -558,8 +563,8 @@ TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
   EXPECT_TRUE(store.list_migrations()->empty());
 
   // Odd but valid names are data, never SQL or paths.
-  for (const std::string name : {"x';DROP_TABLE_nodes;--", "q\"uote", "ünïcødé", "%s%n$1?1",
-                                 "back\\slash", "nodes", "*"}) {
+  for (const std::string name :
+       {"x';DROP_TABLE_nodes;--", "q\"uote", "ünïcødé", "%s%n$1?1", "back\\slash", "nodes", "*"}) {
     SCOPED_TRACE(name);
     auto r = make_record(name, name);
     ASSERT_TRUE(store.put_monitor(r).ok());

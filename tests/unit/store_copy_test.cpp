@@ -57,8 +57,10 @@ void fill(Store& store) {
   ASSERT_TRUE(store.put_monitor(make_record("nfs2", "client-c", 0)).ok());
   ASSERT_TRUE(store.put_locks("nfs2", 0, {}).ok());
   ASSERT_EQ(*store.bump_epoch("nfs3", 0), 1u);
-  ASSERT_TRUE(store.put_migration({"nfs1", "nfs2", 1, 100, 200, 2, "192.0.2.10", "sm-notify", "ok"}).ok());
-  ASSERT_TRUE(store.put_migration({"nfs1", "nfs3", 2, 300, 0, 2, "192.0.2.10", "none", "running"}).ok());
+  ASSERT_TRUE(
+      store.put_migration({"nfs1", "nfs2", 1, 100, 200, 2, "192.0.2.10", "sm-notify", "ok"}).ok());
+  ASSERT_TRUE(
+      store.put_migration({"nfs1", "nfs3", 2, 300, 0, 2, "192.0.2.10", "none", "running"}).ok());
 }
 
 void expect_same(Store& a, Store& b) {

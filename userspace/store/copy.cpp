@@ -88,7 +88,8 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
   auto to_nodes = to.list_nodes();
   if (!to_nodes) return make_error("reading the nodes of {}: {}", dst, to_nodes.error().message);
   auto migrations = from.list_migrations();
-  if (!migrations) return make_error("reading the migrations of {}: {}", src, migrations.error().message);
+  if (!migrations)
+    return make_error("reading the migrations of {}: {}", src, migrations.error().message);
   auto to_migrations = to.list_migrations();
   if (!to_migrations)
     return make_error("reading the migrations of {}: {}", dst, to_migrations.error().message);
@@ -98,16 +99,18 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
   const std::set<std::string> known(nodes->begin(), nodes->end());
   for (const auto& n : *to_nodes) {
     if (!known.count(n))
-      return make_error("{} already holds node '{}', which {} does not have: copy into an empty "
-                        "store (or one that an earlier copy of this source filled)",
-                        dst, n, src);
+      return make_error(
+          "{} already holds node '{}', which {} does not have: copy into an empty "
+          "store (or one that an earlier copy of this source filled)",
+          dst, n, src);
   }
   const auto source_migrations = by_key(*migrations);
   for (const auto& m : *to_migrations) {
     if (!source_migrations.count({m.from_node, m.epoch}))
-      return make_error("{} already holds migration {}-{}, which {} does not have: copy into an "
-                        "empty store",
-                        dst, m.from_node, m.epoch, src);
+      return make_error(
+          "{} already holds migration {}-{}, which {} does not have: copy into an "
+          "empty store",
+          dst, m.from_node, m.epoch, src);
   }
   std::map<std::string, NodeState> source, dest;
   for (const auto& node : *nodes) {
@@ -116,15 +119,17 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
     auto b = read_node(to, node);
     if (!b) return make_error("reading node '{}' of {}: {}", node, dst, b.error().message);
     if (b->epoch > a->epoch)
-      return make_error("node '{}' is at fencing epoch {} in {} but only {} in {}: the "
-                        "destination is newer than the source; refusing to copy",
-                        node, b->epoch, dst, a->epoch, src);
+      return make_error(
+          "node '{}' is at fencing epoch {} in {} but only {} in {}: the "
+          "destination is newer than the source; refusing to copy",
+          node, b->epoch, dst, a->epoch, src);
     const auto a_files = by_file(a->records);
     for (const auto& [name, lines] : by_file(b->records)) {
       if (!a_files.count(name))
-        return make_error("{} holds monitor record '{}' of node '{}', which {} does not have: "
-                          "copy into an empty store",
-                          dst, statmon::printable(name), node, src);
+        return make_error(
+            "{} holds monitor record '{}' of node '{}', which {} does not have: "
+            "copy into an empty store",
+            dst, statmon::printable(name), node, src);
     }
     source[node] = std::move(*a);
     dest[node] = std::move(*b);
@@ -185,14 +190,16 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
   auto diff = difference(from, to);
   if (!diff) return make_error("verifying the copy: {}", diff.error().message);
   if (!diff->empty())
-    return make_error("the copy does not match its source: {} (did a lockferryd write to {} "
-                      "during the copy? stop them and run it again)",
-                      *diff, src);
+    return make_error(
+        "the copy does not match its source: {} (did a lockferryd write to {} "
+        "during the copy? stop them and run it again)",
+        *diff, src);
   report.verified = true;
-  spdlog::info("copied {} to {}: {} nodes, {} monitor files ({} records), {} locks, {} epoch "
-               "bumps, {} migrations, {} unchanged; verified",
-               src, dst, report.nodes, report.monitor_files, report.monitor_records,
-               report.lock_records, report.epoch_bumps, report.migrations, report.unchanged);
+  spdlog::info(
+      "copied {} to {}: {} nodes, {} monitor files ({} records), {} locks, {} epoch "
+      "bumps, {} migrations, {} unchanged; verified",
+      src, dst, report.nodes, report.monitor_files, report.monitor_records, report.lock_records,
+      report.epoch_bumps, report.migrations, report.unchanged);
   return report;
 }
 

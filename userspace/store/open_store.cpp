@@ -15,14 +15,15 @@ constexpr std::string_view kSupported =
     "postgresql://[user@]host[:port]/database or postgresql:///database?host=/socket/dir";
 
 // The absolute path of a dir:// or sqlite:// URL, refused when it is relative or has '.'/'..'.
-Result<void> check_local_path(std::string_view url, std::string_view scheme,
-                              std::string_view rest, std::string_view example) {
+Result<void> check_local_path(std::string_view url, std::string_view scheme, std::string_view rest,
+                              std::string_view example) {
   // dir:///srv/x has an empty authority; dir://srv/x would make "srv" a host, which a
   // directory cannot have, and is almost always a relative path typed by mistake.
   if (rest.empty() || rest.front() != '/') {
-    return make_error("store URL '{}': {}:// needs an absolute path after it, e.g. {}:///{} "
-                      "(three slashes)",
-                      url, scheme, scheme, example);
+    return make_error(
+        "store URL '{}': {}:// needs an absolute path after it, e.g. {}:///{} "
+        "(three slashes)",
+        url, scheme, scheme, example);
   }
   if (rest.find('\0') != std::string_view::npos) {
     return make_error("store URL '{}': the path contains a NUL byte", url);
@@ -43,7 +44,8 @@ Result<void> check_local_path(std::string_view url, std::string_view scheme,
 }
 
 Result<std::unique_ptr<Store>> open_dir_store(std::string_view url, std::string_view rest) {
-  if (auto ok = check_local_path(url, "dir", rest, "var/lib/lockferry/store"); !ok) return ok.error();
+  if (auto ok = check_local_path(url, "dir", rest, "var/lib/lockferry/store"); !ok)
+    return ok.error();
   auto store = DirStore::open(std::string(rest));
   if (!store) return store.error();
   return std::unique_ptr<Store>(std::move(*store));
@@ -79,8 +81,8 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url) {
     if (!store) return store.error();
     return std::unique_ptr<Store>(std::move(*store));
   }
-  return make_error("store URL '{}': unsupported scheme '{}'; supported: {}", hide_password(url), scheme,
-                    kSupported);
+  return make_error("store URL '{}': unsupported scheme '{}'; supported: {}", hide_password(url),
+                    scheme, kSupported);
 }
 
 }  // namespace lockferry::store

@@ -123,7 +123,8 @@ class PgDatabase final : public SqlDatabase {
         SqlRow out;
         out.reserve(row.size());
         for (const auto& field : row) {
-          out.emplace_back(field.is_null() ? std::string() : std::string(field.c_str(), field.size()));
+          out.emplace_back(field.is_null() ? std::string()
+                                           : std::string(field.c_str(), field.size()));
         }
         rows.push_back(std::move(out));
       }
@@ -169,9 +170,10 @@ PgStore::PgStore(std::string url, PgOptions options)
 
 PgStore::~PgStore() {
   if (!backlog_.empty()) {
-    spdlog::error("store {}: {} queued writes were never stored (the database stayed "
-                  "unreachable); lockferryd's reconcile scan writes them again at its next start",
-                  shown_url_, backlog_.size());
+    spdlog::error(
+        "store {}: {} queued writes were never stored (the database stayed "
+        "unreachable); lockferryd's reconcile scan writes them again at its next start",
+        shown_url_, backlog_.size());
   }
 }
 
@@ -220,8 +222,9 @@ Result<SqlDatabase*> PgStore::database() {
     return ok.error();  // a newer schema, a permission problem: retrying will not help
   }
   if (!last_error_.empty()) {
-    spdlog::info("{}: connected again{}", where,
-                 backlog_.empty() ? "" : fmt::format(", {} queued writes to store", backlog_.size()));
+    spdlog::info(
+        "{}: connected again{}", where,
+        backlog_.empty() ? "" : fmt::format(", {} queued writes to store", backlog_.size()));
   }
   last_error_.clear();
   retry_delay_ = options_.first_retry;
@@ -285,10 +288,11 @@ Result<void> PgStore::write_or_queue(Pending pending) {
   }
   std::erase_if(backlog_, [&](const Pending& p) { return p.key == pending.key; });
   if (backlog_.size() >= options_.max_backlog) {
-    return make_error("{}; the backlog is full ({} writes), so the write of {} is dropped: it "
-                      "is written again when the caller retries (lockferryd: its next reconcile "
-                      "scan)",
-                      reason, backlog_.size(), pending.what);
+    return make_error(
+        "{}; the backlog is full ({} writes), so the write of {} is dropped: it "
+        "is written again when the caller retries (lockferryd: its next reconcile "
+        "scan)",
+        reason, backlog_.size(), pending.what);
   }
   backlog_.push_back(std::move(pending));
   return Error{fmt::format("{}; the write of {} is queued ({} waiting) and will be stored in "
@@ -297,38 +301,37 @@ Result<void> PgStore::write_or_queue(Pending pending) {
                kErrQueued};
 }
 
-Result<void> PgStore::put_monitor(const MonitorRecord& record) { return put_monitor_file({record}); }
+Result<void> PgStore::put_monitor(const MonitorRecord& record) {
+  return put_monitor_file({record});
+}
 
 Result<void> PgStore::put_monitor_file(const std::vector<MonitorRecord>& records) {
   if (auto ok = check_monitor_file(records); !ok) return ok;
   const auto& first = records.front();
-  return write_or_queue(
-      {"monitor/" + first.node + "/" + first.file_name,
-       fmt::format("monitor record '{}' of node '{}'", statmon::printable(first.file_name),
-                   first.node),
-       [this, records] { return write_monitor_file(records); }});
+  return write_or_queue({"monitor/" + first.node + "/" + first.file_name,
+                         fmt::format("monitor record '{}' of node '{}'",
+                                     statmon::printable(first.file_name), first.node),
+                         [this, records] { return write_monitor_file(records); }});
 }
 
 Result<void> PgStore::delete_monitor(std::string_view node, std::string_view file_name,
                                      std::uint64_t epoch) {
   if (auto ok = check_delete(node, file_name); !ok) return ok;
-  return write_or_queue(
-      {fmt::format("monitor/{}/{}", node, file_name),
-       fmt::format("the removal of monitor record '{}' of node '{}'", statmon::printable(file_name),
-                   node),
-       [this, n = std::string(node), f = std::string(file_name), epoch] {
-         return write_delete(n, f, epoch);
-       }});
+  return write_or_queue({fmt::format("monitor/{}/{}", node, file_name),
+                         fmt::format("the removal of monitor record '{}' of node '{}'",
+                                     statmon::printable(file_name), node),
+                         [this, n = std::string(node), f = std::string(file_name), epoch] {
+                           return write_delete(n, f, epoch);
+                         }});
 }
 
 Result<void> PgStore::put_locks(std::string_view node, std::uint64_t epoch,
                                 const std::vector<LockRecord>& locks) {
   if (auto ok = check_lock_table(node, epoch, locks); !ok) return ok;
-  return write_or_queue({fmt::format("locks/{}", node),
-                         fmt::format("the lock table of node '{}' ({} locks)", node, locks.size()),
-                         [this, n = std::string(node), epoch, locks] {
-                           return write_locks(n, epoch, locks);
-                         }});
+  return write_or_queue(
+      {fmt::format("locks/{}", node),
+       fmt::format("the lock table of node '{}' ({} locks)", node, locks.size()),
+       [this, n = std::string(node), epoch, locks] { return write_locks(n, epoch, locks); }});
 }
 
 // Reads and the writes that are never queued see the backlog written first (a caller reads

@@ -79,8 +79,8 @@ class PgStore final : public SqlStore {
   auto retry_on_stale_connection(const F& call) -> decltype(call());
   void flush_locked();
 
-  const std::string url_;       // as given: it may hold a password
-  const std::string shown_url_; // password hidden
+  const std::string url_;        // as given: it may hold a password
+  const std::string shown_url_;  // password hidden
   const PgOptions options_;
   mutable std::recursive_mutex mu_;
   std::unique_ptr<PgDatabase> db_;

@@ -222,8 +222,9 @@ Result<LockRecord> lock_from_row(const SqlRow& row) {
   // lock_type, lock_owner, owner_pid, granted_ns, nlm_host
   LockRecord l;
   l.node = row.at(0);
-  for (auto [col, field] : {std::pair{2, &l.epoch}, std::pair{5, &l.dev}, std::pair{6, &l.ino},
-                            std::pair{8, &l.start}, std::pair{9, &l.end}, std::pair{11, &l.owner}}) {
+  for (auto [col, field] :
+       {std::pair{2, &l.epoch}, std::pair{5, &l.dev}, std::pair{6, &l.ino}, std::pair{8, &l.start},
+        std::pair{9, &l.end}, std::pair{11, &l.owner}}) {
     auto v = column_u64(row.at(col));
     if (!v) return make_error("column {}: {}", col, v.error().message);
     *field = *v;
@@ -306,11 +307,16 @@ std::string valid_utf8(std::string_view s) {
     const auto c = static_cast<unsigned char>(s[i]);
     std::size_t len = 0;
     std::uint32_t min = 0;
-    if (c == 0) len = 0;
-    else if (c < 0x80) len = 1;
-    else if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
+    if (c == 0)
+      len = 0;
+    else if (c < 0x80)
+      len = 1;
+    else if ((c & 0xE0) == 0xC0)
+      len = 2, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+      len = 3, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+      len = 4, min = 0x10000;
     bool ok = len > 0 && i + len <= s.size();
     std::uint32_t cp = len == 1 ? c : (c & (0x7F >> len));
     for (std::size_t k = 1; ok && k < len; ++k) {
@@ -434,7 +440,9 @@ Result<void> SqlStore::check_lock_table(std::string_view node, std::uint64_t epo
   return {};
 }
 
-Result<void> SqlStore::put_monitor(const MonitorRecord& record) { return put_monitor_file({record}); }
+Result<void> SqlStore::put_monitor(const MonitorRecord& record) {
+  return put_monitor_file({record});
+}
 
 Result<void> SqlStore::put_monitor_file(const std::vector<MonitorRecord>& records) {
   if (auto ok = check_monitor_file(records); !ok) return ok;
@@ -447,8 +455,9 @@ Result<void> SqlStore::write_monitor_file(const std::vector<MonitorRecord>& reco
     auto current = lock_node(db, first.node, true);
     if (!current) return current.error();
     if (first.epoch < *current) {
-      return fenced(first.node, *current, first.epoch,
-                    fmt::format("writing monitor record '{}'", statmon::printable(first.file_name)));
+      return fenced(
+          first.node, *current, first.epoch,
+          fmt::format("writing monitor record '{}'", statmon::printable(first.file_name)));
     }
     auto gone = db.query("DELETE FROM monitor_records WHERE node = $1 AND file_name = $2",
                          {first.node, first.file_name});
@@ -517,8 +526,10 @@ Result<std::vector<MonitorRecord>> SqlStore::list_monitor(std::string_view node)
         continue;
       }
       auto r = monitor_from_row(rows[i]);
-      if (!r) problem = fmt::format("line {}: {}", file.size(), r.error().message);
-      else file.push_back(std::move(*r));
+      if (!r)
+        problem = fmt::format("line {}: {}", file.size(), r.error().message);
+      else
+        file.push_back(std::move(*r));
     }
     if (!problem.empty()) {
       spdlog::warn("store {}: skipping corrupt monitor record of node '{}' file '{}': {}", url(),
@@ -557,12 +568,12 @@ Result<void> SqlStore::write_locks(std::string_view node, std::uint64_t epoch,
         sql += k == 0 ? "(" : ", (";
         for (std::size_t c = 1; c <= 15; ++c)
           sql += fmt::format("${}{}", params.size() + c, c == 15 ? ")" : ", ");
-        params.insert(params.end(),
-                      {name, static_cast<std::int64_t>(first + k), l.epoch,
-                       valid_utf8(l.manager_comm), static_cast<std::int64_t>(l.manager_pid), l.dev,
-                       l.ino, valid_utf8(l.path), l.start, l.end, l.type, l.owner,
-                       static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
-                       valid_utf8(l.nlm_host)});
+        params.insert(
+            params.end(),
+            {name, static_cast<std::int64_t>(first + k), l.epoch, valid_utf8(l.manager_comm),
+             static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino, valid_utf8(l.path), l.start,
+             l.end, l.type, l.owner, static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
+             valid_utf8(l.nlm_host)});
       }
       auto put = db.query(sql, params);
       if (!put) return put.error();

@@ -96,8 +96,7 @@ class SqlStore : public Store {
 
   // The unchecked writes, for backends that replay queued writes already checked.
   Result<void> write_monitor_file(const std::vector<MonitorRecord>& records);
-  Result<void> write_delete(std::string_view node, std::string_view file_name,
-                            std::uint64_t epoch);
+  Result<void> write_delete(std::string_view node, std::string_view file_name, std::uint64_t epoch);
   Result<void> write_locks(std::string_view node, std::uint64_t epoch,
                            const std::vector<LockRecord>& locks);
 };

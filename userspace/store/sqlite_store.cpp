@@ -26,12 +26,23 @@ struct UnsafeFilesystem {
   std::string_view name;
 };
 constexpr UnsafeFilesystem kUnsafeFilesystems[] = {
-    {0x6969, "NFS"},          {0x517B, "SMB"},           {0xFF534D42, "CIFS"},
-    {0xFE534D42, "SMB2"},     {0x65735546, "FUSE"},      {0x00C36400, "Ceph"},
-    {0x73757245, "Coda"},     {0x5346414F, "AFS"},       {0x6B414653, "kAFS"},
-    {0x01021997, "9P"},       {0x01161970, "GFS2"},      {0x7461636F, "OCFS2"},
-    {0x0BD00BD0, "Lustre"},   {0x564C, "NCP"},           {0x20030528, "OrangeFS"},
-    {0x47504653, "GPFS"},     {0x786F4256, "VirtualBox shared folder"},
+    {0x6969, "NFS"},
+    {0x517B, "SMB"},
+    {0xFF534D42, "CIFS"},
+    {0xFE534D42, "SMB2"},
+    {0x65735546, "FUSE"},
+    {0x00C36400, "Ceph"},
+    {0x73757245, "Coda"},
+    {0x5346414F, "AFS"},
+    {0x6B414653, "kAFS"},
+    {0x01021997, "9P"},
+    {0x01161970, "GFS2"},
+    {0x7461636F, "OCFS2"},
+    {0x0BD00BD0, "Lustre"},
+    {0x564C, "NCP"},
+    {0x20030528, "OrangeFS"},
+    {0x47504653, "GPFS"},
+    {0x786F4256, "VirtualBox shared folder"},
 };
 
 // "$12" -> "?12": the queries are written once, with PostgreSQL's placeholders.
@@ -56,8 +67,8 @@ class SqliteDatabase final : public SqlDatabase {
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;
 
   Result<void> open() {
-    const int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     if (rc != SQLITE_OK) return error("cannot open", rc);
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
