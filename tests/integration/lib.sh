@@ -10,6 +10,9 @@ on_exit() {
   rm -rf "$tmp"
 }
 trap on_exit EXIT
+# A ctest timeout or ^C still stops what the test started.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
