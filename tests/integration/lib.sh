@@ -5,8 +5,13 @@ failures=0
 tmp=$(mktemp -d /tmp/lf-integration.XXXXXX)
 cleanup_hooks=()
 on_exit() {
-  local hook
+  local hook pid
   for hook in "${cleanup_hooks[@]}"; do eval "$hook" || true; done
+  # Whatever is still running with this test's private directory in its command line was
+  # started by this test (a failed check may have left a lockferryd behind).
+  for pid in $(grep -lsF "$tmp/" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    [ "$pid" != $$ ] && kill "$pid" 2>/dev/null
+  done
   rm -rf "$tmp"
 }
 trap on_exit EXIT
