@@ -176,8 +176,8 @@ std::uint64_t capability_mask(pid_t pid, const std::string& field) {
 TEST_F(Lockferryd, KeepsOnlyTheCapabilitiesItNeedsOnceCaptureIsAttached) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::uint64_t expected = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
-                           (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_BPF) |
-                           (1ULL << CAP_PERFMON);
+                           (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_KILL) |
+                           (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON);
   EXPECT_EQ(capability_mask(pid_, "CapEff"), expected);
   EXPECT_EQ(capability_mask(pid_, "CapPrm"), expected);
   EXPECT_NE(capability_mask(pid_, "CapEff") & (1ULL << CAP_SYS_ADMIN), (1ULL << CAP_SYS_ADMIN));

@@ -2,6 +2,8 @@
 // Health events -> automatic adoption; see cluster.h.
 #include "daemon/cluster.h"
 
+#include <future>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -33,8 +35,10 @@ Cluster::Cluster(boost::asio::io_context& io, const Config& config) : io_(io), c
 Cluster::~Cluster() { stop(); }
 
 Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, const Config& config,
-                                                health::Agent::SelfState self_state) {
+                                                health::Agent::SelfState self_state,
+                                                std::function<void()> after_takeover) {
   std::unique_ptr<Cluster> cluster(new Cluster(io, config));
+  cluster->after_takeover_ = std::move(after_takeover);
   Cluster* self = cluster.get();
   auto store = store::open_store(config.store_url);
   if (!store) return make_error("cannot open store {}: {}", config.store_url, store.error().message);
@@ -99,6 +103,19 @@ void Cluster::adopt(const std::string& node, const std::string& reason) {
   }
   options->takeover_command = config_.takeover_command;
   options->takeover_timeout = config_.takeover_timeout;
+  if (after_takeover_) {
+    // From the adoption's thread: run it on the loop and wait (bounded) until it ran.
+    options->after_takeover = [this] {
+      auto done = std::make_shared<std::promise<void>>();
+      auto ran = done->get_future();
+      boost::asio::post(io_, [this, done] {
+        after_takeover_();
+        done->set_value();
+      });
+      if (ran.wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+        spdlog::warn("failover: the loop did not run the post-takeover step within 5 s; going on");
+    };
+  }
   spdlog::warn("failover: ADOPTING {} ({}): fence, take over, replay, recognise", node, reason);
   const bool started = adopter_->adopt(
       std::move(*options), reason,

@@ -22,8 +22,11 @@ namespace lockferry::daemon {
 class Cluster {
  public:
   // Starts the health agent from config.health (which must be enabled).
+  // `after_takeover` runs on the loop between an automatic takeover and replay (the daemon
+  // rescans for lock managers there, so the new NFS server's reclaim grants are captured).
   static Result<std::unique_ptr<Cluster>> start(boost::asio::io_context& io, const Config& config,
-                                                health::Agent::SelfState self_state);
+                                                health::Agent::SelfState self_state,
+                                                std::function<void()> after_takeover = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -45,6 +48,7 @@ class Cluster {
   Config config_;
   std::unique_ptr<health::Agent> agent_;
   std::unique_ptr<failover::AutoAdopter> adopter_;
+  std::function<void()> after_takeover_;
   std::unique_ptr<store::Store> store_;  // this loop's own connection, for the audits
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> audit_timers_;
   std::map<std::string, failover::AuditReport> audits_;  // the final audit per adopted node

@@ -63,9 +63,12 @@ Result<void> Daemon::start() {
   control_ = std::move(*control);
 
   if (config_.health.enabled) {
-    auto cluster = Cluster::start(io_, config_, [this] {
-      return std::pair<std::uint64_t, bool>{recorder_->epoch(), recorder_->stats().fenced};
-    });
+    auto cluster = Cluster::start(
+        io_, config_,
+        [this] { return std::pair<std::uint64_t, bool>{recorder_->epoch(), recorder_->stats().fenced}; },
+        [this] {
+          if (lock_capture_) lock_capture_->rescan();
+        });
     if (!cluster) return cluster.error();
     cluster_ = std::move(*cluster);
   }

@@ -16,6 +16,9 @@ std::vector<KeptCapability> capabilities_to_keep() {
       {"cap_dac_read_search", "scan statd's monitor directory whatever its mode"},
       {"cap_chown", "give replayed records statd's owner, which sm-notify needs"},
       {"cap_fowner", "replace replayed records owned by statd"},
+      // sm-notify switches to statd's user: without this a timed-out sm-notify cannot be stopped
+      // and holds the failover for its whole retry time.
+      {"cap_kill", "stop a recognition, takeover or health check command that outlives its timeout"},
   };
   // Linux < 5.8 has no CAP_BPF: map reads then need CAP_SYS_ADMIN, which we would rather not
   // keep; such kernels also lack bpf_loop, so capture runs on fanotify/inotify there anyway.

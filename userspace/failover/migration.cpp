@@ -116,6 +116,7 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
                         "service on this node and run the migration again", migration.result,
                         ran.output.empty() ? "none" : ran.output, options.from_node);
     }
+    if (!options.dry_run && options.after_takeover) options.after_takeover();
   }
 
   auto replayed = replay(*records, ReplayOptions{options.statmon_dir, options.dry_run});

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct MigrateOptions {
   // replaced. Empty: the caller (a cluster manager, an operator) has already done it.
   std::vector<std::string> takeover_command;
   std::chrono::seconds takeover_timeout{120};
+  // Called after a successful takeover, before replay: lockferryd uses it to have its lock
+  // capture find the lock manager the takeover just started, before any client reclaims.
+  std::function<void()> after_takeover;
 };
 
 struct MigrateReport {
