@@ -184,7 +184,9 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
   ASSERT_TRUE(as_shipped.ok()) << as_shipped.error().message;
   EXPECT_EQ(as_shipped->metrics_listen, "");
 
-  const std::regex example(R"(^#\s?([a-z_]+\s*=.*)$)");
+  // Example lines are "# key = value"; a section whose presence turns something on is commented
+  // out whole, header ("# [health]") included.
+  const std::regex example(R"(^#\s?([a-z0-9_]+\s*=.*|\[[a-z.]+\])$)");
   std::istringstream lines(text.str());
   std::string line, uncommented;
   std::set<std::string> keys;
@@ -201,8 +203,13 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
   ASSERT_TRUE(all.ok()) << all.error().message;
   EXPECT_EQ(all->metrics_listen, "127.0.0.1:9464");
   // Every option lockferryd knows is documented in the file.
-  for (const char* key : {"node", "store", "log_level", "monitor_dirs", "mode", "reconcile_interval_s",
-                          "pin_dir", "ring_buffer_kb", "socket", "statmon_dir", "service_ip", "recognize", "listen"}) {
+  for (const char* key :
+       {"node", "store", "log_level", "monitor_dirs", "mode", "reconcile_interval_s", "pin_dir",
+        "ring_buffer_kb", "socket", "statmon_dir", "service_ip", "recognize", "recognize_command",
+        "recognize_timeout_s", "automatic", "adopt_order", "takeover_command", "takeover_timeout_s",
+        "audit_after_s", "enabled", "managers", "hook", "listen", "[health]", "heartbeats",
+        "key_file", "interval_ms", "dead_after_ms", "replay_window_ms", "check_command",
+        "check_interval_ms", "check_timeout_ms", "check_failures", "[health.peers]"}) {
     EXPECT_TRUE(keys.count(key)) << "packaging/lockferry.toml does not document '" << key << "'";
   }
 }
