@@ -449,3 +449,34 @@ TEST_F(Faults, HostileFilesInTheMonitorDirectoryAreSkippedAndGoodRecordsKept) {
 
 }  // namespace
 }  // namespace lockferry::faults
+
+namespace lockferry::faults {
+namespace {
+
+// The real daemon's handlers, not just the socket framing (tests/unit/control_test.cpp): fields
+// of the wrong type or naming things outside the store get an error, and lockferryd keeps going.
+TEST_F(Faults, MalformedControlRequestsGetAnErrorAndLockferrydKeepsServing) {
+  write_config("nodeA", 3600);
+  ASSERT_NO_FATAL_FAILURE(start_daemon());
+  const std::vector<nlohmann::json> bad{
+      {{"command", "records"}, {"node", 5}},
+      {{"command", "records"}, {"node", "../../etc"}},
+      {{"command", "records"}, {"node", std::string("x\0y", 3)}},
+      {{"command", "migrate"}, {"from", nlohmann::json::array({"nodeB"})}},
+      {{"command", "migrate"}, {"from", "../nodeB"}, {"recognize", "none"}},
+      {{"command", "migrate"}, {"from", "nodeB"}, {"statmon_dir", 7}},
+      {{"command", "migrate"}, {"from", "nodeB"}, {"recognize", "rm -rf /"}},
+      {{"command", "migrate"}, {"from", "nodeB"}, {"timeout_s", -1}},
+      {{"command", std::string(100000, 'x')}},
+  };
+  for (const auto& request : bad) {
+    auto answer = daemon::control_request(socket_, request, 10s);
+    EXPECT_FALSE(answer.ok()) << request.dump().substr(0, 200);
+  }
+  EXPECT_TRUE(dir_state(sm_).empty()) << "no malformed migrate wrote anything";
+  statd_create(sm_, "192.0.2.9");
+  EXPECT_TRUE(store_matches_dir("nodeA", 5s)) << "still capturing";
+}
+
+}  // namespace
+}  // namespace lockferry::faults

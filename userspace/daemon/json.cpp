@@ -161,12 +161,22 @@ namespace lockferry::daemon {
 Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
                                                  const Config& defaults) {
   failover::MigrateOptions o;
+  // A field of the wrong type is an error, not the default: a mistyped statmon_dir must not
+  // quietly replay into /var/lib/nfs/sm instead.
+  std::string mistyped;
   auto str = [&](const char* key, const std::string& fallback) {
     auto it = request.find(key);
-    return it != request.end() && it->is_string() && !it->get<std::string>().empty()
-               ? it->get<std::string>()
-               : fallback;
+    if (it == request.end() || it->is_null()) return fallback;
+    if (!it->is_string()) {
+      if (mistyped.empty()) mistyped = key;
+      return fallback;
+    }
+    return it->get<std::string>().empty() ? fallback : it->get<std::string>();
   };
+  for (const char* key : {"timeout_s", "retry_minutes"}) {
+    if (auto it = request.find(key); it != request.end() && !it->is_null() && !it->is_number_integer())
+      return make_error("migrate: '{}' must be a whole number, not {}", key, it->dump());
+  }
   o.from_node = str("from", "");
   if (o.from_node.empty()) return make_error("migrate: which node to adopt? (--from NODE)");
   o.to_node = str("node", defaults.node);
@@ -189,6 +199,7 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   }
   if (auto it = request.find("retry_minutes"); it != request.end() && it->is_number_integer())
     o.recognize.sm_notify_retry_minutes = it->get<int>();
+  if (!mistyped.empty()) return make_error("migrate: '{}' must be a string", mistyped);
   o.dry_run = request.value("dry_run", false);
   o.force = request.value("force", false);
   if (o.statmon_dir.empty() || o.statmon_dir[0] != '/')
