@@ -65,7 +65,11 @@ Result<void> Daemon::start() {
   if (config_.health.enabled) {
     auto cluster = Cluster::start(
         io_, config_,
-        [this] { return std::pair<std::uint64_t, bool>{recorder_->epoch(), recorder_->stats().fenced}; },
+        [this] {
+          // Either recorder learning it was adopted is enough: the heartbeats then say fenced.
+          const bool fenced = recorder_->stats().fenced || (lock_recorder_ && lock_recorder_->stats().fenced);
+          return std::pair<std::uint64_t, bool>{recorder_->epoch(), fenced};
+        },
         [this] {
           if (lock_capture_) lock_capture_->rescan();
         });

@@ -276,7 +276,9 @@ void Agent::log_rejected(const std::string& source, const char* kind, const std:
 // --- sending and deadlines -------------------------------------------------------------------
 
 void Agent::schedule_tick() {
-  tick_timer_.expires_after(options_.interval);
+  // Deadlines are checked more often than heartbeats are sent, so a dead node is declared within
+  // 100 ms of dead_after rather than within a whole interval of it.
+  tick_timer_.expires_after(std::min(options_.interval, Millis(100)));
   tick_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopped_) return;
     tick();
@@ -285,7 +287,9 @@ void Agent::schedule_tick() {
 }
 
 void Agent::tick() {
-  if (key_) {
+  const Millis at = now();
+  if (key_ && at >= next_send_) {
+    next_send_ = at + options_.interval;
     const bool sending = local_.known && local_.healthy && !local_.set_down;
     if (leaving_to_send_ > 0) {
       send(MessageType::leaving);
@@ -294,7 +298,7 @@ void Agent::tick() {
       send(MessageType::heartbeat);
     }
   }
-  for (const auto& event : membership_.tick(now())) emit(event);
+  for (const auto& event : membership_.tick(at)) emit(event);
 }
 
 void Agent::send(MessageType type) {

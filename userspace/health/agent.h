@@ -137,6 +137,7 @@ class Agent {
   std::uint64_t incarnation_ = 0;
   std::uint64_t seq_ = 0;
   int leaving_to_send_ = 0;
+  Millis next_send_{0};
   bool was_fit_ = false;
   bool stopped_ = false;
   struct Throttle {
