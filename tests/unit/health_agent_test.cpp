@@ -99,6 +99,12 @@ class Node {
   Counters counters() {
     return on_loop([&] { return agent_->counters(); });
   }
+  Result<void> set_down(const std::string& node) {
+    return on_loop([&] { return agent_->set_down(node, "test"); });
+  }
+  Result<void> set_up(const std::string& node) {
+    return on_loop([&] { return agent_->set_up(node); });
+  }
 
  private:
   std::string name_;
@@ -269,6 +275,33 @@ TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChang
   send(genuine(MessageType::leaving));
   ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
   EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
+}
+
+TEST_F(HealthAgentTest, SetDownFromAnExternalMonitorLeavesOrDeclaresThePeerDown) {
+  Node a("nodeA", options_for("nodeA", {"true"}));
+  Node b("nodeB", options_for("nodeB", kStandby));
+  a.start({});
+  b.start({});
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  ASSERT_TRUE(a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+
+  // `lockferry health set-down nodeB` on nodeA: nodeB is down for nodeA, whatever its heartbeats.
+  auto r = a.set_down("nodeB");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(a.state_of("nodeB"), PeerState::down);
+  EXPECT_TRUE(saw(a.events(), PeerEvent::Kind::down, "nodeB"));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(a.state_of("nodeB"), PeerState::down) << "heartbeats do not undo a set-down";
+  EXPECT_FALSE(a.set_down("nodeZ").ok());
+
+  // `lockferry health set-down nodeA` on nodeA itself: it leaves, and nodeB acts at once.
+  ASSERT_TRUE(a.set_down("nodeA").ok());
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 2s));
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
+  // set-up: heartbeats resume and nodeB sees it come back.
+  ASSERT_TRUE(a.set_up("nodeA").ok());
+  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return ev.back().kind == PeerEvent::Kind::up; }, 2s));
+  EXPECT_EQ(b.state_of("nodeA"), PeerState::alive);
 }
 
 TEST(HealthOptions, ErrorsNameTheKey) {
