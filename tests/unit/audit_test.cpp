@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reclaim audit: the old primary's lock table against the adoptive node's, per lock and per
 // client — reclaimed, reclaimed with a different range, not reclaimed — without any BPF.
+#include "failover/audit.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "dir_store_test_util.h"
-#include "failover/audit.h"
 
 namespace lockferry::failover {
 namespace {
 
 LockRecord lock(const std::string& node, const std::string& path, std::uint64_t start,
-                std::uint64_t end, const std::string& client = "", const std::string& type = "write") {
+                std::uint64_t end, const std::string& client = "",
+                const std::string& type = "write") {
   LockRecord l;
   l.node = node;
   l.manager_comm = "ganesha.nfsd";
@@ -57,8 +59,10 @@ TEST(Audit, OneClientStoppedBeforeFailoverIsExactlyWhatIsNotReclaimed) {
 }
 
 TEST(Audit, EverythingReclaimedIsAHundredPercent) {
-  std::vector<LockRecord> old_locks{lock("nodeA", "/x/a", 0, 9), lock("nodeA", "/x/b", 5, LockRecord::kToEndOfFile)};
-  std::vector<LockRecord> new_locks{lock("nodeB", "/x/b", 5, LockRecord::kToEndOfFile), lock("nodeB", "/x/a", 0, 9)};
+  std::vector<LockRecord> old_locks{lock("nodeA", "/x/a", 0, 9),
+                                    lock("nodeA", "/x/b", 5, LockRecord::kToEndOfFile)};
+  std::vector<LockRecord> new_locks{lock("nodeB", "/x/b", 5, LockRecord::kToEndOfFile),
+                                    lock("nodeB", "/x/a", 0, 9)};
   auto r = audit_locks(old_locks, new_locks);
   EXPECT_EQ(r.reclaimed, 2u);
   EXPECT_DOUBLE_EQ(r.percent_reclaimed(), 100.0);
@@ -86,8 +90,9 @@ TEST(Audit, ExactMatchesWinOverOverlapsWhateverTheOrder) {
 
 TEST(Audit, ClientsAreMatchedWhenTheLockTablesNameThem) {
   // kernel lockd: the lock table names the NLM client.
-  auto r = audit_locks({lock("nodeA", "/x/a", 0, 9, "client1"), lock("nodeA", "/x/a", 10, 19, "client2")},
-                       {lock("nodeB", "/x/a", 0, 9, "client2"), lock("nodeB", "/x/a", 0, 9, "client1")});
+  auto r = audit_locks(
+      {lock("nodeA", "/x/a", 0, 9, "client1"), lock("nodeA", "/x/a", 10, 19, "client2")},
+      {lock("nodeB", "/x/a", 0, 9, "client2"), lock("nodeB", "/x/a", 0, 9, "client1")});
   EXPECT_EQ(entry(r, "/x/a", 0).status, ReclaimStatus::reclaimed);
   EXPECT_EQ(entry(r, "/x/a", 0).now->nlm_host, "client1");
   // client2 moved its lock: same client, same file, another range.
@@ -95,16 +100,19 @@ TEST(Audit, ClientsAreMatchedWhenTheLockTablesNameThem) {
   EXPECT_EQ(r.clients.at("client1").reclaimed, 1u);
   EXPECT_EQ(r.clients.at("client2").different_range, 1u);
   // Another client holding the very same range does not count as a reclaim.
-  auto stolen = audit_locks({lock("nodeA", "/x/a", 0, 9, "client1")}, {lock("nodeB", "/x/a", 0, 9, "client9")});
+  auto stolen = audit_locks({lock("nodeA", "/x/a", 0, 9, "client1")},
+                            {lock("nodeB", "/x/a", 0, 9, "client9")});
   EXPECT_EQ(stolen.not_reclaimed, 1u);
 }
 
 TEST(Audit, PathsAreComparedRelativeToTheExportRoots) {
   AuditOptions roots{"/srv/a/export", "/mnt/export"};
-  auto r = audit_locks({lock("nodeA", "/srv/a/export/d/f", 0, 9)}, {lock("nodeB", "/mnt/export/d/f", 0, 9)}, roots);
+  auto r = audit_locks({lock("nodeA", "/srv/a/export/d/f", 0, 9)},
+                       {lock("nodeB", "/mnt/export/d/f", 0, 9)}, roots);
   EXPECT_EQ(r.reclaimed, 1u);
   EXPECT_EQ(r.entries[0].path, "/d/f");
-  auto sibling = audit_locks({lock("nodeA", "/srv/a/export2/f", 0, 9)}, {lock("nodeB", "/mnt/export/2/f", 0, 9)}, roots);
+  auto sibling = audit_locks({lock("nodeA", "/srv/a/export2/f", 0, 9)},
+                             {lock("nodeB", "/mnt/export/2/f", 0, 9)}, roots);
   EXPECT_EQ(sibling.reclaimed, 0u);
 }
 
@@ -112,7 +120,9 @@ TEST(Audit, ReadsBothTablesFromTheStore) {
   testing::TempDir dir;
   auto store = testing::open_at(dir.path());
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_locks("nodeA", 0, {lock("nodeA", "/e/f", 0, 9), lock("nodeA", "/e/g", 0, 9)}).ok());
+  ASSERT_TRUE(
+      store->put_locks("nodeA", 0, {lock("nodeA", "/e/f", 0, 9), lock("nodeA", "/e/g", 0, 9)})
+          .ok());
   ASSERT_TRUE(store->put_locks("nodeB", 0, {lock("nodeB", "/e/g", 0, 9)}).ok());
   auto r = audit_from_store(*store, "nodeA", "nodeB");
   ASSERT_TRUE(r.ok()) << r.error().message;

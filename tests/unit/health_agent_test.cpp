@@ -2,16 +2,15 @@
 // Three health agents on loopback, each on its own io_context like three lockferryd: a hung
 // primary is declared dead and exactly one standby adopts it; a primary whose health check fails
 // says it leaves; forged, replayed, stale and malformed packets are counted and change nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "common/clock.h"
 #include "dir_store_test_util.h"
@@ -48,7 +47,9 @@ class Node {
               adopters_.push_back(agent_->choose_adopter(e.node, order));
             cv_.notify_all();
           },
-          [] { return std::pair<std::uint64_t, bool>{0, false}; });
+          [] {
+            return std::pair<std::uint64_t, bool>{0, false};
+          });
       if (!agent) {
         started.set_value(agent.error().message);
         return;
@@ -75,13 +76,17 @@ class Node {
   void shutdown() {
     if (!thread_.joinable()) return;
     if (!io_.stopped()) {
-      boost::asio::post(io_, [this] { agent_->stop(); io_.stop(); });
+      boost::asio::post(io_, [this] {
+        agent_->stop();
+        io_.stop();
+      });
     }
     thread_.join();
     agent_.reset();
   }
 
-  bool wait_for(std::function<bool(const std::vector<PeerEvent>&)> pred, std::chrono::milliseconds t) {
+  bool wait_for(std::function<bool(const std::vector<PeerEvent>&)> pred,
+                std::chrono::milliseconds t) {
     std::unique_lock lock(mutex_);
     return cv_.wait_for(lock, t, [&] { return pred(events_); });
   }
@@ -143,7 +148,8 @@ class HealthAgentTest : public ::testing::Test {
     return o;
   }
 
-  static bool saw(const std::vector<PeerEvent>& events, PeerEvent::Kind kind, const std::string& node) {
+  static bool saw(const std::vector<PeerEvent>& events, PeerEvent::Kind kind,
+                  const std::string& node) {
     for (const auto& e : events)
       if (e.kind == kind && e.node == node) return true;
     return false;
@@ -165,15 +171,19 @@ TEST_F(HealthAgentTest, AHungPrimaryIsDeclaredDeadAndExactlyOneStandbyAdoptsIt) 
   b.start(order);
   c.start(order);
   for (Node* n : {&b, &c}) {
-    ASSERT_TRUE(n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+    ASSERT_TRUE(
+        n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
   }
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeC"); }, 5s));
-  ASSERT_TRUE(c.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeC"); }, 5s));
+  ASSERT_TRUE(
+      c.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
 
   const auto t0 = std::chrono::steady_clock::now();
   a.freeze();
   for (Node* n : {&b, &c}) {
-    ASSERT_TRUE(n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+    ASSERT_TRUE(
+        n->wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
   }
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, 250ms);  // dead_after 300 ms, less at most one interval already elapsed
@@ -193,11 +203,13 @@ TEST_F(HealthAgentTest, APrimaryWhoseHealthCheckFailsSaysItLeavesBeforeItWouldBe
   Node b("nodeB", options_for("nodeB", kStandby));
   a.start({});
   b.start({});
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
 
   const auto t0 = std::chrono::steady_clock::now();
   ::unlink(flag.c_str());  // the NFS service "fails"
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, 300ms) << "should be told, not wait for dead_after";
   EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
@@ -225,7 +237,9 @@ TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChang
   m.node = "nodeA";
   m.incarnation = 99;
   m.serving = true;
-  auto send = [&](const std::vector<std::uint8_t>& bytes) { s.send_to(boost::asio::buffer(bytes), to); };
+  auto send = [&](const std::vector<std::uint8_t>& bytes) {
+    s.send_to(boost::asio::buffer(bytes), to);
+  };
   auto genuine = [&](MessageType type) {
     m.type = type;
     m.seq += 1;
@@ -235,7 +249,8 @@ TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChang
 
   const auto first = genuine(MessageType::heartbeat);
   send(first);
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
 
   // A forged "leaving", an altered genuine one, garbage, a replay, a stale one, an unknown node.
   Heartbeat forged = m;
@@ -273,7 +288,8 @@ TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChang
 
   // The genuine "leaving" is acted on at once.
   send(genuine(MessageType::leaving));
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 5s));
   EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
 }
 
@@ -282,8 +298,10 @@ TEST_F(HealthAgentTest, SetDownFromAnExternalMonitorLeavesOrDeclaresThePeerDown)
   Node b("nodeB", options_for("nodeB", kStandby));
   a.start({});
   b.start({});
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
-  ASSERT_TRUE(a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
 
   // `lockferry health set-down nodeB` on nodeA: nodeB is down for nodeA, whatever its heartbeats.
   auto r = a.set_down("nodeB");
@@ -296,11 +314,13 @@ TEST_F(HealthAgentTest, SetDownFromAnExternalMonitorLeavesOrDeclaresThePeerDown)
 
   // `lockferry health set-down nodeA` on nodeA itself: it leaves, and nodeB acts at once.
   ASSERT_TRUE(a.set_down("nodeA").ok());
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 2s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::down, "nodeA"); }, 2s));
   EXPECT_EQ(b.state_of("nodeA"), PeerState::left);
   // set-up: heartbeats resume and nodeB sees it come back.
   ASSERT_TRUE(a.set_up("nodeA").ok());
-  ASSERT_TRUE(b.wait_for([&](const auto& ev) { return ev.back().kind == PeerEvent::Kind::up; }, 2s));
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return ev.back().kind == PeerEvent::Kind::up; }, 2s));
   EXPECT_EQ(b.state_of("nodeA"), PeerState::alive);
 }
 

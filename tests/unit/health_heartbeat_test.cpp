@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Heartbeat wire format: round trip, authentication (every altered byte and a wrong key are
 // refused), malformed input, and the replay guard's sequence and time window.
-#include <sys/stat.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "dir_store_test_util.h"
 #include "health/heartbeat.h"
@@ -29,7 +28,9 @@ Heartbeat sample() {
   return m;
 }
 
-Rejection rejection_of(const Result<Heartbeat>& r) { return static_cast<Rejection>(r.error().code); }
+Rejection rejection_of(const Result<Heartbeat>& r) {
+  return static_cast<Rejection>(r.error().code);
+}
 
 TEST(Heartbeat, RoundTripsEveryField) {
   const Key key = test_key();
@@ -75,18 +76,34 @@ TEST(Heartbeat, MalformedDatagramsAreRefused) {
   std::vector<std::vector<std::uint8_t>> bad{
       {},
       {'L', 'F', 'H', 'B'},
-      std::vector<std::uint8_t>(good.begin(), good.end() - 1),      // truncated
-      [&] { auto b = good; b.push_back(0); return b; }(),           // trailing byte
-      std::vector<std::uint8_t>(600, 0xff),                         // too large
-      [&] { auto b = good; b[0] = 'X'; return b; }(),               // magic
-      [&] { auto b = good; b[4] = 2; return b; }(),                 // version
-      [&] { auto b = good; b[7] = 3; return b; }(),                 // node length
+      std::vector<std::uint8_t>(good.begin(), good.end() - 1),  // truncated
+      [&] {
+        auto b = good;
+        b.push_back(0);
+        return b;
+      }(),                                   // trailing byte
+      std::vector<std::uint8_t>(600, 0xff),  // too large
+      [&] {
+        auto b = good;
+        b[0] = 'X';
+        return b;
+      }(),  // magic
+      [&] {
+        auto b = good;
+        b[4] = 2;
+        return b;
+      }(),  // version
+      [&] {
+        auto b = good;
+        b[7] = 3;
+        return b;
+      }(),  // node length
   };
   for (std::size_t i = 0; i < bad.size(); ++i) {
     auto decoded = decode(bad[i], key);
     ASSERT_FALSE(decoded.ok()) << "case " << i;
-    EXPECT_EQ(rejection_of(decoded), Rejection::malformed) << "case " << i << ": "
-                                                           << decoded.error().message;
+    EXPECT_EQ(rejection_of(decoded), Rejection::malformed)
+        << "case " << i << ": " << decoded.error().message;
   }
 }
 

@@ -56,7 +56,8 @@ TEST(Membership, LeavingIsDownAtOnceAndCarriesWhetherItServed) {
   ASSERT_TRUE(left);
   EXPECT_EQ(left->kind, Kind::down);
   EXPECT_TRUE(left->was_serving);
-  EXPECT_FALSE(m.heard(from("nodeA", true, MessageType::leaving), 200ms));  // said 3 times, acted on once
+  EXPECT_FALSE(
+      m.heard(from("nodeA", true, MessageType::leaving), 200ms));  // said 3 times, acted on once
   EXPECT_EQ(m.peer("nodeA")->state, PeerState::left);
   EXPECT_TRUE(m.tick(10000ms).size() == 1u);  // only nodeC goes silent -> dead
   auto standby_left = m.heard(from("nodeC", false, MessageType::leaving), 10100ms);

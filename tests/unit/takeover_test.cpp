@@ -43,10 +43,15 @@ struct Bed {
     o.statmon_dir = sm;
     o.recognize.method = RecognizeMethod::none;
     o.recognize.service_ip = "192.0.2.10";
-    o.takeover_command = {"sh", "-c",
-                          "echo \"$0 $1 $2 epochs=$(ls " + store_dir + "/nodeA/epochs | tr '\\n' ,) "
-                          "sm=$(ls " + sm + " | tr '\\n' ,)\" >> " + log + "; exit " + exit_code,
-                          "{from}", "{node}", "{service_ip}"};
+    o.takeover_command = {"sh",
+                          "-c",
+                          "echo \"$0 $1 $2 epochs=$(ls " + store_dir +
+                              "/nodeA/epochs | tr '\\n' ,) "
+                              "sm=$(ls " +
+                              sm + " | tr '\\n' ,)\" >> " + log + "; exit " + exit_code,
+                          "{from}",
+                          "{node}",
+                          "{service_ip}"};
     return o;
   }
 };
@@ -159,7 +164,8 @@ check_failures = 2
 [health.peers]
 nodeA = "203.0.113.11:7789"
 nodeB = "203.0.113.12:7789"
-)", "test.toml");
+)",
+                          "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_TRUE(cfg->automatic);
   EXPECT_EQ(cfg->adopt_order, (std::vector<std::string>{"nodeB", "nodeC"}));
@@ -189,7 +195,8 @@ TEST(ConfigHealth, DefaultsAreOffAndMistakesAreNamed) {
   auto typo = parse_config("node = \"n1\"\n[health]\nheartbeat = false\n", "t");
   ASSERT_FALSE(typo.ok());
   EXPECT_THAT(typo.error().message, HasSubstr("unknown key 'health.heartbeat'"));
-  auto no_peers = parse_config("node = \"n1\"\n[health]\nlisten = \"127.0.0.1:1\"\nkey_file = \"/k\"\n", "t");
+  auto no_peers =
+      parse_config("node = \"n1\"\n[health]\nlisten = \"127.0.0.1:1\"\nkey_file = \"/k\"\n", "t");
   ASSERT_FALSE(no_peers.ok());
   EXPECT_THAT(no_peers.error().message, HasSubstr("health.peers"));
   auto external = parse_config(

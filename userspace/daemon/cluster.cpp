@@ -2,10 +2,10 @@
 // Health events -> automatic adoption; see cluster.h.
 #include "daemon/cluster.h"
 
-#include <future>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+#include <future>
 
 #include "common/clock.h"
 #include "daemon/json.h"
@@ -41,21 +41,24 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
   cluster->after_takeover_ = std::move(after_takeover);
   Cluster* self = cluster.get();
   auto store = store::open_store(config.store_url);
-  if (!store) return make_error("cannot open store {}: {}", config.store_url, store.error().message);
+  if (!store)
+    return make_error("cannot open store {}: {}", config.store_url, store.error().message);
   cluster->store_ = std::move(*store);
   cluster->adopter_ = std::make_unique<failover::AutoAdopter>(
       config.store_url, [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
   auto agent = health::Agent::start(
       io, config.node, config.health,
-      [self](const health::PeerEvent& event) { self->on_peer_event(event); }, std::move(self_state));
+      [self](const health::PeerEvent& event) { self->on_peer_event(event); },
+      std::move(self_state));
   if (!agent) return make_error("cannot start the health agent: {}", agent.error().message);
   cluster->agent_ = std::move(*agent);
   if (config.automatic)
-    spdlog::info("failover: automatic adoption on; adopt order {}; takeover command {}",
-                 config.adopt_order.empty() ? std::string("(by node name)")
-                                            : fmt::format("{}", fmt::join(config.adopt_order, ", ")),
-                 config.takeover_command.empty() ? std::string("none (the service is taken by someone else)")
-                                                 : process::to_display(config.takeover_command));
+    spdlog::info(
+        "failover: automatic adoption on; adopt order {}; takeover command {}",
+        config.adopt_order.empty() ? std::string("(by node name)")
+                                   : fmt::format("{}", fmt::join(config.adopt_order, ", ")),
+        config.takeover_command.empty() ? std::string("none (the service is taken by someone else)")
+                                        : process::to_display(config.takeover_command));
   return cluster;
 }
 
@@ -73,12 +76,15 @@ void Cluster::on_peer_event(const health::PeerEvent& event) {
     return;
   }
   if (const auto* peer = agent_->membership().peer(node); peer && peer->fenced) {
-    spdlog::info("failover: {} had already been adopted (it said it is fenced): nothing to adopt", node);
+    spdlog::info("failover: {} had already been adopted (it said it is fenced): nothing to adopt",
+                 node);
     return;
   }
   if (!config_.automatic) {
-    spdlog::warn("failover: automatic adoption is off ('failover.automatic'): adopt {} with "
-                 "`lockferry migrate --from {}` on the adoptive node", node, node);
+    spdlog::warn(
+        "failover: automatic adoption is off ('failover.automatic'): adopt {} with "
+        "`lockferry migrate --from {}` on the adoptive node",
+        node, node);
     return;
   }
   const std::string adopter = agent_->choose_adopter(node, config_.adopt_order);
@@ -140,8 +146,10 @@ void Cluster::schedule_audit(const std::string& node) {
   auto& timer = audit_timers_[node];
   if (!timer) timer = std::make_unique<boost::asio::steady_timer>(io_);
   timer->expires_after(config_.audit_after);
-  spdlog::info("failover: reclaim audit of {} in {} s, when the grace period is over "
-               "(`lockferry audit --from {}` shows it now)", node, config_.audit_after.count(), node);
+  spdlog::info(
+      "failover: reclaim audit of {} in {} s, when the grace period is over "
+      "(`lockferry audit --from {}` shows it now)",
+      node, config_.audit_after.count(), node);
   timer->async_wait([this, node](boost::system::error_code ec) {
     if (ec) return;
     auto report = failover::audit_from_store(*store_, node, config_.node);
@@ -153,14 +161,17 @@ void Cluster::schedule_audit(const std::string& node) {
     for (const auto& e : report->entries) {
       if (e.status == failover::ReclaimStatus::reclaimed) continue;
       missing.push_back(fmt::format("{}{} {}-{} {}", e.client.empty() ? "" : e.client + ":", e.path,
-                                    e.old_lock.start, e.old_lock.end, failover::to_string(e.status)));
+                                    e.old_lock.start, e.old_lock.end,
+                                    failover::to_string(e.status)));
     }
-    spdlog::log(report->not_reclaimed || report->different_range ? spdlog::level::warn : spdlog::level::info,
-                "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
-                "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
-                node, report->locks, report->reclaimed, report->percent_reclaimed(),
-                report->different_range, report->not_reclaimed, missing.empty() ? "" : ": ",
-                fmt::join(missing, "; "));
+    spdlog::log(
+        report->not_reclaimed || report->different_range ? spdlog::level::warn
+                                                         : spdlog::level::info,
+        "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
+        "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
+        node, report->locks, report->reclaimed, report->percent_reclaimed(),
+        report->different_range, report->not_reclaimed, missing.empty() ? "" : ": ",
+        fmt::join(missing, "; "));
     audits_[node] = std::move(*report);
   });
 }
@@ -232,10 +243,13 @@ nlohmann::json Cluster::handle(const nlohmann::json& request) {
   if (action == "status") return {{"ok", true}, {"result", status()}};
   if (action == "set-down" || action == "set-up") {
     const std::string node = request.value("node", std::string());
-    if (node.empty()) return fail("health " + action + ": which node? (lockferry health " + action + " NODE)");
-    auto r = action == "set-down"
-                 ? agent_->set_down(node, request.value("reason", std::string("set down through the control socket")))
-                 : agent_->set_up(node);
+    if (node.empty())
+      return fail("health " + action + ": which node? (lockferry health " + action + " NODE)");
+    auto r =
+        action == "set-down"
+            ? agent_->set_down(
+                  node, request.value("reason", std::string("set down through the control socket")))
+            : agent_->set_up(node);
     if (!r) return fail(r.error().message);
     return {{"ok", true}, {"result", status()}};
   }

@@ -3,13 +3,12 @@
 // what the daemon does when a peer goes down — adopt it when this node is the chosen adopter.
 #pragma once
 
-#include <map>
-#include <memory>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "daemon/config.h"
 #include "failover/audit.h"

@@ -14,15 +14,20 @@ std::string relative(const std::string& path, const std::string& root) {
   return rest;
 }
 
-bool overlaps(const LockRecord& a, const LockRecord& b) { return a.start <= b.end && b.start <= a.end; }
+bool overlaps(const LockRecord& a, const LockRecord& b) {
+  return a.start <= b.end && b.start <= a.end;
+}
 
 }  // namespace
 
 const char* to_string(ReclaimStatus status) {
   switch (status) {
-    case ReclaimStatus::reclaimed: return "reclaimed";
-    case ReclaimStatus::different_range: return "different_range";
-    case ReclaimStatus::not_reclaimed: return "not_reclaimed";
+    case ReclaimStatus::reclaimed:
+      return "reclaimed";
+    case ReclaimStatus::different_range:
+      return "different_range";
+    case ReclaimStatus::not_reclaimed:
+      return "not_reclaimed";
   }
   return "?";
 }
@@ -81,9 +86,18 @@ AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
     ++c.locks;
     ++report.locks;
     switch (a.status) {
-      case ReclaimStatus::reclaimed: ++c.reclaimed; ++report.reclaimed; break;
-      case ReclaimStatus::different_range: ++c.different_range; ++report.different_range; break;
-      case ReclaimStatus::not_reclaimed: ++c.not_reclaimed; ++report.not_reclaimed; break;
+      case ReclaimStatus::reclaimed:
+        ++c.reclaimed;
+        ++report.reclaimed;
+        break;
+      case ReclaimStatus::different_range:
+        ++c.different_range;
+        ++report.different_range;
+        break;
+      case ReclaimStatus::not_reclaimed:
+        ++c.not_reclaimed;
+        ++report.not_reclaimed;
+        break;
     }
   }
   for (std::size_t i = 0; i < new_locks.size(); ++i)

@@ -23,11 +23,11 @@ enum class ReclaimStatus {
 const char* to_string(ReclaimStatus status);
 
 struct AuditedLock {
-  LockRecord old_lock;                 // as the old primary held it
+  LockRecord old_lock;  // as the old primary held it
   ReclaimStatus status = ReclaimStatus::not_reclaimed;
-  std::optional<LockRecord> now;      // the matching lock on the adoptive node, if any
-  std::string client;                 // NLM client when the lock table names it, else ""
-  std::string path;                   // relative to the export root (what was compared)
+  std::optional<LockRecord> now;  // the matching lock on the adoptive node, if any
+  std::string client;             // NLM client when the lock table names it, else ""
+  std::string path;               // relative to the export root (what was compared)
 };
 
 struct ClientAudit {

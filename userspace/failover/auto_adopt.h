@@ -20,13 +20,13 @@ namespace lockferry::failover {
 // One adoption this node ran or is running.
 struct Adoption {
   std::string from_node;
-  std::string reason;             // why: what the health agent saw
-  std::int64_t detected_ns = 0;   // CLOCK_REALTIME when the node was declared down
-  std::int64_t finished_ns = 0;   // 0 while running
+  std::string reason;            // why: what the health agent saw
+  std::int64_t detected_ns = 0;  // CLOCK_REALTIME when the node was declared down
+  std::int64_t finished_ns = 0;  // 0 while running
   bool running = false;
   bool ok = false;
   std::string message;
-  std::uint64_t epoch = 0;        // from_node's epoch after the fence
+  std::uint64_t epoch = 0;  // from_node's epoch after the fence
   std::size_t records = 0;
   std::vector<std::string> notified;
   std::vector<std::string> not_notified;

@@ -6,11 +6,10 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <ranges>
-
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 
@@ -39,7 +38,8 @@ Result<udp::endpoint> parse_endpoint(const std::string& text) {
     return make_error("'{}' is not IP:PORT (e.g. \"192.0.2.11:7789\" or \"[2001:db8::11]:7789\")",
                       text);
   std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(host, ec);
   if (ec) return make_error("'{}': '{}' is not an IP address (names are not resolved)", text, host);
@@ -81,12 +81,15 @@ Result<void> check_options(const Options& o, const std::string& self) {
   if (o.interval < Millis(50) || o.interval > Millis(60000))
     return make_error("'health.interval_ms' must be 50..60000, not {}", o.interval.count());
   if (o.dead_after < 2 * o.interval)
-    return make_error("'health.dead_after_ms' ({}) must be at least twice 'health.interval_ms' ({}): "
-                      "one lost heartbeat must not declare a node dead",
-                      o.dead_after.count(), o.interval.count());
+    return make_error(
+        "'health.dead_after_ms' ({}) must be at least twice 'health.interval_ms' ({}): "
+        "one lost heartbeat must not declare a node dead",
+        o.dead_after.count(), o.interval.count());
   if (o.replay_window < o.interval || o.replay_window > Millis(600000))
-    return make_error("'health.replay_window_ms' must be between 'health.interval_ms' and 600000, "
-                      "not {}", o.replay_window.count());
+    return make_error(
+        "'health.replay_window_ms' must be between 'health.interval_ms' and 600000, "
+        "not {}",
+        o.replay_window.count());
   if (o.check_interval < Millis(100) || o.check_timeout < Millis(100))
     return make_error("'health.check_interval_ms' and 'health.check_timeout_ms' must be >= 100");
   if (o.check_failures < 1 || o.check_failures > 100)
@@ -95,22 +98,27 @@ Result<void> check_options(const Options& o, const std::string& self) {
     return make_error("node name '{}' is longer than the {} bytes a heartbeat carries", self,
                       kMaxNodeName);
   if (!o.heartbeats) return {};
-  if (o.listen.empty()) return make_error("'health.listen' is missing: the IP:PORT heartbeats arrive on");
-  if (auto r = parse_endpoint(o.listen); !r) return make_error("'health.listen': {}", r.error().message);
+  if (o.listen.empty())
+    return make_error("'health.listen' is missing: the IP:PORT heartbeats arrive on");
+  if (auto r = parse_endpoint(o.listen); !r)
+    return make_error("'health.listen': {}", r.error().message);
   if (o.key_file.empty())
-    return make_error("'health.key_file' is missing: every node needs the same secret key file "
-                      "(head -c 32 /dev/urandom | base64 > /etc/lockferry/heartbeat.key; chmod 600)");
+    return make_error(
+        "'health.key_file' is missing: every node needs the same secret key file "
+        "(head -c 32 /dev/urandom | base64 > /etc/lockferry/heartbeat.key; chmod 600)");
   std::size_t others = 0;
   for (const auto& [node, address] : o.peers) {
     if (node.size() > kMaxNodeName)
-      return make_error("'health.peers': node name '{}' is longer than {} bytes", node, kMaxNodeName);
+      return make_error("'health.peers': node name '{}' is longer than {} bytes", node,
+                        kMaxNodeName);
     if (auto r = parse_endpoint(address); !r)
       return make_error("'health.peers.{}': {}", node, r.error().message);
     if (node != self) ++others;
   }
   if (others == 0)
-    return make_error("'health.peers' names no other node: list every node of the cluster as "
-                      "node = \"IP:PORT\"");
+    return make_error(
+        "'health.peers' names no other node: list every node of the cluster as "
+        "node = \"IP:PORT\"");
   return {};
 }
 
@@ -124,11 +132,14 @@ Agent::Agent(boost::asio::io_context& io, std::string self, Options options, Eve
       socket_(io),
       tick_timer_(io),
       check_timer_(io),
-      membership_(self, [&] {
-        std::vector<std::string> peers;
-        for (const auto& [node, address] : options_.peers) peers.push_back(node);
-        return peers;
-      }(), options_.dead_after),
+      membership_(
+          self,
+          [&] {
+            std::vector<std::string> peers;
+            for (const auto& [node, address] : options_.peers) peers.push_back(node);
+            return peers;
+          }(),
+          options_.dead_after),
       replay_guard_(options_.replay_window) {}
 
 Agent::~Agent() { stop(); }
@@ -165,17 +176,17 @@ Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::st
     agent->schedule_check(Millis(0));
   }
   agent->schedule_tick();
-  spdlog::info("health: node {}{}; {} peer(s): {}; check: {}", self,
-               o.heartbeats ? fmt::format(", heartbeats on {} every {} ms, dead after {} ms",
-                                          agent->listen_address(), o.interval.count(),
-                                          o.dead_after.count())
-                            : std::string(", heartbeats off (node state from set-down/set-up only)"),
-               agent->peer_endpoints_.size(),
-               fmt::join(agent->membership_.peers() | std::views::transform(&PeerStatus::node), ", "),
-               o.check_command.empty()
-                   ? (o.service_ip.empty() ? std::string("none (always serving)")
-                                           : "built-in: serving while " + o.service_ip + " is here")
-                   : process::to_display(o.check_command));
+  spdlog::info(
+      "health: node {}{}; {} peer(s): {}; check: {}", self,
+      o.heartbeats ? fmt::format(", heartbeats on {} every {} ms, dead after {} ms",
+                                 agent->listen_address(), o.interval.count(), o.dead_after.count())
+                   : std::string(", heartbeats off (node state from set-down/set-up only)"),
+      agent->peer_endpoints_.size(),
+      fmt::join(agent->membership_.peers() | std::views::transform(&PeerStatus::node), ", "),
+      o.check_command.empty()
+          ? (o.service_ip.empty() ? std::string("none (always serving)")
+                                  : "built-in: serving while " + o.service_ip + " is here")
+          : process::to_display(o.check_command));
   return agent;
 }
 
@@ -260,14 +271,16 @@ void Agent::on_datagram(std::size_t size, boost::system::error_code ec) {
 
 void Agent::log_rejected(const std::string& source, const char* kind, const std::string& detail) {
   std::string key = source + "/" + kind;
-  if (throttle_.size() >= kMaxThrottled && !throttle_.count(key)) key = "other sources/" + std::string(kind);
+  if (throttle_.size() >= kMaxThrottled && !throttle_.count(key))
+    key = "other sources/" + std::string(kind);
   Throttle& t = throttle_[key];
   const Millis at = now();
   if (t.last.count() != 0 && at - t.last < kLogEvery) {
     ++t.suppressed;
     return;
   }
-  spdlog::warn("health: ignored a {} packet from {}: {}{}; it changes nothing", kind, source, detail,
+  spdlog::warn("health: ignored a {} packet from {}: {}{}; it changes nothing", kind, source,
+               detail,
                t.suppressed ? fmt::format(" ({} more since the last report)", t.suppressed) : "");
   t.last = at.count() == 0 ? Millis(1) : at;
   t.suppressed = 0;
@@ -316,8 +329,9 @@ void Agent::send(MessageType type) {
     socket_.send_to(boost::asio::buffer(bytes), endpoint, 0, ec);
     if (ec) {
       ++counters_.send_errors;
-      log_rejected(node, "send error", fmt::format("cannot send to {}: {}", endpoint.address().to_string(),
-                                                   ec.message()));
+      log_rejected(
+          node, "send error",
+          fmt::format("cannot send to {}: {}", endpoint.address().to_string(), ec.message()));
     } else {
       ++counters_.sent;
       if (type == MessageType::leaving) ++counters_.leaving_sent;
@@ -379,10 +393,12 @@ void Agent::update_local(bool healthy, bool serving, std::string reason) {
   if (healthy) local_.serving = serving;
   local_.reason = std::move(reason);
   if (changed) {
-    if (healthy) spdlog::info("health: this node is {} ({})", serving ? "serving" : "standby", local_.reason);
-    else spdlog::error("health: this node is unhealthy ({}): {}", local_.reason,
-                       key_ ? "telling the peers it leaves, then no more heartbeats"
-                            : "not fit to adopt other nodes");
+    if (healthy)
+      spdlog::info("health: this node is {} ({})", serving ? "serving" : "standby", local_.reason);
+    else
+      spdlog::error("health: this node is unhealthy ({}): {}", local_.reason,
+                    key_ ? "telling the peers it leaves, then no more heartbeats"
+                         : "not fit to adopt other nodes");
   }
   if (was_sending && !(local_.healthy && !local_.set_down) && key_) {
     send(MessageType::leaving);  // at once: every interval saved is failover time
@@ -403,8 +419,9 @@ Result<void> Agent::set_down(const std::string& node, const std::string& reason)
     return {};
   }
   if (!membership_.is_peer(node))
-    return make_error("unknown node '{}': 'health.peers' lists {}", node,
-                      fmt::join(membership_.peers() | std::views::transform(&PeerStatus::node), ", "));
+    return make_error(
+        "unknown node '{}': 'health.peers' lists {}", node,
+        fmt::join(membership_.peers() | std::views::transform(&PeerStatus::node), ", "));
   spdlog::warn("health: node {} set down ({})", node, reason);
   emit(membership_.set_down(node, reason, now()));
   return {};
@@ -418,14 +435,16 @@ Result<void> Agent::set_up(const std::string& node) {
     return {};
   }
   if (!membership_.is_peer(node))
-    return make_error("unknown node '{}': 'health.peers' lists {}", node,
-                      fmt::join(membership_.peers() | std::views::transform(&PeerStatus::node), ", "));
+    return make_error(
+        "unknown node '{}': 'health.peers' lists {}", node,
+        fmt::join(membership_.peers() | std::views::transform(&PeerStatus::node), ", "));
   spdlog::info("health: node {} set up", node);
   emit(membership_.set_up(node, now()));
   return {};
 }
 
-std::string Agent::choose_adopter(const std::string& dead, const std::vector<std::string>& order) const {
+std::string Agent::choose_adopter(const std::string& dead,
+                                  const std::vector<std::string>& order) const {
   return membership_.choose_adopter(dead, order, fit());
 }
 

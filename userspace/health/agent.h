@@ -4,6 +4,9 @@
 // go down or come back. It decides nothing about records: the daemon acts on its events.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,10 +15,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "health/check_command.h"
 #include "health/heartbeat.h"
@@ -26,9 +25,9 @@ namespace lockferry::health {
 
 // [health] of lockferryd's configuration.
 struct Options {
-  bool enabled = false;      // the [health] section is present
-  bool heartbeats = true;    // false: an external cluster manager decides (set-down/set-up only)
-  std::string listen;        // "IP:PORT" this node receives heartbeats on
+  bool enabled = false;    // the [health] section is present
+  bool heartbeats = true;  // false: an external cluster manager decides (set-down/set-up only)
+  std::string listen;      // "IP:PORT" this node receives heartbeats on
   std::map<std::string, std::string> peers;  // node -> "IP:PORT" (this node's own entry is ignored)
   std::string key_file;
   Millis interval{500};
@@ -47,10 +46,10 @@ Result<void> check_options(const Options& options, const std::string& self);
 
 // This node's own health, as it tells its peers.
 struct LocalHealth {
-  bool known = false;        // a first check finished
-  bool healthy = false;      // fit to serve and to adopt
-  bool serving = false;      // holds the NFS service now
-  bool set_down = false;     // `lockferry health set-down <this node>`
+  bool known = false;     // a first check finished
+  bool healthy = false;   // fit to serve and to adopt
+  bool serving = false;   // holds the NFS service now
+  bool set_down = false;  // `lockferry health set-down <this node>`
   int consecutive_failures = 0;
   std::string reason;
 };
@@ -78,8 +77,8 @@ class Agent {
 
   // Binds the heartbeat socket (when heartbeats are on), loads the key, starts the timers.
   static Result<std::unique_ptr<Agent>> start(boost::asio::io_context& io, std::string self,
-                                               Options options, EventHandler on_event,
-                                               SelfState self_state);
+                                              Options options, EventHandler on_event,
+                                              SelfState self_state);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;

@@ -28,9 +28,12 @@ int wait_status_to_code(int status) {
 
 const char* to_string(CheckVerdict verdict) {
   switch (verdict) {
-    case CheckVerdict::serving: return "serving";
-    case CheckVerdict::standby: return "standby";
-    case CheckVerdict::failed: return "failed";
+    case CheckVerdict::serving:
+      return "serving";
+    case CheckVerdict::standby:
+      return "standby";
+    case CheckVerdict::failed:
+      return "failed";
   }
   return "?";
 }
@@ -116,8 +119,8 @@ void CheckCommand::read_output() {
                              if (ec == boost::asio::error::operation_aborted) return;
                              if (ec || generation != generation_ || !output_) return;
                              if (result_.output.size() < kMaxOutput)
-                               result_.output.append(buffer_.data(),
-                                                     std::min(n, kMaxOutput - result_.output.size()));
+                               result_.output.append(
+                                   buffer_.data(), std::min(n, kMaxOutput - result_.output.size()));
                              read_output();
                            });
 }
@@ -133,8 +136,8 @@ void CheckCommand::finish() {
   ssize_t n;
   while (result_.output.size() < kMaxOutput &&
          (n = ::read(output_->native_handle(), buffer_.data(), buffer_.size())) > 0)
-    result_.output.append(buffer_.data(),
-                          std::min(static_cast<std::size_t>(n), kMaxOutput - result_.output.size()));
+    result_.output.append(
+        buffer_.data(), std::min(static_cast<std::size_t>(n), kMaxOutput - result_.output.size()));
   pid_ = -1;
   ++generation_;
   timer_.cancel();

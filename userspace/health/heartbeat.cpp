@@ -57,19 +57,26 @@ Error reject(Rejection why, std::string message) {
 
 const char* to_string(MessageType type) {
   switch (type) {
-    case MessageType::heartbeat: return "heartbeat";
-    case MessageType::leaving: return "leaving";
-    case MessageType::stopping: return "stopping";
+    case MessageType::heartbeat:
+      return "heartbeat";
+    case MessageType::leaving:
+      return "leaving";
+    case MessageType::stopping:
+      return "stopping";
   }
   return "?";
 }
 
 const char* to_string(Rejection rejection) {
   switch (rejection) {
-    case Rejection::malformed: return "malformed";
-    case Rejection::forged: return "forged";
-    case Rejection::replayed: return "replayed";
-    case Rejection::stale: return "stale";
+    case Rejection::malformed:
+      return "malformed";
+    case Rejection::forged:
+      return "forged";
+    case Rejection::replayed:
+      return "replayed";
+    case Rejection::stale:
+      return "stale";
   }
   return "?";
 }
@@ -78,8 +85,10 @@ Result<Key> Key::from_bytes(std::string_view bytes) {
   // Idempotent and thread-safe; picks libsodium's implementations once per process.
   if (sodium_init() < 0) return make_error("libsodium could not be initialised");
   if (bytes.size() < kMinBytes)
-    return make_error("heartbeat key has {} bytes; use at least {} random bytes "
-                      "(head -c 32 /dev/urandom | base64 > KEYFILE)", bytes.size(), kMinBytes);
+    return make_error(
+        "heartbeat key has {} bytes; use at least {} random bytes "
+        "(head -c 32 /dev/urandom | base64 > KEYFILE)",
+        bytes.size(), kMinBytes);
   return Key(std::string(bytes));
 }
 
@@ -88,11 +97,13 @@ Result<Key> Key::load(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0)
     return make_errno_error(errno, "cannot read heartbeat key file {}", path);
   if ((st.st_mode & 077) != 0)
-    return make_error("heartbeat key file {} is readable by group or others (mode {:o}): anyone "
-                      "who can read it can forge heartbeats; chmod 600 it", path,
-                      st.st_mode & 07777);
+    return make_error(
+        "heartbeat key file {} is readable by group or others (mode {:o}): anyone "
+        "who can read it can forge heartbeats; chmod 600 it",
+        path, st.st_mode & 07777);
   auto content = files::read_file_bounded(path, 4096);
-  if (!content) return make_error("cannot read heartbeat key file {}: {}", path, content.error().message);
+  if (!content)
+    return make_error("cannot read heartbeat key file {}: {}", path, content.error().message);
   std::string bytes = std::move(*content);
   if (!bytes.empty() && bytes.back() == '\n') bytes.pop_back();
   auto key = from_bytes(bytes);
@@ -124,12 +135,12 @@ Result<Heartbeat> decode(std::span<const std::uint8_t> d, const Key& key) {
   if (std::memcmp(d.data(), kMagic, 4) != 0)
     return reject(Rejection::malformed, "not a lockferry heartbeat (bad magic)");
   if (d[4] != kVersion)
-    return reject(Rejection::malformed, fmt::format("heartbeat version {} (this lockferryd speaks {})",
-                                                    d[4], kVersion));
+    return reject(Rejection::malformed,
+                  fmt::format("heartbeat version {} (this lockferryd speaks {})", d[4], kVersion));
   const std::size_t n = d[7];
   if (d.size() != kHeader + n + kTag)
-    return reject(Rejection::malformed, fmt::format("length {} does not match node name length {}",
-                                                    d.size(), n));
+    return reject(Rejection::malformed,
+                  fmt::format("length {} does not match node name length {}", d.size(), n));
   std::uint8_t expected[kTag];
   mac(key, d.data(), kHeader + n, expected);
   if (crypto_verify_32(expected, d.data() + kHeader + n) != 0)
@@ -158,7 +169,8 @@ Result<void> ReplayGuard::admit(const Heartbeat& m, std::int64_t now_ms) {
   if (m.sent_ms < now_ms - window || m.sent_ms > now_ms + window)
     return reject(Rejection::stale,
                   fmt::format("sent {} ms from our clock, outside the {} ms window (are the "
-                              "nodes' clocks synchronised?)", m.sent_ms - now_ms, window));
+                              "nodes' clocks synchronised?)",
+                              m.sent_ms - now_ms, window));
   auto it = seen_.find(m.node);
   if (it != seen_.end()) {
     const Seen& s = it->second;
@@ -166,8 +178,9 @@ Result<void> ReplayGuard::admit(const Heartbeat& m, std::int64_t now_ms) {
       return reject(Rejection::replayed,
                     fmt::format("sequence {} already seen (last {})", m.seq, s.seq));
     if (m.incarnation != s.incarnation && m.sent_ms <= s.newest_ms)
-      return reject(Rejection::replayed,
-                    fmt::format("an older incarnation ({:#x}) than the one last seen", m.incarnation));
+      return reject(
+          Rejection::replayed,
+          fmt::format("an older incarnation ({:#x}) than the one last seen", m.incarnation));
   }
   Seen& s = seen_[m.node];
   s.incarnation = m.incarnation;

@@ -25,7 +25,7 @@ const char* to_string(MessageType type);
 
 struct Heartbeat {
   MessageType type = MessageType::heartbeat;
-  std::string node;              // sender's node name
+  std::string node;               // sender's node name
   std::uint64_t incarnation = 0;  // random per daemon start: a restart begins a new sequence
   std::uint64_t seq = 0;          // 1, 2, ... within one incarnation
   std::int64_t sent_ms = 0;       // sender's CLOCK_REALTIME in milliseconds
@@ -63,10 +63,10 @@ std::vector<std::uint8_t> encode(const Heartbeat& message, const Key& key);
 
 // Why a datagram was not accepted; the codes of decode()'s and ReplayGuard's errors.
 enum class Rejection : int {
-  malformed = 1,   // wrong size, magic, version, type, flags or node name
-  forged = 2,      // the HMAC does not match: wrong key, or altered on the way
-  replayed = 3,    // sequence not newer than the last accepted one from that node
-  stale = 4,       // sent_ms outside the accepted window around our clock
+  malformed = 1,  // wrong size, magic, version, type, flags or node name
+  forged = 2,     // the HMAC does not match: wrong key, or altered on the way
+  replayed = 3,   // sequence not newer than the last accepted one from that node
+  stale = 4,      // sent_ms outside the accepted window around our clock
 };
 const char* to_string(Rejection rejection);
 

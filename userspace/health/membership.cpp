@@ -2,19 +2,24 @@
 // The peers' state machine and the choice of the adoptive node; see membership.h.
 #include "health/membership.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace lockferry::health {
 
 const char* to_string(PeerState state) {
   switch (state) {
-    case PeerState::unknown: return "unknown";
-    case PeerState::alive: return "alive";
-    case PeerState::dead: return "dead";
-    case PeerState::left: return "left";
-    case PeerState::down: return "down";
+    case PeerState::unknown:
+      return "unknown";
+    case PeerState::alive:
+      return "alive";
+    case PeerState::dead:
+      return "dead";
+    case PeerState::left:
+      return "left";
+    case PeerState::down:
+      return "down";
   }
   return "?";
 }
@@ -47,14 +52,17 @@ std::optional<PeerEvent> Membership::heard(const Heartbeat& m, Millis now) {
 
   if (m.type == MessageType::stopping) {
     // Not a failure: nothing is decided about it until it heartbeats again.
-    enter(p, PeerState::unknown, "lockferryd there stopped cleanly (not adopted automatically)", now);
+    enter(p, PeerState::unknown, "lockferryd there stopped cleanly (not adopted automatically)",
+          now);
     return std::nullopt;
   }
   if (m.type == MessageType::leaving) {
     if (p.state == PeerState::left) return std::nullopt;
-    enter(p, PeerState::left, m.serving ? "said it is leaving: its NFS service failed or it was "
-                                          "set down"
-                                        : "said it is leaving (it was not serving)", now);
+    enter(p, PeerState::left,
+          m.serving ? "said it is leaving: its NFS service failed or it was "
+                      "set down"
+                    : "said it is leaving (it was not serving)",
+          now);
     return PeerEvent{PeerEvent::Kind::down, p.node, m.serving, p.reason};
   }
   if (p.state == PeerState::alive) return std::nullopt;

@@ -35,8 +35,8 @@ struct PeerStatus {
   bool fenced = false;   // as last heard
   std::uint64_t epoch = 0;
   std::optional<Millis> last_heard;
-  Millis since{0};       // when the current state began
-  std::string reason;    // why it is in this state (for status and logs)
+  Millis since{0};     // when the current state began
+  std::string reason;  // why it is in this state (for status and logs)
   std::uint64_t heartbeats = 0;
 };
 
