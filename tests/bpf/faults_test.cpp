@@ -48,7 +48,11 @@ class Faults : public ::testing::Test {
     std::error_code ec;
     if (HasFailure()) std::cout << "lockferryd log (" << log_ << "):\n" << file_text(log_).substr(0, 20000);
     fs::remove_all(root_, ec);
-    fs::remove_all(pin_dir_, ec);
+    // SIGKILLed daemons leave their pins (maps and programs, and the lock capture's "-locks"
+    // directory): remove every pin directory this test's name starts.
+    for (const auto& e : fs::directory_iterator(fs::path(pin_dir_).parent_path(), ec)) {
+      if (e.path().string().starts_with(pin_dir_)) fs::remove_all(e.path(), ec);
+    }
   }
 
   void write_config(const std::string& node, int reconcile_s, int ring_kb = 1024) {
