@@ -32,12 +32,25 @@ std::vector<KeptCapability> capabilities_to_keep() {
 Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
   std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> caps(cap_init(), cap_free);
   if (!caps) return make_errno_error(errno, "cap_init");
+  // A capability outside our permitted set (a service manager's CapabilityBoundingSet, a
+  // container) cannot be kept: asking for it makes cap_set_proc fail with EPERM and would leave
+  // the daemon holding every capability. Keep what we have, say what we lack.
+  std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> current(cap_get_proc(), cap_free);
+  if (!current) return make_errno_error(errno, "cap_get_proc");
   std::vector<cap_value_t> values;
+  std::vector<const KeptCapability*> kept;
   for (const auto& k : keep) {
     cap_value_t v;
     if (cap_from_name(k.name.c_str(), &v) != 0)
       return make_error("unknown capability {} (libcap too old?)", k.name);
+    cap_flag_value_t permitted = CAP_CLEAR;
+    if (cap_get_flag(current.get(), v, CAP_PERMITTED, &permitted) != 0 || permitted != CAP_SET) {
+      spdlog::warn("privileges: cannot keep {}, which this process was started without; it is needed to {}",
+                   k.name, k.why);
+      continue;
+    }
     values.push_back(v);
+    kept.push_back(&k);
   }
   if (!values.empty()) {
     if (cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET) != 0 ||
@@ -45,7 +58,7 @@ Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
       return make_errno_error(errno, "cap_set_flag");
   }
   if (cap_set_proc(caps.get()) != 0) return make_errno_error(errno, "cap_set_proc");
-  for (const auto& k : keep) spdlog::info("privileges: keeping {} ({})", k.name, k.why);
+  for (const auto* k : kept) spdlog::info("privileges: keeping {} ({})", k->name, k->why);
   spdlog::info("privileges: dropped every other capability now that capture is attached");
   return {};
 }
