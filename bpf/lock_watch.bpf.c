@@ -28,6 +28,13 @@ struct {
 	__type(value, struct lf_manager_value);
 } lock_managers SEC(".maps");
 
+// Pre-filter in front of lock_managers: bit (tgid % 64) of word tgid / 64 is set for every tgid
+// that is or was a manager (set before the hash entry is added, never cleared, so it is a
+// superset of the hash's keys). A lock by anyone else costs one load and a bit test instead of a
+// hash lookup (~50 ns with this kernel's retpolines); a stale bit of a dead manager whose pid is
+// reused only costs that process the hash lookup. Userspace sets bits in the mmapped .bss.
+__u64 manager_bits[LF_MANAGER_BITMAP_WORDS];
+
 // Configured manager names (comm, zero-padded), for the exec/rename programs.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -166,6 +173,24 @@ static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, 
 		bpf_probe_read_kernel_str(e->nlm_host, sizeof(e->nlm_host), name);
 }
 
+static __always_inline void mark_manager(__u32 tgid)
+{
+	__sync_fetch_and_or(&manager_bits[(tgid / 64) & (LF_MANAGER_BITMAP_WORDS - 1)],
+			    1ULL << (tgid % 64));
+}
+
+// Is the current process a lock manager? Every lock operation on the machine asks, before it
+// reads anything else; the answer for nearly all of them is no, from the bitmap alone.
+static __always_inline bool current_is_manager(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!(manager_bits[(tgid / 64) & (LF_MANAGER_BITMAP_WORDS - 1)] & (1ULL << (tgid % 64))))
+		return false;
+	return bpf_map_lookup_elem(&lock_managers, &tgid) != NULL;
+}
+
+// Only called for lock managers (current_is_manager()).
 static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 ino, int ret,
 				       __u8 source)
 {
@@ -178,9 +203,6 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	__u32 flags;
 	__u8 type;
 
-	// Before anything else: is this a lock manager? Everyone else stops here.
-	if (!bpf_map_lookup_elem(&lock_managers, &tgid))
-		return 0;
 	lcount(LF_LCNT_HITS);
 	if (!fl)
 		return 0;
@@ -258,22 +280,23 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 }
 
 // BTF-typed tracepoints (Linux 5.5+ with BTF): arguments as typed pointers, no tracefs needed.
+// The inode's fields are read directly (BTF pointer loads), not with probe-read helper calls,
+// and only once the process is known to be a manager.
 SEC("tp_btf/posix_lock_inode")
 int BPF_PROG(tp_btf__posix_lock_inode, struct inode *inode, struct file_lock *fl, int ret)
 {
 	// tp_btf arguments may be NULL as far as the verifier knows.
-	if (!inode)
+	if (!current_is_manager() || !inode)
 		return 0;
-	return handle_lock(fl, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), ret,
-			   LF_LOCK_SRC_POSIX_LOCK_INODE);
+	return handle_lock(fl, inode->i_sb->s_dev, inode->i_ino, ret, LF_LOCK_SRC_POSIX_LOCK_INODE);
 }
 
 SEC("tp_btf/locks_remove_posix")
 int BPF_PROG(tp_btf__locks_remove_posix, struct inode *inode, struct file_lock *fl, int ret)
 {
-	if (!inode)
+	if (!current_is_manager() || !inode)
 		return 0;
-	return handle_lock(fl, BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), ret,
+	return handle_lock(fl, inode->i_sb->s_dev, inode->i_ino, ret,
 			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
 }
 
@@ -282,12 +305,16 @@ int BPF_PROG(tp_btf__locks_remove_posix, struct inode *inode, struct file_lock *
 SEC("tracepoint/filelock/posix_lock_inode")
 int tracepoint__filelock__posix_lock_inode(struct trace_event_raw_filelock_lock *ctx)
 {
+	if (!current_is_manager())
+		return 0;
 	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret, LF_LOCK_SRC_POSIX_LOCK_INODE);
 }
 
 SEC("tracepoint/filelock/locks_remove_posix")
 int tracepoint__filelock__locks_remove_posix(struct trace_event_raw_filelock_lock *ctx)
 {
+	if (!current_is_manager())
+		return 0;
 	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret,
 			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
 }
@@ -300,6 +327,7 @@ static __always_inline void manager_named(const char *comm, __u32 how)
 	struct lf_manager_value v = {.added_by = how};
 
 	if (bpf_map_lookup_elem(&manager_names, comm)) {
+		mark_manager(tgid);  // before the hash entry: the bitmap stays a superset
 		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0)
 			lcount(LF_LCNT_MANAGER_ADDS);
 		return;

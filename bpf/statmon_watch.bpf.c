@@ -49,6 +49,14 @@ struct {
 	__type(value, struct lf_fd_value);
 } tracked_fds SEC(".maps");
 
+// Upper bounds of the entries in `pending` and `tracked_fds`: incremented before an insert,
+// decremented only after a delete that removed something, so never below the true count (LRU
+// evictions and replaced entries only leave them high). While they are 0 the exit and close
+// programs skip their hash lookups: that is every open and close on a machine where statd is
+// not writing at this moment, i.e. nearly all of them.
+__s64 pending_n;
+__s64 tracked_n;
+
 // enum lf_counter, per CPU so counting needs no atomics.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -85,6 +93,32 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
+static __always_inline void pending_put(__u32 tid, struct lf_pending *p)
+{
+	__sync_fetch_and_add(&pending_n, 1);
+	if (bpf_map_update_elem(&pending, &tid, p, BPF_ANY) != 0)
+		__sync_fetch_and_add(&pending_n, -1);
+}
+
+static __always_inline void pending_del(__u32 tid)
+{
+	if (bpf_map_delete_elem(&pending, &tid) == 0)
+		__sync_fetch_and_add(&pending_n, -1);
+}
+
+static __always_inline void tracked_put(struct lf_fd_key *k, struct lf_fd_value *v)
+{
+	__sync_fetch_and_add(&tracked_n, 1);
+	if (bpf_map_update_elem(&tracked_fds, k, v, BPF_ANY) != 0)
+		__sync_fetch_and_add(&tracked_n, -1);
+}
+
+static __always_inline void tracked_del(struct lf_fd_key *k)
+{
+	if (bpf_map_delete_elem(&tracked_fds, k) == 0)
+		__sync_fetch_and_add(&tracked_n, -1);
+}
+
 // The struct file behind `fd` of the current task, or NULL.
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
@@ -94,6 +128,22 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	struct file *file = NULL;
 
 	if (fd < 0 || fd >= max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+// fd_file() for the current task, on the open and close paths that every writer on the machine
+// takes: the task, its files_struct and fdtable are BTF-typed pointers (bpf_get_current_task_btf,
+// 5.11+), read with plain loads instead of a probe-read helper call per field.
+static __always_inline struct file *current_fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds = fdt->fd;
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
@@ -153,39 +203,40 @@ static __always_inline int open_enter(__u64 flags)
 	p.op = LF_OP_OPEN;
 	p.flags = (__u32)flags;
 	tid = current_tid();
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	pending_put(tid, &p);
 	return 0;
 }
 
 static __always_inline int open_exit(long ret)
 {
-	__u32 tid = current_tid();
-	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct lf_pending *p;
 	struct lf_fd_key fk = {};
 	struct lf_dir_key dk = {};
 	struct lf_dir_value *dir;
 	struct lf_fd_value *fv;
 	struct lf_file_event *e;
-	struct task_struct *task;
 	struct dentry *dentry;
 	struct file *file;
 	const unsigned char *name;
-	__u32 flags, zero = 0;
+	__u32 flags, tid, zero = 0;
 	struct lf_scratch *s;
 
+	if (!pending_n)
+		return 0;  // no thread is between enter and exit of anything we follow
+	tid = current_tid();
+	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
 	if (p->op != LF_OP_OPEN) {
-		bpf_map_delete_elem(&pending, &tid);
+		pending_del(tid);
 		return 0;
 	}
 	flags = p->flags;
-	bpf_map_delete_elem(&pending, &tid);
+	pending_del(tid);
 	if (ret < 0)
 		return 0;
 
-	task = (struct task_struct *)bpf_get_current_task();
-	file = fd_file(task, ret);
+	file = current_fd_file(ret);
 	if (!file) {
 		count(LF_CNT_UNRESOLVED);
 		return 0;
@@ -208,7 +259,7 @@ static __always_inline int open_exit(long ret)
 	bpf_probe_read_kernel_str(fv->name, sizeof(fv->name), name);
 	fk.tgid = bpf_get_current_pid_tgid() >> 32;
 	fk.fd = (__u32)ret;
-	bpf_map_update_elem(&tracked_fds, &fk, fv, BPF_ANY);
+	tracked_put(&fk, fv);
 
 	e = reserve_event((flags & LF_O_EXCL) ? LF_EV_FILE_CREATED : LF_EV_FILE_UPDATED);
 	if (!e)
@@ -286,6 +337,8 @@ int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct file *file;
 	__u32 tid;
 
+	if (!tracked_n)
+		return 0;  // no file of a watched directory is open anywhere
 	fk.tgid = bpf_get_current_pid_tgid() >> 32;
 	fk.fd = (__u32)ctx->args[0];
 	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
@@ -294,17 +347,17 @@ int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	count(LF_CNT_HITS);
 	// The entry may be stale (the process dup2()ed over the fd, or exec closed it): only the
 	// very file we saw opened counts.
-	file = fd_file((struct task_struct *)bpf_get_current_task(), (long)fk.fd);
+	file = current_fd_file((long)fk.fd);
 	if ((__u64)file != fv->file) {
 		count(LF_CNT_FD_UNTRACKED);
-		bpf_map_delete_elem(&tracked_fds, &fk);
+		tracked_del(&fk);
 		return 0;
 	}
 	p.op = LF_OP_CLOSE;
 	p.dfd = (__s32)fk.fd;
 	p.file = fv->file;
 	tid = current_tid();
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	pending_put(tid, &p);
 	return 0;
 }
 
@@ -312,23 +365,27 @@ int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_close")
 int tracepoint__syscalls__sys_exit_close(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = current_tid();
-	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct lf_pending *p;
 	struct lf_fd_key fk = {};
 	struct lf_fd_value *fv;
 	struct lf_file_event *e;
 	__u64 file;
+	__u32 tid;
 
+	if (!pending_n)
+		return 0;
+	tid = current_tid();
+	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
 	if (p->op != LF_OP_CLOSE) {
-		bpf_map_delete_elem(&pending, &tid);
+		pending_del(tid);
 		return 0;
 	}
 	fk.tgid = bpf_get_current_pid_tgid() >> 32;
 	fk.fd = (__u32)p->dfd;
 	file = p->file;
-	bpf_map_delete_elem(&pending, &tid);
+	pending_del(tid);
 
 	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
 	// Another thread may have reused the fd number for a new tracked file in between.
@@ -343,7 +400,7 @@ int tracepoint__syscalls__sys_exit_close(struct trace_event_raw_sys_exit *ctx)
 		bpf_probe_read_kernel_str(e->name, sizeof(e->name), fv->name);
 		submit_event(e);
 	}
-	bpf_map_delete_elem(&tracked_fds, &fk);
+	tracked_del(&fk);
 	return 0;
 }
 
@@ -450,23 +507,27 @@ static __always_inline int save_path_op(__u32 op, __s32 dfd, __u64 path, __s32 d
 	p.dfd2 = dfd2;
 	p.path2 = path2;
 	p.flags = flags;
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	pending_put(tid, &p);
 	return 0;
 }
 
 // Takes the pending entry of this thread if it is `op`; false if none.
 static __always_inline bool take_pending(__u32 op, struct lf_pending *out)
 {
-	__u32 tid = current_tid();
-	struct lf_pending *p = bpf_map_lookup_elem(&pending, &tid);
+	struct lf_pending *p;
+	__u32 tid;
 	bool ok;
 
+	if (!pending_n)
+		return false;
+	tid = current_tid();
+	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return false;
 	ok = p->op == op;
 	if (ok)
 		__builtin_memcpy(out, p, sizeof(*out));
-	bpf_map_delete_elem(&pending, &tid);
+	pending_del(tid);
 	return ok;
 }
 

@@ -133,6 +133,12 @@ struct lf_manager_value {
 	__u32 pad;
 };
 
+/* Words of the lock programs' manager pre-filter (global "manager_bits" in lock_watch's .bss):
+ * one bit per tgid below 4194304 (PID_MAX_LIMIT on 64-bit), 512 KiB. Userspace sets a manager's
+ * bit (atomically: the kernel side sets bits too) BEFORE adding it to lock_managers and never
+ * clears bits. Must be a power of two. */
+#define LF_MANAGER_BITMAP_WORDS 65536
+
 /* Per-CPU counters of the lock programs (array map "lock_counters"). */
 enum lf_lock_counter {
 	LF_LCNT_HITS = 0,      /* lock operations by a lock manager process (passed the tgid filter) */
