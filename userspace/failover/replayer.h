@@ -32,11 +32,13 @@ struct ReplayOptions {
 };
 
 // Writes each monitor file (the records sharing a file_name, as its lines) to
-// <statmon_dir>/<file_name> (atomic, fsync, owner and group of the directory
+// <statmon_dir>/<file_name> (whole files only: a new name is linked in complete, an existing one
+// replaced by rename; all synced at once before returning; owner and group of the directory
 // — statd's user — so sm-notify, which drops privileges to that owner, can read and remove them).
 // A record whose name would escape the directory or whose content is not a valid statd record is
 // refused and reported; the others are still written. Fails only when the directory itself is
 // unusable.
-Result<ReplayReport> replay(const std::vector<MonitorRecord>& records, const ReplayOptions& options);
+Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
+                            const ReplayOptions& options);
 
 }  // namespace lockferry::failover
