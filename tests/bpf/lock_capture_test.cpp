@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -19,11 +20,13 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "bpf_env.h"
+#include "capture/lock_kernel.h"
 #include "capture/lock_recorder.h"
 #include "store/store.h"
 
@@ -138,18 +141,28 @@ class Child {
 class Harness {
  public:
   Harness(LockHook hook, std::vector<std::string> managers,
-          std::chrono::milliseconds rescan_interval = 200ms) {
+          std::chrono::milliseconds rescan_interval = 200ms,
+          const std::function<void(LockOptions&)>& tweak = {}) {
     LockOptions options;
     options.managers = std::move(managers);
     options.hook = hook;
     options.rescan_interval = rescan_interval;
+    options.owner_key_path = "";  // a key of this run: tests leave /run alone
+    if (tweak) tweak(options);
     auto started = LockCapture::start(
         io_, options,
         [this](const LockChange& c) {
-          changes.push_back(c);
+          if (c.kind == LockChange::Kind::reconciled)
+            ++reconciles;
+          else
+            changes.push_back(c);
           table.apply(c);
+          if (also) also(c);
         },
-        [this](const ManagerProcess& m) { gone.push_back(m); });
+        [this](const ManagerProcess& m) {
+          gone.push_back(m);
+          if (also_gone) also_gone(m);
+        });
     if (started)
       capture = std::move(*started);
     else
@@ -184,6 +197,9 @@ class Harness {
   std::vector<LockChange> changes;
   std::vector<ManagerProcess> gone;
   LockTable table;
+  std::size_t reconciles = 0;
+  std::function<void(const LockChange&)> also;  // e.g. a LockRecorder's on_change
+  std::function<void(const ManagerProcess&)> also_gone;
 };
 
 // `owner` labels who holds a range: 'P' the child's fcntl (POSIX) locks, which share one
@@ -431,6 +447,149 @@ TEST_P(LockCaptureTest, TheStoreHoldsTheCurrentTable) {
   EXPECT_EQ(stored->front().type, "write");
   EXPECT_EQ(*stored, recorder.table().records("nfs1", 0));
   child.finish();
+}
+
+// Locks of the child as /proc shows them: its POSIX lines, and OFD lines (pid -1) on `inodes`
+// (only the child locks the test's files). (ino, start, end, type), sorted.
+using KernelRow = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::string>;
+std::vector<KernelRow> kernel_rows(pid_t child, const std::set<std::uint64_t>& inodes) {
+  std::vector<KernelRow> out;
+  auto locks = read_proc_locks();
+  EXPECT_TRUE(locks) << locks.error().message;
+  if (!locks) return out;
+  for (const auto& l : *locks) {
+    if (l.waiting || !inodes.contains(l.ino)) continue;
+    if (!((l.kind == "POSIX" && l.pid == child) || l.kind == "OFDLCK")) continue;
+    out.emplace_back(l.ino, l.start, l.end, l.type == "WRITE" ? "write" : "read");
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<KernelRow> table_rows(const std::vector<LockRecord>& records) {
+  std::vector<KernelRow> out;
+  for (const auto& r : records) out.emplace_back(r.ino, r.start, r.end, r.type);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A ring buffer of one page holds 3 lock events: a manager taking hundreds of locks at once
+// overflows it. The drops trigger a reconcile with the kernel's locks, after which the table,
+// and the store behind the recorder, hold exactly what /proc/locks shows; later changes by the
+// same owners still match (releases remove what the reconcile put in), and so on to the end.
+TEST_P(LockCaptureTest, AfterDropsTheReconcileRestoresTheKernelsExactLocks) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  const std::string name = "lfmgr" + std::to_string(::getpid() % 1000000);
+  TempTree tree;
+  constexpr int kFiles = 8, kSlots = 50;
+  std::vector<std::string> files;
+  std::set<std::uint64_t> inodes;
+  for (int f = 0; f < kFiles; ++f) {
+    files.push_back(tree.file("f" + std::to_string(f)));
+    inodes.insert(kernel_dev_ino(files.back()).second);
+  }
+  fs::create_directories(tree.root() + "/store");
+  auto store = store::open_store("dir://" + tree.root() + "/store");
+  ASSERT_TRUE(store) << store.error().message;
+  Harness h(GetParam(), {name}, 200ms, [](LockOptions& o) {
+    o.ring_buffer_kb = 4;
+    o.reconcile_interval = std::chrono::milliseconds(0);  // only after drops
+  });
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_NE(h.capture->hook_reason().find("ring buffer 4 KiB"), std::string::npos)
+      << h.capture->hook_reason();
+  LockRecorder recorder(h.io_, **store, "nfs1", 0, 20ms);
+  h.also = [&](const LockChange& c) { recorder.on_change(c); };
+  // As lockferryd does: a manager that is gone from /proc held nothing any more (a reconcile
+  // no longer covers it once the /proc rescan has dropped it).
+  h.also_gone = [&](const ManagerProcess& m) {
+    h.table.drop_manager(m.pid);
+    recorder.on_manager_gone(m.pid);
+  };
+
+  // Even files: fcntl write locks (one owner: the process); odd files: OFD read locks through a
+  // second open file each. Ranges are 5 bytes, 10 apart: nothing merges.
+  std::vector<int> fds(kFiles, -1), ofds(kFiles, -1);
+  Child child(name, {
+                        [&] {
+                          for (int f = 0; f < kFiles; ++f) {
+                            fds[f] = ::open(files[f].c_str(), O_RDWR);
+                            ofds[f] = ::open(files[f].c_str(), O_RDWR);
+                          }
+                          for (int i = 0; i < kFiles * kSlots; ++i) {
+                            const int f = i % kFiles, slot = i / kFiles;
+                            const bool ok =
+                                f % 2 == 0 ? set_lock(fds[f], F_SETLK, F_WRLCK, slot * 10, 5)
+                                           : set_lock(ofds[f], F_OFD_SETLK, F_RDLCK, slot * 10, 5);
+                            if (!ok) return false;
+                          }
+                          return true;
+                        },
+                        // Every other slot released; one OFD file closed (its locks go on close).
+                        [&] {
+                          for (int i = 0; i < kFiles * kSlots; ++i) {
+                            const int f = i % kFiles, slot = i / kFiles;
+                            if (slot % 2 != 0) continue;
+                            const bool ok =
+                                f % 2 == 0 ? set_lock(fds[f], F_SETLK, F_UNLCK, slot * 10, 5)
+                                           : set_lock(ofds[f], F_OFD_SETLK, F_UNLCK, slot * 10, 5);
+                            if (!ok) return false;
+                          }
+                          return ::close(ofds[1]) == 0;
+                        },
+                    });
+  ASSERT_TRUE(child.ready());
+  h.capture->rescan();
+  ASSERT_TRUE(h.is_manager(child.pid()));
+
+  auto settled = [&] {
+    return table_rows(h.table.records("nfs1", 0)) == kernel_rows(child.pid(), inodes) &&
+           !recorder.dirty();
+  };
+  // Step 1: 400 grants into a 3-event ring buffer.
+  ASSERT_TRUE(child.step());
+  const auto want1 = kernel_rows(child.pid(), inodes);
+  ASSERT_EQ(want1.size(), static_cast<std::size_t>(kFiles * kSlots));
+  ASSERT_TRUE(h.wait_until(settled, 10s))
+      << h.table.size() << " ranges recorded, kernel holds " << want1.size() << "; drops "
+      << h.capture->counters().drops << ", reconciles " << h.reconciles;
+  auto c = h.capture->counters();
+  EXPECT_GT(c.drops, 0u) << "the test must overflow the ring buffer";
+  EXPECT_LT(c.changes, want1.size());  // events were lost...
+  EXPECT_GE(c.reconciles_after_drops, 1u);
+  EXPECT_GT(recorder.stats().reconcile_repairs, 0u);  // ...and the reconcile put them back
+  EXPECT_EQ(table_rows(h.table.records("nfs1", 0)), want1);
+  auto stored = (*store)->list_locks("nfs1");
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(table_rows(*stored), want1);
+  EXPECT_EQ(*stored, recorder.table().records("nfs1", 0));
+  for (const auto& r : *stored) {
+    EXPECT_EQ(r.manager_pid, static_cast<std::uint32_t>(child.pid()));
+    EXPECT_EQ(r.manager_comm, name);
+    EXPECT_TRUE(std::find(files.begin(), files.end(), r.path) != files.end()) << r.path;
+  }
+
+  // Step 2: 200 releases (100 fcntl, 100 OFD) and a close, into the same tiny buffer.
+  const auto repairs1 = recorder.stats().reconcile_repairs;
+  ASSERT_TRUE(child.step());
+  const auto want2 = kernel_rows(child.pid(), inodes);
+  ASSERT_EQ(want2.size(), want1.size() - 200 - kSlots / 2);
+  ASSERT_TRUE(h.wait_until(settled, 10s))
+      << h.table.size() << " ranges recorded, kernel holds " << want2.size();
+  stored = (*store)->list_locks("nfs1");
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(table_rows(*stored), want2);
+  spdlog::info("reconcile test: {} drops, {} reconciles after drops, {} repairs ({} in step 1)",
+               h.capture->counters().drops, h.capture->counters().reconciles_after_drops,
+               recorder.stats().reconcile_repairs, repairs1);
+
+  // Exit: the kernel releases everything; so does the table.
+  ASSERT_EQ(child.finish(), 0);
+  ASSERT_TRUE(h.wait_until([&] { return h.table.empty() && !recorder.dirty(); }, 10s))
+      << h.table.size();
+  stored = (*store)->list_locks("nfs1");
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_TRUE(stored->empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,

@@ -23,6 +23,8 @@
 #include <set>
 
 #include "capture/bpf_support.h"
+#include "capture/lock_kernel.h"
+#include "capture/lock_owner.h"
 #include "lock_watch.skel.h"
 #include "lockferry/events.h"
 
@@ -61,6 +63,14 @@ Result<void> check_manager_names(const std::vector<std::string>& names) {
   return {};
 }
 
+Result<std::uint32_t> lock_ring_bytes(std::uint32_t kb) {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t bytes = std::max<std::uint64_t>(std::uint64_t{kb} * 1024, page);
+  if ((bytes & (bytes - 1)) != 0 || bytes > (1u << 30))
+    return make_error("lock ring buffer size {} KiB is not a power of two up to 1 GiB", kb);
+  return static_cast<std::uint32_t>(bytes);
+}
+
 namespace {
 
 std::string read_comm(const std::string& proc_root, std::uint32_t pid) {
@@ -94,6 +104,11 @@ std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
 namespace {
 
 constexpr std::uint32_t kAddedByScan = 1;
+// A reconcile after drops waits this long, so a burst that overflows the ring buffer costs one.
+constexpr std::chrono::milliseconds kReconcileAfterDrops{20};
+// include/linux/filelock.h
+constexpr std::uint32_t kFlClose = 64;
+constexpr std::uint32_t kFlOfdlck = 1024;
 
 struct SkelDeleter {
   void operator()(lock_watch* skel) const { lock_watch__destroy(skel); }
@@ -118,14 +133,6 @@ Result<void> probe_tp_btf(const char* name) {
   if (fd < 0) return make_errno_error(errno, "the kernel refuses tp_btf programs on {}", name);
   ::close(fd);
   return {};
-}
-
-// Sets `pid`'s bit in the kernel side's manager pre-filter (lock_watch's .bss, see
-// LF_MANAGER_BITMAP_WORDS). Must come before the lock_managers entry, or a lock taken in between
-// would pass the hash but not the filter. Atomic: the exec/rename programs set bits too.
-void mark_manager(lock_watch* skel, std::uint32_t pid) {
-  __atomic_fetch_or(&skel->bss->manager_bits[(pid / 64) % LF_MANAGER_BITMAP_WORDS],
-                    std::uint64_t{1} << (pid % 64), __ATOMIC_SEQ_CST);
 }
 
 // Pin and log name of a program: its tracepoint ("posix_lock_inode", "task_rename", ...).
@@ -170,6 +177,8 @@ class BpfLockCapture final : public LockCapture {
   BpfLockCapture(boost::asio::io_context& io, ChangeHandler on_change, ManagerGoneHandler on_gone)
       : io_(io),
         rescan_timer_(io),
+        reconcile_timer_(io),
+        drop_timer_(io),
         on_change_(std::move(on_change)),
         on_gone_(std::move(on_gone)) {}
   ~BpfLockCapture() override { stop(); }
@@ -183,6 +192,7 @@ class BpfLockCapture final : public LockCapture {
   Result<void> set_managers(const std::vector<std::string>& names) override;
   void rescan() override;
   void poll() override;
+  void reconcile() override;
   void stop() override;
 
  private:
@@ -193,11 +203,15 @@ class BpfLockCapture final : public LockCapture {
   void handle(const lf_lock_event& e);
   void arm();
   void arm_rescan();
+  void arm_reconcile();
+  void consume();
   void check_drops();
   std::array<std::uint64_t, LF_LCNT_MAX> read_counters() const;
 
   boost::asio::io_context& io_;
   boost::asio::steady_timer rescan_timer_;
+  boost::asio::steady_timer reconcile_timer_;
+  boost::asio::steady_timer drop_timer_;
   ChangeHandler on_change_;
   ManagerGoneHandler on_gone_;
   std::unique_ptr<lock_watch, SkelDeleter> skel_;
@@ -208,10 +222,17 @@ class BpfLockCapture final : public LockCapture {
   std::vector<std::string> names_;
   std::map<std::uint32_t, std::string> managers_;  // pid -> comm, as of the last rescan
   std::chrono::milliseconds rescan_interval_{2000};
+  std::chrono::milliseconds reconcile_interval_{0};
+  OwnerHasher hasher_ = OwnerHasher::random();
   LockHook hook_ = LockHook::automatic;
   std::string reason_;
   std::uint64_t changes_ = 0;
   std::uint64_t seen_drops_ = 0;
+  std::uint64_t reconciles_ = 0;
+  std::uint64_t reconciles_after_drops_ = 0;
+  std::uint64_t reconcile_locks_ = 0;
+  std::uint64_t reconcile_us_ = 0;
+  bool drop_reconcile_pending_ = false;
   bool stopped_ = false;
   lf_lock_event event_{};
 };
@@ -224,6 +245,10 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
   skel_->rodata->targ_path_depth =
       std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
   skel_->rodata->targ_nlm_host = true;
+  auto ring_bytes = lock_ring_bytes(options.ring_buffer_kb);
+  if (!ring_bytes) return ring_bytes.error();
+  if (int err = bpf_map__set_max_entries(skel_->maps.lock_events, *ring_bytes); err != 0)
+    return make_errno_error(-err, "cannot size the lock ring buffer to {} bytes", *ring_bytes);
 
   // Exactly one variant of the lock hooks; the manager-tracking helpers where their tracepoints
   // exist (without them the /proc rescan alone keeps the manager map current).
@@ -254,7 +279,6 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
   for (const auto& m :
        find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
     lf_manager_value v{kAddedByScan, 0};
-    mark_manager(skel_.get(), m.pid);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
       return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
     managers_[m.pid] = m.comm;
@@ -271,6 +295,20 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
   if (auto r = check_manager_names(options.managers); !r) return r;
   names_ = options.managers;
   rescan_interval_ = std::max(options.rescan_interval, std::chrono::milliseconds(100));
+  reconcile_interval_ = options.reconcile_interval.count() <= 0
+                            ? std::chrono::milliseconds(0)
+                            : std::max(options.reconcile_interval, std::chrono::milliseconds(100));
+  if (auto r = lock_ring_bytes(options.ring_buffer_kb); !r) return r.error();
+  // Owners are kernel addresses: only their keyed hash leaves this class.
+  if (!options.owner_key_path.empty()) {
+    if (auto h = OwnerHasher::for_boot(options.owner_key_path))
+      hasher_ = *h;
+    else
+      spdlog::warn(
+          "locks: {}; hashing lock owners with a key of this run only (a restart will "
+          "not match the stored owners until the next reconcile)",
+          h.error().message);
+  }
   route_libbpf_logs();
   // tp_btf needs no tracefs; the classic hooks and the exec/rename helpers do.
   auto tracefs = ensure_tracefs("filelock");
@@ -316,14 +354,19 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
   ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   arm();
   arm_rescan();
+  if (reconcile_interval_.count() > 0) arm_reconcile();
 
   const bool helpers = bpf_program__fd(skel_->progs.tracepoint__sched__sched_process_exec) >= 0;
   reason_ = fmt::format(
-      "{}: posix_lock_inode + locks_remove_posix as {}{}; managers {} from /proc every {} ms{}{}",
+      "{}: posix_lock_inode + locks_remove_posix as {}{}; managers {} from /proc every {} ms{}{}; "
+      "ring buffer {} KiB; reconcile with the kernel's locks after drops{}",
       to_string(hook_), hook_ == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints",
       tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
       helpers ? " and on exec/rename" : "",
-      pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir());
+      pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir(),
+      bpf_map__max_entries(skel_->maps.lock_events) / 1024,
+      reconcile_interval_.count() > 0 ? fmt::format(" and every {} ms", reconcile_interval_.count())
+                                      : std::string());
   for (const auto& [pid, comm] : managers_)
     spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
   spdlog::info("locks: {}", reason_);
@@ -380,11 +423,60 @@ void BpfLockCapture::arm_rescan() {
   });
 }
 
-void BpfLockCapture::poll() {
+void BpfLockCapture::arm_reconcile() {
+  reconcile_timer_.expires_after(reconcile_interval_);
+  reconcile_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled by stop(): `this` may be gone
+    reconcile();
+    if (!stopped_) arm_reconcile();
+  });
+}
+
+void BpfLockCapture::consume() {
   if (stopped_ || !ring_) return;
   int n = ring_buffer__consume(ring_.get());
   if (n < 0) spdlog::warn("locks: reading the BPF ring buffer failed: {}", strerror_text(-n));
+}
+
+void BpfLockCapture::poll() {
+  consume();
   check_drops();
+}
+
+void BpfLockCapture::reconcile() {
+  if (stopped_ || !skel_) return;
+  // Order matters: events queued before the snapshot is read go first; the drops counted by now
+  // are repaired by this snapshot, later ones schedule another. Events the kernel emits while
+  // /proc is read are applied after the snapshot: each sets its owner's range to what it was
+  // made, so applying one the snapshot already shows changes nothing.
+  consume();
+  const auto drops = read_counters()[LF_LCNT_DROPS];
+  if (drops > seen_drops_) {
+    spdlog::warn(
+        "locks: the BPF ring buffer dropped {} lock event(s); reconciling the lock table "
+        "with the kernel's locks",
+        drops - seen_drops_);
+    ++reconciles_after_drops_;
+    seen_drops_ = drops;
+  }
+  drop_reconcile_pending_ = false;
+  drop_timer_.cancel();
+  std::map<std::uint32_t, std::string> managers;
+  for (const auto& m : this->managers()) managers[m.pid] = m.comm;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto snapshot = std::make_shared<KernelSnapshot>(read_kernel_locks("/proc", managers));
+  reconcile_us_ = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  reconcile_locks_ = snapshot->locks.size();
+  ++reconciles_;
+  spdlog::debug("locks: reconcile: {} kernel lock(s) of {} manager process(es), read in {} us",
+                reconcile_locks_, snapshot->managers.size(), reconcile_us_);
+  LockChange c;
+  c.kind = LockChange::Kind::reconciled;
+  c.time_ns = snapshot->time_ns;
+  c.snapshot = std::move(snapshot);
+  if (on_change_) on_change_(c);
 }
 
 int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
@@ -423,7 +515,9 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   c.write = e.type == 1;  // F_WRLCK
   c.dev = e.dev;
   c.ino = e.ino;
-  c.owner = e.owner;
+  c.ofd = (e.fl_flags & kFlOfdlck) != 0;
+  c.on_close = (e.fl_flags & kFlClose) != 0;
+  c.owner = hasher_(e.owner);
   c.start = static_cast<std::uint64_t>(e.start);
   c.end = e.end == LLONG_MAX ? LockRecord::kToEndOfFile : static_cast<std::uint64_t>(e.end);
   c.manager_comm = e.manager_comm[0] ? e.manager_comm : e.hdr.comm;
@@ -434,15 +528,18 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
   c.time_ns = clock_ns(CLOCK_REALTIME) -
               (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
-  spdlog::debug(
-      "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid {}{}{}",
-      c.kind == LockChange::Kind::released ? "released"
-                                           : (c.write ? "granted write" : "granted read"),
-      c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
-      c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
-      c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
-      e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
-      c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
+  // The arguments alone cost more than the rest of the event: only when debugging.
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug(
+        "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid "
+        "{}{}{}",
+        c.kind == LockChange::Kind::released ? "released"
+                                             : (c.write ? "granted write" : "granted read"),
+        c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
+        c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
+        c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
+        e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
+        c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
   ++changes_;
   if (on_change_) on_change_(c);
 }
@@ -463,12 +560,15 @@ std::array<std::uint64_t, LF_LCNT_MAX> BpfLockCapture::read_counters() const {
 
 void BpfLockCapture::check_drops() {
   const auto drops = read_counters()[LF_LCNT_DROPS];
-  if (drops <= seen_drops_) return;
-  spdlog::error(
-      "locks: the BPF ring buffer dropped {} lock event(s): the lock table may miss grants "
-      "or keep released locks until their owners change them again",
-      drops - seen_drops_);
-  seen_drops_ = drops;
+  if (drops <= seen_drops_ || drop_reconcile_pending_ || stopped_) return;
+  // The table may now miss grants or keep released locks: reconcile it with the kernel shortly
+  // (reconcile() counts and logs the drops).
+  drop_reconcile_pending_ = true;
+  drop_timer_.expires_after(kReconcileAfterDrops);
+  drop_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled by stop() or by a reconcile that ran first
+    reconcile();
+  });
 }
 
 LockCounters BpfLockCapture::counters() const {
@@ -482,6 +582,10 @@ LockCounters BpfLockCapture::counters() const {
   out.path_truncated = c[LF_LCNT_PATH_TRUNCATED];
   out.manager_adds = c[LF_LCNT_MANAGER_ADDS];
   out.changes = changes_;
+  out.reconciles = reconciles_;
+  out.reconciles_after_drops = reconciles_after_drops_;
+  out.reconcile_locks = reconcile_locks_;
+  out.reconcile_us = reconcile_us_;
   return out;
 }
 
@@ -523,7 +627,6 @@ void BpfLockCapture::rescan() {
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{kAddedByScan, 0};
-    mark_manager(skel_.get(), pid);
     if (bpf_map_update_elem(fd, &pid, &v, BPF_NOEXIST) != 0 && errno != EEXIST) {
       spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid,
                     strerror_text(errno));
@@ -557,6 +660,8 @@ void BpfLockCapture::stop() {
   if (stopped_) return;
   stopped_ = true;
   rescan_timer_.cancel();
+  reconcile_timer_.cancel();
+  drop_timer_.cancel();
   if (ring_fd_) {
     boost::system::error_code ec;
     ring_fd_->close(ec);  // pending wait completes with operation_aborted

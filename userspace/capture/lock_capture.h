@@ -32,6 +32,14 @@ struct LockOptions {
   std::string pin_dir;  // where to pin maps and programs ("" = do not pin)
   std::chrono::milliseconds rescan_interval{2000};  // /proc scan for manager processes
   std::uint32_t path_depth = 16;                    // path components read per grant (1..16)
+  // Size of the ring buffer carrying lock events (power of two, >= the page size). A full buffer
+  // drops events (counted); the table is then reconciled from /proc. Tests shrink it to force it.
+  std::uint32_t ring_buffer_kb = 4096;
+  // The table is also reconciled with the kernel's locks this often, drops or not (0: only after
+  // drops). Each reconcile reads the fdinfo of every open file of every lock manager process.
+  std::chrono::milliseconds reconcile_interval{10000};
+  // Key of the lock owner hash, per boot (see lock_owner.h); "" = a random key for this run only.
+  std::string owner_key_path = "/run/lockferry/lock-owner-key";
 };
 
 struct LockCounters {
@@ -42,7 +50,11 @@ struct LockCounters {
   std::uint64_t drops = 0;     // events lost (ring buffer full): the lock table may be wrong
   std::uint64_t path_truncated = 0;
   std::uint64_t manager_adds = 0;  // managers the kernel side added on exec/rename
-  std::uint64_t changes = 0;       // LockChanges delivered
+  std::uint64_t changes = 0;       // LockChanges delivered (grants and releases)
+  std::uint64_t reconciles = 0;    // kernel snapshots delivered (after drops, and on the timer)
+  std::uint64_t reconciles_after_drops = 0;
+  std::uint64_t reconcile_locks = 0;  // kernel locks of the managers in the last snapshot
+  std::uint64_t reconcile_us = 0;     // time the last snapshot took to read
 };
 
 struct ManagerProcess {
@@ -59,6 +71,9 @@ std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
 
 // Checks manager names: non-empty, at most 15 bytes (the kernel's comm), at most 16 of them.
 Result<void> check_manager_names(const std::vector<std::string>& names);
+
+// The ring buffer's size in bytes for `kb` KiB, or why it cannot be that size.
+Result<std::uint32_t> lock_ring_bytes(std::uint32_t kb);
 
 class LockCapture {
  public:
@@ -84,6 +99,10 @@ class LockCapture {
   virtual void rescan() = 0;
   // Delivers whatever the kernel has queued now (tests; the io_context does it on its own).
   virtual void poll() = 0;
+  // Delivers pending events, then the kernel's current locks of the managers (a LockChange of
+  // kind reconciled, which the table takes as the truth). Runs on its own after drops and every
+  // reconcile_interval.
+  virtual void reconcile() = 0;
   // Detach, unpin, stop delivering.
   virtual void stop() = 0;
 };

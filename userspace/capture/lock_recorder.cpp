@@ -40,6 +40,19 @@ Result<void> LockRecorder::restore(
 }
 
 void LockRecorder::on_change(const LockChange& change) {
+  if (change.kind == LockChange::Kind::reconciled) {
+    if (!change.snapshot) return;
+    const ReconcileResult r = table_.reconcile(*change.snapshot);
+    ++stats_.reconciles;
+    stats_.reconcile_repairs += r.repairs();
+    stats_.reconcile_provisional += r.provisional;
+    if (r.repairs() == 0) return;
+    spdlog::warn("locks: reconcile with the kernel's locks added {} and removed {} lock range(s)",
+                 r.added, r.removed);
+    dirty_ = true;
+    schedule(batch_);
+    return;
+  }
   if (change.kind == LockChange::Kind::granted)
     ++stats_.grants;
   else

@@ -16,10 +16,13 @@
 namespace lockferry::capture {
 
 struct LockRecorderStats {
-  std::uint64_t grants = 0;          // grant changes applied
-  std::uint64_t releases = 0;        // release changes applied
-  std::uint64_t dropped = 0;         // ranges forgotten because their manager process went away
-  std::uint64_t tables_written = 0;  // put_locks accepted by the store
+  std::uint64_t grants = 0;             // grant changes applied
+  std::uint64_t releases = 0;           // release changes applied
+  std::uint64_t dropped = 0;            // ranges forgotten because their manager process went away
+  std::uint64_t reconciles = 0;         // kernel snapshots applied
+  std::uint64_t reconcile_repairs = 0;  // ranges a reconcile added or removed (0 = table was exact)
+  std::uint64_t reconcile_provisional = 0;  // owners a reconcile had to make up (see lock_table.h)
+  std::uint64_t tables_written = 0;         // put_locks accepted by the store
   std::uint64_t store_errors = 0;
   bool fenced = false;  // this node was adopted by another: no more writes
   std::string last_error;

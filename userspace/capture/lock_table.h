@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,14 +15,38 @@
 
 namespace lockferry::capture {
 
-// One change the kernel made to the lock state (posix_lock_inode returned 0).
-struct LockChange {
-  enum class Kind { granted, released };
-  Kind kind = Kind::granted;
-  bool write = false;     // granted: F_WRLCK (else F_RDLCK)
+// One lock the kernel holds for a lock manager process, as /proc/<pid>/fdinfo/<fd> shows it.
+struct KernelLock {
+  bool ofd = false;  // OFDLCK (owner: one open file) rather than POSIX (owner: the process)
+  bool write = false;
   std::uint64_t dev = 0;  // kernel encoding (major << 20 | minor)
   std::uint64_t ino = 0;
-  std::uint64_t owner = 0;  // the kernel's fl_owner
+  std::uint64_t start = 0;
+  std::uint64_t end = LockRecord::kToEndOfFile;  // inclusive
+  std::uint32_t manager_pid = 0;
+  std::uint64_t file_id = 0;  // OFD: which open file of the manager (one per file, not per fd)
+  std::string path;           // the fd's target, as /proc/<pid>/fd shows it
+  auto operator<=>(const KernelLock&) const = default;
+};
+
+// Every lock the kernel held for some lock manager processes at one moment.
+struct KernelSnapshot {
+  std::map<std::uint32_t, std::string> managers;  // pid -> comm: the processes covered, entirely
+  std::vector<KernelLock> locks;
+  std::int64_t time_ns = 0;  // CLOCK_REALTIME when it was read
+};
+
+// One change the kernel made to the lock state (posix_lock_inode returned 0), or (reconciled)
+// the kernel's whole state for some managers, which replaces what the table holds for them.
+struct LockChange {
+  enum class Kind { granted, released, reconciled };
+  Kind kind = Kind::granted;
+  bool write = false;     // granted: F_WRLCK (else F_RDLCK)
+  bool ofd = false;       // FL_OFDLCK: an OFD lock call (the owner is the open file)
+  bool on_close = false;  // FL_CLOSE: released because a file was closed (OFD or POSIX owner)
+  std::uint64_t dev = 0;  // kernel encoding (major << 20 | minor)
+  std::uint64_t ino = 0;
+  std::uint64_t owner = 0;  // the kernel's fl_owner, keyed-hashed (OwnerHasher)
   std::uint64_t start = 0;
   std::uint64_t end = LockRecord::kToEndOfFile;  // inclusive
   // Who and where; kept with the granted range (a release carries no path).
@@ -29,7 +55,15 @@ struct LockChange {
   std::int32_t owner_pid = 0;
   std::string path;
   std::string nlm_host;
-  std::int64_t time_ns = 0;  // CLOCK_REALTIME of the change
+  std::int64_t time_ns = 0;                        // CLOCK_REALTIME of the change
+  std::shared_ptr<const KernelSnapshot> snapshot;  // reconciled only
+};
+
+struct ReconcileResult {
+  std::size_t added = 0;        // ranges the kernel holds that the table lacked (or had otherwise)
+  std::size_t removed = 0;      // ranges the table held that the kernel does not
+  std::size_t provisional = 0;  // owners the table had not seen, given a provisional value
+  std::size_t repairs() const { return added + removed; }
 };
 
 // Per (file, owner), the owner's ranges exactly as the kernel keeps them (fs/locks.c
@@ -37,9 +71,20 @@ struct LockChange {
 // range it cuts into), then merges with adjacent or overlapping ranges of the same type; a
 // release removes its range, splitting what it cuts. Different owners never interact: only
 // granted changes come here, and the kernel already refused conflicting ones.
+//
+// After lost events the table is reconciled with a KernelSnapshot. /proc does not tell lock
+// owners (kernel pointers), so each kernel owner (a manager's POSIX locks; one open file's OFD
+// locks) is matched to the table owner holding the same ranges, else the process's known POSIX
+// owner, else a table owner of the file overlapping it most; one never seen gets a provisional
+// owner, which the owner of the next change by that process on that file then takes over (the
+// same owner for every provisional POSIX owner of the process), so releases keep matching.
 class LockTable {
  public:
   void apply(const LockChange& change);
+
+  // Makes the table hold exactly `snapshot`'s locks for the managers it covers (other managers'
+  // ranges are untouched), keeping the path and grant time of ranges that were right.
+  ReconcileResult reconcile(const KernelSnapshot& snapshot);
 
   // Forgets every lock of a lock manager process that exited (the kernel released them all; the
   // releases were seen too unless events were lost) or stopped being a lock manager. Returns how
@@ -62,9 +107,11 @@ class LockTable {
     std::uint64_t owner = 0;
     auto operator<=>(const Key&) const = default;
   };
+  enum class Class : std::uint8_t { unknown, posix, ofd };  // unknown: restored from the store
   struct Range {
     std::uint64_t end = 0;
     bool write = false;
+    Class cls = Class::unknown;
     std::string manager_comm;
     std::uint32_t manager_pid = 0;
     std::int32_t owner_pid = 0;
@@ -76,8 +123,16 @@ class LockTable {
 
   static void carve(Ranges& ranges, std::uint64_t start, std::uint64_t end);
   static void insert_merged(Ranges& ranges, std::uint64_t start, Range range);
+  void adopt_provisional(const LockChange& change, const Key& key);
+  void rekey(const Key& from, const Key& to);
+  void erase_key(std::map<Key, Ranges>::iterator it);
+  void reconcile_manager(std::uint32_t pid, const std::string& comm,
+                         const std::vector<const KernelLock*>& locks, std::int64_t time_ns,
+                         ReconcileResult& result);
 
   std::map<Key, Ranges> table_;
+  std::set<Key> provisional_;  // owners made up by a reconcile, until a change names the real one
+  std::map<std::uint32_t, std::uint64_t> posix_owner_;  // manager pid -> its fcntl locks' owner
 };
 
 }  // namespace lockferry::capture
