@@ -135,6 +135,14 @@ Result<void> probe_tp_btf(const char* name) {
   return {};
 }
 
+// Sets `pid`'s bit in the kernel side's manager pre-filter (lock_watch's .bss, see
+// LF_MANAGER_BITMAP_WORDS). Must come before the lock_managers entry, or a lock taken in between
+// would pass the hash but not the filter. Atomic: the exec/rename programs set bits too.
+void mark_manager(lock_watch* skel, std::uint32_t pid) {
+  __atomic_fetch_or(&skel->bss->manager_bits[(pid / 64) % LF_MANAGER_BITMAP_WORDS],
+                    std::uint64_t{1} << (pid % 64), __ATOMIC_SEQ_CST);
+}
+
 // Pin and log name of a program: its tracepoint ("posix_lock_inode", "task_rename", ...).
 std::string prog_short_name(const bpf_program* prog) {
   std::string name = bpf_program__name(prog);
@@ -279,6 +287,7 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
   for (const auto& m :
        find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
     lf_manager_value v{kAddedByScan, 0};
+    mark_manager(skel_.get(), m.pid);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
       return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
     managers_[m.pid] = m.comm;
@@ -627,6 +636,7 @@ void BpfLockCapture::rescan() {
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{kAddedByScan, 0};
+    mark_manager(skel_.get(), pid);
     if (bpf_map_update_elem(fd, &pid, &v, BPF_NOEXIST) != 0 && errno != EEXIST) {
       spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid,
                     strerror_text(errno));
