@@ -69,29 +69,6 @@ TEST(DirStore, RefusesWritesFromAFencedNode) {
   EXPECT_TRUE(adoptive->delete_monitor("nfs1", "client", 1).ok());
 }
 
-TEST(DirStore, BumpEpochRacedByManyProcessesHasExactlyOneWinner) {
-  TempDir dir;
-  ASSERT_TRUE(open_at(dir.path()));
-  for (int round = 0; round < 8; ++round) {
-    const std::string node = "nfs" + std::to_string(round);
-    auto codes = run_in_processes(6, [&](int) {
-      auto store = open_store("dir://" + dir.path());
-      if (!store.ok()) return 3;
-      auto bumped = (*store)->bump_epoch(node, 0);
-      if (bumped.ok()) return *bumped == 1 ? 0 : 4;
-      return bumped.error().code == kErrFenced ? 1 : 2;
-    });
-    int winners = 0;
-    for (int code : codes) {
-      EXPECT_TRUE(code == 0 || code == 1) << "exit code " << code;
-      winners += code == 0;
-    }
-    EXPECT_EQ(winners, 1) << node;
-    auto store = open_at(dir.path());
-    EXPECT_EQ(*store->epoch(node), 1u) << node;
-  }
-}
-
 TEST(DirStore, ConcurrentWriterProcessesLoseNothingAndCorruptNothing) {
   TempDir dir;
   ASSERT_TRUE(open_at(dir.path()));

@@ -13,31 +13,13 @@ namespace lockferry::store {
 namespace {
 
 using lockferry::testing::dir_names;
+using lockferry::testing::make_lock;
 using lockferry::testing::open_at;
 using lockferry::testing::read_raw_file;
 using lockferry::testing::run_in_processes;
 using lockferry::testing::TempDir;
 using lockferry::testing::write_raw_file;
 using ::testing::HasSubstr;
-
-LockRecord make_lock(const std::string& node, std::uint64_t epoch, std::uint64_t start,
-                     std::uint64_t end, const std::string& type = "write") {
-  LockRecord l;
-  l.node = node;
-  l.epoch = epoch;
-  l.manager_comm = "ganesha.nfsd";
-  l.manager_pid = 4242;
-  l.dev = (254u << 20) | 1;
-  l.ino = 1234567;
-  l.path = "/srv/export/data/f1";
-  l.start = start;
-  l.end = end;
-  l.type = type;
-  l.owner = 0xffff888123456780ull;
-  l.owner_pid = -1;
-  l.granted_ns = 1'700'000'000'123'456'789;
-  return l;
-}
 
 TEST(DirStoreLocks, ANodeWithoutATableHasNoLocks) {
   TempDir dir;

@@ -122,6 +122,26 @@ inline MonitorRecord make_record(const std::string& node, const std::string& mon
   return r;
 }
 
+// A write lock as Ganesha's VFS backend holds it; its owner is above 2^63 like a kernel pointer.
+inline LockRecord make_lock(const std::string& node, std::uint64_t epoch, std::uint64_t start,
+                            std::uint64_t end, const std::string& type = "write") {
+  LockRecord l;
+  l.node = node;
+  l.epoch = epoch;
+  l.manager_comm = "ganesha.nfsd";
+  l.manager_pid = 4242;
+  l.dev = (254u << 20) | 1;
+  l.ino = 1234567;
+  l.path = "/srv/export/data/f1";
+  l.start = start;
+  l.end = end;
+  l.type = type;
+  l.owner = 0xffff888123456780ull;
+  l.owner_pid = -1;
+  l.granted_ns = 1'700'000'000'123'456'789;
+  return l;
+}
+
 inline std::unique_ptr<store::Store> open_at(const std::string& path) {
   auto store = store::open_store("dir://" + path);
   EXPECT_TRUE(store.ok()) << store.error().message;

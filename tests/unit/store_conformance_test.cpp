@@ -24,6 +24,7 @@
 namespace lockferry::store {
 namespace {
 
+using lockferry::testing::make_lock;
 using lockferry::testing::make_record;
 using lockferry::testing::run_in_processes;
 using lockferry::testing::TempDir;
@@ -94,25 +95,6 @@ using Backends = ::testing::Types<DirBackend, SqliteBackend, PgBackend>;
 TYPED_TEST_SUITE(StoreConformance, Backends, BackendName);
 
 // --- records --------------------------------------------------------------------------------
-
-LockRecord make_lock(const std::string& node, std::uint64_t epoch, std::uint64_t start,
-                     std::uint64_t end, const std::string& type = "write") {
-  LockRecord l;
-  l.node = node;
-  l.epoch = epoch;
-  l.manager_comm = "ganesha.nfsd";
-  l.manager_pid = 4242;
-  l.dev = (254u << 20) | 1;
-  l.ino = 1234567;
-  l.path = "/srv/export/data/f1";
-  l.start = start;
-  l.end = end;
-  l.type = type;
-  l.owner = 0xffff888123456780ull;  // above 2^63: a kernel pointer
-  l.owner_pid = -1;
-  l.granted_ns = 1'700'000'000'123'456'789;
-  return l;
-}
 
 std::vector<MonitorRecord> make_file(const std::string& node, const std::string& file_name,
                                      std::size_t lines, std::uint64_t epoch = 0,
@@ -328,7 +310,7 @@ TYPED_TEST(StoreConformance, WritesWithAStaleEpochAreFenced) {
 TYPED_TEST(StoreConformance, BumpEpochRacedByManyProcessesHasExactlyOneWinner) {
   const std::string url = this->url_;
   this->close_before_fork();
-  for (int round = 0; round < 5; ++round) {
+  for (int round = 0; round < 8; ++round) {
     const std::string node = "nfs" + std::to_string(round);
     auto codes = run_in_processes(6, [&](int) {
       auto store = open_store(url);

@@ -17,6 +17,7 @@
 
 #include "common/files.h"
 #include "statmon/record.h"
+#include "store/record_checks.h"
 
 namespace lockferry::store {
 namespace {
@@ -26,14 +27,11 @@ using nlohmann::json;
 constexpr int kFormat = 1;
 constexpr mode_t kDirMode = 0750;
 constexpr mode_t kFileMode = 0640;
-constexpr std::size_t kMaxNodeBytes = 200;
 constexpr std::size_t kMaxDocumentBytes = 1 << 20;
 // A lock table is one document for all of a node's locks (~300 bytes each).
 constexpr std::size_t kMaxLockTableBytes = 256 << 20;
 constexpr std::string_view kLockTableName = "locks.json";
 constexpr std::string_view kJson = ".json";
-// "<file_name>.json" must still fit in NAME_MAX.
-constexpr std::size_t kMaxStoredFileNameBytes = statmon::kMaxFileNameBytes - kJson.size();
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -141,13 +139,6 @@ json lock_to_json(const LockRecord& l) {
               {"nlm_host", l.nlm_host}};
 }
 
-Result<void> check_lock(const LockRecord& l) {
-  if (l.type != "read" && l.type != "write")
-    return make_error("lock type '{}' is neither read nor write", statmon::printable(l.type));
-  if (l.start > l.end) return make_error("lock range {}-{} ends before it starts", l.start, l.end);
-  return {};
-}
-
 // Throws json::exception on missing or mistyped fields; the caller turns that into an Error.
 Result<LockRecord> lock_from_json(const json& j) {
   LockRecord l;
@@ -247,36 +238,7 @@ bool parse_epoch_name(std::string_view name, std::uint64_t& out) {
   return ec == std::errc() && end == name.data() + name.size();
 }
 
-Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
-             std::string_view action) {
-  return Error{fmt::format("{} refused: node '{}' was adopted (epoch {}) and this writer holds "
-                           "epoch {}; it stops writing that node's records",
-                           action, statmon::printable(node), current, held),
-               kErrFenced};
-}
-
-Result<void> check_stored_file_name(std::string_view file_name) {
-  if (auto ok = statmon::check_file_name(file_name); !ok) return ok;
-  if (file_name.size() > kMaxStoredFileNameBytes) {
-    return make_error("file name '{}' is {} bytes; the dir:// store keeps at most {}",
-                      statmon::printable(file_name), file_name.size(), kMaxStoredFileNameBytes);
-  }
-  return {};
-}
-
 }  // namespace
-
-Result<void> check_node_name(std::string_view node) {
-  if (auto ok = statmon::check_file_name(node); !ok) {
-    return make_error("bad node name: {}", ok.error().message);
-  }
-  if (node.size() > kMaxNodeBytes) {
-    return make_error("bad node name '{}': {} bytes, at most {} allowed", statmon::printable(node),
-                      node.size(), kMaxNodeBytes);
-  }
-  if (node == "migrations") return make_error("bad node name: 'migrations' is reserved");
-  return {};
-}
 
 Result<std::unique_ptr<DirStore>> DirStore::open(const std::string& root) {
   if (root.empty() || root.front() != '/') {
@@ -316,10 +278,7 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   auto current = epoch(node);
   if (!current) return current.error();
   if (*current != expected) {
-    return Error{fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} "
-                             "(another node adopted it first)",
-                             statmon::printable(node), expected, *current),
-                 kErrFenced};
+    return epoch_moved(node, expected, *current);
   }
   if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
   const std::string dir = node_dir(node) + "/epochs";

@@ -50,8 +50,4 @@ class DirStore final : public Store {
   std::string root_;
 };
 
-// Whether `node` can name a node in any store: a valid statd-style file name (see
-// statmon::check_file_name), at most 200 bytes, and not the reserved "migrations".
-Result<void> check_node_name(std::string_view node);
-
 }  // namespace lockferry::store

@@ -10,7 +10,7 @@
 
 #include "common/clock.h"
 #include "statmon/record.h"
-#include "store/dir_store.h"
+#include "store/record_checks.h"
 
 namespace lockferry::store {
 namespace {
@@ -93,9 +93,6 @@ const std::vector<SchemaMigration>& schema_migrations() {
 // An arbitrary constant: the advisory lock that serialises schema migrations of several
 // lockferry processes starting at once against one PostgreSQL database.
 constexpr std::int64_t kSchemaLockKey = 0x6c6b6672;  // "lkfr"
-// "<file_name>.json" must fit in NAME_MAX in a dir:// store: the same limit here keeps every
-// SQL store copyable into a dir:// one (lockferry store migrate-data).
-constexpr std::size_t kMaxFileNameBytes = statmon::kMaxFileNameBytes - 5;
 // Rows per multi-row INSERT of a lock table (15 parameters each).
 constexpr std::size_t kLockRowsPerInsert = 100;
 
@@ -118,23 +115,6 @@ std::string expand_types(std::string_view sql, SqlDialect dialect) {
     out += sql[i++];
   }
   return out;
-}
-
-Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
-             std::string_view action) {
-  return Error{fmt::format("{} refused: node '{}' was adopted (epoch {}) and this writer holds "
-                           "epoch {}; it stops writing that node's records",
-                           action, statmon::printable(node), current, held),
-               kErrFenced};
-}
-
-Result<void> check_stored_file_name(std::string_view file_name) {
-  if (auto ok = statmon::check_file_name(file_name); !ok) return ok;
-  if (file_name.size() > kMaxFileNameBytes) {
-    return make_error("file name '{}' is {} bytes; a store keeps at most {}",
-                      statmon::printable(file_name), file_name.size(), kMaxFileNameBytes);
-  }
-  return {};
 }
 
 // Locks the node's row for the rest of the transaction and returns its epoch (0 for a node
@@ -208,13 +188,6 @@ std::vector<SqlValue> monitor_params(const MonitorRecord& r, std::int64_t line) 
           r.mon_name,
           r.my_name,
           r.raw.empty() ? statmon::format_record(r) : r.raw};
-}
-
-Result<void> check_lock(const LockRecord& l) {
-  if (l.type != "read" && l.type != "write")
-    return make_error("lock type '{}' is neither read nor write", statmon::printable(l.type));
-  if (l.start > l.end) return make_error("lock range {}-{} ends before it starts", l.start, l.end);
-  return {};
 }
 
 Result<LockRecord> lock_from_row(const SqlRow& row) {
@@ -644,10 +617,7 @@ Result<std::uint64_t> SqlStore::bump_epoch(std::string_view node, std::uint64_t 
     auto current = lock_node(db, node, true);
     if (!current) return current.error();
     if (*current != expected) {
-      return Error{fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} "
-                               "(another node adopted it first)",
-                               statmon::printable(node), expected, *current),
-                   kErrFenced};
+      return epoch_moved(node, expected, *current);
     }
     if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
     next = expected + 1;

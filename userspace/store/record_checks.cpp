@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Checks and errors shared by every store backend; see record_checks.h.
+#include "store/record_checks.h"
+
+#include <fmt/format.h>
+
+#include "statmon/record.h"
+#include "store/store.h"
+
+namespace lockferry::store {
+namespace {
+
+constexpr std::size_t kMaxNodeBytes = 200;
+constexpr std::size_t kMaxStoredFileNameBytes =
+    statmon::kMaxFileNameBytes - std::string_view(".json").size();
+
+}  // namespace
+
+Result<void> check_node_name(std::string_view node) {
+  if (auto ok = statmon::check_file_name(node); !ok) {
+    return make_error("bad node name: {}", ok.error().message);
+  }
+  if (node.size() > kMaxNodeBytes) {
+    return make_error("bad node name '{}': {} bytes, at most {} allowed", statmon::printable(node),
+                      node.size(), kMaxNodeBytes);
+  }
+  if (node == "migrations") return make_error("bad node name: 'migrations' is reserved");
+  return {};
+}
+
+Result<void> check_stored_file_name(std::string_view file_name) {
+  if (auto ok = statmon::check_file_name(file_name); !ok) return ok;
+  if (file_name.size() > kMaxStoredFileNameBytes) {
+    return make_error("file name '{}' is {} bytes; a store keeps at most {}",
+                      statmon::printable(file_name), file_name.size(), kMaxStoredFileNameBytes);
+  }
+  return {};
+}
+
+Result<void> check_lock(const LockRecord& lock) {
+  if (lock.type != "read" && lock.type != "write")
+    return make_error("lock type '{}' is neither read nor write", statmon::printable(lock.type));
+  if (lock.start > lock.end)
+    return make_error("lock range {}-{} ends before it starts", lock.start, lock.end);
+  return {};
+}
+
+Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
+             std::string_view action) {
+  return Error{fmt::format("{} refused: node '{}' was adopted (epoch {}) and this writer holds "
+                           "epoch {}; it stops writing that node's records",
+                           action, statmon::printable(node), current, held),
+               kErrFenced};
+}
+
+Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current) {
+  return Error{fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} "
+                           "(another node adopted it first)",
+                           statmon::printable(node), expected, current),
+               kErrFenced};
+}
+
+}  // namespace lockferry::store

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// The checks every store backend applies before it writes, and the fencing error they all
+// return, so that a record refused by one backend is refused by all with the same words.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "lockferry/records.h"
+#include "lockferry/result.h"
+
+namespace lockferry::store {
+
+// A node name becomes a directory in a dir:// store: a statd-safe file name, at most 200
+// bytes, and not the reserved "migrations".
+Result<void> check_node_name(std::string_view node);
+
+// A monitor record's file name: statd-safe, and short enough that "<name>.json" fits NAME_MAX,
+// so every store can be copied into a dir:// one (lockferry store migrate-data).
+Result<void> check_stored_file_name(std::string_view file_name);
+
+// A lock record: type read or write, start <= end.
+Result<void> check_lock(const LockRecord& lock);
+
+// kErrFenced: `action` by a writer holding epoch `held` of `node`, now at epoch `current`.
+Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
+             std::string_view action);
+
+// kErrFenced: bump_epoch(node, expected) lost the compare-and-set; the epoch is `current`.
+Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current);
+
+}  // namespace lockferry::store
