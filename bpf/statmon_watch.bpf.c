@@ -49,13 +49,16 @@ struct {
 	__type(value, struct lf_fd_value);
 } tracked_fds SEC(".maps");
 
-// Upper bounds of the entries in `pending` and `tracked_fds`: incremented before an insert,
+// Counting filters in front of `pending` (slot: tid) and `tracked_fds` (slot: tgid): a slot
+// counts the entries whose thread/process falls into it, incremented before an insert and
 // decremented only after a delete that removed something, so never below the true count (LRU
-// evictions and replaced entries only leave them high). While they are 0 the exit and close
-// programs skip their hash lookups: that is every open and close on a machine where statd is
-// not writing at this moment, i.e. nearly all of them.
-__s64 pending_n;
-__s64 tracked_n;
+// evictions and replaced entries only leave it high). A zero slot means "no entry for this
+// thread/process": the exit and close programs then skip their hash lookups, which is nearly
+// every open and close on the machine. Per slot rather than one global count, so that other
+// processes' creates, unlinks and renames in flight (a build, a slow journal) do not turn the
+// filter off for everyone; a collision only costs a lookup.
+__u32 pending_slots[LF_FILTER_SLOTS];
+__u32 tracked_slots[LF_FILTER_SLOTS];
 
 // enum lf_counter, per CPU so counting needs no atomics.
 struct {
@@ -93,30 +96,37 @@ static __always_inline __u32 current_tid(void)
 	return (__u32)bpf_get_current_pid_tgid();
 }
 
+#define LF_SLOT(id) ((id) & (LF_FILTER_SLOTS - 1))
+
+static __always_inline bool maybe_pending(__u32 tid)
+{
+	return pending_slots[LF_SLOT(tid)] != 0;
+}
+
 static __always_inline void pending_put(__u32 tid, struct lf_pending *p)
 {
-	__sync_fetch_and_add(&pending_n, 1);
+	__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], 1);
 	if (bpf_map_update_elem(&pending, &tid, p, BPF_ANY) != 0)
-		__sync_fetch_and_add(&pending_n, -1);
+		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
 }
 
 static __always_inline void pending_del(__u32 tid)
 {
 	if (bpf_map_delete_elem(&pending, &tid) == 0)
-		__sync_fetch_and_add(&pending_n, -1);
+		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
 }
 
 static __always_inline void tracked_put(struct lf_fd_key *k, struct lf_fd_value *v)
 {
-	__sync_fetch_and_add(&tracked_n, 1);
+	__sync_fetch_and_add(&tracked_slots[LF_SLOT(k->tgid)], 1);
 	if (bpf_map_update_elem(&tracked_fds, k, v, BPF_ANY) != 0)
-		__sync_fetch_and_add(&tracked_n, -1);
+		__sync_fetch_and_add(&tracked_slots[LF_SLOT(k->tgid)], -1);
 }
 
 static __always_inline void tracked_del(struct lf_fd_key *k)
 {
 	if (bpf_map_delete_elem(&tracked_fds, k) == 0)
-		__sync_fetch_and_add(&tracked_n, -1);
+		__sync_fetch_and_add(&tracked_slots[LF_SLOT(k->tgid)], -1);
 }
 
 // The struct file behind `fd` of the current task, or NULL.
@@ -221,9 +231,9 @@ static __always_inline int open_exit(long ret)
 	__u32 flags, tid, zero = 0;
 	struct lf_scratch *s;
 
-	if (!pending_n)
-		return 0;  // no thread is between enter and exit of anything we follow
 	tid = current_tid();
+	if (!maybe_pending(tid))
+		return 0;  // this thread is not between enter and exit of anything we follow
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
@@ -337,9 +347,9 @@ int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct file *file;
 	__u32 tid;
 
-	if (!tracked_n)
-		return 0;  // no file of a watched directory is open anywhere
 	fk.tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tracked_slots[LF_SLOT(fk.tgid)])
+		return 0;  // this process has no file of a watched directory open
 	fk.fd = (__u32)ctx->args[0];
 	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
 	if (!fv)
@@ -372,9 +382,9 @@ int tracepoint__syscalls__sys_exit_close(struct trace_event_raw_sys_exit *ctx)
 	__u64 file;
 	__u32 tid;
 
-	if (!pending_n)
-		return 0;
 	tid = current_tid();
+	if (!maybe_pending(tid))
+		return 0;
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
@@ -518,9 +528,9 @@ static __always_inline bool take_pending(__u32 op, struct lf_pending *out)
 	__u32 tid;
 	bool ok;
 
-	if (!pending_n)
-		return false;
 	tid = current_tid();
+	if (!maybe_pending(tid))
+		return false;
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return false;

@@ -15,6 +15,10 @@
 #define LF_AT_FDCWD -100
 #define LF_AT_REMOVEDIR 0x200
 
+/* Slots of the counting filters in front of the pending and tracked_fds hashes (power of two;
+ * 2 x 64 KiB of .bss). */
+#define LF_FILTER_SLOTS 16384
+
 enum lf_op {
 	LF_OP_OPEN = 1,
 	LF_OP_CLOSE = 2,
