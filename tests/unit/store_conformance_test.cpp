@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "dir_store_test_util.h"
@@ -579,6 +581,141 @@ TYPED_TEST(StoreConformance, MigrationsArePutByFromNodeAndEpochAndListedInStartO
   EXPECT_EQ(*store.list_migrations(), (std::vector<MigrationRecord>{early, running, late}));
   // Migrations do not make nodes.
   EXPECT_TRUE(store.list_nodes()->empty());
+}
+
+// --- batches (put_monitor_files) -------------------------------------------------------------
+
+TYPED_TEST(StoreConformance, ABatchStoresEveryFileOfEveryNodeAndReplacesFilesWhole) {
+  auto& store = *this->store_;
+  EXPECT_TRUE(store.put_monitor_files({}).ok());
+  // Hundreds of files over two nodes, some multi-line.
+  std::vector<std::vector<MonitorRecord>> batch;
+  std::map<std::string, std::vector<MonitorRecord>> expected;  // node -> records as listed
+  for (int i = 0; i < 300; ++i) {
+    const std::string node = i % 2 == 0 ? "nfs1" : "nfs2";
+    char name[32];
+    std::snprintf(name, sizeof name, "client-%03d", i);
+    batch.push_back(make_file(node, name, i % 10 == 0 ? 3 : 1));
+  }
+  ASSERT_TRUE(store.put_monitor_files(batch).ok());
+  for (const auto& file : batch)
+    for (const auto& r : file) expected[r.node].push_back(r);
+  EXPECT_EQ(*store.list_monitor("nfs1"), expected["nfs1"]);
+  EXPECT_EQ(*store.list_monitor("nfs2"), expected["nfs2"]);
+
+  // Again, with new content for some (3 lines become 1 and 1 becomes 2) and one new file.
+  std::vector<std::vector<MonitorRecord>> second{make_file("nfs1", "client-000", 1, 0, "v2"),
+                                                 make_file("nfs1", "client-002", 2, 0, "v2"),
+                                                 make_file("nfs1", "client-new", 1, 0, "v2")};
+  ASSERT_TRUE(store.put_monitor_files(second).ok());
+  auto listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), expected["nfs1"].size() - 3 + 1 + 1 + 1);
+  std::map<std::string, std::vector<MonitorRecord>> files;
+  for (const auto& r : *listed) files[r.file_name].push_back(r);
+  EXPECT_EQ(files["client-000"], second[0]);
+  EXPECT_EQ(files["client-002"], second[1]);
+  EXPECT_EQ(files["client-new"], second[2]);
+  EXPECT_EQ(files["client-010"].size(), 3u);  // untouched
+  EXPECT_EQ(*store.list_monitor("nfs2"), expected["nfs2"]);
+}
+
+TYPED_TEST(StoreConformance, ABatchWithAStaleEpochIsFencedAndStoresNothing) {
+  auto primary = this->open();
+  auto adoptive = this->open();
+  ASSERT_TRUE(primary && adoptive);
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);
+  auto late = primary->put_monitor_files(
+      {make_file("nfs1", "client-a", 1, 0), make_file("nfs1", "client-b", 2, 0)});
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, kErrFenced);
+  EXPECT_THAT(late.error().message, HasSubstr("adopted (epoch 1)"));
+  EXPECT_TRUE(adoptive->list_monitor("nfs1")->empty());
+  // The adoptive node's batch at the new epoch is stored.
+  EXPECT_TRUE(adoptive->put_monitor_files({make_file("nfs1", "client-a", 1, 1)}).ok());
+  EXPECT_EQ(adoptive->list_monitor("nfs1")->size(), 1u);
+}
+
+TYPED_TEST(StoreConformance, ABatchWithAnInvalidFileIsRefusedAndTheInvalidFileNotStored) {
+  auto& store = *this->store_;
+  auto bad = make_record("nfs1", "client-bad");
+  bad.raw = "0100007f 000186b5 00000004 00000010 0102 client-bad other\n";
+  auto result = store.put_monitor_files({make_file("nfs1", "client-good", 1), {bad}});
+  ASSERT_FALSE(result.ok());
+  auto listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok());
+  for (const auto& r : *listed) EXPECT_NE(r.file_name, "client-bad");
+  // dir:// checks the whole batch before it writes any of it.
+  if constexpr (std::is_same_v<TypeParam, DirBackend>) {
+    EXPECT_TRUE(listed->empty());
+  }
+}
+
+TYPED_TEST(StoreConformance, AWriterKilledMidBatchLeavesEveryFileWhole) {
+  const std::string url = this->url_;
+  this->close_before_fork();
+  for (int round = 0; round < 3; ++round) {
+    int progress[2];
+    ASSERT_EQ(::pipe(progress), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::alarm(60);
+      ::close(progress[0]);
+      auto store = open_store(url);
+      if (!store.ok()) ::_exit(3);
+      for (std::uint64_t i = 0;; ++i) {
+        // Generation i: 8 files of 1-3 lines each, tagged g<i>.
+        std::vector<std::vector<MonitorRecord>> batch;
+        for (int f = 0; f < 8; ++f)
+          batch.push_back(make_file("nfs1", "client-" + std::to_string(f), 1 + (i + f) % 3, 0,
+                                    "g" + std::to_string(i)));
+        if (!(*store)->put_monitor_files(batch).ok()) ::_exit(1);
+        char c = 'x';
+        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
+      }
+    }
+    ::close(progress[1]);
+    int seen = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (seen < 5 + 3 * round && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{progress[0], POLLIN, 0};
+      if (::poll(&p, 1, 1000) > 0) {
+        char buf[64];
+        const ssize_t n = ::read(progress[0], buf, sizeof buf);
+        if (n <= 0) break;
+        seen += static_cast<int>(n);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(2000 * round + 500));
+    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(progress[0]);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "writer exited " << WEXITSTATUS(status) << " before the kill";
+    ASSERT_GE(seen, 5) << "the writer made no progress";
+
+    lockferry::testing::LogCapture log;
+    auto store = this->open();
+    auto listed = store->list_monitor("nfs1");
+    ASSERT_TRUE(listed.ok()) << listed.error().message;
+    std::map<std::string, std::vector<MonitorRecord>> files;
+    for (const auto& r : *listed) files[r.file_name].push_back(r);
+    EXPECT_EQ(files.size(), 8u);
+    for (const auto& [name, lines] : files) {
+      const int f = std::stoi(name.substr(std::string("client-").size()));
+      const std::string gen = lines[0].my_name.substr(0, lines[0].my_name.find('-'));
+      const std::uint64_t g = std::stoull(gen.substr(1));
+      ASSERT_EQ(lines.size(), 1 + (g + static_cast<std::uint64_t>(f)) % 3)
+          << name << " holds a partial write of " << gen;
+      for (std::size_t i = 0; i < lines.size(); ++i)
+        EXPECT_EQ(lines[i].my_name, gen + "-" + std::to_string(i)) << name;
+    }
+    EXPECT_EQ(log.text(), "") << "a record was corrupt";
+    store.reset();  // closed before the next fork
+  }
 }
 
 }  // namespace

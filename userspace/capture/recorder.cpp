@@ -3,10 +3,13 @@
 #include "capture/recorder.h"
 
 #include <dirent.h>
-
-#include <set>
-
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/uuid/detail/sha1.hpp>
+#include <iterator>
+#include <set>
 
 #include "common/clock.h"
 #include "common/files.h"
@@ -37,14 +40,29 @@ bool is_statd_temp_copy(const std::string& name, const std::vector<MonitorRecord
          records.front().mon_name + std::string(kSuffix) == name;
 }
 
+// Monitor files per store call: a batch keeps a descriptor per file open until its sync round,
+// and a reconcile after a restart may find 100,000 files to store.
+constexpr std::size_t kMaxBatch = 256;
+
 }  // namespace
 
 Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch)
     : store_(store), node_(std::move(node)), epoch_(epoch) {}
 
+Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch,
+                   boost::asio::io_context& io)
+    : Recorder(store, std::move(node), epoch) {
+  io_ = &io;
+  alive_ = std::make_shared<Recorder*>(this);
+}
+
 Recorder::Known Recorder::known_from(const FileRecords& records) {
   Known k;
-  for (const auto& r : records) k.raw += r.raw;
+  boost::uuids::detail::sha1 sha;
+  for (const auto& r : records) sha.process_bytes(r.raw.data(), r.raw.size());
+  unsigned int digest[5];
+  sha.get_digest(digest);
+  std::copy(std::begin(digest), std::end(digest), k.digest.begin());
   if (!records.empty()) {
     k.epoch = records.front().epoch;
     k.first_seen_ns = records.front().first_seen_ns;
@@ -78,47 +96,119 @@ bool Recorder::check_fenced(const Error& error) {
   return true;
 }
 
-bool Recorder::put(FileRecords records) {
-  if (stats_.fenced || records.empty()) return false;
-  const std::string name = records.front().file_name;
-  const auto now = clock::now_ns();
-  std::int64_t first_seen = now;
-  if (auto it = known_.find(name); it != known_.end()) {
-    if (it->second.raw == known_from(records).raw && it->second.epoch == epoch_) return true;
-    first_seen = it->second.first_seen_ns;
-  }
-  for (auto& r : records) {
-    r.first_seen_ns = first_seen;
-    r.last_seen_ns = now;
-  }
-  auto result = store_.put_monitor_file(records);
-  if (!result) {
-    if (!check_fenced(result.error())) {
-      ++stats_.store_errors;
-      stats_.last_error = result.error().message;
-      spdlog::error("could not store monitor record {} of node {}: {} (the next reconcile scan "
-                    "retries)", statmon::printable(name), node_, result.error().message);
-    }
-    return false;
-  }
+void Recorder::log_store_error(const std::string& name, const Error& error) {
+  ++stats_.store_errors;
+  stats_.last_error = error.message;
+  spdlog::error(
+      "could not store monitor record {} of node {}: {} (the next reconcile scan "
+      "retries)",
+      statmon::printable(name), node_, error.message);
+}
+
+void Recorder::stored(const FileRecords& records) {
+  const std::string& name = records.front().file_name;
   ++stats_.records_written;
   for (const auto& r : records) {
     spdlog::info("recorded monitor record {} (mon_name {}, my_name {})", statmon::printable(name),
                  statmon::printable(r.mon_name), statmon::printable(r.my_name));
   }
   known_[name] = known_from(records);
-  return true;
+  if (on_stored_) on_stored_(name);
+}
+
+std::size_t Recorder::put(std::vector<FileRecords> batch) {
+  if (stats_.fenced) return 0;
+  const auto now = clock::now_ns();
+  std::vector<FileRecords> todo;
+  todo.reserve(batch.size());
+  for (auto& records : batch) {
+    if (records.empty()) continue;
+    std::int64_t first_seen = now;
+    if (auto it = known_.find(records.front().file_name); it != known_.end()) {
+      const Known k = known_from(records);
+      if (it->second.digest == k.digest && it->second.epoch == epoch_) continue;
+      first_seen = it->second.first_seen_ns;
+    }
+    for (auto& r : records) {
+      r.first_seen_ns = first_seen;
+      r.last_seen_ns = now;
+    }
+    todo.push_back(std::move(records));
+  }
+  std::size_t done = 0;
+  for (std::size_t at = 0; at < todo.size() && !stats_.fenced; at += kMaxBatch) {
+    const auto end =
+        todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), at + kMaxBatch));
+    std::vector<FileRecords> chunk(
+        std::make_move_iterator(todo.begin() + static_cast<std::ptrdiff_t>(at)),
+        std::make_move_iterator(end));
+    auto result = store_.put_monitor_files(chunk);
+    if (result) {
+      for (const auto& records : chunk) stored(records);
+      done += chunk.size();
+      continue;
+    }
+    if (check_fenced(result.error())) break;
+    if (chunk.size() == 1) {
+      log_store_error(chunk.front().front().file_name, result.error());
+      continue;
+    }
+    // One file the store refuses must not keep the others out, and its error must name it.
+    for (const auto& records : chunk) {
+      auto one = store_.put_monitor_file(records);
+      if (one) {
+        stored(records);
+        ++done;
+      } else if (check_fenced(one.error())) {
+        break;
+      } else {
+        log_store_error(records.front().file_name, one.error());
+      }
+    }
+  }
+  return done;
+}
+
+void Recorder::queue(FileRecords records) {
+  const std::string& name = records.front().file_name;
+  if (auto it = pending_index_.find(name); it != pending_index_.end()) {
+    pending_[it->second] = std::move(records);  // rewritten before it was stored: the newest wins
+    return;
+  }
+  pending_index_.emplace(name, pending_.size());
+  pending_.push_back(std::move(records));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  // Runs after the handler delivering this event returns, i.e. after every event the capture
+  // read together with it has been queued too.
+  boost::asio::post(*io_, [weak = std::weak_ptr<Recorder*>(alive_)] {
+    if (auto self = weak.lock()) {
+      (*self)->flush_posted_ = false;
+      (*self)->flush();
+    }
+  });
+}
+
+void Recorder::flush() {
+  if (pending_.empty()) return;
+  std::vector<FileRecords> batch = std::move(pending_);
+  pending_.clear();
+  pending_index_.clear();
+  put(std::move(batch));
 }
 
 bool Recorder::remove(const std::string& name) {
+  flush();  // a record queued before its removal must not be stored after it
   if (stats_.fenced) return false;
   auto result = store_.delete_monitor(node_, name, epoch_);
   if (!result) {
     if (!check_fenced(result.error())) {
       ++stats_.store_errors;
       stats_.last_error = result.error().message;
-      spdlog::error("could not delete monitor record {} of node {}: {} (the next reconcile scan "
-                    "retries)", name, node_, result.error().message);
+      spdlog::error(
+          "could not delete monitor record {} of node {}: {} (the next reconcile scan "
+          "retries)",
+          name, node_, result.error().message);
     }
     return false;
   }
@@ -143,16 +233,21 @@ void Recorder::on_change(const FileChange& change) {
     }
     ++stats_.bad_records;
     spdlog::warn("ignoring {}/{} (written by {} pid {}): {}; records already stored are kept",
-                 change.dir, statmon::printable(change.name), change.comm.empty() ? "?" : change.comm,
-                 change.pid, records.error().message);
+                 change.dir, statmon::printable(change.name),
+                 change.comm.empty() ? "?" : change.comm, change.pid, records.error().message);
     return;
   }
-  if (is_statd_temp_copy(change.name, *records)) return;
-  put(std::move(*records));
+  if (is_statd_temp_copy(change.name, *records) || records->empty()) return;
+  if (io_ != nullptr) {
+    queue(std::move(*records));
+  } else {
+    put({std::move(*records)});
+  }
 }
 
 Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
   ++stats_.reconciles;
+  flush();
   // What the store holds first: after a restart it tells us first_seen and what not to rewrite.
   auto stored = store_.list_monitor(node_);
   if (!stored) {
@@ -166,6 +261,7 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
 
   std::set<std::string> on_disk;
   std::size_t repairs = 0;
+  std::vector<FileRecords> changed_files;
   for (const auto& dir : dirs) {
     auto names = list_record_names(dir);
     if (!names) {
@@ -191,11 +287,14 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
         continue;
       }
       auto it = known_.find(name);
-      bool changed = it == known_.end() || it->second.raw != known_from(*records).raw ||
+      bool changed = it == known_.end() || it->second.digest != known_from(*records).digest ||
                      it->second.epoch != epoch_;
-      if (changed && put(std::move(*records))) ++repairs;
+      if (!changed || records->empty()) continue;
+      changed_files.push_back(std::move(*records));
+      if (changed_files.size() >= kMaxBatch) repairs += put(std::exchange(changed_files, {}));
     }
   }
+  repairs += put(std::move(changed_files));
   for (const auto& [name, records] : stored_files) {
     if (on_disk.count(name) == 0 && remove(name)) ++repairs;
   }

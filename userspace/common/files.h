@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lockferry/result.h"
 
@@ -38,8 +39,23 @@ bool is_temp_file_name(std::string_view name);
 // `name` must be a single path component; symlinks at `dir` are followed, at `name` replaced.
 Result<void> write_file_atomically(const std::string& dir, std::string_view name,
                                    std::string_view content, mode_t mode = 0644,
-                                   std::optional<Owner> owner = std::nullopt,
-                                   bool fsync_dir = true, bool fsync_file = true);
+                                   std::optional<Owner> owner = std::nullopt, bool fsync_dir = true,
+                                   bool fsync_file = true);
+
+struct FileContent {
+  std::string name;  // a single path component
+  std::string content;
+};
+
+// write_file_atomically for several files of one directory, made durable together (group
+// commit): every temp file is written, then all are synced at once (syncfs of the file system
+// holding `dir`; a single file is fsynced), then each is renamed over its name, then `dir` is
+// fsynced once. A crash at any point leaves every name with its whole old or whole new content.
+// Returns only once all of it is durable. On an error, the names renamed before it hold their
+// new content (whole) and the rest their old; no temp file is left; the error names the file,
+// the step and the errno. A name given twice ends with its last content.
+Result<void> write_files_atomically(const std::string& dir, const std::vector<FileContent>& batch,
+                                    mode_t mode = 0644);
 
 // Create <dir>/<name> with `content` only if no such name exists, atomically across processes
 // and NFS clients: the content is written to a temp file first and then link()ed to `name`,

@@ -39,7 +39,7 @@ Result<void> Daemon::start() {
                      clock::format_ns(m.started_ns));
     }
   }
-  recorder_ = std::make_unique<capture::Recorder>(*store_, config_.node, *epoch);
+  recorder_ = std::make_unique<capture::Recorder>(*store_, config_.node, *epoch, io_);
 
   capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir,
                            config_.ring_buffer_kb};
@@ -145,6 +145,7 @@ void Daemon::stop(const char* why) {
   if (cluster_) cluster_->stop();
   stop_locks();
   if (capture_) capture_->stop();
+  if (recorder_) recorder_->flush();  // records read but not yet stored (group commit)
 }
 
 void Daemon::schedule_reconcile(std::chrono::milliseconds delay) {

@@ -238,6 +238,31 @@ bool parse_epoch_name(std::string_view name, std::uint64_t& out) {
   return ec == std::errc() && end == name.data() + name.size();
 }
 
+// The stored document of one monitor file, after checking every record of it.
+Result<std::string> monitor_document(const std::vector<MonitorRecord>& records) {
+  if (records.empty()) return make_error("put_monitor_file needs at least one record");
+  const MonitorRecord& first = records.front();
+  if (auto ok = check_node_name(first.node); !ok) return ok.error();
+  if (auto ok = check_stored_file_name(first.file_name); !ok) return ok.error();
+
+  json lines = json::array();
+  for (const auto& r : records) {
+    if (r.node != first.node || r.file_name != first.file_name || r.epoch != first.epoch) {
+      return make_error("records of monitor file '{}' must share node, file name and epoch",
+                        statmon::printable(first.file_name));
+    }
+    if (auto ok = statmon::check_record(r); !ok) return ok.error();
+    MonitorRecord stored = r;
+    if (stored.raw.empty()) stored.raw = statmon::format_record(stored);
+    lines.push_back(record_to_json(stored));
+  }
+  const json doc{{"format", kFormat},
+                 {"node", first.node},
+                 {"file_name", first.file_name},
+                 {"records", std::move(lines)}};
+  return dump(doc);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DirStore>> DirStore::open(const std::string& root) {
@@ -316,40 +341,48 @@ Result<void> DirStore::put_monitor(const MonitorRecord& record) {
 }
 
 Result<void> DirStore::put_monitor_file(const std::vector<MonitorRecord>& records) {
-  if (records.empty()) return make_error("put_monitor_file needs at least one record");
-  const MonitorRecord& first = records.front();
-  if (auto ok = check_node_name(first.node); !ok) return ok.error();
-  if (auto ok = check_stored_file_name(first.file_name); !ok) return ok.error();
+  return put_monitor_files({records});
+}
 
-  json lines = json::array();
-  for (const auto& r : records) {
-    if (r.node != first.node || r.file_name != first.file_name || r.epoch != first.epoch) {
-      return make_error("records of monitor file '{}' must share node, file name and epoch",
-                        statmon::printable(first.file_name));
-    }
-    if (auto ok = statmon::check_record(r); !ok) return ok.error();
-    MonitorRecord stored = r;
-    if (stored.raw.empty()) stored.raw = statmon::format_record(stored);
-    lines.push_back(record_to_json(stored));
+Result<void> DirStore::put_monitor_files(const std::vector<std::vector<MonitorRecord>>& batch) {
+  // Per node: its documents, and the oldest epoch any of them is written with.
+  struct NodeBatch {
+    std::vector<files::FileContent> documents;
+    std::uint64_t epoch = UINT64_MAX;
+  };
+  std::map<std::string, NodeBatch> nodes;
+  for (const auto& records : batch) {
+    auto document = monitor_document(records);
+    if (!document) return document.error();
+    NodeBatch& node = nodes[records.front().node];
+    node.documents.push_back(
+        {records.front().file_name + std::string(kJson), std::move(*document)});
+    node.epoch = std::min(node.epoch, records.front().epoch);
   }
-  const std::string action =
-      fmt::format("writing monitor record '{}'", statmon::printable(first.file_name));
-  if (auto ok = check_not_fenced(first.node, first.epoch, action); !ok) return ok;
-
-  const json doc{{"format", kFormat},
-                 {"node", first.node},
-                 {"file_name", first.file_name},
-                 {"records", std::move(lines)}};
-  const std::string dir = node_dir(first.node) + "/monitor";
-  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
-  if (auto ok = files::write_file_atomically(dir, first.file_name + std::string(kJson), dump(doc),
-                                             kFileMode);
-      !ok) {
-    return ok.error();
+  auto action = [](const NodeBatch& node) {
+    const std::string& first = node.documents.front().name;
+    const std::string file_name = first.substr(0, first.size() - kJson.size());
+    if (node.documents.size() == 1)
+      return fmt::format("writing monitor record '{}'", statmon::printable(file_name));
+    return fmt::format("writing {} monitor records ('{}', ...)", node.documents.size(),
+                       statmon::printable(file_name));
+  };
+  // Fencing is checked for every node before anything is written, so a fenced writer's batch
+  // leaves the store untouched.
+  for (const auto& [name, node] : nodes) {
+    if (auto ok = check_not_fenced(name, node.epoch, action(node)); !ok) return ok;
   }
-  // A bump that raced with this write: the record landed, but the writer must learn now that it
-  // is fenced rather than at its next write.
-  return check_not_fenced(first.node, first.epoch, action);
+  for (const auto& [name, node] : nodes) {
+    const std::string dir = node_dir(name) + "/monitor";
+    if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
+    if (auto ok = files::write_files_atomically(dir, node.documents, kFileMode); !ok) return ok;
+  }
+  // A bump that raced with this write: the records landed, but the writer must learn now that
+  // it is fenced rather than at its next write.
+  for (const auto& [name, node] : nodes) {
+    if (auto ok = check_not_fenced(name, node.epoch, action(node)); !ok) return ok;
+  }
+  return {};
 }
 
 Result<void> DirStore::delete_monitor(std::string_view node, std::string_view file_name,

@@ -8,8 +8,9 @@
 //   <node>/locks.json                 the node's lock table: current state, replaced whole
 //   migrations/<from_node>-<epoch>.json
 // Every write goes to a temp file (".<...>.lockferry-tmp.<pid>.<random>", skipped by readers)
-// that is fsynced and renamed into place, then the directory is fsynced. Epochs are created
-// with link(), which succeeds for exactly one of several racing nodes.
+// that is fsynced and renamed into place, then the directory is fsynced (put_monitor_files: all
+// temp files of the batch are synced before the first rename, and the directory once after the
+// last). Epochs are created with link(), which succeeds for exactly one of several racing nodes.
 #pragma once
 
 #include <memory>
@@ -27,6 +28,8 @@ class DirStore final : public Store {
   std::string url() const override;
   Result<void> put_monitor(const MonitorRecord& record) override;
   Result<void> put_monitor_file(const std::vector<MonitorRecord>& records) override;
+  // Group commit: all temp files, one sync round, the renames, one fsync per monitor directory.
+  Result<void> put_monitor_files(const std::vector<std::vector<MonitorRecord>>& files) override;
   Result<void> delete_monitor(std::string_view node, std::string_view file_name,
                               std::uint64_t epoch) override;
   Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;

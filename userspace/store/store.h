@@ -65,6 +65,20 @@ class Store {
                       records.empty() ? std::string() : records.front().file_name, records.size());
   }
 
+  // Put several monitor files (each one as put_monitor_file takes it) and return once all of them
+  // are durable: what a recorder does when several files changed at once. Backends that can
+  // share the cost do (dir://: one sync round and one directory fsync for the batch); the default
+  // puts them one by one. Fencing as for put_monitor_file (kErrFenced). On any error nothing is
+  // acknowledged: files may already be stored (each whole, old or new) and the caller retries
+  // them; dir:// checks every file and every node's epoch before it writes any. An empty batch
+  // succeeds.
+  virtual Result<void> put_monitor_files(const std::vector<std::vector<MonitorRecord>>& files) {
+    for (const auto& records : files) {
+      if (auto ok = put_monitor_file(records); !ok) return ok;
+    }
+    return {};
+  }
+
   // Remove a monitor file's record(s); removing one that is not there succeeds (idempotent).
   // Refused with code kErrFenced when epoch < current epoch of node.
   virtual Result<void> delete_monitor(std::string_view node, std::string_view file_name,
