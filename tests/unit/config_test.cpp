@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferryd configuration: defaults, a full file, and errors that name the key.
+#include "daemon/config.h"
+
 #include <gtest/gtest.h>
 
-#include "daemon/config.h"
+#include <cstdio>
+#include <fstream>
 
 namespace lockferry::daemon {
 namespace {
@@ -79,6 +82,79 @@ TEST(Config, LockCaptureIsOnForLockdAndGaneshaByDefault) {
   EXPECT_TRUE(cfg->locks_enabled);
   EXPECT_EQ(cfg->lock_managers, (std::vector<std::string>{"lockd", "ganesha.nfsd"}));
   EXPECT_EQ(cfg->lock_hook, capture::LockHook::automatic);
+  // The lock capture's own defaults (LockOptions): nothing changes for a config without the keys.
+  EXPECT_EQ(cfg->lock_ring_buffer_kb, 4096u);
+  EXPECT_EQ(cfg->lock_reconcile_interval, std::chrono::seconds(10));
+  EXPECT_EQ(std::chrono::milliseconds(cfg->lock_reconcile_interval),
+            capture::LockOptions{}.reconcile_interval);
+  EXPECT_EQ(lock_owner_key_path(*cfg), "/run/lockferry/lock-owner-key");
+  EXPECT_EQ(lock_owner_key_path(*cfg), capture::LockOptions{}.owner_key_path);
+}
+
+TEST(Config, LockOwnerKeyFollowsTheRuntimeDirectoryOfTheSocket) {
+  auto cfg =
+      parse_config("node = \"n\"\n[control]\nsocket = \"/run/lf-test/ctl.sock\"\n", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(lock_owner_key_path(*cfg), "/run/lf-test/lock-owner-key");
+}
+
+TEST(Config, LockRingBufferAndReconcileIntervalAreRead) {
+  auto cfg = parse_config(
+      "node = \"n\"\n[capture]\nring_buffer_kb = 64\nreconcile_interval_s = 7\n"
+      "[locks]\nring_buffer_kb = 16384\nreconcile_interval_s = 60\n",
+      "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->lock_ring_buffer_kb, 16384u);
+  EXPECT_EQ(cfg->lock_reconcile_interval, std::chrono::seconds(60));
+  // The [capture] keys of the same names stay the monitor capture's.
+  EXPECT_EQ(cfg->ring_buffer_kb, 64u);
+  EXPECT_EQ(cfg->reconcile_interval, std::chrono::seconds(7));
+
+  // 0: reconcile only after dropped events (the capture's own meaning of 0).
+  auto after_drops = parse_config(
+      "node = \"n\"\n[locks]\nreconcile_interval_s = 0\nring_buffer_kb = 4\n", "test.toml");
+  ASSERT_TRUE(after_drops.ok()) << after_drops.error().message;
+  EXPECT_EQ(after_drops->lock_reconcile_interval, std::chrono::seconds(0));
+  EXPECT_EQ(after_drops->lock_ring_buffer_kb, 4u);
+}
+
+TEST(Config, BadLockRingBufferAndReconcileIntervalNameTheKey) {
+  expect_error("node = \"n\"\n[locks]\nring_buffer_kb = 3000\n",
+               "'locks.ring_buffer_kb' must be a power of two from 4 to 262144, not 3000");
+  expect_error("node = \"n\"\n[locks]\nring_buffer_kb = 2\n", "'locks.ring_buffer_kb'");
+  expect_error("node = \"n\"\n[locks]\nring_buffer_kb = 524288\n", "'locks.ring_buffer_kb'");
+  expect_error("node = \"n\"\n[locks]\nring_buffer_kb = \"4M\"\n", "locks.ring_buffer_kb");
+  expect_error("node = \"n\"\n[locks]\nreconcile_interval_s = -1\n",
+               "'locks.reconcile_interval_s' must be 0..86400");
+  expect_error("node = \"n\"\n[locks]\nreconcile_interval_s = 86401\n",
+               "'locks.reconcile_interval_s'");
+  expect_error("node = \"n\"\n[locks]\nreconcile_interval_s = \"10s\"\n",
+               "locks.reconcile_interval_s");
+  expect_error("node = \"n\"\n[locks]\nreconcile_interval_ms = 100\n",
+               "unknown key 'locks.reconcile_interval_ms'");
+}
+
+TEST(Config, ReloadedFileIsValidatedLikeTheFirst) {
+  // SIGHUP re-reads with load_config: a bad [locks] value there is refused the same way.
+  const std::string path = ::testing::TempDir() + "/lockferry-config-reload.toml";
+  {
+    std::ofstream out(path);
+    out << "node = \"n\"\n[locks]\nring_buffer_kb = 8192\nreconcile_interval_s = 30\n";
+  }
+  auto good = load_config(path);
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->lock_ring_buffer_kb, 8192u);
+  EXPECT_EQ(good->lock_reconcile_interval, std::chrono::seconds(30));
+  {
+    std::ofstream out(path);
+    out << "node = \"n\"\n[locks]\nring_buffer_kb = 5000\n";
+  }
+  auto bad = load_config(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find(path), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("locks.ring_buffer_kb"), std::string::npos)
+      << bad.error().message;
+  std::remove(path.c_str());
 }
 
 TEST(Config, LocksSectionIsRead) {

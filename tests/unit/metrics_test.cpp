@@ -82,8 +82,67 @@ TEST(Metrics, ExpositionHasEveryCounterWithItsValue) {
   EXPECT_EQ(s.at("lockferry_start_time_seconds"), "1700000000");
 }
 
+MetricsSample a_sample_with_locks() {
+  MetricsSample s = a_sample();
+  LockMetrics l;
+  l.events.hits = 500;
+  l.events.grants = 210;
+  l.events.releases = 190;
+  l.events.drops = 7;
+  l.events.changes = 400;
+  l.events.reconciles = 4;
+  l.events.reconciles_after_drops = 1;
+  l.events.reconcile_locks = 25;
+  l.events.reconcile_us = 1500;
+  l.recorder.reconcile_repairs = 3;
+  l.recorder.reconcile_provisional = 2;
+  l.recorder.tables_written = 11;
+  l.recorder.store_errors = 1;
+  l.held = 20;
+  l.last_reconcile_ns = 1'700'000'050'000'000'000;
+  s.locks = l;
+  return s;
+}
+
+TEST(Metrics, LockCaptureCountersAreNamedLikeTheMonitorCaptures) {
+  const auto s = samples(render_metrics(a_sample_with_locks()));
+  EXPECT_EQ(s.at("lockferry_lock_capture_up"), "1");
+  EXPECT_EQ(s.at("lockferry_lock_events_hits_total"), "500");
+  EXPECT_EQ(s.at("lockferry_lock_events_grants_total"), "210");
+  EXPECT_EQ(s.at("lockferry_lock_events_releases_total"), "190");
+  EXPECT_EQ(s.at("lockferry_lock_events_drops_total"), "7");
+  EXPECT_EQ(s.at("lockferry_lock_events_changes_total"), "400");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_runs_total"), "4");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_runs_after_drops_total"), "1");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_repairs_total"), "3");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_provisional_total"), "2");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_last_timestamp_seconds"), "1700000050");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_last_duration_seconds"), "0.0015");
+  EXPECT_EQ(s.at("lockferry_lock_reconcile_last_kernel_locks"), "25");
+  EXPECT_EQ(s.at("lockferry_locks_held"), "20");
+  EXPECT_EQ(s.at("lockferry_lock_tables_written_total"), "11");
+  EXPECT_EQ(s.at("lockferry_lock_store_errors_total"), "1");
+  // The monitor capture's families are unchanged next to them.
+  EXPECT_EQ(s.at("lockferry_events_drops_total"), "2");
+  EXPECT_EQ(s.at("lockferry_reconcile_runs_total"), "9");
+}
+
+TEST(Metrics, LockCaptureNotRunningIsOneGaugeAndNoCounters) {
+  const auto s = samples(render_metrics(a_sample()));
+  EXPECT_EQ(s.at("lockferry_lock_capture_up"), "0");
+  EXPECT_EQ(s.count("lockferry_lock_events_drops_total"), 0u);
+  EXPECT_EQ(s.count("lockferry_lock_reconcile_runs_total"), 0u);
+
+  // Running but no reconcile yet: no timestamp of 1970.
+  auto fresh = a_sample_with_locks();
+  fresh.locks->last_reconcile_ns = 0;
+  const auto f = samples(render_metrics(fresh));
+  EXPECT_EQ(f.count("lockferry_lock_reconcile_last_timestamp_seconds"), 0u);
+  EXPECT_EQ(f.at("lockferry_lock_reconcile_runs_total"), "4");
+}
+
 TEST(Metrics, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
-  const std::string text = render_metrics(a_sample());
+  const std::string text = render_metrics(a_sample_with_locks());
   // Exposition format 0.0.4: "# HELP name text", "# TYPE name counter|gauge", then samples of
   // that name only; sample lines are `name{label="v",...} number`.
   const std::regex help(R"(# HELP ([a-z_]+) .+)");
@@ -188,13 +247,17 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
   // out whole, header ("# [health]") included.
   const std::regex example(R"(^#\s?([a-z0-9_]+\s*=.*|\[[a-z.]+\])$)");
   std::istringstream lines(text.str());
-  std::string line, uncommented;
+  std::string line, uncommented, section;
   std::set<std::string> keys;
+  const std::regex header(R"(^#?\s?\[([a-z.]+)\]$)");
   while (std::getline(lines, line)) {
-    std::smatch m;
+    std::smatch m, h;
+    if (std::regex_match(line, h, header)) section = h[1].str();
     if (std::regex_match(line, m, example)) {
       uncommented += m[1].str() + "\n";
-      keys.insert(m[1].str().substr(0, m[1].str().find_first_of(" =")));
+      const std::string key = m[1].str().substr(0, m[1].str().find_first_of(" ="));
+      keys.insert(key);
+      if (!section.empty() && key[0] != '[') keys.insert(section + "." + key);
     } else {
       uncommented += line + "\n";
     }
@@ -202,6 +265,9 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
   auto all = parse_config(uncommented, path + " (examples uncommented)");
   ASSERT_TRUE(all.ok()) << all.error().message;
   EXPECT_EQ(all->metrics_listen, "127.0.0.1:9464");
+  // The commented values are the defaults.
+  EXPECT_EQ(all->lock_ring_buffer_kb, as_shipped->lock_ring_buffer_kb);
+  EXPECT_EQ(all->lock_reconcile_interval, as_shipped->lock_reconcile_interval);
   // Every option lockferryd knows is documented in the file.
   for (const char* key :
        {"node", "store", "log_level", "monitor_dirs", "mode", "reconcile_interval_s", "pin_dir",
@@ -212,6 +278,10 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
         "check_interval_ms", "check_timeout_ms", "check_failures", "[health.peers]"}) {
     EXPECT_TRUE(keys.count(key)) << "packaging/lockferry.toml does not document '" << key << "'";
   }
+  // Keys both capture sections have, each under its own section.
+  for (const char* key : {"capture.ring_buffer_kb", "capture.reconcile_interval_s",
+                          "locks.ring_buffer_kb", "locks.reconcile_interval_s"})
+    EXPECT_TRUE(keys.count(key)) << "packaging/lockferry.toml does not document '" << key << "'";
 }
 
 // A scrape over real TCP: GET /metrics on 127.0.0.1 with an ephemeral port.

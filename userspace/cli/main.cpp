@@ -72,6 +72,21 @@ void print_locks_status(const json& l) {
                l["hits"].get<std::uint64_t>(), l["grants"].get<std::uint64_t>(), l["releases"].get<std::uint64_t>(),
                l["refused"].get<std::uint64_t>(), l["drops"].get<std::uint64_t>());
   }
+  // An older lockferryd has no lock reconcile: print only what it sent.
+  if (l.contains("ring_buffer_kb"))
+    fmt::print("  ring buffer:  {} KiB\n", l["ring_buffer_kb"].get<std::uint32_t>());
+  if (l.contains("reconcile")) {
+    const json& rc = l["reconcile"];
+    const auto interval = rc["interval_s"].get<std::int64_t>();
+    fmt::print(
+        "  reconcile:    {} runs ({} after drops), {} repairs, {} provisional owners, {}, last {}"
+        " ({} kernel locks, {} us)\n",
+        rc["runs"].get<std::uint64_t>(), rc["after_drops"].get<std::uint64_t>(),
+        rc["repairs"].get<std::uint64_t>(), rc["provisional"].get<std::uint64_t>(),
+        interval > 0 ? fmt::format("every {} s", interval) : std::string("only after drops"),
+        rc["last"].get<std::string>(), rc["kernel_locks"].get<std::uint64_t>(),
+        rc["took_us"].get<std::uint64_t>());
+  }
   if (l.contains("held")) {
     fmt::print("  table:        {} locks held, {} tables written (last {}), {} store errors{}\n",
                l["held"].get<std::size_t>(), l["tables_written"].get<std::uint64_t>(),

@@ -2,13 +2,13 @@
 // TOML configuration of lockferryd; see config.h.
 #include "daemon/config.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "daemon/metrics.h"
 #include "failover/recognizer.h"
@@ -214,7 +214,11 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     return make_error("{}: 'health' must be a table ([health])", origin);
   }
   if (const toml::table* lk = root["locks"].as_table()) {
-    if (auto r = check_keys(*lk, "locks", {"enabled", "managers", "hook"}, origin); !r) return r.error();
+    if (auto r = check_keys(
+            *lk, "locks", {"enabled", "managers", "hook", "ring_buffer_kb", "reconcile_interval_s"},
+            origin);
+        !r)
+      return r.error();
     LF_READ(*lk, "enabled", "locks", cfg.locks_enabled);
     if (const toml::node* managers = lk->get("managers")) {
       const toml::array* arr = managers->as_array();
@@ -233,6 +237,25 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     auto parsed = capture::lock_hook_from_string(hook);
     if (!parsed) return make_error("{}: 'locks.hook': {}", origin, parsed.error().message);
     cfg.lock_hook = *parsed;
+    // Same sizes as [capture] ring_buffer_kb: the kernel wants a power-of-two number of pages.
+    std::int64_t ring_kb = cfg.lock_ring_buffer_kb;
+    LF_READ(*lk, "ring_buffer_kb", "locks", ring_kb);
+    if (ring_kb < capture::kMinRingBufferKb || ring_kb > capture::kMaxRingBufferKb ||
+        (ring_kb & (ring_kb - 1)) != 0)
+      return make_error("{}: 'locks.ring_buffer_kb' must be a power of two from {} to {}, not {}",
+                        origin, capture::kMinRingBufferKb, capture::kMaxRingBufferKb, ring_kb);
+    if (auto r = capture::lock_ring_bytes(static_cast<std::uint32_t>(ring_kb)); !r)
+      return make_error("{}: 'locks.ring_buffer_kb': {}", origin, r.error().message);
+    cfg.lock_ring_buffer_kb = static_cast<std::uint32_t>(ring_kb);
+    // Unlike [capture], 0 is allowed: the lock table is then reconciled only after dropped events.
+    std::int64_t interval = cfg.lock_reconcile_interval.count();
+    LF_READ(*lk, "reconcile_interval_s", "locks", interval);
+    if (interval < 0 || interval > 86400)
+      return make_error(
+          "{}: 'locks.reconcile_interval_s' must be 0..86400 seconds (0 = only after dropped "
+          "events), not {}",
+          origin, interval);
+    cfg.lock_reconcile_interval = std::chrono::seconds(interval);
   } else if (root.contains("locks")) {
     return make_error("{}: 'locks' must be a table ([locks])", origin);
   }
@@ -283,6 +306,12 @@ Result<Config> load_config(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path);
+}
+
+std::string lock_owner_key_path(const Config& config) {
+  const std::filesystem::path socket(config.socket_path);
+  const auto dir = socket.has_parent_path() ? socket.parent_path() : std::filesystem::path(".");
+  return (dir / "lock-owner-key").string();
 }
 
 }  // namespace lockferry::daemon

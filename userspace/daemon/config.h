@@ -47,6 +47,11 @@ struct Config {
   bool locks_enabled = true;
   std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names
   capture::LockHook lock_hook = capture::LockHook::automatic;        // auto | tp_btf | tracepoint
+  // The lock capture's own BPF ring buffer (KiB) and its reconcile with the kernel's locks; the
+  // defaults are LockOptions' so lockferryd and the capture's tests agree.
+  std::uint32_t lock_ring_buffer_kb = capture::LockOptions{}.ring_buffer_kb;
+  std::chrono::seconds lock_reconcile_interval =  // 0 = only after dropped events
+      std::chrono::duration_cast<std::chrono::seconds>(capture::LockOptions{}.reconcile_interval);
   // [metrics]
   std::string metrics_listen;  // "127.0.0.1:9464" serves Prometheus /metrics there; "" = off
 };
@@ -55,5 +60,10 @@ struct Config {
 // says what is allowed. Unknown keys are errors too (a typo must not silently mean a default).
 Result<Config> parse_config(std::string_view toml_text, std::string_view origin);
 Result<Config> load_config(const std::string& path);
+
+// The lock owner hash key file (capture/lock_owner.h): in the daemon's runtime directory, the
+// directory of its control socket (/run/lockferry, systemd's RuntimeDirectory=), so a daemon
+// given another socket directory keeps its key there too.
+std::string lock_owner_key_path(const Config& config);
 
 }  // namespace lockferry::daemon

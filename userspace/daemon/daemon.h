@@ -59,11 +59,13 @@ class Daemon {
   std::unique_ptr<capture::LockRecorder> lock_recorder_;  // only with [locks] enabled
   std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable
   std::string locks_error_;                                // why lock capture is not running
+  capture::LockOptions lock_options_;       // what the running lock capture was started with
   std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
   std::unique_ptr<Cluster> cluster_;        // only with [health]
   bool resync_pending_ = false;
   std::int64_t started_ns_ = 0;
   std::int64_t last_reconcile_ns_ = 0;
+  std::int64_t last_lock_reconcile_ns_ = 0;  // CLOCK_REALTIME of the last kernel lock snapshot
 };
 
 }  // namespace lockferry::daemon

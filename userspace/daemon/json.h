@@ -2,8 +2,12 @@
 // JSON forms of records and reports, shared by the CLI's --json output and the control socket.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "capture/lock_capture.h"
+#include "capture/lock_recorder.h"
 #include "failover/audit.h"
 #include "failover/migration.h"
 #include "lockferry/records.h"
@@ -17,6 +21,14 @@ nlohmann::json to_json(const LockRecord& lock);
 nlohmann::json to_json(const store::MigrationRecord& migration);
 nlohmann::json to_json(const failover::MigrateReport& report);
 nlohmann::json to_json(const failover::AuditReport& report);
+
+// The lock capture's reconciles with the kernel's locks ("locks"."reconcile" of `lockferry
+// status`), named like the monitor capture's "reconcile": runs, after_drops, repairs (ranges
+// added or removed), provisional (owners made up), interval_s (0 = only after drops), last,
+// kernel_locks and took_us (of the last snapshot).
+nlohmann::json lock_reconcile_json(const capture::LockCounters& counters,
+                                   const capture::LockRecorderStats& recorder,
+                                   std::chrono::seconds interval, std::int64_t last_ns);
 
 }  // namespace lockferry::daemon
 

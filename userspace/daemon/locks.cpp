@@ -38,10 +38,18 @@ void Daemon::start_locks() {
   capture::LockOptions options;
   options.managers = config_.lock_managers;
   options.hook = config_.lock_hook;
+  options.ring_buffer_kb = config_.lock_ring_buffer_kb;
+  options.reconcile_interval = config_.lock_reconcile_interval;
+  options.owner_key_path = lock_owner_key_path(config_);
   // A directory of its own next to the monitor capture's pins: each is replaced whole on start.
   if (!config_.pin_dir.empty()) options.pin_dir = config_.pin_dir + "-locks";
   auto started = capture::LockCapture::start(
-      io_, options, [this](const capture::LockChange& c) { lock_recorder_->on_change(c); },
+      io_, options,
+      [this](const capture::LockChange& c) {
+        if (c.kind == capture::LockChange::Kind::reconciled)
+          last_lock_reconcile_ns_ = clock::now_ns();
+        lock_recorder_->on_change(c);
+      },
       [this](const capture::ManagerProcess& m) { lock_recorder_->on_manager_gone(m.pid); });
   if (!started) {
     // Monitor records alone still make failover work; the lock table is the richer view.
@@ -51,6 +59,8 @@ void Daemon::start_locks() {
     return;
   }
   lock_capture_ = std::move(*started);
+  // Status shows these, not config_'s: a reload may change the file but not the running capture.
+  lock_options_ = options;
   locks_error_.clear();
 }
 
@@ -66,8 +76,12 @@ void Daemon::stop_locks() {
 }
 
 void Daemon::reload_locks(const Config& fresh) {
-  if (fresh.locks_enabled != config_.locks_enabled || fresh.lock_hook != config_.lock_hook)
-    spdlog::warn("reload: [locks] enabled/hook change only when lockferryd restarts");
+  if (fresh.locks_enabled != config_.locks_enabled || fresh.lock_hook != config_.lock_hook ||
+      fresh.lock_ring_buffer_kb != config_.lock_ring_buffer_kb ||
+      fresh.lock_reconcile_interval != config_.lock_reconcile_interval)
+    spdlog::warn(
+        "reload: [locks] enabled, hook, ring_buffer_kb and reconcile_interval_s change only when "
+        "lockferryd restarts");
   if (!lock_capture_ || fresh.lock_managers == config_.lock_managers) return;
   if (auto r = lock_capture_->set_managers(fresh.lock_managers); !r)
     spdlog::error("reload: keeping the lock managers {}: {}",
@@ -92,6 +106,11 @@ nlohmann::json Daemon::locks_status() const {
     s["refused"] = c.failed;
     s["drops"] = c.drops;
     s["path_truncated"] = c.path_truncated;
+    s["ring_buffer_kb"] = lock_options_.ring_buffer_kb;
+    s["reconcile"] = lock_reconcile_json(
+        c, lock_recorder_->stats(),
+        std::chrono::duration_cast<std::chrono::seconds>(lock_options_.reconcile_interval),
+        last_lock_reconcile_ns_);
   }
   if (lock_recorder_) {
     const auto& r = lock_recorder_->stats();

@@ -107,6 +107,69 @@ MetricsSample collect_metrics(const std::string& node, const capture::Capture& c
   return s;
 }
 
+void collect_lock_metrics(MetricsSample& sample, const capture::LockCapture* capture,
+                          const capture::LockRecorder* recorder, std::int64_t last_reconcile_ns) {
+  if (!capture || !recorder) return;
+  LockMetrics l;
+  l.events = capture->counters();
+  l.recorder = recorder->stats();
+  l.held = recorder->table().size();
+  l.last_reconcile_ns = last_reconcile_ns;
+  sample.locks = l;
+}
+
+namespace {
+
+// [locks]: the monitor capture's families with "lock_" after "lockferry_".
+void render_lock_metrics(Exposition& e, const std::optional<LockMetrics>& locks) {
+  e.one("lockferry_lock_capture_up", "gauge",
+        "1 when the lock grant capture ([locks]) is running; see lockferry status for why not.",
+        locks ? 1 : 0);
+  if (!locks) return;
+  const auto& c = locks->events;
+  const auto& r = locks->recorder;
+  e.one("lockferry_lock_events_hits_total", "counter",
+        "Lock operations by lock manager processes seen by the lock capture.", c.hits);
+  e.one("lockferry_lock_events_grants_total", "counter", "Lock grants the kernel side emitted.",
+        c.grants);
+  e.one("lockferry_lock_events_releases_total", "counter", "Lock releases the kernel side emitted.",
+        c.releases);
+  e.one("lockferry_lock_events_drops_total", "counter",
+        "Lock events lost (ring buffer full); each burst triggers a reconcile with the kernel's "
+        "locks.",
+        c.drops);
+  e.one("lockferry_lock_events_changes_total", "counter",
+        "Lock grants and releases handed to the lock recorder.", c.changes);
+  e.one("lockferry_lock_reconcile_runs_total", "counter",
+        "Reconciles of the lock table with the lock managers' kernel locks (timer and drops).",
+        c.reconciles);
+  e.one("lockferry_lock_reconcile_runs_after_drops_total", "counter",
+        "Reconciles of the lock table started by dropped lock events.", c.reconciles_after_drops);
+  e.one("lockferry_lock_reconcile_repairs_total", "counter",
+        "Lock ranges reconciles added or removed (each one a lock event capture missed).",
+        r.reconcile_repairs);
+  e.one("lockferry_lock_reconcile_provisional_total", "counter",
+        "Lock owners reconciles had to make up (owner never seen in an event).",
+        r.reconcile_provisional);
+  if (locks->last_reconcile_ns > 0) {
+    e.one("lockferry_lock_reconcile_last_timestamp_seconds", "gauge",
+          "When the last reconcile of the lock table took its kernel snapshot (Unix time).",
+          seconds(locks->last_reconcile_ns));
+  }
+  e.one("lockferry_lock_reconcile_last_duration_seconds", "gauge",
+        "How long reading the last kernel lock snapshot took.",
+        static_cast<double>(c.reconcile_us) / 1e6);
+  e.one("lockferry_lock_reconcile_last_kernel_locks", "gauge",
+        "Kernel locks of the lock managers in the last snapshot.", c.reconcile_locks);
+  e.one("lockferry_locks_held", "gauge", "Lock ranges in this node's lock table.", locks->held);
+  e.one("lockferry_lock_tables_written_total", "counter", "Lock tables written to the store.",
+        r.tables_written);
+  e.one("lockferry_lock_store_errors_total", "counter",
+        "Lock table writes that failed or were refused.", r.store_errors);
+}
+
+}  // namespace
+
 std::string render_metrics(const MetricsSample& s) {
   Exposition e;
   const std::string node = fmt::format("node=\"{}\"", label(s.node));
@@ -158,6 +221,7 @@ std::string render_metrics(const MetricsSample& s) {
     e.one("lockferry_monitor_records", "gauge", "Monitor records stored for this node.",
           *s.monitor_records, node);
   }
+  render_lock_metrics(e, s.locks);
   if (const auto& m = s.last_migration) {
     const std::string labels =
         fmt::format("from=\"{}\",to=\"{}\"", label(m->from_node), label(m->to_node));

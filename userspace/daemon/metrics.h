@@ -3,6 +3,9 @@
 // for it on the daemon's io_context (no thread of its own).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -11,16 +14,22 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "capture/capture.h"
+#include "capture/lock_capture.h"
+#include "capture/lock_recorder.h"
 #include "capture/recorder.h"
 #include "lockferry/result.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
+
+// The lock capture's part of a scrape ([locks]).
+struct LockMetrics {
+  capture::LockCounters events;
+  capture::LockRecorderStats recorder;
+  std::size_t held = 0;                // ranges in this node's lock table
+  std::int64_t last_reconcile_ns = 0;  // CLOCK_REALTIME of the last kernel snapshot; 0 = none yet
+};
 
 // Everything one scrape reports. Filled by collect_metrics() from the running daemon, or by hand
 // in tests.
@@ -33,6 +42,7 @@ struct MetricsSample {
   std::optional<std::size_t> monitor_records;  // this node's records in the store; empty = unreadable
   std::optional<store::MigrationRecord> last_migration;  // the latest adoption *by* this node
   std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
+  std::optional<LockMetrics> locks;  // empty when lock capture is disabled or could not start
 };
 
 // Reads the counters of the running pieces, and this node's record count and latest migration
@@ -40,6 +50,10 @@ struct MetricsSample {
 MetricsSample collect_metrics(const std::string& node, const capture::Capture& capture,
                               const capture::Recorder& recorder, store::Store& store,
                               std::int64_t started_ns);
+
+// Adds the lock capture's counters to `sample` (nothing when `capture` is null: not running).
+void collect_lock_metrics(MetricsSample& sample, const capture::LockCapture* capture,
+                          const capture::LockRecorder* recorder, std::int64_t last_reconcile_ns);
 
 // The Prometheus text exposition format (version 0.0.4) of one sample.
 std::string render_metrics(const MetricsSample& sample);
