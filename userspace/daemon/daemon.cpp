@@ -80,7 +80,9 @@ Result<void> Daemon::start() {
   // Metrics are for watching, not for keeping locks: a busy port is logged, not fatal.
   if (!config_.metrics_listen.empty()) {
     auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
-      return render_metrics(collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_));
+      auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
+      collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(), last_lock_reconcile_ns_);
+      return render_metrics(sample);
     });
     if (metrics) metrics_ = std::move(*metrics);
     else spdlog::error("{}", metrics.error().message);
