@@ -16,6 +16,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -43,13 +44,20 @@ bool parse_num(std::string_view text, T& out, int base = 10) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
-std::string read_small_file(const std::string& path) {
+// Empty when the file cannot be read; `error` (when given) gets the errno of that failure, 0
+// otherwise, so a caller can tell "no content" from "not allowed to look".
+std::string read_small_file(const std::string& path, int* error = nullptr) {
+  if (error) *error = 0;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
+  if (fd < 0) {
+    if (error) *error = errno;
+    return {};
+  }
   std::string out;
   char buf[4096];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && error) *error = errno;
     if (n <= 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
@@ -152,7 +160,6 @@ KernelSnapshot read_kernel_locks(const std::string& proc_root,
       snap.managers[pid] = comm;  // gone: the kernel released its locks
       continue;
     }
-    snap.managers[pid] = comm;
     // One process's POSIX locks show under each of its fds of the file: keep each once.
     std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, bool>,
              KernelLock>
@@ -170,8 +177,16 @@ KernelSnapshot read_kernel_locks(const std::string& proc_root,
       if (parse_num(std::string_view(entry->d_name), fd)) fds.push_back(fd);
     }
     std::sort(fds.begin(), fds.end());
+    // A manager whose fdinfo we may not read is left out of the snapshot, so its recorded
+    // locks stay as they are: "cannot look" must never read as "holds no locks".
+    int denied = 0;
     for (int fd : fds) {
-      const std::string info = read_small_file(base + "/fdinfo/" + std::to_string(fd));
+      int error = 0;
+      const std::string info = read_small_file(base + "/fdinfo/" + std::to_string(fd), &error);
+      if (error != 0 && error != ENOENT) {
+        denied = error;
+        break;
+      }
       if (info.find("\nlock:") == std::string::npos) continue;
       char target[PATH_MAX];
       const ssize_t n =
@@ -210,6 +225,19 @@ KernelSnapshot read_kernel_locks(const std::string& proc_root,
       if (same) continue;
       ofd_files.push_back({fd, ofd.front().dev, ofd.front().ino, std::move(ofd)});
     }
+    if (denied != 0) {
+      // Once per manager process: the reconcile timer would repeat it every few seconds.
+      static std::mutex warned_mutex;
+      static std::set<std::uint32_t> warned;
+      std::lock_guard lock(warned_mutex);
+      if (!warned.insert(pid).second) continue;
+      spdlog::warn(
+          "locks: cannot read the open files of lock manager {} (pid {}): {}; its locks are "
+          "not reconciled (lockferryd needs CAP_SYS_PTRACE to read another process's fdinfo)",
+          comm, pid, strerror_text(denied));
+      continue;
+    }
+    snap.managers[pid] = comm;
     for (auto& [where, k] : posix) snap.locks.push_back(std::move(k));
     for (auto& f : ofd_files)
       for (auto& k : f.locks) {

@@ -2,11 +2,10 @@
 // Capability dropping; see privileges.h.
 #include "daemon/privileges.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/capability.h>
 
 #include <memory>
-
-#include <spdlog/spdlog.h>
 
 namespace lockferry::daemon {
 
@@ -18,12 +17,18 @@ std::vector<KeptCapability> capabilities_to_keep() {
       {"cap_fowner", "replace replayed records owned by statd"},
       // sm-notify switches to statd's user: without this a timed-out sm-notify cannot be stopped
       // and holds the failover for its whole retry time.
-      {"cap_kill", "stop a recognition, takeover or health check command that outlives its timeout"},
+      {"cap_kill",
+       "stop a recognition, takeover or health check command that outlives its timeout"},
+      // Reading another process's /proc/<pid>/fdinfo is a ptrace-read check: a lock manager
+      // running as root with every capability is readable only with this one.
+      {"cap_sys_ptrace",
+       "read the lock managers' /proc/<pid>/fdinfo to reconcile the lock table after lost events"},
   };
   // Linux < 5.8 has no CAP_BPF: map reads then need CAP_SYS_ADMIN, which we would rather not
   // keep; such kernels also lack bpf_loop, so capture runs on fanotify/inotify there anyway.
   if (CAP_IS_SUPPORTED(CAP_BPF)) {
-    keep.push_back({"cap_bpf", "read the counters and update the watched-directory and lock-manager maps"});
+    keep.push_back(
+        {"cap_bpf", "read the counters and update the watched-directory and lock-manager maps"});
     keep.push_back({"cap_perfmon", "read the counters of the attached tracepoint programs"});
   }
   return keep;
@@ -45,16 +50,19 @@ Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
       return make_error("unknown capability {} (libcap too old?)", k.name);
     cap_flag_value_t permitted = CAP_CLEAR;
     if (cap_get_flag(current.get(), v, CAP_PERMITTED, &permitted) != 0 || permitted != CAP_SET) {
-      spdlog::warn("privileges: cannot keep {}, which this process was started without; it is needed to {}",
-                   k.name, k.why);
+      spdlog::warn(
+          "privileges: cannot keep {}, which this process was started without; it is needed to {}",
+          k.name, k.why);
       continue;
     }
     values.push_back(v);
     kept.push_back(&k);
   }
   if (!values.empty()) {
-    if (cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(), CAP_SET) != 0 ||
-        cap_set_flag(caps.get(), CAP_PERMITTED, static_cast<int>(values.size()), values.data(), CAP_SET) != 0)
+    if (cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(),
+                     CAP_SET) != 0 ||
+        cap_set_flag(caps.get(), CAP_PERMITTED, static_cast<int>(values.size()), values.data(),
+                     CAP_SET) != 0)
       return make_errno_error(errno, "cap_set_flag");
   }
   if (cap_set_proc(caps.get()) != 0) return make_errno_error(errno, "cap_set_proc");
