@@ -1,21 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // The real lockferryd process: records statd-style writes within milliseconds, keeps good
 // records when garbage appears, answers `lockferry`, reloads on SIGHUP and cleans up on SIGTERM.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-#include <linux/capability.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "bpf_env.h"
 #include "common/process.h"
@@ -63,6 +61,9 @@ class Lockferryd : public ::testing::Test {
     stop(SIGKILL);
     std::error_code ec;
     fs::remove_all(root_, ec);
+    // A SIGKILLed daemon cannot unpin: its pins would keep its programs loaded after the test.
+    fs::remove_all(pin_dir_, ec);
+    fs::remove_all(pin_dir_ + "-locks", ec);
   }
 
   void write_config(const std::string& monitor_dir) {
@@ -78,7 +79,8 @@ class Lockferryd : public ::testing::Test {
     std::string log = root_ + "/lockferryd.log";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     char* argv[] = {bin.data(), const_cast<char*>("--config"), conf.data(), nullptr};
     pid_t pid = -1;
@@ -131,7 +133,8 @@ class Lockferryd : public ::testing::Test {
     auto start = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() - start < 5s) {
       if (pred(records())) {
-        return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - start);
       }
       std::this_thread::sleep_for(1ms);
     }
@@ -168,7 +171,8 @@ std::uint64_t capability_mask(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1), nullptr, 16);
+    if (line.rfind(field + ":", 0) == 0)
+      return std::stoull(line.substr(field.size() + 1), nullptr, 16);
   }
   return ~0ULL;
 }
@@ -177,7 +181,7 @@ TEST_F(Lockferryd, KeepsOnlyTheCapabilitiesItNeedsOnceCaptureIsAttached) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::uint64_t expected = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
                            (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_KILL) |
-                           (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON);
+                           (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON);
   EXPECT_EQ(capability_mask(pid_, "CapEff"), expected);
   EXPECT_EQ(capability_mask(pid_, "CapPrm"), expected);
   EXPECT_NE(capability_mask(pid_, "CapEff") & (1ULL << CAP_SYS_ADMIN), (1ULL << CAP_SYS_ADMIN));
