@@ -17,27 +17,6 @@
 namespace lockferry::files {
 namespace {
 
-// Closes on scope exit; the explicit close() paths check the result where it matters.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Close now and report the error: on NFS, close() is where a failed write shows up.
-  int close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
 Error io_error(int err, const std::string& what) {
   std::string message = fmt::format("{} ({}): {}", what, errno_name(err), strerror_text(err));
   if (err == EACCES || err == EPERM) message += "; check the owner and mode of the directory";
@@ -116,15 +95,7 @@ Result<std::string> write_temp_file(int dirfd, const std::string& dir, const std
   if (owner && ::fchown(fd.get(), owner->uid, owner->gid) != 0) {
     return fail(errno, "changing the owner of");
   }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "writing");
-    }
-    done += static_cast<std::size_t>(n);
-  }
+  if (int err = write_all(fd.get(), content); err != 0) return fail(err, "writing");
   if (sync && ::fsync(fd.get()) != 0) return fail(errno, "syncing");
   // On NFS, close() is where a failed write-back shows up.
   if (fd.close() != 0) return fail(errno, "closing");
@@ -132,6 +103,18 @@ Result<std::string> write_temp_file(int dirfd, const std::string& dir, const std
 }
 
 }  // namespace
+
+int write_all(int fd, std::string_view content) {
+  for (std::size_t done = 0; done < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
 
 Result<void> write_file_atomically(const std::string& dir, std::string_view name,
                                    std::string_view content, mode_t mode,

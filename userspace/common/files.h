@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <optional>
@@ -27,6 +28,29 @@ inline constexpr std::string_view kTempMarker = ".lockferry-tmp.";
 
 // Whether `name` is a temp file this module creates (for cleanup and for listing code).
 bool is_temp_file_name(std::string_view name);
+
+// Owns a file descriptor and closes it on scope exit; close() closes now and returns its result,
+// for the paths where it matters (on NFS, close() is where a failed write shows up).
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { close(); }
+  int get() const { return fd_; }
+  int close() {
+    const int rc = fd_ >= 0 ? ::close(fd_) : 0;
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+// Writes all of `content` to `fd`, retrying short writes and EINTR: 0, or the errno that stopped
+// it.
+int write_all(int fd, std::string_view content);
 
 // Atomically replace <dir>/<name> with `content`: write a temp file in `dir` (unique per
 // process and call), set `mode` exactly (umask does not apply) and `owner` if given, fsync it,

@@ -11,28 +11,16 @@
 
 #include <cerrno>
 
+#include "common/files.h"
+
 extern char** environ;
 
 namespace lockferry::process {
 namespace {
 
+using files::Fd;
+
 constexpr std::size_t kMaxOutput = 64 * 1024;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 int wait_status_to_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -78,7 +66,7 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv,
   int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  write_end.reset();
+  write_end.close();
   if (rc != 0) return make_errno_error(rc, "cannot start {}", to_display(argv));
 
   CommandResult result;
@@ -106,7 +94,8 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv,
     if (n <= 0) continue;
     ssize_t got = ::read(read_end.get(), buf, sizeof buf);
     if (got > 0) {
-      result.output.append(buf, std::min<std::size_t>(got, kMaxOutput - std::min(kMaxOutput, result.output.size())));
+      result.output.append(
+          buf, std::min<std::size_t>(got, kMaxOutput - std::min(kMaxOutput, result.output.size())));
     } else if (got == 0 || errno != EINTR) {
       open = false;  // every writer closed: the command (and its children) are done with output
     }

@@ -30,21 +30,6 @@ Result<std::string> file_content(const std::string& file_name,
   return content;
 }
 
-// Closes on scope exit.
-class DirFd {
- public:
-  explicit DirFd(int fd) : fd_(fd) {}
-  DirFd(const DirFd&) = delete;
-  DirFd& operator=(const DirFd&) = delete;
-  ~DirFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 enum class Created { yes, exists, unsupported };
 
 // Creates <dir>/<name> with `content`, mode kRecordMode and `owner`, unsynced, only if the name
@@ -63,7 +48,7 @@ Result<Created> create_record(int dirfd, const std::string& dir, const std::stri
     return make_errno_error(errno, "replay: cannot create {}: opening an unnamed file in {}", path,
                             dir);
   }
-  DirFd closer(fd);  // an unnamed file that is never linked disappears with its descriptor
+  files::Fd closer(fd);  // an unnamed file that is never linked disappears with its descriptor
   auto fail = [&](int err, std::string_view step) {
     return make_errno_error(
         err, "replay: cannot create {}: {}; check the owner and free space of {}", path, step, dir);
@@ -72,12 +57,7 @@ Result<Created> create_record(int dirfd, const std::string& dir, const std::stri
   // and must be able to read the record.
   if (::fchmod(fd, kRecordMode) != 0) return fail(errno, "setting its mode");
   if (::fchown(fd, owner.st_uid, owner.st_gid) != 0) return fail(errno, "setting its owner");
-  for (std::size_t done = 0; done < content.size();) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errno, "writing");
-    done += static_cast<std::size_t>(n);
-  }
+  if (int err = files::write_all(fd, content); err != 0) return fail(err, "writing");
   // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link to the descriptor does not.
   int err = ::linkat(fd, "", dirfd, name.c_str(), AT_EMPTY_PATH) == 0 ? 0 : errno;
   if (err == ENOENT || err == EPERM) {
@@ -106,7 +86,7 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
                             const ReplayOptions& options) {
   // One descriptor for the whole batch: every record is created relative to it, and it is what
   // syncfs + fsync make durable at the end.
-  DirFd dirfd(::open(options.statmon_dir.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  files::Fd dirfd(::open(options.statmon_dir.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   struct stat dir_st {};
   if (dirfd.get() < 0 || ::fstat(dirfd.get(), &dir_st) != 0)
     return make_errno_error(errno,
