@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "common/files.h"
 
@@ -72,11 +74,11 @@ class SqliteDatabase final : public SqlDatabase {
     if (rc != SQLITE_OK) return error("cannot open", rc);
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-    auto mode = query("PRAGMA journal_mode = WAL");
+    auto mode = switch_to_wal();
     if (!mode) return mode.error();
-    if (mode->empty() || mode->front().at(0) != "wal") {
+    if (*mode != "wal") {
       return make_error("sqlite store {}: cannot switch to WAL mode (journal_mode is '{}')", path_,
-                        mode->empty() ? std::string() : mode->front().at(0));
+                        *mode);
     }
     // FULL: a commit is on disk when put returns (NORMAL could lose the last ones on power loss).
     for (const char* pragma : {"PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON"}) {
@@ -163,6 +165,28 @@ class SqliteDatabase final : public SqlDatabase {
     if (rc != SQLITE_OK) return error("cannot prepare a statement", rc);
     statements_.emplace(text, stmt);
     return stmt;
+  }
+
+  // Switching a new database to WAL takes an exclusive lock, and when several processes open a
+  // new store at once SQLite answers SQLITE_BUSY at once instead of calling the busy handler
+  // (waiting could deadlock there). So wait here, as the busy handler would, up to its timeout.
+  Result<std::string> switch_to_wal() {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    for (;;) {
+      std::string mode;
+      const int rc = sqlite3_exec(
+          db_, "PRAGMA journal_mode = WAL",
+          [](void* out, int n, char** values, char**) {
+            if (n > 0 && values[0] != nullptr) *static_cast<std::string*>(out) = values[0];
+            return 0;
+          },
+          &mode, nullptr);
+      if (rc == SQLITE_OK) return mode;
+      if ((rc & 0xFF) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline)
+        return error("cannot switch to WAL mode", rc);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
   Error error(std::string_view what, int rc) const {
