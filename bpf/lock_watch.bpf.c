@@ -321,12 +321,33 @@ int tracepoint__filelock__locks_remove_posix(struct trace_event_raw_filelock_loc
 
 /* ---- keeping lock_managers current between userspace's /proc scans ---- */
 
+// Any process can take a manager's name (prctl, exec of a file so named); only kernel threads
+// (kernel lockd) and root's processes may be managers. Userspace then checks the executable of
+// what passes (manager_identity.h) before it records any of its locks. uid and euid as /proc
+// shows them (the objective credentials), in the initial user namespace: root in a user
+// namespace of its own is still its owner's uid here.
+static __always_inline bool may_be_manager(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred;
+
+	if (BPF_CORE_READ(task, flags) & LF_PF_KTHREAD)
+		return true;
+	cred = BPF_CORE_READ(task, real_cred);
+	return BPF_CORE_READ(cred, uid.val) == 0 && BPF_CORE_READ(cred, euid.val) == 0;
+}
+
 static __always_inline void manager_named(const char *comm, __u32 how)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct lf_manager_value v = {.added_by = how};
 
 	if (bpf_map_lookup_elem(&manager_names, comm)) {
+		if (!may_be_manager()) {
+			lcount(LF_LCNT_IMPOSTORS);
+			bpf_map_delete_elem(&lock_managers, &tgid);
+			return;
+		}
 		mark_manager(tgid);  // before the hash entry: the bitmap stays a superset
 		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0)
 			lcount(LF_LCNT_MANAGER_ADDS);

@@ -148,6 +148,8 @@ enum lf_lock_counter {
 	LF_LCNT_DROPS = 4,     /* ring buffer full: an event was lost, the lock table may be wrong */
 	LF_LCNT_PATH_TRUNCATED = 5, /* path longer than the depth/buffer, or disconnected */
 	LF_LCNT_MANAGER_ADDS = 6,   /* manager processes added in the kernel (exec/rename) */
+	LF_LCNT_IMPOSTORS = 7,      /* processes that took a manager's name but are not root (nor a
+	                             * kernel thread): not added */
 	LF_LCNT_MAX = 8,
 };
 

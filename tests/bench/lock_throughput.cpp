@@ -183,6 +183,8 @@ int main(int argc, char** argv) {
   capture::LockRecorder recorder(io, **store, "bench", 0, std::chrono::milliseconds(batch_ms));
   capture::LockOptions options;
   options.managers = {name};
+  // The lock-taking children are forks of this binary, running as root.
+  options.manager_binaries = {std::filesystem::read_symlink("/proc/self/exe").string()};
   options.ring_buffer_kb = ring_kb;
   options.reconcile_interval = std::chrono::milliseconds(reconcile_ms);
   options.owner_key_path = "";

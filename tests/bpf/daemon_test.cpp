@@ -70,7 +70,8 @@ class Lockferryd : public ::testing::Test {
     std::ofstream(root_ + "/lockferry.toml")
         << "node = \"nodeA\"\nstore = \"dir://" << root_ << "/store\"\n"
         << "[capture]\nmonitor_dirs = [\"" << monitor_dir << "\"]\nmode = \"bpf\"\n"
-        << "pin_dir = \"" << pin_dir_ << "\"\n[control]\nsocket = \"" << socket_ << "\"\n";
+        << "pin_dir = \"" << pin_dir_ << "\"\n[control]\nsocket = \"" << socket_ << "\"\n"
+        << extra_config_;
   }
 
   void start() {
@@ -148,7 +149,27 @@ class Lockferryd : public ::testing::Test {
     return false;
   }
 
+  nlohmann::json status() {
+    auto r = daemon::control_request(socket_, {{"command", "status"}}, 5s);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : nlohmann::json::object();
+  }
+
+  // Sends SIGHUP and waits until status shows a reload newer than the last one seen.
+  nlohmann::json reload() {
+    const std::string before = status()["reload"]["last"].get<std::string>();
+    signal_daemon(SIGHUP);
+    for (int i = 0; i < 500; ++i) {
+      auto s = status();
+      if (s["reload"]["last"].get<std::string>() != before) return s["reload"];
+      std::this_thread::sleep_for(10ms);
+    }
+    ADD_FAILURE() << "no reload in status; log:\n" << log_text();
+    return {};
+  }
+
   std::string root_, socket_, pin_dir_;
+  std::string extra_config_;  // appended to the config file
   pid_t pid_ = -1;
 };
 
@@ -237,6 +258,64 @@ TEST_F(Lockferryd, ABadReloadKeepsTheRunningConfiguration) {
   EXPECT_NE(log_text().find("bogus_key"), std::string::npos);
   statd_create(root_ + "/sm", "192.0.2.111");
   wait_records([](const auto& r) { return has(r, "192.0.2.111"); });
+}
+
+// statd refuses such names, but anyone who can write the monitor directory can create them: a
+// file name with a new line and escape sequences must not forge a log line or reach a terminal.
+TEST_F(Lockferryd, HostileFileNamesCannotForgeLogLines) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  const std::string name =
+      "x\n2026-12-04T20:00:00.000 critical FORGED: node nodeA was adopted\x1b[2J\x1b]0;t\x07";
+  std::ofstream(root_ + "/sm/" + name) << statd_line("192.0.2.99");
+  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(fs::remove(root_ + "/sm/" + name));
+  // Events are handled in order: once this record is in, the hostile one was handled too.
+  statd_create(root_ + "/sm", "192.0.2.98");
+  wait_records([](const auto& r) { return has(r, "192.0.2.98"); });
+  const std::string log = log_text();
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x07'), std::string::npos) << log;
+  EXPECT_EQ(log.find("\n2026-12-04T20:00:00.000 critical FORGED"), std::string::npos) << log;
+  EXPECT_NE(log.find("x\\x0a2026-12-04T20:00:00.000 critical FORGED"), std::string::npos)
+      << "the name is logged, escaped:\n"
+      << log;
+}
+
+// SIGHUP applies what can change live and reports the rest, in the log and in status, instead of
+// silently keeping the old value (a changed [health] kept running with its old settings).
+TEST_F(Lockferryd, AReloadAppliesWhatItCanAndReportsWhatNeedsARestart) {
+  extra_config_ = "[health]\nheartbeats = false\n";
+  write_config(root_ + "/sm");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(status().contains("health"));
+  extra_config_ =
+      "[health]\nheartbeats = false\ncheck_interval_ms = 2000\n[failover]\nrecognize = \"none\"\n";
+  write_config(root_ + "/sm");
+  auto r = reload();
+  EXPECT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["applied"], nlohmann::json::array({"failover.recognize"})) << r.dump();
+  EXPECT_EQ(r["needs_restart"],
+            nlohmann::json::array({"health.check_interval_ms: running 1000, file 2000"}))
+      << r.dump();
+  EXPECT_NE(log_text().find("health.check_interval_ms: running 1000, file 2000 - takes effect only "
+                            "when lockferryd restarts"),
+            std::string::npos)
+      << log_text();
+
+  // [health] removed: health keeps running until a restart, and says so.
+  extra_config_.clear();
+  write_config(root_ + "/sm");
+  r = reload();
+  EXPECT_EQ(r["applied"], nlohmann::json::array({"failover.recognize"})) << r.dump();
+  EXPECT_NE(r["needs_restart"].dump().find("health: running true, file false"), std::string::npos)
+      << r.dump();
+  EXPECT_TRUE(status().contains("health"));
+
+  // Back to the running values: nothing waits for a restart any more.
+  extra_config_ = "[health]\nheartbeats = false\n";
+  write_config(root_ + "/sm");
+  r = reload();
+  EXPECT_TRUE(r["needs_restart"].empty()) << r.dump();
 }
 
 TEST(LockferrydConfig, ABadConfigFailsWithTheKeyNamed) {

@@ -6,6 +6,7 @@
 #include "capture/lock_capture.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -81,7 +82,8 @@ bool set_lock(int fd, int cmd, short type, off_t start, off_t len) {
 // child's owner, pid and name.
 class Child {
  public:
-  Child(std::string name, std::vector<std::function<bool()>> steps) {
+  // `uid` != 0: the child drops root (group too) before it takes its name.
+  Child(std::string name, std::vector<std::function<bool()>> steps, uid_t uid = 0) {
     int down[2], up[2];
     if (::pipe(down) != 0 || ::pipe(up) != 0) std::abort();
     pid_ = ::fork();
@@ -89,6 +91,8 @@ class Child {
       ::close(down[1]);
       ::close(up[0]);
       ::alarm(60);  // failsafe: never outlive a hung test
+      if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0))
+        ::_exit(3);
       if (!name.empty()) ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
       char c = 'k';
       if (::write(up[1], &c, 1) != 1) ::_exit(2);
@@ -137,6 +141,8 @@ class Child {
   bool ready_ = false;
 };
 
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
 // A LockCapture feeding a LockTable, on its own io_context.
 class Harness {
  public:
@@ -148,6 +154,8 @@ class Harness {
     options.hook = hook;
     options.rescan_interval = rescan_interval;
     options.owner_key_path = "";  // a key of this run: tests leave /run alone
+    // The children taking locks are forks of this binary, running as root: real managers.
+    options.manager_binaries = {self_exe()};
     if (tweak) tweak(options);
     auto started = LockCapture::start(
         io_, options,
@@ -590,6 +598,90 @@ TEST_P(LockCaptureTest, AfterDropsTheReconcileRestoresTheKernelsExactLocks) {
   stored = (*store)->list_locks("nfs1");
   ASSERT_TRUE(stored) << stored.error().message;
   EXPECT_TRUE(stored->empty());
+}
+
+// Records of `pid` in the table.
+std::size_t records_of(const LockTable& table, pid_t pid) {
+  std::size_t n = 0;
+  for (const auto& r : table.records("nfs1", 0))
+    if (r.manager_pid == static_cast<std::uint32_t>(pid)) ++n;
+  return n;
+}
+
+// Any user can name a process "ganesha.nfsd". One of user nobody taking hundreds of locks must
+// leave the table (and the store) alone - no event, not in a reconcile - and be counted; a root
+// process of the same name from the configured binary, doing the same, is recorded.
+TEST_P(LockCaptureTest, AProcessOfAnotherUserNamedLikeAManagerIsIgnoredAndCounted) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  constexpr uid_t kNobody = 65534;
+  constexpr int kLocks = 300;
+  TempTree tree;
+  ASSERT_EQ(::chmod(tree.root().c_str(), 0755), 0);
+  const std::string a = tree.file("a.dat"), b = tree.file("b.dat");
+  ASSERT_EQ(::chmod(a.c_str(), 0666), 0);
+  Harness h(GetParam(), {"ganesha.nfsd"}, 200ms);
+  ASSERT_TRUE(h.capture) << h.error;
+  auto take_locks = [&](const std::string& path) {
+    return [&, path] {
+      const int fd = ::open(path.c_str(), O_RDWR);
+      for (int i = 0; i < kLocks; ++i)
+        if (!set_lock(fd, F_OFD_SETLK, F_WRLCK, i * 10, 5)) return false;
+      return true;
+    };
+  };
+  Child impostor("ganesha.nfsd", {take_locks(a)}, kNobody);
+  ASSERT_TRUE(impostor.ready());
+  ASSERT_TRUE(impostor.step());
+  h.capture->rescan();
+  h.capture->reconcile();
+  h.wait_until([] { return false; }, 500ms);
+  EXPECT_EQ(records_of(h.table, impostor.pid()), 0u);
+  EXPECT_FALSE(h.is_manager(impostor.pid()));
+  auto c = h.capture->counters();
+  EXPECT_GE(c.impostors, 1u);
+  // The kernel side refused it when it took the name: not one of its locks was even an event.
+  EXPECT_GE(c.impostors_refused_in_kernel, 1u);
+  for (const auto& change : h.changes)
+    EXPECT_NE(change.manager_pid, static_cast<std::uint32_t>(impostor.pid()));
+
+  // The same as root from the configured binary: a manager, every lock recorded.
+  Child manager("ganesha.nfsd", {take_locks(b)});
+  ASSERT_TRUE(manager.ready());
+  ASSERT_TRUE(manager.step());
+  ASSERT_TRUE(h.wait_until([&] { return records_of(h.table, manager.pid()) == kLocks; }))
+      << records_of(h.table, manager.pid());
+  EXPECT_EQ(records_of(h.table, impostor.pid()), 0u);
+  manager.finish();
+  impostor.finish();
+}
+
+// Root, but not the lock manager's binary: the kernel side lets it in (it only checks the user),
+// userspace refuses its events and leaves it out of reconciles.
+TEST_P(LockCaptureTest, ARootProcessRunningAnotherBinaryIsNotAManager) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  const std::string name = "lfmgr" + std::to_string(::getpid() % 1000000);
+  TempTree tree;
+  const std::string a = tree.file("a.dat");
+  Harness h(GetParam(), {name}, std::chrono::minutes(10),
+            [](LockOptions& o) { o.manager_binaries = {"/usr/bin/ganesha.nfsd"}; });
+  ASSERT_TRUE(h.capture) << h.error;
+  int fd = -1;
+  Child child(name, {[&] {
+                fd = ::open(a.c_str(), O_RDWR);
+                return set_lock(fd, F_SETLK, F_WRLCK, 0, 10) &&
+                       set_lock(fd, F_SETLK, F_WRLCK, 20, 10);
+              }});
+  ASSERT_TRUE(child.ready());
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_until([&] { return h.capture->counters().impostor_events >= 1; }))
+      << h.capture->counters().grants << " grants";
+  h.capture->reconcile();
+  h.capture->rescan();
+  h.wait_until([] { return false; }, 300ms);
+  EXPECT_TRUE(h.changes.empty());
+  EXPECT_TRUE(h.table.empty());
+  EXPECT_FALSE(h.is_manager(child.pid()));
+  EXPECT_EQ(h.capture->counters().impostors, 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,

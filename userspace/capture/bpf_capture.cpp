@@ -30,6 +30,7 @@
 #include "capture/bpf_support.h"
 #include "capture/changes.h"
 #include "capture/dir_keys.h"
+#include "common/log.h"
 #include "lockferry/events.h"
 #include "statmon_watch.skel.h"
 
@@ -181,7 +182,10 @@ void BpfCapture::arm() {
                            return;
                          }
                          int n = ring_buffer__consume(ring_.get());
-                         if (n < 0) spdlog::warn("capture: reading the BPF ring buffer failed: {}", strerror_text(-n));
+                         if (n < 0)
+                           log::warn_limited("capture: reading the BPF ring buffer failed",
+                                             "capture: reading the BPF ring buffer failed: {}",
+                                             strerror_text(-n));
                          check_drops();
                          if (!stopped_) arm();
                        });
@@ -191,19 +195,23 @@ int BpfCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
   auto* self = static_cast<BpfCapture*>(ctx);
   lf_event_header hdr{};
   if (size < sizeof(hdr)) {
-    spdlog::warn("capture: short BPF event ({} bytes), ignored", size);
+    log::warn_limited("capture: short BPF event", "capture: short BPF event ({} bytes), ignored",
+                      size);
     return 0;
   }
   std::memcpy(&hdr, data, sizeof(hdr));
   if (hdr.version != LF_EVENTS_VERSION) {
-    spdlog::warn("capture: BPF event version {} (expected {}), ignored", hdr.version, LF_EVENTS_VERSION);
+    log::warn_limited("capture: BPF event of another version",
+                      "capture: BPF event version {} (expected {}), ignored", hdr.version,
+                      LF_EVENTS_VERSION);
     return 0;
   }
   if (hdr.kind >= LF_EV_FILE_CREATED && hdr.kind <= LF_EV_FILE_DELETED) {
     // Ring-buffer records are only 8-byte aligned; copy into a properly aligned local.
     lf_file_event e{};
     if (size < sizeof(e)) {
-      spdlog::warn("capture: short file event ({} of {} bytes), ignored", size, sizeof(e));
+      log::warn_limited("capture: short file event",
+                        "capture: short file event ({} of {} bytes), ignored", size, sizeof(e));
       return 0;
     }
     std::memcpy(&e, data, sizeof(e));
@@ -290,8 +298,10 @@ Counters BpfCapture::counters() const {
 void BpfCapture::check_drops() {
   const auto drops = read_counters()[LF_CNT_DROPS];
   if (drops <= seen_drops_) return;
-  spdlog::warn("capture: the BPF ring buffer dropped {} event(s); rescanning {} monitor director{}",
-               drops - seen_drops_, dirs_.size(), dirs_.size() == 1 ? "y" : "ies");
+  log::warn_limited(
+      "capture: the BPF ring buffer dropped events",
+      "capture: the BPF ring buffer dropped {} event(s); rescanning {} monitor director{}",
+      drops - seen_drops_, dirs_.size(), dirs_.size() == 1 ? "y" : "ies");
   seen_drops_ = drops;
   if (!on_resync_) return;
   for (const auto& d : dirs_) on_resync_(d.path);

@@ -25,6 +25,7 @@
 #include "capture/bpf_support.h"
 #include "capture/lock_kernel.h"
 #include "capture/lock_owner.h"
+#include "common/log.h"
 #include "lock_watch.skel.h"
 #include "lockferry/events.h"
 
@@ -197,7 +198,8 @@ class BpfLockCapture final : public LockCapture {
   std::string hook_reason() const override { return reason_; }
   LockCounters counters() const override;
   std::vector<ManagerProcess> managers() const override;
-  Result<void> set_managers(const std::vector<std::string>& names) override;
+  Result<void> set_managers(const std::vector<std::string>& names,
+                            const std::vector<std::string>& binaries) override;
   void rescan() override;
   void poll() override;
   void reconcile() override;
@@ -207,6 +209,9 @@ class BpfLockCapture final : public LockCapture {
   Result<void> load_and_attach(LockHook hook, const LockOptions& options);
   Result<void> fill_names();
   std::vector<std::uint32_t> map_pids() const;
+  bool named_as_manager(const std::string& comm) const;
+  bool is_real_manager(std::uint32_t pid, const std::string& comm);
+  void track_kernel_added();
   static int on_ring_event(void* ctx, void* data, std::size_t size);
   void handle(const lf_lock_event& e);
   void arm();
@@ -228,7 +233,15 @@ class BpfLockCapture final : public LockCapture {
   PinSet pins_;
   std::string tracefs_;
   std::vector<std::string> names_;
-  std::map<std::uint32_t, std::string> managers_;  // pid -> comm, as of the last rescan
+  std::vector<std::string> binaries_;
+  // pid -> comm of the verified managers (why_not_a_manager), as of the last rescan or event.
+  std::map<std::uint32_t, std::string> managers_;
+  // Impostors seen and still named so: each is counted and logged once.
+  std::map<std::uint32_t, std::string> impostors_;
+  // Verdicts on processes whose events arrive before a rescan saw them, for one poll.
+  std::map<std::uint32_t, bool> event_verdicts_;
+  std::uint64_t impostors_seen_ = 0;
+  std::uint64_t impostor_events_ = 0;
   std::chrono::milliseconds rescan_interval_{2000};
   std::chrono::milliseconds reconcile_interval_{0};
   OwnerHasher hasher_ = OwnerHasher::random();
@@ -286,6 +299,7 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
   managers_.clear();
   for (const auto& m :
        find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
+    if (!is_real_manager(m.pid, m.comm)) continue;
     lf_manager_value v{kAddedByScan, 0};
     mark_manager(skel_.get(), m.pid);
     if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
@@ -303,6 +317,7 @@ Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& o
 Result<void> BpfLockCapture::init(const LockOptions& options) {
   if (auto r = check_manager_names(options.managers); !r) return r;
   names_ = options.managers;
+  binaries_ = options.manager_binaries;
   rescan_interval_ = std::max(options.rescan_interval, std::chrono::milliseconds(100));
   reconcile_interval_ = options.reconcile_interval.count() <= 0
                             ? std::chrono::milliseconds(0)
@@ -408,6 +423,43 @@ std::vector<std::uint32_t> BpfLockCapture::map_pids() const {
   return pids;
 }
 
+bool BpfLockCapture::named_as_manager(const std::string& comm) const {
+  return !comm.empty() && std::find(names_.begin(), names_.end(), comm) != names_.end();
+}
+
+// A process named like a manager is one only if why_not_a_manager says so. An impostor is taken
+// out of the kernel's map (no more events from it), counted once and logged (rate-limited: a
+// user can start many).
+bool BpfLockCapture::is_real_manager(std::uint32_t pid, const std::string& comm) {
+  const auto who = read_process_identity("/proc", pid);
+  const std::string why = why_not_a_manager(who, binaries_);
+  if (why.empty()) {
+    impostors_.erase(pid);
+    return true;
+  }
+  if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.lock_managers), &pid);
+  if (who.exists && impostors_.try_emplace(pid, comm).second) {
+    ++impostors_seen_;
+    log::warn_limited("locks: a process named like a lock manager",
+                      "locks: ignoring {} (pid {}, uid {}): named like a lock manager, but {}; "
+                      "its locks are not recorded",
+                      comm, pid, who.uid ? std::to_string(*who.uid) : std::string("?"), why);
+  }
+  return false;
+}
+
+// Processes the kernel side added on exec/rename that no rescan or event has verified yet.
+void BpfLockCapture::track_kernel_added() {
+  for (std::uint32_t pid : map_pids()) {
+    if (managers_.contains(pid)) continue;
+    const std::string comm = read_comm("/proc", pid);
+    if (named_as_manager(comm) && is_real_manager(pid, comm)) {
+      managers_[pid] = comm;
+      spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+    }
+  }
+}
+
 void BpfLockCapture::arm() {
   ring_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                        [this](const boost::system::error_code& ec) {
@@ -444,11 +496,14 @@ void BpfLockCapture::arm_reconcile() {
 void BpfLockCapture::consume() {
   if (stopped_ || !ring_) return;
   int n = ring_buffer__consume(ring_.get());
-  if (n < 0) spdlog::warn("locks: reading the BPF ring buffer failed: {}", strerror_text(-n));
+  if (n < 0)
+    log::warn_limited("locks: reading the BPF ring buffer failed",
+                      "locks: reading the BPF ring buffer failed: {}", strerror_text(-n));
 }
 
 void BpfLockCapture::poll() {
   consume();
+  event_verdicts_.clear();  // a verdict holds for one batch of events, not for a later pid
   check_drops();
 }
 
@@ -461,15 +516,18 @@ void BpfLockCapture::reconcile() {
   consume();
   const auto drops = read_counters()[LF_LCNT_DROPS];
   if (drops > seen_drops_) {
-    spdlog::warn(
-        "locks: the BPF ring buffer dropped {} lock event(s); reconciling the lock table "
-        "with the kernel's locks",
-        drops - seen_drops_);
+    log::warn_limited("locks: the BPF ring buffer dropped lock events",
+                      "locks: the BPF ring buffer dropped {} lock event(s); reconciling the lock "
+                      "table with the kernel's locks",
+                      drops - seen_drops_);
     ++reconciles_after_drops_;
     seen_drops_ = drops;
   }
   drop_reconcile_pending_ = false;
   drop_timer_.cancel();
+  // A manager the kernel side added whose events were all dropped has locks too.
+  track_kernel_added();
+  event_verdicts_.clear();
   std::map<std::uint32_t, std::string> managers;
   for (const auto& m : this->managers()) managers[m.pid] = m.comm;
   const auto t0 = std::chrono::steady_clock::now();
@@ -495,14 +553,16 @@ int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
   std::memcpy(&hdr, data, sizeof(hdr));
   if (hdr.version != LF_EVENTS_VERSION ||
       (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
-    spdlog::warn("locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version,
-                 hdr.kind);
+    log::warn_limited("locks: unexpected BPF event",
+                      "locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version,
+                      hdr.kind);
     return 0;
   }
   // Ring-buffer records are only 8-byte aligned; copy into an aligned buffer (~1.2 KiB).
   lf_lock_event& e = self->event_;
   if (size < sizeof(e)) {
-    spdlog::warn("locks: short lock event ({} of {} bytes), ignored", size, sizeof(e));
+    log::warn_limited("locks: short lock event",
+                      "locks: short lock event ({} of {} bytes), ignored", size, sizeof(e));
     return 0;
   }
   std::memcpy(&e, data, sizeof(e));
@@ -515,8 +575,23 @@ int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
 
 void BpfLockCapture::handle(const lf_lock_event& e) {
   if (e.start < 0 || e.end < e.start) {
-    spdlog::warn("locks: event with range {}-{} ignored", e.start, e.end);
+    log::warn_limited("locks: lock event with a bad range", "locks: event with range {}-{} ignored",
+                      e.start, e.end);
     return;
+  }
+  // Added by the kernel side on exec/rename since the last rescan: verified here first.
+  if (!managers_.contains(e.hdr.pid)) {
+    const std::string comm = e.manager_comm[0] ? e.manager_comm : e.hdr.comm;
+    auto [verdict, fresh] = event_verdicts_.try_emplace(e.hdr.pid, false);
+    if (fresh && is_real_manager(e.hdr.pid, comm)) {
+      verdict->second = true;
+      managers_[e.hdr.pid] = comm;
+      spdlog::info("locks: tracking lock manager {} (pid {})", comm, e.hdr.pid);
+    }
+    if (!verdict->second) {
+      ++impostor_events_;
+      return;
+    }
   }
   LockChange c;
   c.kind =
@@ -595,17 +670,17 @@ LockCounters BpfLockCapture::counters() const {
   out.reconciles_after_drops = reconciles_after_drops_;
   out.reconcile_locks = reconcile_locks_;
   out.reconcile_us = reconcile_us_;
+  out.impostors = impostors_seen_;
+  out.impostors_refused_in_kernel = c[LF_LCNT_IMPOSTORS];
+  out.impostor_events = impostor_events_;
   return out;
 }
 
 std::vector<ManagerProcess> BpfLockCapture::managers() const {
-  std::map<std::uint32_t, std::string> all = managers_;
-  // Including those the kernel side added since the last rescan (exec/rename).
-  if (skel_)
-    for (std::uint32_t pid : map_pids())
-      if (!all.contains(pid)) all[pid] = read_comm("/proc", pid);
+  // Verified ones only: a process the kernel side added since is verified by its first event,
+  // the next rescan or reconcile.
   std::vector<ManagerProcess> out;
-  for (const auto& [pid, comm] : all) out.push_back({pid, comm});
+  for (const auto& [pid, comm] : managers_) out.push_back({pid, comm});
   return out;
 }
 
@@ -617,22 +692,28 @@ void BpfLockCapture::rescan() {
   const int fd = bpf_map__fd(skel_->maps.lock_managers);
   std::map<std::uint32_t, std::string> now;
   std::vector<ManagerProcess> gone;
+  // Every rescan checks each process again: a manager that exec()s another binary or drops
+  // root stops being one.
   for (const auto& m :
        find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid())))
-    now[m.pid] = m.comm;
+    if (is_real_manager(m.pid, m.comm)) now[m.pid] = m.comm;
   // The kernel side may have added a process that exec()ed or renamed itself after our scan;
-  // anything else in the map that is not a manager now is dead or renamed: take it out.
+  // anything else in the map that is not a manager now is dead, renamed or an impostor: take it
+  // out.
   for (std::uint32_t pid : map_pids()) {
     if (now.contains(pid)) continue;
     std::string comm = read_comm("/proc", pid);
-    if (!comm.empty() && std::find(names_.begin(), names_.end(), comm) != names_.end()) {
+    if (named_as_manager(comm) && is_real_manager(pid, comm)) {
       now[pid] = comm;
     } else {
       bpf_map_delete_elem(fd, &pid);
       // Added by the kernel side and gone before we saw it: whatever it held is released too.
-      if (!managers_.contains(pid)) gone.push_back({pid, comm});
+      if (!managers_.contains(pid) && !impostors_.contains(pid)) gone.push_back({pid, comm});
     }
   }
+  // Impostors that exited or took another name: a process with that pid later is a new one.
+  std::erase_if(impostors_,
+                [](const auto& entry) { return read_comm("/proc", entry.first) != entry.second; });
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{kAddedByScan, 0};
@@ -657,10 +738,12 @@ void BpfLockCapture::rescan() {
   }
 }
 
-Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names) {
+Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names,
+                                          const std::vector<std::string>& binaries) {
   if (!skel_) return make_error("lock capture is stopped");
   if (auto r = check_manager_names(names); !r) return r;
   names_ = names;
+  binaries_ = binaries;
   if (auto r = fill_names(); !r) return r;
   rescan();
   return {};

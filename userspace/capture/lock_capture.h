@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "capture/lock_table.h"
+#include "capture/manager_identity.h"
 #include "lockferry/result.h"
 
 namespace lockferry::capture {
@@ -28,6 +29,10 @@ Result<LockHook> lock_hook_from_string(std::string_view text);
 
 struct LockOptions {
   std::vector<std::string> managers{"lockd", "ganesha.nfsd"};  // process names (comm, <= 15 bytes)
+  // A process with a manager's name counts only when it is a kernel thread (kernel lockd) or runs
+  // as root from one of these executables (see manager_identity.h); others are ignored and
+  // counted as impostors.
+  std::vector<std::string> manager_binaries = kDefaultManagerBinaries;
   LockHook hook = LockHook::automatic;
   std::string pin_dir;  // where to pin maps and programs ("" = do not pin)
   std::chrono::milliseconds rescan_interval{2000};  // /proc scan for manager processes
@@ -55,6 +60,12 @@ struct LockCounters {
   std::uint64_t reconciles_after_drops = 0;
   std::uint64_t reconcile_locks = 0;  // kernel locks of the managers in the last snapshot
   std::uint64_t reconcile_us = 0;     // time the last snapshot took to read
+  // Processes named like a lock manager that are not one (not root, not its binary, not a kernel
+  // thread): found by userspace (each process once), and refused by the kernel side when they
+  // took the name (each exec/rename).
+  std::uint64_t impostors = 0;
+  std::uint64_t impostors_refused_in_kernel = 0;
+  std::uint64_t impostor_events = 0;  // lock events of such processes, ignored
 };
 
 struct ManagerProcess {
@@ -64,7 +75,7 @@ struct ManagerProcess {
 };
 
 // Processes under `proc_root` (normally /proc) whose comm is one of `names`, sorted by pid.
-// `exclude_pid` (our own) is never one.
+// `exclude_pid` (our own) is never one. Only the name is checked: see why_not_a_manager.
 std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
                                                    const std::vector<std::string>& names,
                                                    std::uint32_t exclude_pid = 0);
@@ -93,8 +104,9 @@ class LockCapture {
   virtual std::string hook_reason() const = 0;  // "tp_btf: ..." or why the fallback was taken
   virtual LockCounters counters() const = 0;
   virtual std::vector<ManagerProcess> managers() const = 0;
-  // Replace the manager names (SIGHUP reload) and rescan.
-  virtual Result<void> set_managers(const std::vector<std::string>& names) = 0;
+  // Replace the manager names and binaries (SIGHUP reload) and rescan.
+  virtual Result<void> set_managers(const std::vector<std::string>& names,
+                                    const std::vector<std::string>& binaries) = 0;
   // Delivers pending events, then rescans /proc now (the timer does it every rescan_interval).
   virtual void rescan() = 0;
   // Delivers whatever the kernel has queued now (tests; the io_context does it on its own).

@@ -18,8 +18,9 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <tuple>
+
+#include "capture/manager_identity.h"
 
 namespace lockferry::capture {
 
@@ -128,17 +129,8 @@ Result<std::vector<ProcLock>> read_proc_locks(const std::string& path) {
 }
 
 bool is_kernel_thread(const std::string& proc_root, std::uint32_t pid) {
-  // Field 9 (flags) follows the ")" that ends the comm, which may itself hold spaces or ")".
-  const std::string stat = read_small_file(proc_root + "/" + std::to_string(pid) + "/stat");
-  const auto paren = stat.rfind(')');
-  if (paren == std::string::npos) return false;
-  std::istringstream in(stat.substr(paren + 1));
-  std::string state;
-  long long ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
-  unsigned long long flags = 0;
-  if (!(in >> state >> ppid >> pgrp >> session >> tty >> tpgid >> flags)) return false;
-  constexpr unsigned long long kPfKthread = 0x00200000;  // include/linux/sched.h
-  return (flags & kPfKthread) != 0;
+  const auto stat = read_proc_stat(proc_root, pid);
+  return stat && stat->kernel_thread();
 }
 
 KernelSnapshot read_kernel_locks(const std::string& proc_root,

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 
 namespace lockferry::capture {
 
@@ -66,7 +67,9 @@ void LockRecorder::on_manager_gone(std::uint32_t pid) {
   const std::size_t n = table_.drop_manager(pid);
   if (n == 0) return;
   // Normally its releases were seen before it disappeared; leftovers mean events were lost.
-  spdlog::warn("locks: forgetting {} lock range(s) of lock manager pid {}, which is gone", n, pid);
+  log::warn_limited("locks: forgetting the locks of a lock manager that is gone",
+                    "locks: forgetting {} lock range(s) of lock manager pid {}, which is gone", n,
+                    pid);
   stats_.dropped += n;
   dirty_ = true;
   schedule(batch_);

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "capture/changes.h"
+#include "common/log.h"
 
 namespace lockferry::capture {
 
@@ -71,8 +72,9 @@ class NotifyCapture : public Capture {
 
   void resync_all(const char* why) {
     ++counters_.drops;
-    spdlog::warn("capture: {} lost events ({}); rescanning {} monitor directories", to_string(mode()), why,
-                 dirs_.size());
+    log::warn_limited("capture: lost file events",
+                      "capture: {} lost events ({}); rescanning {} monitor directories",
+                      to_string(mode()), why, dirs_.size());
     if (!on_resync_) return;
     for (const auto& [key, dir] : dirs_) on_resync_(dir);
   }

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "statmon/record.h"
 
 namespace lockferry::capture {
@@ -99,10 +100,10 @@ bool Recorder::check_fenced(const Error& error) {
 void Recorder::log_store_error(const std::string& name, const Error& error) {
   ++stats_.store_errors;
   stats_.last_error = error.message;
-  spdlog::error(
-      "could not store monitor record {} of node {}: {} (the next reconcile scan "
-      "retries)",
-      statmon::printable(name), node_, error.message);
+  log::error_limited("capture: could not store a monitor record",
+                     "could not store monitor record {} of node {}: {} (the next reconcile scan "
+                     "retries)",
+                     statmon::printable(name), node_, error.message);
 }
 
 void Recorder::stored(const FileRecords& records) {
@@ -205,16 +206,16 @@ bool Recorder::remove(const std::string& name) {
     if (!check_fenced(result.error())) {
       ++stats_.store_errors;
       stats_.last_error = result.error().message;
-      spdlog::error(
-          "could not delete monitor record {} of node {}: {} (the next reconcile scan "
-          "retries)",
-          name, node_, result.error().message);
+      log::error_limited("capture: could not delete a monitor record",
+                         "could not delete monitor record {} of node {}: {} (the next reconcile "
+                         "scan retries)",
+                         statmon::printable(name), node_, result.error().message);
     }
     return false;
   }
   ++stats_.records_deleted;
   known_.erase(name);
-  spdlog::info("monitor record {} removed (statd stopped monitoring it)", name);
+  spdlog::info("monitor record {} removed (statd stopped monitoring it)", statmon::printable(name));
   return true;
 }
 
@@ -232,9 +233,10 @@ void Recorder::on_change(const FileChange& change) {
       return;
     }
     ++stats_.bad_records;
-    spdlog::warn("ignoring {}/{} (written by {} pid {}): {}; records already stored are kept",
-                 change.dir, statmon::printable(change.name),
-                 change.comm.empty() ? "?" : change.comm, change.pid, records.error().message);
+    log::warn_limited("capture: ignoring a bad monitor record",
+                      "ignoring {}/{} (written by {} pid {}): {}; records already stored are kept",
+                      change.dir, statmon::printable(change.name),
+                      change.comm.empty() ? "?" : change.comm, change.pid, records.error().message);
     return;
   }
   if (is_statd_temp_copy(change.name, *records) || records->empty()) return;
@@ -278,8 +280,9 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
           continue;
         }
         ++stats_.bad_records;
-        spdlog::warn("reconcile: ignoring {}/{}: {}", dir, statmon::printable(name),
-                     records.error().message);
+        log::warn_limited("reconcile: ignoring a bad monitor record",
+                          "reconcile: ignoring {}/{}: {}", dir, statmon::printable(name),
+                          records.error().message);
         continue;  // stays in on_disk: a bad file must not delete the last good record
       }
       if (is_statd_temp_copy(name, *records)) {

@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/log.h"
+#include "common/text.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/json.h"
@@ -44,11 +46,33 @@ daemon::Config defaults(const Globals& g) {
   return cfg ? *cfg : daemon::Config{};
 }
 
+// `j` with every string (and object key) escaped for a terminal (text::display_safe): what the
+// tables print comes from the store, where lock paths, client names and migration results are
+// whatever a client, a local user or another node put there. --json prints the exact text.
+json displayable(const json& j) {
+  switch (j.type()) {
+    case json::value_t::string:
+      return text::display_safe(j.get_ref<const std::string&>());
+    case json::value_t::array: {
+      json out = json::array();
+      for (const auto& item : j) out.push_back(displayable(item));
+      return out;
+    }
+    case json::value_t::object: {
+      json out = json::object();
+      for (const auto& [key, value] : j.items()) out[text::display_safe(key)] = displayable(value);
+      return out;
+    }
+    default:
+      return j;
+  }
+}
+
 int fail(const std::string& message, const Globals& g) {
   if (g.json_output) {
     std::cout << json{{"ok", false}, {"error", message}}.dump(2) << "\n";
   } else {
-    std::cerr << "lockferry: " << message << "\n";
+    std::cerr << "lockferry: " << text::display_safe(message) << "\n";
   }
   return 1;
 }
@@ -72,6 +96,12 @@ void print_locks_status(const json& l) {
                l["hits"].get<std::uint64_t>(), l["grants"].get<std::uint64_t>(), l["releases"].get<std::uint64_t>(),
                l["refused"].get<std::uint64_t>(), l["drops"].get<std::uint64_t>());
   }
+  if (l.contains("impostors") && l["impostors"]["processes"].get<std::uint64_t>() > 0)
+    fmt::print(
+        "  impostors:    {} process(es) named like a lock manager but not one, {} of their "
+        "lock events ignored\n",
+        l["impostors"]["processes"].get<std::uint64_t>(),
+        l["impostors"]["events_ignored"].get<std::uint64_t>());
   // An older lockferryd has no lock reconcile: print only what it sent.
   if (l.contains("ring_buffer_kb"))
     fmt::print("  ring buffer:  {} KiB\n", l["ring_buffer_kb"].get<std::uint32_t>());
@@ -100,11 +130,11 @@ void print_locks_status(const json& l) {
 int cmd_status(const Globals& g) {
   auto status = ask_daemon(g, {{"command", "status"}}, std::chrono::seconds(10));
   if (!status) return fail(status.error().message, g);
-  const json& s = *status;
   if (g.json_output) {
-    std::cout << s.dump(2) << "\n";
+    std::cout << status->dump(2) << "\n";
     return 0;
   }
+  const json s = displayable(*status);
   const json& c = s["capture"];
   const json& r = s["records"];
   fmt::print("node:           {} (fencing epoch {}{})\n", s["node"].get<std::string>(),
@@ -136,6 +166,18 @@ int cmd_status(const Globals& g) {
                h["local"]["reason"].get<std::string>(), fmt::join(peers, ", "));
   }
   if (s.contains("locks")) print_locks_status(s["locks"]);
+  // An older lockferryd does not report its reloads.
+  if (s.contains("reload") && !s["reload"]["last"].get<std::string>().empty()) {
+    const json& rl = s["reload"];
+    fmt::print("reload:         last {}{}{}\n", rl["last"].get<std::string>(),
+               rl["ok"].get<bool>() ? "" : ", FAILED: " + rl["error"].get<std::string>(),
+               rl["applied"].empty()
+                   ? std::string()
+                   : fmt::format(", applied {}",
+                                 fmt::join(rl["applied"].get<std::vector<std::string>>(), ", ")));
+    for (const auto& change : rl["needs_restart"])
+      fmt::print("  needs a restart: {}\n", change.get<std::string>());
+  }
   return 0;
 }
 
@@ -166,7 +208,8 @@ int cmd_records(const Globals& g, std::string node) {
     records = *answer;
   }
   if (g.json_output) std::cout << records.dump(2) << "\n";
-  else print_records(records);
+  else
+    print_records(displayable(records));
   return 0;
 }
 
@@ -202,7 +245,8 @@ int cmd_locks(const Globals& g, std::string node) {
     locks = *answer;
   }
   if (g.json_output) std::cout << locks.dump(2) << "\n";
-  else print_locks(locks);
+  else
+    print_locks(displayable(locks));
   return 0;
 }
 
@@ -224,7 +268,7 @@ int cmd_nodes(const Globals& g) {
     std::cout << out.dump(2) << "\n";
   } else {
     fmt::print("{:<24} {:>8} {:>8}\n", "NODE", "EPOCH", "RECORDS");
-    for (const auto& n : out)
+    for (const auto& n : displayable(out))
       fmt::print("{:<24} {:>8} {:>8}\n", n["node"].get<std::string>(), n["epoch"].get<std::uint64_t>(),
                  n["records"].get<std::size_t>());
   }
@@ -245,7 +289,7 @@ int cmd_migrations(const Globals& g) {
     std::cout << out.dump(2) << "\n";
   } else {
     fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", "FROM", "TO", "EPOCH", "RECORDS", "STARTED", "RESULT");
-    for (const auto& m : out)
+    for (const auto& m : displayable(out))
       fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", m["from_node"].get<std::string>(),
                  m["to_node"].get<std::string>(), m["epoch"].get<std::uint64_t>(),
                  m["records"].get<std::size_t>(), m["started"].get<std::string>(),
@@ -304,7 +348,8 @@ int cmd_migrate(const Globals& g, const json& request) {
     report = *answer;
   }
   if (g.json_output) std::cout << report.dump(2) << "\n";
-  else print_migrate_report(report);
+  else
+    print_migrate_report(displayable(report));
   return report.value("ok", false) ? 0 : 3;
 }
 
@@ -396,7 +441,8 @@ int cmd_audit(const Globals& g, const std::string& from, std::string node) {
     report = *answer;
   }
   if (g.json_output) std::cout << report.dump(2) << "\n";
-  else print_audit(report);
+  else
+    print_audit(displayable(report));
   return 0;
 }
 
@@ -408,7 +454,8 @@ int cmd_health(const Globals& g, const std::string& action, const std::string& n
   auto answer = ask_daemon(g, request, std::chrono::seconds(10));
   if (!answer) return fail(answer.error().message, g);
   if (g.json_output) std::cout << answer->dump(2) << "\n";
-  else print_health(*answer);
+  else
+    print_health(displayable(*answer));
   return 0;
 }
 
@@ -437,7 +484,8 @@ int cmd_store_migrate_data(const Globals& g, const std::string& from_url, const 
               << "\n";
     return 0;
   }
-  fmt::print("copied {} -> {}\n", (*from)->url(), (*to)->url());
+  fmt::print("copied {} -> {}\n", text::display_safe((*from)->url()),
+             text::display_safe((*to)->url()));
   fmt::print("  nodes:            {}\n", r.nodes);
   fmt::print("  monitor records:  {} ({} statd files)\n", r.monitor_records, r.monitor_files);
   fmt::print("  lock records:     {}\n", r.lock_records);
@@ -539,7 +587,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   // Logs go to stderr so that --json output on stdout stays parseable.
   spdlog::set_default_logger(spdlog::stderr_color_mt("lockferry"));
-  spdlog::set_pattern("%^%l%$: %v");
+  log::set_pattern("%^%l%$: %v");
   spdlog::set_level(g.verbose ? spdlog::level::debug : spdlog::level::warn);
 
   if (*status) return cmd_status(g);

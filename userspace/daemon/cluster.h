@@ -35,6 +35,9 @@ class Cluster {
   nlohmann::json status() const;
   // Stops heartbeats and checks; waits for a running adoption to finish.
   void stop();
+  // SIGHUP: the failover settings (automatic, adopt_order, takeover, recognition, ...) of
+  // `config` apply from the next adoption on. [health] itself needs a restart (see reload.h).
+  void reload(const Config& config) { config_ = config; }
 
  private:
   Cluster(boost::asio::io_context& io, const Config& config);

@@ -214,9 +214,10 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     return make_error("{}: 'health' must be a table ([health])", origin);
   }
   if (const toml::table* lk = root["locks"].as_table()) {
-    if (auto r = check_keys(
-            *lk, "locks", {"enabled", "managers", "hook", "ring_buffer_kb", "reconcile_interval_s"},
-            origin);
+    if (auto r = check_keys(*lk, "locks",
+                            {"enabled", "managers", "manager_binaries", "hook", "ring_buffer_kb",
+                             "reconcile_interval_s"},
+                            origin);
         !r)
       return r.error();
     LF_READ(*lk, "enabled", "locks", cfg.locks_enabled);
@@ -232,6 +233,13 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin)
     }
     if (auto r = capture::check_manager_names(cfg.lock_managers); !r)
       return make_error("{}: 'locks.managers': {}", origin, r.error().message);
+    if (auto r = read_strings(*lk, "manager_binaries", "locks", origin, cfg.lock_manager_binaries);
+        !r)
+      return r.error();
+    for (const auto& b : cfg.lock_manager_binaries)
+      if (!is_absolute_path(b))
+        return make_error("{}: 'locks.manager_binaries': \"{}\" must be an absolute path", origin,
+                          b);
     std::string hook = capture::to_string(cfg.lock_hook);
     LF_READ(*lk, "hook", "locks", hook);
     auto parsed = capture::lock_hook_from_string(hook);

@@ -46,6 +46,8 @@ struct Config {
   // [locks]: lock grant capture (eBPF on the filelock tracepoints)
   bool locks_enabled = true;
   std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names
+  // A user process with a manager's name counts only when it runs as root from one of these.
+  std::vector<std::string> lock_manager_binaries = capture::kDefaultManagerBinaries;
   capture::LockHook lock_hook = capture::LockHook::automatic;        // auto | tp_btf | tracepoint
   // The lock capture's own BPF ring buffer (KiB) and its reconcile with the kernel's locks; the
   // defaults are LockOptions' so lockferryd and the capture's tests agree.

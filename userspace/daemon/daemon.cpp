@@ -113,29 +113,6 @@ void Daemon::on_signal(int signo) {
   stop(signo == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-void Daemon::reload() {
-  ::sd_notify(0, "RELOADING=1");
-  auto fresh = load_config(config_path_);
-  if (!fresh) {
-    spdlog::error("reload: keeping the running configuration: {}", fresh.error().message);
-  } else if (fresh->node != config_.node || fresh->store_url != config_.store_url) {
-    spdlog::error("reload: node and store cannot change while running (restart lockferryd); "
-                  "keeping the running configuration");
-  } else {
-    if (auto r = capture_->set_dirs(fresh->monitor_dirs); !r) {
-      spdlog::error("reload: cannot watch the new monitor directories, keeping the old ones: {}",
-                    r.error().message);
-    } else {
-      reload_locks(*fresh);
-      config_ = std::move(*fresh);
-      spdlog::set_level(spdlog::level::from_str(config_.log_level));
-      spdlog::info("reload: now watching {}", fmt::join(config_.monitor_dirs, ", "));
-      reconcile_now("reload");
-    }
-  }
-  ::sd_notify(0, "READY=1");
-}
-
 void Daemon::stop(const char* why) {
   spdlog::info("stopping ({})", why);
   ::sd_notify(0, "STOPPING=1");
@@ -213,6 +190,7 @@ nlohmann::json Daemon::status() const {
   };
   if (cluster_) s["health"] = cluster_->status();
   s["locks"] = locks_status();
+  s["reload"] = reload_.to_json();
   return s;
 }
 

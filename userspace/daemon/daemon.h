@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
+#include "daemon/reload.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
@@ -62,6 +63,7 @@ class Daemon {
   capture::LockOptions lock_options_;       // what the running lock capture was started with
   std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
   std::unique_ptr<Cluster> cluster_;        // only with [health]
+  ReloadReport reload_;                     // the last SIGHUP, for status (daemon/reload.cpp)
   bool resync_pending_ = false;
   std::int64_t started_ns_ = 0;
   std::int64_t last_reconcile_ns_ = 0;

@@ -14,11 +14,14 @@ namespace lockferry::daemon {
 
 namespace {
 
-// Whether `pid` still runs under the name it had when its locks were stored.
-bool process_is(std::uint32_t pid, const std::string& comm) {
+// Whether `pid` still runs under the name it had when its locks were stored, and is a lock
+// manager (a table written before managers were verified may hold an impostor's locks).
+bool process_is(std::uint32_t pid, const std::string& comm,
+                const std::vector<std::string>& binaries) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
   std::string now;
-  return in && std::getline(in, now) && now == comm;
+  return in && std::getline(in, now) && now == comm &&
+         capture::why_not_a_manager(capture::read_process_identity("/proc", pid), binaries).empty();
 }
 
 }  // namespace
@@ -32,11 +35,16 @@ void Daemon::start_locks() {
       std::make_unique<capture::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
   // Locks stored by a previous run of this daemon: those of managers still running stay (their
   // releases are seen from now on), the others were released when their process went away.
-  if (auto r = lock_recorder_->restore(process_is); !r)
+  const auto& binaries = config_.lock_manager_binaries;
+  if (auto r = lock_recorder_->restore([&binaries](std::uint32_t pid, const std::string& comm) {
+        return process_is(pid, comm, binaries);
+      });
+      !r)
     spdlog::error("locks: cannot read the stored lock table of node {}: {}; starting empty",
                   config_.node, r.error().message);
   capture::LockOptions options;
   options.managers = config_.lock_managers;
+  options.manager_binaries = config_.lock_manager_binaries;
   options.hook = config_.lock_hook;
   options.ring_buffer_kb = config_.lock_ring_buffer_kb;
   options.reconcile_interval = config_.lock_reconcile_interval;
@@ -75,19 +83,17 @@ void Daemon::stop_locks() {
   }
 }
 
+// Only the managers change live; the other [locks] keys need a restart (daemon/reload.cpp).
 void Daemon::reload_locks(const Config& fresh) {
-  if (fresh.locks_enabled != config_.locks_enabled || fresh.lock_hook != config_.lock_hook ||
-      fresh.lock_ring_buffer_kb != config_.lock_ring_buffer_kb ||
-      fresh.lock_reconcile_interval != config_.lock_reconcile_interval)
-    spdlog::warn(
-        "reload: [locks] enabled, hook, ring_buffer_kb and reconcile_interval_s change only when "
-        "lockferryd restarts");
-  if (!lock_capture_ || fresh.lock_managers == config_.lock_managers) return;
-  if (auto r = lock_capture_->set_managers(fresh.lock_managers); !r)
+  if (!lock_capture_ || (fresh.lock_managers == config_.lock_managers &&
+                         fresh.lock_manager_binaries == config_.lock_manager_binaries))
+    return;
+  if (auto r = lock_capture_->set_managers(fresh.lock_managers, fresh.lock_manager_binaries); !r)
     spdlog::error("reload: keeping the lock managers {}: {}",
                   fmt::join(config_.lock_managers, ", "), r.error().message);
   else
-    spdlog::info("reload: lock managers now {}", fmt::join(fresh.lock_managers, ", "));
+    spdlog::info("reload: lock managers now {} (binaries {})", fmt::join(fresh.lock_managers, ", "),
+                 fmt::join(fresh.lock_manager_binaries, ", "));
 }
 
 nlohmann::json Daemon::locks_status() const {
@@ -106,6 +112,10 @@ nlohmann::json Daemon::locks_status() const {
     s["refused"] = c.failed;
     s["drops"] = c.drops;
     s["path_truncated"] = c.path_truncated;
+    // Processes named like a lock manager that are not one: their locks are not recorded.
+    s["impostors"] = {{"processes", c.impostors},
+                      {"refused_in_kernel", c.impostors_refused_in_kernel},
+                      {"events_ignored", c.impostor_events}};
     s["ring_buffer_kb"] = lock_options_.ring_buffer_kb;
     s["reconcile"] = lock_reconcile_json(
         c, lock_recorder_->stats(),

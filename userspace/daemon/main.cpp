@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lockferryd ") + LOCKFERRY_VERSION);
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  log::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");  // every message escaped for display
   auto config = daemon::load_config(config_path);
   if (!config) {
     spdlog::critical("{}", config.error().message);

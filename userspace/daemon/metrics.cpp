@@ -140,6 +140,13 @@ void render_lock_metrics(Exposition& e, const std::optional<LockMetrics>& locks)
         c.drops);
   e.one("lockferry_lock_events_changes_total", "counter",
         "Lock grants and releases handed to the lock recorder.", c.changes);
+  e.one("lockferry_lock_manager_impostors_total", "counter",
+        "Processes named like a lock manager that are not one (not root from a manager binary, "
+        "not a kernel thread): their locks are not recorded.",
+        c.impostors);
+  e.one("lockferry_lock_manager_impostor_events_total", "counter",
+        "Lock events of processes named like a lock manager that are not one, ignored.",
+        c.impostor_events);
   e.one("lockferry_lock_reconcile_runs_total", "counter",
         "Reconciles of the lock table with the lock managers' kernel locks (timer and drops).",
         c.reconciles);

@@ -2,10 +2,17 @@
 // Reclaim audit: old primary's lock table against the adoptive node's; see audit.h.
 #include "failover/audit.h"
 
+#include <algorithm>
+#include <map>
+#include <string_view>
+#include <tuple>
+
 #include "common/clock.h"
 
 namespace lockferry::failover {
 namespace {
+
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 std::string relative(const std::string& path, const std::string& root) {
   if (root.empty() || path.compare(0, root.size(), root) != 0) return path;
@@ -14,9 +21,73 @@ std::string relative(const std::string& path, const std::string& root) {
   return rest;
 }
 
-bool overlaps(const LockRecord& a, const LockRecord& b) {
-  return a.start <= b.end && b.start <= a.end;
-}
+// New locks in table order, handed out first unused first. `used` is shared by every queue a
+// lock is in; a used one is skipped once per queue, so all lookups together cost O(n).
+struct Queue {
+  std::vector<std::size_t> ids;  // ascending
+  std::size_t next = 0;
+  std::size_t first_unused(const std::vector<bool>& used) {
+    while (next < ids.size() && used[ids[next]]) ++next;
+    return next < ids.size() ? ids[next] : kNone;
+  }
+};
+
+// The unused new locks of one file ordered by (start, table order), in a segment tree holding the
+// largest end below each node. The leftmost lock whose end reaches `start` is the one with the
+// smallest start that could overlap [start, end]: it overlaps iff it starts by `end` (every lock
+// left of it ends before `start`, every lock right of it starts after it). O(log n) per lookup.
+class OverlapIndex {
+ public:
+  OverlapIndex(std::vector<std::size_t> ids, const std::vector<LockRecord>& locks)
+      : locks_(locks), ids_(std::move(ids)) {
+    std::sort(ids_.begin(), ids_.end(), [&](std::size_t a, std::size_t b) {
+      return std::tie(locks_[a].start, a) < std::tie(locks_[b].start, b);
+    });
+    while (size_ < ids_.size()) size_ *= 2;
+    tree_.assign(2 * size_, Node{});
+    for (std::size_t i = 0; i < ids_.size(); ++i) tree_[size_ + i] = {true, locks_[ids_[i]].end};
+    for (std::size_t n = size_ - 1; n >= 1; --n) tree_[n] = join(tree_[2 * n], tree_[2 * n + 1]);
+  }
+
+  // The unused lock with the smallest start overlapping [start, end], or kNone.
+  std::size_t find(std::uint64_t start, std::uint64_t end) const {
+    if (!reaches(1, start)) return kNone;
+    std::size_t n = 1;
+    while (n < size_) n = reaches(2 * n, start) ? 2 * n : 2 * n + 1;
+    const std::size_t id = ids_[n - size_];
+    return locks_[id].start <= end ? id : kNone;
+  }
+
+  void remove(std::size_t id) {
+    const auto it =
+        std::lower_bound(ids_.begin(), ids_.end(), id, [&](std::size_t a, std::size_t b) {
+          return std::tie(locks_[a].start, a) < std::tie(locks_[b].start, b);
+        });
+    if (it == ids_.end() || *it != id) return;
+    std::size_t n = size_ + static_cast<std::size_t>(it - ids_.begin());
+    tree_[n] = Node{};
+    for (n /= 2; n >= 1; n /= 2) tree_[n] = join(tree_[2 * n], tree_[2 * n + 1]);
+  }
+
+ private:
+  struct Node {
+    bool any = false;  // an unused lock below
+    std::uint64_t max_end = 0;
+  };
+  static Node join(const Node& a, const Node& b) {
+    if (!a.any) return b;
+    if (!b.any) return a;
+    return {true, std::max(a.max_end, b.max_end)};
+  }
+  bool reaches(std::size_t n, std::uint64_t start) const {
+    return tree_[n].any && tree_[n].max_end >= start;
+  }
+
+  const std::vector<LockRecord>& locks_;
+  std::vector<std::size_t> ids_;
+  std::size_t size_ = 1;
+  std::vector<Node> tree_;
+};
 
 }  // namespace
 
@@ -39,13 +110,10 @@ AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
   if (!old_locks.empty()) report.from_node = old_locks.front().node;
   if (!new_locks.empty()) report.to_node = new_locks.front().node;
   std::vector<std::string> new_paths;
+  new_paths.reserve(new_locks.size());
   for (const auto& n : new_locks) new_paths.push_back(relative(n.path, options.new_root));
   std::vector<bool> used(new_locks.size(), false);
-
-  auto same_client = [](const LockRecord& o, const LockRecord& n) {
-    return o.nlm_host.empty() || n.nlm_host.empty() || o.nlm_host == n.nlm_host;
-  };
-  // Exact matches first, so a range that moved cannot take the lock of one that did not.
+  report.entries.reserve(old_locks.size());
   for (const auto& o : old_locks) {
     AuditedLock a;
     a.old_lock = o;
@@ -53,34 +121,90 @@ AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
     a.path = relative(o.path, options.old_root);
     report.entries.push_back(std::move(a));
   }
-  for (auto& a : report.entries) {
-    for (std::size_t i = 0; i < new_locks.size(); ++i) {
-      const auto& n = new_locks[i];
-      if (used[i] || new_paths[i] != a.path || !same_client(a.old_lock, n)) continue;
-      if (n.start == a.old_lock.start && n.end == a.old_lock.end && n.type == a.old_lock.type) {
-        used[i] = true;
-        a.status = ReclaimStatus::reclaimed;
-        a.now = n;
-        break;
-      }
-    }
+  auto match = [&](AuditedLock& a, std::size_t id, ReclaimStatus status) {
+    used[id] = true;
+    a.status = status;
+    a.now = new_locks[id];
+  };
+
+  // Exact matches first, so a range that moved cannot take the lock of one that did not. An old
+  // lock takes the first unused new lock (table order) of the same file, range and type whose
+  // client is the same or not named on one side.
+  using Exact = std::tuple<std::string_view, std::uint64_t, std::uint64_t, std::string_view>;
+  std::map<Exact, Queue> exact_any, exact_unnamed;
+  std::map<std::pair<Exact, std::string_view>, Queue> exact_by_client;
+  for (std::size_t i = 0; i < new_locks.size(); ++i) {
+    const auto& n = new_locks[i];
+    const Exact key{new_paths[i], n.start, n.end, n.type};
+    exact_any[key].ids.push_back(i);
+    if (n.nlm_host.empty())
+      exact_unnamed[key].ids.push_back(i);
+    else
+      exact_by_client[{key, n.nlm_host}].ids.push_back(i);
   }
+  auto first_of = [&](auto& queues, const auto& key) {
+    const auto it = queues.find(key);
+    return it == queues.end() ? kNone : it->second.first_unused(used);
+  };
+  for (auto& a : report.entries) {
+    const auto& o = a.old_lock;
+    const Exact key{a.path, o.start, o.end, o.type};
+    std::size_t id = kNone;
+    if (o.nlm_host.empty()) {
+      id = first_of(exact_any, key);
+    } else {
+      id = std::min(first_of(exact_unnamed, key),
+                    first_of(exact_by_client, std::pair{key, std::string_view(o.nlm_host)}));
+    }
+    if (id != kNone) match(a, id, ReclaimStatus::reclaimed);
+  }
+
+  // Then the same client on the same file, but not as it was: an old lock whose client is named
+  // takes the first unused lock of that client on the file (any range); failing that, and for
+  // locks whose client is not named, the overlapping unused lock (client unnamed, or the same)
+  // with the smallest start - an overlap is required without names, so another client's lock
+  // elsewhere in the file does not count.
+  struct FileIndex {
+    std::vector<std::size_t> all, unnamed;
+    std::map<std::string_view, Queue> by_client;
+  };
+  std::map<std::string_view, FileIndex> files;
+  for (std::size_t i = 0; i < new_locks.size(); ++i) {
+    if (used[i]) continue;
+    FileIndex& f = files[new_paths[i]];
+    f.all.push_back(i);
+    if (new_locks[i].nlm_host.empty())
+      f.unnamed.push_back(i);
+    else
+      f.by_client[new_locks[i].nlm_host].ids.push_back(i);
+  }
+  struct FileOverlaps {
+    OverlapIndex all, unnamed;
+  };
+  std::map<std::string_view, FileOverlaps> overlaps;
+  for (auto& [path, f] : files)
+    overlaps.try_emplace(path, OverlapIndex(std::move(f.all), new_locks),
+                         OverlapIndex(std::move(f.unnamed), new_locks));
   for (auto& a : report.entries) {
     if (a.status == ReclaimStatus::reclaimed) continue;
-    for (std::size_t i = 0; i < new_locks.size(); ++i) {
-      const auto& n = new_locks[i];
-      if (used[i] || new_paths[i] != a.path || !same_client(a.old_lock, n)) continue;
-      // The same client on the same file: reclaimed, but not as it was. Without client names an
-      // overlap is required, so another client's lock elsewhere in the file does not count.
-      const bool named = !a.old_lock.nlm_host.empty() && !n.nlm_host.empty();
-      if (named || overlaps(a.old_lock, n)) {
-        used[i] = true;
-        a.status = ReclaimStatus::different_range;
-        a.now = n;
-        break;
-      }
+    const auto file = files.find(a.path);
+    if (file == files.end()) continue;
+    FileOverlaps& o = overlaps.at(a.path);
+    const LockRecord& old = a.old_lock;
+    std::size_t id = kNone;
+    if (old.nlm_host.empty()) {
+      id = o.all.find(old.start, old.end);
+    } else {
+      if (auto q = file->second.by_client.find(old.nlm_host); q != file->second.by_client.end())
+        id = q->second.first_unused(used);
+      if (id == kNone) id = o.unnamed.find(old.start, old.end);
     }
+    if (id == kNone) continue;
+    match(a, id, ReclaimStatus::different_range);
+    o.all.remove(id);
+    if (new_locks[id].nlm_host.empty()) o.unnamed.remove(id);
   }
+
   for (const auto& a : report.entries) {
     ClientAudit& c = report.clients[a.client];
     ++c.locks;

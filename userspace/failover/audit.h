@@ -65,7 +65,10 @@ struct AuditOptions {
 
 // Matches each old lock to the new table: by path (relative to the roots), then client when
 // both sides name one (lock owners differ on the new server: new process, new pids), then exact
-// range and type. Each new lock explains at most one old lock.
+// range and type. Each new lock explains at most one old lock. Exact matches come first; then an
+// old lock of a named client takes that client's first other lock on the file, and any other
+// takes the overlapping lock with the smallest start. O(n log n): tables of tens of thousands of
+// locks on one file are audited in milliseconds.
 AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
                         const std::vector<LockRecord>& new_locks, const AuditOptions& options = {});
 

@@ -2,6 +2,7 @@
 // statd monitor record parsing and formatting; the rules and their nfs-utils sources are in
 // record.h. Parsing is stricter than statd's sscanf so that every accepted line formats back
 // to the same bytes.
+#include "common/text.h"
 #include "statmon/record.h"
 
 #include <arpa/inet.h>
@@ -20,45 +21,6 @@ bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= '
 
 int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 
-// Offset of the first byte that is not valid UTF-8 (overlong forms, surrogates and code
-// points above U+10FFFF included), or npos.
-std::size_t invalid_utf8_at(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
 // What is wrong with the bytes of a name, if anything: the rules shared by file names and the
 // two name fields.
 std::string name_bytes_problem(std::string_view name, std::size_t max_bytes) {
@@ -76,7 +38,7 @@ std::string name_bytes_problem(std::string_view name, std::size_t max_bytes) {
       return fmt::format("contains control character \\x{:02x} at offset {}", c, i);
     if (c == '/') return fmt::format("contains '/' at offset {}", i);
   }
-  if (auto bad = invalid_utf8_at(name); bad != std::string_view::npos) {
+  if (auto bad = text::invalid_utf8_at(name); bad != std::string_view::npos) {
     return fmt::format("is not valid UTF-8 (byte {})", bad);
   }
   if (name.front() == '.') return "starts with '.'";
@@ -269,7 +231,7 @@ Result<std::vector<MonitorRecord>> parse_record_file(std::string_view file_name,
   if (auto nul = content.find('\0'); nul != std::string_view::npos) {
     return make_error("monitor record '{}': binary content (NUL byte at offset {})", name, nul);
   }
-  if (auto bad = invalid_utf8_at(content); bad != std::string_view::npos) {
+  if (auto bad = text::invalid_utf8_at(content); bad != std::string_view::npos) {
     return make_error("monitor record '{}': not valid UTF-8 text (byte {})", name, bad);
   }
   if (content.back() != '\n') {

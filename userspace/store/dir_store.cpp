@@ -17,6 +17,7 @@
 
 #include "common/files.h"
 #include "statmon/record.h"
+#include "store/document_limits.h"
 #include "store/record_checks.h"
 
 namespace lockferry::store {
@@ -184,6 +185,7 @@ Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path
                                                          std::string_view file_name) {
   auto text = files::read_file_bounded(path, kMaxDocumentBytes);
   if (!text) return text.error();
+  if (auto ok = check_document_shape(*text, path); !ok) return ok.error();
   try {
     const json doc = json::parse(*text);
     if (holds_non_integer(doc)) return make_error("{}: {}", path, kNotInteger);
@@ -478,6 +480,12 @@ Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
     if (text.error().code == ENOENT) return std::vector<LockRecord>{};
     return text.error();
   }
+  if (auto ok = check_document_shape(*text, path); !ok) return ok.error();
+  // The table's DOM is freed on return; a big one's memory goes back to the system then.
+  struct Release {
+    std::size_t bytes;
+    ~Release() { release_memory_after(bytes); }
+  } release{text->size()};
   try {
     const json doc = json::parse(*text);
     if (holds_non_integer(doc)) return make_error("{}: not a valid lock table: {}", path, kNotInteger);
@@ -540,6 +548,10 @@ Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
     auto text = files::read_file_bounded(path, kMaxDocumentBytes);
     if (!text) {
       spdlog::warn("dir store: skipping migration record {}: {}", path, text.error().message);
+      continue;
+    }
+    if (auto ok = check_document_shape(*text, path); !ok) {
+      spdlog::warn("dir store: skipping migration record: {}", ok.error().message);
       continue;
     }
     try {

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/clock.h"
+#include "common/text.h"
 #include "statmon/record.h"
 #include "store/record_checks.h"
 
@@ -271,45 +272,6 @@ Result<std::int64_t> column_i64(const std::string& text) {
   return make_error("'{}' is not a 64-bit integer", statmon::printable(text));
 }
 
-std::string valid_utf8(std::string_view s) {
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t min = 0;
-    if (c == 0)
-      len = 0;
-    else if (c < 0x80)
-      len = 1;
-    else if ((c & 0xE0) == 0xC0)
-      len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-      len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0)
-      len = 4, min = 0x10000;
-    bool ok = len > 0 && i + len <= s.size();
-    std::uint32_t cp = len == 1 ? c : (c & (0x7F >> len));
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      ok = (cc & 0xC0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-    if (ok && len > 1 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += kReplacement;
-      ++i;
-    }
-  }
-  return out;
-}
-
 int SqlStore::schema_version() { return schema_migrations().back().version; }
 
 Result<void> SqlStore::transaction(bool write,
@@ -543,10 +505,10 @@ Result<void> SqlStore::write_locks(std::string_view node, std::uint64_t epoch,
           sql += fmt::format("${}{}", params.size() + c, c == 15 ? ")" : ", ");
         params.insert(
             params.end(),
-            {name, static_cast<std::int64_t>(first + k), l.epoch, valid_utf8(l.manager_comm),
-             static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino, valid_utf8(l.path), l.start,
-             l.end, l.type, l.owner, static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
-             valid_utf8(l.nlm_host)});
+            {name, static_cast<std::int64_t>(first + k), l.epoch, text::valid_utf8(l.manager_comm),
+             static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino, text::valid_utf8(l.path),
+             l.start, l.end, l.type, l.owner, static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
+             text::valid_utf8(l.nlm_host)});
       }
       auto put = db.query(sql, params);
       if (!put) return put.error();
@@ -645,8 +607,8 @@ Result<void> SqlStore::put_migration(const MigrationRecord& m) {
         "records = excluded.records, service_ip = excluded.service_ip, "
         "recognize_method = excluded.recognize_method, result = excluded.result",
         {m.from_node, m.epoch, m.to_node, m.started_ns, m.finished_ns,
-         static_cast<std::int64_t>(m.records), valid_utf8(m.service_ip),
-         valid_utf8(m.recognize_method), valid_utf8(m.result)});
+         static_cast<std::int64_t>(m.records), text::valid_utf8(m.service_ip),
+         text::valid_utf8(m.recognize_method), text::valid_utf8(m.result)});
     if (!put) return put.error();
     return {};
   });

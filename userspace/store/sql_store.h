@@ -106,8 +106,4 @@ class SqlStore : public Store {
 Result<std::uint64_t> column_u64(const std::string& text);
 Result<std::int64_t> column_i64(const std::string& text);
 
-// `s` with every byte sequence that is not valid UTF-8, and every NUL, replaced by U+FFFD:
-// PostgreSQL text refuses both. Lock paths and command names come from the kernel as bytes.
-std::string valid_utf8(std::string_view s);
-
 }  // namespace lockferry::store
