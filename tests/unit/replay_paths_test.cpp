@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "dir_store_test_util.h"
+#include "failover/recognizer.h"
 #include "failover/replayer.h"
 
 namespace lockferry::failover {
@@ -153,6 +154,31 @@ TEST(ReplayPaths, EveryFileNameStatdCanWriteIsReplayedByteExact) {
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_EQ(read_raw_file(sm + "/" + changed.file_name), changed.raw);
   EXPECT_EQ(dir_names(sm).size(), names.size()) << "no temp file left";
+}
+
+// sm-notify starts as root in the state directory: one that others could change is refused
+// before anything runs, with what to fix.
+TEST(RecognizePaths, AStateDirectoryOthersCanChangeIsRefusedBeforeAnythingRuns) {
+  TempDir tmp;
+  const std::string state = tmp / "nfs";
+  std::filesystem::create_directories(state + "/sm.bak");
+  ASSERT_EQ(::chmod(state.c_str(), 0777), 0);
+  RecognizeOptions o;
+  o.method = RecognizeMethod::sm_notify;
+  o.service_ip = "192.0.2.10";
+  o.state_dir = state;
+  o.clients = {"192.0.2.101"};
+  o.command = {"sh", "-c", "touch " + tmp / "ran"};
+  auto report = recognize(o);
+  EXPECT_FALSE(report.ok);
+  EXPECT_THAT(report.message, HasSubstr("chmod go-w " + state));
+  EXPECT_FALSE(std::filesystem::exists(tmp / "ran"));
+
+  ASSERT_EQ(::chmod(state.c_str(), 0755), 0);
+  report = recognize(o);
+  EXPECT_TRUE(report.ok) << report.message;
+  EXPECT_TRUE(std::filesystem::exists(tmp / "ran"));
+  EXPECT_EQ(report.notified, std::vector<std::string>{"192.0.2.101"});
 }
 
 }  // namespace
