@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -513,6 +514,41 @@ TYPED_TEST(StoreConformance, LargeValuesRoundTrip) {
   EXPECT_EQ(*store.list_migrations(), std::vector<MigrationRecord>{m});
 }
 
+// statd writes any file name up to NAME_MAX (255 bytes; a legal host name reaches 253), and a
+// record the store cannot keep is a client whose locks are lost at failover.
+TYPED_TEST(StoreConformance, EveryFileNameStatdCanWriteRoundTripsByteExact) {
+  auto& store = *this->store_;
+  std::string label(63, 'h');
+  const std::string host253 = label + "." + label + "." + label + "." + std::string(61, 'h');
+  ASSERT_EQ(host253.size(), 253u);
+  std::string accents;  // 2-byte characters: a cut at a fixed byte would split one
+  while (accents.size() < 254) accents += "\xc3\xa9";
+  const std::vector<std::string> names{
+      std::string(250, 'a'), std::string(251, 'a'),       host253,
+      std::string(255, 'a'), std::string(254, 'a') + "b", accents.substr(0, 254) + "z",
+      "short.example"};
+  std::vector<std::vector<MonitorRecord>> files;
+  for (const auto& name : names) files.push_back(make_file("nfs1", name, name == host253 ? 2 : 1));
+  ASSERT_TRUE(store.put_monitor_files(files).ok());
+  std::vector<MonitorRecord> expected;
+  for (const auto& f : files) expected.insert(expected.end(), f.begin(), f.end());
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const auto& a, const auto& b) { return a.file_name < b.file_name; });
+  auto listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, expected);
+
+  // Replaced and deleted by the same name: 255 'a' and 254 'a' + 'b' share every byte but one.
+  auto replaced = make_record("nfs1", std::string(255, 'a'), 0, "other-server");
+  ASSERT_TRUE(store.put_monitor(replaced).ok());
+  ASSERT_TRUE(store.delete_monitor("nfs1", std::string(254, 'a') + "b", 0).ok());
+  listed = store.list_monitor("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), expected.size() - 1);
+  EXPECT_EQ(std::count(listed->begin(), listed->end(), replaced), 1);
+  for (const auto& r : *listed) EXPECT_NE(r.file_name, std::string(254, 'a') + "b");
+}
+
 TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
   auto& store = *this->store_;
   const std::vector<std::string> bad{"",          ".",
@@ -541,7 +577,7 @@ TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
   }
   EXPECT_FALSE(store.put_migration(make_migration("migrations", 1, 1)).ok());
   EXPECT_FALSE(store.put_monitor(make_record("migrations", "client")).ok());
-  EXPECT_FALSE(store.put_monitor(make_record("nfs1", std::string(251, 'f'))).ok());
+  EXPECT_FALSE(store.put_monitor(make_record("nfs1", std::string(256, 'f'))).ok());
   EXPECT_TRUE(store.list_nodes()->empty());
   EXPECT_TRUE(store.list_monitor("nfs1")->empty());
   EXPECT_TRUE(store.list_migrations()->empty());

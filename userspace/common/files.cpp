@@ -116,26 +116,42 @@ int write_all(int fd, std::string_view content) {
   return 0;
 }
 
+namespace {
+
+// Opens `dir` for the path-based functions below, which then work relative to it.
+Result<Fd> open_dir_for(const std::string& dir, const std::string& what) {
+  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dirfd.get() < 0) return io_error(errno, fmt::format("{}: opening directory {}", what, dir));
+  return dirfd;
+}
+
+}  // namespace
+
 Result<void> write_file_atomically(const std::string& dir, std::string_view name,
                                    std::string_view content, mode_t mode,
                                    std::optional<Owner> owner, bool fsync_dir, bool fsync_file) {
   if (auto ok = check_component(name, dir); !ok) return ok.error();
-  const std::string target = dir + "/" + std::string(name);
+  auto dirfd = open_dir_for(dir, fmt::format("cannot write {}/{}", dir, name));
+  if (!dirfd) return dirfd.error();
+  return write_file_atomically_at(dirfd->get(), dir, name, content, mode, owner, fsync_dir,
+                                  fsync_file);
+}
 
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dirfd.get() < 0) {
-    return io_error(errno, fmt::format("cannot write {}: opening directory {}", target, dir));
-  }
-  auto temp = write_temp_file(dirfd.get(), dir, target, name, content, mode, owner, fsync_file);
+Result<void> write_file_atomically_at(int dirfd, const std::string& dir, std::string_view name,
+                                      std::string_view content, mode_t mode,
+                                      std::optional<Owner> owner, bool fsync_dir, bool fsync_file) {
+  if (auto ok = check_component(name, dir); !ok) return ok.error();
+  const std::string target = dir + "/" + std::string(name);
+  auto temp = write_temp_file(dirfd, dir, target, name, content, mode, owner, fsync_file);
   if (!temp) return temp.error();
 
-  if (::renameat(dirfd.get(), temp->c_str(), dirfd.get(), std::string(name).c_str()) != 0) {
+  if (::renameat(dirfd, temp->c_str(), dirfd, std::string(name).c_str()) != 0) {
     int err = errno;
-    ::unlinkat(dirfd.get(), temp->c_str(), 0);
+    ::unlinkat(dirfd, temp->c_str(), 0);
     return io_error(err,
                     fmt::format("cannot write {}: renaming {}/{} over it", target, dir, *temp));
   }
-  if (fsync_dir && ::fsync(dirfd.get()) != 0) {
+  if (fsync_dir && ::fsync(dirfd) != 0) {
     // The new content is in place and readable; only its durability across a crash is unknown.
     return io_error(errno, fmt::format("wrote {} but could not sync directory {}", target, dir));
   }
@@ -148,18 +164,23 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
     if (auto ok = check_component(f.name, dir); !ok) return ok.error();
   }
   if (batch.empty()) return {};
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dirfd.get() < 0) {
-    return io_error(errno, fmt::format("cannot write {} files into {}: opening the directory",
-                                       batch.size(), dir));
+  auto dirfd = open_dir_for(dir, fmt::format("cannot write {} files into {}", batch.size(), dir));
+  if (!dirfd) return dirfd.error();
+  return write_files_atomically_at(dirfd->get(), dir, batch, mode);
+}
+
+Result<void> write_files_atomically_at(int dirfd, const std::string& dir,
+                                       const std::vector<FileContent>& batch, mode_t mode) {
+  for (const auto& f : batch) {
+    if (auto ok = check_component(f.name, dir); !ok) return ok.error();
   }
+  if (batch.empty()) return {};
   std::vector<std::string> temps;
   temps.reserve(batch.size());
   // Every temp file not yet renamed is removed on any failure: readers skip them, but a full
   // disk should not fill up further with leftovers.
   auto fail = [&](std::size_t renamed, Error error) -> Error {
-    for (std::size_t i = renamed; i < temps.size(); ++i)
-      ::unlinkat(dirfd.get(), temps[i].c_str(), 0);
+    for (std::size_t i = renamed; i < temps.size(); ++i) ::unlinkat(dirfd, temps[i].c_str(), 0);
     return error;
   };
   // One file: fsync it, as write_file_atomically does. More: one syncfs for all of them. An
@@ -172,12 +193,12 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
   const bool one = batch.size() == 1;
   for (const auto& f : batch) {
     const std::string target = dir + "/" + f.name;
-    auto temp = write_temp_file(dirfd.get(), dir, target, f.name, f.content, mode, std::nullopt,
+    auto temp = write_temp_file(dirfd, dir, target, f.name, f.content, mode, std::nullopt,
                                 /*sync=*/one);
     if (!temp) return fail(0, temp.error());
     temps.push_back(std::move(*temp));
   }
-  if (!one && ::syncfs(dirfd.get()) != 0) {
+  if (!one && ::syncfs(dirfd) != 0) {
     const int err = errno;
     return fail(0, io_error(err, fmt::format("cannot write {} files into {}: syncing the file "
                                              "system",
@@ -186,7 +207,7 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
   // Every new content is durable under its temp name; a crash from here on leaves each name
   // with its whole old or whole new content.
   for (std::size_t i = 0; i < temps.size(); ++i) {
-    if (::renameat(dirfd.get(), temps[i].c_str(), dirfd.get(), batch[i].name.c_str()) != 0) {
+    if (::renameat(dirfd, temps[i].c_str(), dirfd, batch[i].name.c_str()) != 0) {
       const int err = errno;
       return fail(i,
                   io_error(err, fmt::format("cannot write {}/{}: renaming {}/{} over it "
@@ -194,7 +215,7 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
                                             dir, batch[i].name, dir, temps[i], i, batch.size())));
     }
   }
-  if (::fsync(dirfd.get()) != 0) {
+  if (::fsync(dirfd) != 0) {
     return io_error(errno, fmt::format("wrote {} files into {} but could not sync the directory",
                                        batch.size(), dir));
   }
@@ -204,25 +225,28 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
 Result<bool> create_file_exclusively(const std::string& dir, std::string_view name,
                                      std::string_view content, mode_t mode) {
   if (auto ok = check_component(name, dir); !ok) return ok.error();
-  const std::string target = dir + "/" + std::string(name);
+  auto dirfd = open_dir_for(dir, fmt::format("cannot create {}/{}", dir, name));
+  if (!dirfd) return dirfd.error();
+  return create_file_exclusively_at(dirfd->get(), dir, name, content, mode);
+}
 
-  Fd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dirfd.get() < 0) {
-    return io_error(errno, fmt::format("cannot create {}: opening directory {}", target, dir));
-  }
-  auto temp = write_temp_file(dirfd.get(), dir, target, name, content, mode, std::nullopt);
+Result<bool> create_file_exclusively_at(int dirfd, const std::string& dir, std::string_view name,
+                                        std::string_view content, mode_t mode) {
+  if (auto ok = check_component(name, dir); !ok) return ok.error();
+  const std::string target = dir + "/" + std::string(name);
+  auto temp = write_temp_file(dirfd, dir, target, name, content, mode, std::nullopt);
   if (!temp) return temp.error();
 
   bool created = true;
-  if (::linkat(dirfd.get(), temp->c_str(), dirfd.get(), std::string(name).c_str(), 0) != 0) {
+  if (::linkat(dirfd, temp->c_str(), dirfd, std::string(name).c_str(), 0) != 0) {
     int err = errno;
     // NFS may report a failure for a link that did happen (a retransmitted LINK finds the name
     // taken by its own first attempt); the temp file's link count tells the truth.
     struct stat st {};
     bool linked =
-        ::fstatat(dirfd.get(), temp->c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 2;
+        ::fstatat(dirfd, temp->c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 2;
     if (!linked) {
-      ::unlinkat(dirfd.get(), temp->c_str(), 0);
+      ::unlinkat(dirfd, temp->c_str(), 0);
       if (err != EEXIST) {
         return io_error(err,
                         fmt::format("cannot create {}: linking {}/{} to it", target, dir, *temp));
@@ -230,16 +254,22 @@ Result<bool> create_file_exclusively(const std::string& dir, std::string_view na
       created = false;
     }
   }
-  ::unlinkat(dirfd.get(), temp->c_str(), 0);
-  if (::fsync(dirfd.get()) != 0) {
+  ::unlinkat(dirfd, temp->c_str(), 0);
+  if (::fsync(dirfd) != 0) {
     return io_error(errno, fmt::format("cannot create {}: syncing directory {}", target, dir));
   }
   return created;
 }
 
 Result<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes) {
+  return read_file_bounded_at(AT_FDCWD, path, path, max_bytes);
+}
+
+Result<std::string> read_file_bounded_at(int dirfd, const std::string& name,
+                                         const std::string& shown, std::size_t max_bytes) {
+  const std::string& path = shown;
   // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     int err = errno;
     if (err == ELOOP)

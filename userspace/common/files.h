@@ -36,8 +36,21 @@ class Fd {
   explicit Fd(int fd = -1) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      close();
+      fd_ = other.release();
+    }
+    return *this;
+  }
   ~Fd() { close(); }
   int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
   int close() {
     const int rc = fd_ >= 0 ? ::close(fd_) : 0;
     fd_ = -1;
@@ -66,6 +79,14 @@ Result<void> write_file_atomically(const std::string& dir, std::string_view name
                                    std::optional<Owner> owner = std::nullopt, bool fsync_dir = true,
                                    bool fsync_file = true);
 
+// The same in the directory open as `dirfd` (`dir` names it in messages only): nothing is
+// resolved by path, so a directory whose name others can change (see trusted_dirs.h) is written
+// where it was opened, never where its name points now.
+Result<void> write_file_atomically_at(int dirfd, const std::string& dir, std::string_view name,
+                                      std::string_view content, mode_t mode = 0644,
+                                      std::optional<Owner> owner = std::nullopt,
+                                      bool fsync_dir = true, bool fsync_file = true);
+
 struct FileContent {
   std::string name;  // a single path component
   std::string content;
@@ -80,6 +101,8 @@ struct FileContent {
 // the step and the errno. A name given twice ends with its last content.
 Result<void> write_files_atomically(const std::string& dir, const std::vector<FileContent>& batch,
                                     mode_t mode = 0644);
+Result<void> write_files_atomically_at(int dirfd, const std::string& dir,
+                                       const std::vector<FileContent>& batch, mode_t mode = 0644);
 
 // Create <dir>/<name> with `content` only if no such name exists, atomically across processes
 // and NFS clients: the content is written to a temp file first and then link()ed to `name`,
@@ -88,10 +111,16 @@ Result<void> write_files_atomically(const std::string& dir, const std::vector<Fi
 // created it, false when `name` already existed; fsyncs `dir`.
 Result<bool> create_file_exclusively(const std::string& dir, std::string_view name,
                                      std::string_view content, mode_t mode = 0644);
+Result<bool> create_file_exclusively_at(int dirfd, const std::string& dir, std::string_view name,
+                                        std::string_view content, mode_t mode = 0644);
 
 // The whole content of `path`, refusing symlinks (O_NOFOLLOW), anything that is not a regular
 // file (a FIFO does not block the caller), and files larger than `max_bytes`.
 Result<std::string> read_file_bounded(const std::string& path, std::size_t max_bytes);
+// The same for `name` (a single component, or AT_FDCWD and any path) relative to `dirfd`;
+// `shown` names the file in messages. The error's code is the errno (ENOENT for a missing file).
+Result<std::string> read_file_bounded_at(int dirfd, const std::string& name,
+                                         const std::string& shown, std::size_t max_bytes);
 
 // mkdir -p with `mode` (less the umask) for each directory created; fsyncs the parent of each new
 // directory so it survives a crash. Fails if a component exists and is not a directory.

@@ -2,9 +2,12 @@
 // Recognition of replayed records by the adoptive server; see recognizer.h.
 #include "failover/recognizer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <spdlog/spdlog.h>
+
+#include "common/trusted_dirs.h"
 
 namespace lockferry::failover {
 namespace {
@@ -14,9 +17,11 @@ void substitute(std::string& arg, std::string_view key, const std::string& value
     arg.replace(pos, key.size(), value);
 }
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
+// Whether sm-notify left `client` in sm.bak/ of the state directory open as `state_dir`; no link
+// is followed (statd's user owns the directory and could point sm.bak anywhere).
+bool pending_in_sm_bak(int state_dir, const std::string& client) {
+  files::Fd fd(files::open_beneath(state_dir, "sm.bak/" + client, O_PATH));
+  return fd.get() >= 0 || errno == ELOOP;  // a link left under the client's name is pending too
 }
 
 }  // namespace
@@ -98,6 +103,22 @@ RecognizeReport recognize(const RecognizeOptions& o) {
     report.message = "recognize method 'command' needs a command";
     return report;
   }
+  // sm-notify starts as root in the state directory (-P) before it drops to the owner of sm/:
+  // the directory must pass the same check as the one replay writes into (trusted_dirs.h), and
+  // who was notified is read from the directory checked, not from its name again.
+  const bool uses_state_dir =
+      o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd;
+  files::Fd state_dir;
+  if (uses_state_dir && !o.dry_run) {
+    auto opened = files::open_trusted_directory(o.state_dir, files::ParentOwners::or_its_owner);
+    if (!opened) {
+      report.message = fmt::format("statd state directory {} is not usable: {}", o.state_dir,
+                                   opened.error().message);
+      spdlog::error("recognize: {}", report.message);
+      return report;
+    }
+    state_dir = std::move(*opened);
+  }
   for (const auto& argv : recognize_commands(o)) {
     CommandRun run{argv, -1, false, ""};
     if (o.dry_run) {
@@ -125,10 +146,10 @@ RecognizeReport recognize(const RecognizeOptions& o) {
       if (!(run.timed_out && o.method == RecognizeMethod::sm_notify)) return report;
     }
   }
-  if (o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd) {
+  if (uses_state_dir && state_dir.get() >= 0) {
     // sm-notify moves each record to sm.bak/ and removes it there once the client answered.
     for (const auto& client : o.clients) {
-      bool pending = exists(o.state_dir + "/sm.bak/" + client);
+      bool pending = pending_in_sm_bak(state_dir.get(), client);
       (pending ? report.not_notified : report.notified).push_back(client);
     }
   }

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "common/files.h"
+#include "common/trusted_dirs.h"
 #include "statmon/record.h"
 
 namespace lockferry::failover {
@@ -84,17 +85,22 @@ Result<void> sync_directory_contents(int dirfd, const std::string& dir) {
 
 Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
                             const ReplayOptions& options) {
-  // One descriptor for the whole batch: every record is created relative to it, and it is what
-  // syncfs + fsync make durable at the end.
-  files::Fd dirfd(::open(options.statmon_dir.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  // One descriptor for the whole batch, opened link-free and checked like sshd's StrictModes
+  // (trusted_dirs.h): every record is created, read and replaced relative to it, and it is what
+  // syncfs + fsync make durable at the end. The directory's name is never resolved again: where
+  // its parent belongs to statd's user (RHEL's /var/lib/nfs/statd, Debian's /var/lib/nfs), that
+  // user may swap sm/ for a link at any moment, and resolving the name per record made root
+  // create and chown files wherever the link pointed.
+  auto opened =
+      files::open_trusted_directory(options.statmon_dir, files::ParentOwners::or_its_owner);
+  if (!opened)
+    return Error{fmt::format("statd monitor directory {} is not usable: {}", options.statmon_dir,
+                             opened.error().message),
+                 opened.error().code};
+  files::Fd dirfd = std::move(*opened);
   struct stat dir_st {};
-  if (dirfd.get() < 0 || ::fstat(dirfd.get(), &dir_st) != 0)
-    return make_errno_error(errno,
-                            "statd monitor directory {} is not usable (is rpc.statd set up "
-                            "on this node?)",
-                            options.statmon_dir);
-  if (!S_ISDIR(dir_st.st_mode))
-    return make_error("statd monitor directory {} is not a directory", options.statmon_dir);
+  if (::fstat(dirfd.get(), &dir_st) != 0)
+    return make_errno_error(errno, "cannot stat statd monitor directory {}", options.statmon_dir);
 
   // statd keeps every (mon_name, my_name) that maps to one file as a line of that file; a file
   // is written whole, never line over line.
@@ -139,7 +145,8 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
     // Compare what is there unless we just created it or know it is absent; Created::exists:
     // someone (statd) wrote it since the fstatat.
     if (created != Created::yes && (!absent || created == Created::exists)) {
-      auto existing = files::read_file_bounded(path, statmon::kMaxFileBytes);
+      auto existing =
+          files::read_file_bounded_at(dirfd.get(), file_name, path, statmon::kMaxFileBytes);
       if (existing && *existing == *content) {
         entry.action = "unchanged";
         ++report.unchanged;
@@ -151,9 +158,9 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
       // Unsynced here, synced all at once below: one fsync per file and per rename made 10,000
       // records take ~100 s on a disk where an fsync costs ~5 ms (docs/performance.md).
       auto written =
-          files::write_file_atomically(options.statmon_dir, file_name, *content, kRecordMode,
-                                       files::Owner{dir_st.st_uid, dir_st.st_gid},
-                                       /*fsync_dir=*/false, /*fsync_file=*/false);
+          files::write_file_atomically_at(dirfd.get(), options.statmon_dir, file_name, *content,
+                                          kRecordMode, files::Owner{dir_st.st_uid, dir_st.st_gid},
+                                          /*fsync_dir=*/false, /*fsync_file=*/false);
       if (!written) {
         refuse(written.error().message);
         continue;

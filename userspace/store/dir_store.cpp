@@ -3,6 +3,8 @@
 #include "store/dir_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "common/trusted_dirs.h"
 #include "statmon/record.h"
 #include "store/document_limits.h"
 #include "store/record_checks.h"
@@ -33,6 +36,10 @@ constexpr std::size_t kMaxDocumentBytes = 1 << 20;
 constexpr std::size_t kMaxLockTableBytes = 256 << 20;
 constexpr std::string_view kLockTableName = "locks.json";
 constexpr std::string_view kJson = ".json";
+constexpr std::string_view kLongName = ".longname";
+// How much of a long file name is kept readable in its document's name: 180 + '.' + 64 hex +
+// ".longname" = 254 bytes, under NAME_MAX.
+constexpr std::size_t kLongNameKept = 180;
 
 std::int64_t now_ns() {
   timespec ts{};
@@ -179,11 +186,34 @@ bool holds_non_integer(const json& doc) {
 
 constexpr std::string_view kNotInteger = "holds a number that is not a 64-bit integer";
 
-// Reads and validates one monitor document; every problem becomes an Error naming the path.
-Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path,
-                                                         std::string_view node,
-                                                         std::string_view file_name) {
-  auto text = files::read_file_bounded(path, kMaxDocumentBytes);
+// The name of the document that holds monitor file `file_name`. statd writes names up to
+// NAME_MAX (255 bytes; host names reach 253), and "<file_name>.json" fits only up to 250: a
+// longer name is stored as "<its first bytes>.<sha256 of it>.longname" with the whole name in
+// the document. No short name's document ends in ".longname", so the forms never collide, and
+// stores written before long names were kept read the same.
+std::string document_name(std::string_view file_name) {
+  if (file_name.size() + kJson.size() <= NAME_MAX)
+    return std::string(file_name) + std::string(kJson);
+  unsigned char hash[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(hash, reinterpret_cast<const unsigned char*>(file_name.data()),
+                     file_name.size());
+  // Cut at a UTF-8 character boundary, so the kept part is still valid UTF-8 (names are).
+  std::size_t kept = kLongNameKept;
+  while (kept > 0 && (static_cast<unsigned char>(file_name[kept]) & 0xC0) == 0x80) --kept;
+  std::string out(file_name.substr(0, kept));
+  out += '.';
+  for (unsigned char b : hash) out += fmt::format("{:02x}", b);
+  out += kLongName;
+  return out;
+}
+
+// Reads and validates one monitor document, the entry `name` of `dirfd` (shown as `path`);
+// every problem becomes an Error naming the path. The document must be the one its name says:
+// of `node`, for a file name whose document_name() is `name`.
+Result<std::vector<MonitorRecord>> load_monitor_document(int dirfd, const std::string& name,
+                                                         const std::string& path,
+                                                         std::string_view node) {
+  auto text = files::read_file_bounded_at(dirfd, name, path, kMaxDocumentBytes);
   if (!text) return text.error();
   if (auto ok = check_document_shape(*text, path); !ok) return ok.error();
   try {
@@ -192,8 +222,10 @@ Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path
     if (doc.at("format").get<int>() != kFormat) {
       return make_error("{}: unknown format {}", path, doc.at("format").dump());
     }
-    if (doc.at("node").get<std::string>() != node ||
-        doc.at("file_name").get<std::string>() != file_name) {
+    const std::string file_name = doc.at("file_name").get<std::string>();
+    if (auto ok = statmon::check_file_name(file_name); !ok)
+      return make_error("{}: {}", path, ok.error().message);
+    if (doc.at("node").get<std::string>() != node || document_name(file_name) != name) {
       return make_error("{}: belongs to node '{}' file '{}', not where it is stored", path,
                         statmon::printable(doc.at("node").get<std::string>()),
                         statmon::printable(doc.at("file_name").get<std::string>()));
@@ -214,14 +246,16 @@ Result<std::vector<MonitorRecord>> load_monitor_document(const std::string& path
   }
 }
 
-// Names in a directory, without "." and "..". A missing directory is empty.
-Result<std::vector<std::string>> list_dir(const std::string& path) {
+// Names in the directory open as `dirfd`, without "." and "..".
+Result<std::vector<std::string>> list_names(int dirfd, const std::string& path) {
   std::vector<std::string> names;
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), &::closedir);
-  if (!dir) {
-    if (errno == ENOENT) return names;
-    return make_errno_error(errno, "cannot list {} ({})", path, files::errno_name(errno));
-  }
+  // A duplicate, so that the caller keeps its descriptor for the *at calls that follow.
+  files::Fd fd(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(fd.get() < 0 ? nullptr : ::fdopendir(fd.get()),
+                                          &::closedir);
+  if (!dir) return make_errno_error(errno, "cannot list {} ({})", path, files::errno_name(errno));
+  fd.release();            // the DIR owns it now
+  ::rewinddir(dir.get());  // the duplicate shares its position with `dirfd`
   errno = 0;
   while (dirent* de = ::readdir(dir.get())) {
     std::string_view name = de->d_name;
@@ -276,11 +310,29 @@ Result<std::unique_ptr<DirStore>> DirStore::open(const std::string& root) {
   if (auto ok = files::ensure_directory(clean, kDirMode); !ok) {
     return make_error("cannot open dir:// store: {}", ok.error().message);
   }
-  if (::access(clean.c_str(), R_OK | X_OK) != 0) {
-    return make_errno_error(errno, "cannot open dir:// store {} ({})", clean,
-                            files::errno_name(errno));
+  std::unique_ptr<DirStore> store(new DirStore(std::move(clean)));
+  // Refused here rather than at the first write: a root others can write is a setup error.
+  if (auto root = store->open_dir("", false); !root)
+    return make_error("cannot open dir:// store: {}", root.error().message);
+  return store;
+}
+
+Result<files::Fd> DirStore::open_dir(std::string_view relative, bool create) {
+  // The root is opened again for every operation (a few system calls next to the fsyncs): a
+  // descriptor held for the store's lifetime would go stale when its NFS mount is remounted.
+  // Its parents are checked to belong to root, so the path cannot be redirected meanwhile.
+  auto root = files::open_trusted_directory(root_, files::ParentOwners::trusted_only);
+  if (!root || relative.empty()) return root;
+  return files::open_directory_beneath(root->get(), root_, relative, create, kDirMode);
+}
+
+Result<std::vector<std::string>> DirStore::list_dir(std::string_view relative) {
+  auto dir = open_dir(relative, false);
+  if (!dir) {
+    if (dir.error().code == ENOENT) return std::vector<std::string>{};
+    return dir.error();
   }
-  return std::unique_ptr<DirStore>(new DirStore(std::move(clean)));
+  return list_names(dir->get(), relative.empty() ? root_ : root_ + "/" + std::string(relative));
 }
 
 std::string DirStore::url() const { return "dir://" + root_; }
@@ -291,7 +343,7 @@ std::string DirStore::node_dir(std::string_view node) const {
 
 Result<std::uint64_t> DirStore::epoch(std::string_view node) {
   if (auto ok = check_node_name(node); !ok) return ok.error();
-  auto names = list_dir(node_dir(node) + "/epochs");
+  auto names = list_dir(std::string(node) + "/epochs");
   if (!names) return names.error();
   std::uint64_t current = 0;
   for (const auto& name : *names) {
@@ -309,7 +361,8 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   }
   if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
   const std::string dir = node_dir(node) + "/epochs";
-  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
+  auto dirfd = open_dir(std::string(node) + "/epochs", true);
+  if (!dirfd) return dirfd.error();
 
   const std::uint64_t next = expected + 1;
   char host[256] = {};
@@ -318,7 +371,8 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
                  {"by_host", host},   {"by_pid", ::getpid()},      {"at_ns", now_ns()}};
   // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
   // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
-  auto created = files::create_file_exclusively(dir, std::to_string(next), dump(doc), kFileMode);
+  auto created = files::create_file_exclusively_at(dirfd->get(), dir, std::to_string(next),
+                                                   dump(doc), kFileMode);
   if (!created) return created.error();
   if (!*created) {
     return Error{fmt::format("cannot bump the epoch of node '{}' from {}: another node bumped it "
@@ -350,6 +404,7 @@ Result<void> DirStore::put_monitor_files(const std::vector<std::vector<MonitorRe
   // Per node: its documents, and the oldest epoch any of them is written with.
   struct NodeBatch {
     std::vector<files::FileContent> documents;
+    std::string first_file_name;  // for messages
     std::uint64_t epoch = UINT64_MAX;
   };
   std::map<std::string, NodeBatch> nodes;
@@ -357,13 +412,12 @@ Result<void> DirStore::put_monitor_files(const std::vector<std::vector<MonitorRe
     auto document = monitor_document(records);
     if (!document) return document.error();
     NodeBatch& node = nodes[records.front().node];
-    node.documents.push_back(
-        {records.front().file_name + std::string(kJson), std::move(*document)});
+    if (node.documents.empty()) node.first_file_name = records.front().file_name;
+    node.documents.push_back({document_name(records.front().file_name), std::move(*document)});
     node.epoch = std::min(node.epoch, records.front().epoch);
   }
   auto action = [](const NodeBatch& node) {
-    const std::string& first = node.documents.front().name;
-    const std::string file_name = first.substr(0, first.size() - kJson.size());
+    const std::string& file_name = node.first_file_name;
     if (node.documents.size() == 1)
       return fmt::format("writing monitor record '{}'", statmon::printable(file_name));
     return fmt::format("writing {} monitor records ('{}', ...)", node.documents.size(),
@@ -376,8 +430,11 @@ Result<void> DirStore::put_monitor_files(const std::vector<std::vector<MonitorRe
   }
   for (const auto& [name, node] : nodes) {
     const std::string dir = node_dir(name) + "/monitor";
-    if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
-    if (auto ok = files::write_files_atomically(dir, node.documents, kFileMode); !ok) return ok;
+    auto dirfd = open_dir(name + "/monitor", true);
+    if (!dirfd) return dirfd.error();
+    if (auto ok = files::write_files_atomically_at(dirfd->get(), dir, node.documents, kFileMode);
+        !ok)
+      return ok;
   }
   // A bump that raced with this write: the records landed, but the writer must learn now that
   // it is fenced rather than at its next write.
@@ -396,18 +453,25 @@ Result<void> DirStore::delete_monitor(std::string_view node, std::string_view fi
   if (auto ok = check_not_fenced(node, epoch, action); !ok) return ok;
 
   const std::string dir = node_dir(node) + "/monitor";
-  const std::string path = dir + "/" + std::string(file_name) + std::string(kJson);
-  if (::unlink(path.c_str()) != 0) {
+  const std::string name = document_name(file_name);
+  const std::string path = dir + "/" + name;
+  auto dirfd = open_dir(std::string(node) + "/monitor", false);
+  if (!dirfd) return dirfd.error().code == ENOENT ? Result<void>() : dirfd.error();
+  if (::unlinkat(dirfd->get(), name.c_str(), 0) != 0) {
     if (errno == ENOENT) return {};
     return make_errno_error(errno, "cannot delete {} ({})", path, files::errno_name(errno));
   }
-  return files::fsync_directory(dir);
+  if (::fsync(dirfd->get()) != 0) return make_errno_error(errno, "cannot sync directory {}", dir);
+  return {};
 }
 
 Result<std::vector<MonitorRecord>> DirStore::list_monitor(std::string_view node) {
   if (auto ok = check_node_name(node); !ok) return ok.error();
   const std::string dir = node_dir(node) + "/monitor";
-  auto names = list_dir(dir);
+  auto dirfd = open_dir(std::string(node) + "/monitor", false);
+  if (!dirfd && dirfd.error().code == ENOENT) return std::vector<MonitorRecord>{};
+  if (!dirfd) return dirfd.error();
+  auto names = list_names(dirfd->get(), dir);
   if (!names) return names.error();
 
   std::vector<MonitorRecord> out;
@@ -417,16 +481,18 @@ Result<std::vector<MonitorRecord>> DirStore::list_monitor(std::string_view node)
     // Whatever is in the directory is input: print it escaped so a name cannot forge log lines.
     const std::string path = dir + "/" + name;
     const std::string shown = dir + "/" + statmon::printable(name, 300);
-    if (!ends_with(name, kJson)) {
+    if (!ends_with(name, kJson) && !ends_with(name, kLongName)) {
       spdlog::warn("dir store: skipping {}: not a monitor document (no .json suffix)", shown);
       continue;
     }
-    const std::string file_name = name.substr(0, name.size() - kJson.size());
-    if (auto ok = statmon::check_file_name(file_name); !ok) {
-      spdlog::warn("dir store: skipping {}: {}", shown, ok.error().message);
-      continue;
+    if (ends_with(name, kJson)) {
+      const std::string file_name = name.substr(0, name.size() - kJson.size());
+      if (auto ok = statmon::check_file_name(file_name); !ok) {
+        spdlog::warn("dir store: skipping {}: {}", shown, ok.error().message);
+        continue;
+      }
     }
-    auto records = load_monitor_document(path, node, file_name);
+    auto records = load_monitor_document(dirfd->get(), name, path, node);
     if (!records) {
       spdlog::warn("dir store: skipping corrupt monitor record {}: {}", shown,
                    records.error().message);
@@ -466,8 +532,11 @@ Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
   }
   text += locks.empty() ? "]}\n" : "\n]}\n";
   const std::string dir = node_dir(node);
-  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
-  if (auto ok = files::write_file_atomically(dir, kLockTableName, text, kFileMode); !ok) return ok;
+  auto dirfd = open_dir(node, true);
+  if (!dirfd) return dirfd.error();
+  if (auto ok = files::write_file_atomically_at(dirfd->get(), dir, kLockTableName, text, kFileMode);
+      !ok)
+    return ok;
   // A bump that raced with this write: the table landed, but the writer must learn now.
   return check_not_fenced(node, epoch, action);
 }
@@ -475,7 +544,11 @@ Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
 Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
   if (auto ok = check_node_name(node); !ok) return ok.error();
   const std::string path = node_dir(node) + "/" + std::string(kLockTableName);
-  auto text = files::read_file_bounded(path, kMaxLockTableBytes);
+  auto dirfd = open_dir(node, false);
+  if (!dirfd && dirfd.error().code == ENOENT) return std::vector<LockRecord>{};
+  if (!dirfd) return dirfd.error();
+  auto text = files::read_file_bounded_at(dirfd->get(), std::string(kLockTableName), path,
+                                          kMaxLockTableBytes);
   if (!text) {
     if (text.error().code == ENOENT) return std::vector<LockRecord>{};
     return text.error();
@@ -508,13 +581,17 @@ Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
 }
 
 Result<std::vector<std::string>> DirStore::list_nodes() {
-  auto names = list_dir(root_);
+  auto root = open_dir("", false);
+  if (!root) return root.error();
+  auto names = list_names(root->get(), root_);
   if (!names) return names.error();
   std::vector<std::string> nodes;
   for (const auto& name : *names) {
     if (!check_node_name(name)) continue;  // "migrations", dot files, strays
+    // A link is not a node: nothing of the store is reached through one.
     struct stat st {};
-    if (::stat((root_ + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::fstatat(root->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(st.st_mode)) {
       nodes.push_back(name);
     }
   }
@@ -527,14 +604,19 @@ Result<void> DirStore::put_migration(const MigrationRecord& m) {
   if (auto ok = check_node_name(m.to_node); !ok)
     return make_error("migration: {}", ok.error().message);
   const std::string dir = root_ + "/migrations";
-  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) return ok.error();
-  return files::write_file_atomically(dir, fmt::format("{}-{}{}", m.from_node, m.epoch, kJson),
-                                      dump(migration_to_json(m)), kFileMode);
+  auto dirfd = open_dir("migrations", true);
+  if (!dirfd) return dirfd.error();
+  return files::write_file_atomically_at(dirfd->get(), dir,
+                                         fmt::format("{}-{}{}", m.from_node, m.epoch, kJson),
+                                         dump(migration_to_json(m)), kFileMode);
 }
 
 Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
   const std::string dir = root_ + "/migrations";
-  auto names = list_dir(dir);
+  auto dirfd = open_dir("migrations", false);
+  if (!dirfd && dirfd.error().code == ENOENT) return std::vector<MigrationRecord>{};
+  if (!dirfd) return dirfd.error();
+  auto names = list_names(dirfd->get(), dir);
   if (!names) return names.error();
   std::vector<MigrationRecord> out;
   for (const auto& name : *names) {
@@ -545,7 +627,7 @@ Result<std::vector<MigrationRecord>> DirStore::list_migrations() {
                    dir + "/" + statmon::printable(name), ok.error().message);
       continue;
     }
-    auto text = files::read_file_bounded(path, kMaxDocumentBytes);
+    auto text = files::read_file_bounded_at(dirfd->get(), name, path, kMaxDocumentBytes);
     if (!text) {
       spdlog::warn("dir store: skipping migration record {}: {}", path, text.error().message);
       continue;

@@ -4,6 +4,8 @@
 //
 // Layout under the root:
 //   <node>/monitor/<file_name>.json   one document per statd record file (all its lines)
+//   <node>/monitor/<start>.<sha256>.longname   the same for a file name of 251-255 bytes, whose
+//                                     "<file_name>.json" would not fit NAME_MAX
 //   <node>/epochs/<N>                 fencing: the node's epoch is the highest N present
 //   <node>/locks.json                 the node's lock table: current state, replaced whole
 //   migrations/<from_node>-<epoch>.json
@@ -11,11 +13,16 @@
 // that is fsynced and renamed into place, then the directory is fsynced (put_monitor_files: all
 // temp files of the batch are synced before the first rename, and the directory once after the
 // last). Epochs are created with link(), which succeeds for exactly one of several racing nodes.
+// Root writes here while the directory may be shared: the root and every directory beneath it
+// are opened without following links and must pass an sshd StrictModes-like check (owned by
+// root or this process's user, not writable by group or others; common/trusted_dirs.h), and
+// every file is written, read and removed relative to its opened directory.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "common/files.h"
 #include "store/store.h"
 
 namespace lockferry::store {
@@ -46,6 +53,12 @@ class DirStore final : public Store {
   explicit DirStore(std::string root) : root_(std::move(root)) {}
 
   std::string node_dir(std::string_view node) const;
+  // The directory `relative` beneath the root (e.g. "<node>/monitor"), opened link-free and
+  // checked (trusted_dirs.h); created when `create`. Missing without `create`: code ENOENT.
+  Result<files::Fd> open_dir(std::string_view relative, bool create);
+  // Names in the directory `relative` beneath the root, sorted, without "." and "..". A missing
+  // directory is empty.
+  Result<std::vector<std::string>> list_dir(std::string_view relative);
   // Fails with kErrFenced when `epoch` is older than the node's current epoch.
   Result<void> check_not_fenced(std::string_view node, std::uint64_t epoch,
                                 std::string_view action);

@@ -11,8 +11,6 @@ namespace lockferry::store {
 namespace {
 
 constexpr std::size_t kMaxNodeBytes = 200;
-constexpr std::size_t kMaxStoredFileNameBytes =
-    statmon::kMaxFileNameBytes - std::string_view(".json").size();
 
 }  // namespace
 
@@ -29,12 +27,7 @@ Result<void> check_node_name(std::string_view node) {
 }
 
 Result<void> check_stored_file_name(std::string_view file_name) {
-  if (auto ok = statmon::check_file_name(file_name); !ok) return ok;
-  if (file_name.size() > kMaxStoredFileNameBytes) {
-    return make_error("file name '{}' is {} bytes; a store keeps at most {}",
-                      statmon::printable(file_name), file_name.size(), kMaxStoredFileNameBytes);
-  }
-  return {};
+  return statmon::check_file_name(file_name);
 }
 
 Result<void> check_lock(const LockRecord& lock) {

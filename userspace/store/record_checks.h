@@ -15,8 +15,8 @@ namespace lockferry::store {
 // bytes, and not the reserved "migrations".
 Result<void> check_node_name(std::string_view node);
 
-// A monitor record's file name: statd-safe, and short enough that "<name>.json" fits NAME_MAX,
-// so every store can be copied into a dir:// one (lockferry store migrate-data).
+// A monitor record's file name: statd-safe, up to NAME_MAX (255 bytes) like every name statd
+// can write; every backend keeps all of them (dir:// encodes the long ones, dir_store.h).
 Result<void> check_stored_file_name(std::string_view file_name);
 
 // A lock record: type read or write, start <= end.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/files.h"
+#include "common/trusted_dirs.h"
 
 namespace lockferry::store {
 namespace {
@@ -236,15 +237,29 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   if (auto ok = files::ensure_directory(dir, kDirMode); !ok) {
     return make_error("cannot open sqlite:// store: {}", ok.error().message);
   }
-  // The directory holds the -wal and -shm files too, so it is what must be local; a database
-  // file that is a symlink to elsewhere is checked where it points.
+  // SQLite opens the database and its -wal and -shm files by name, as root: the directory and
+  // its parents must be root's and the database no link (trusted_dirs.h), or whoever could write
+  // there could plant links that make root write elsewhere.
+  auto dirfd = files::open_trusted_directory(dir, files::ParentOwners::trusted_only);
+  if (!dirfd) return make_error("cannot open sqlite:// store: {}", dirfd.error().message);
+  // The directory holds the -wal and -shm files too, so it is what must be local.
   if (auto ok = check_local_filesystem(dir); !ok) return ok.error();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode);
-  if (fd < 0) {
+  const std::string base = path.substr(path.rfind('/') + 1);
+  files::Fd fd(
+      ::openat(dirfd->get(), base.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, kFileMode));
+  if (fd.get() < 0) {
+    if (errno == ELOOP)
+      return make_error("cannot open sqlite:// store {}: it is a symbolic link; use the real path",
+                        path);
     return make_errno_error(errno, "cannot open sqlite:// store {} ({})", path,
                             files::errno_name(errno));
   }
-  ::close(fd);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return make_errno_error(errno, "cannot stat sqlite:// store {}", path);
+  if (auto ok = files::check_trusted_file(st, path); !ok)
+    return make_error("cannot open sqlite:// store: {}", ok.error().message);
+  fd.close();
   if (auto ok = check_local_filesystem(path); !ok) return ok.error();
 
   auto db = std::make_unique<SqliteDatabase>(path);
