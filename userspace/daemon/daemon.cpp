@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "daemon/json.h"
 #include "daemon/privileges.h"
 #include "failover/migration.h"
@@ -147,6 +148,7 @@ void Daemon::schedule_reconcile(std::chrono::milliseconds delay) {
 }
 
 void Daemon::reconcile_now(const char* why) {
+  log::repeated().flush();  // warnings left out in an interval that has ended: say how many
   auto repairs = recorder_->reconcile(config_.monitor_dirs);
   last_reconcile_ns_ = clock::now_ns();
   if (!repairs) {
