@@ -50,7 +50,10 @@ int open_component(int dirfd, const std::string& name, int flags, mode_t mode) {
   const int fd = ::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0 && errno == ENOTDIR) {
     struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+    // A directory now: it was something else a moment ago, i.e. someone is swapping it with a
+    // link (seen in ReplayPaths.SwappingTheDirectoryForALinkDuringReplay...).
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)))
       errno = ELOOP;
     else
       errno = ENOTDIR;
@@ -60,9 +63,10 @@ int open_component(int dirfd, const std::string& name, int flags, mode_t mode) {
 
 Error open_error(int err, const std::string& path) {
   if (err == ELOOP)
-    return Error{fmt::format("refusing {}: it is a symbolic link, and links are not followed "
-                             "where root writes (a user who can write its directory could point "
-                             "it anywhere); use the real path",
+    return Error{fmt::format("refusing {}: it is a symbolic link (or was swapped with one while "
+                             "being opened), and links are not followed where root writes (a user "
+                             "who can write its directory could point it anywhere); use the real "
+                             "path",
                              path),
                  err};
   if (err == ENOTDIR) return Error{fmt::format("{} is not a directory", path), err};
