@@ -52,11 +52,11 @@ void fill(Store& store) {
                                  make_record("nfs1", "client-b", 0, "nfs1-alias")};
   ASSERT_TRUE(store.put_monitor_file(two).ok());
   ASSERT_TRUE(store.put_locks("nfs1", 0, {lock("nfs1", 0, 0), lock("nfs1", 0, 100)}).ok());
-  ASSERT_EQ(*store.bump_epoch("nfs1", 0), 1u);
-  ASSERT_EQ(*store.bump_epoch("nfs1", 1), 2u);
+  ASSERT_EQ(*store.bump_epoch("nfs1", 0, "nfs2"), 1u);
+  ASSERT_EQ(*store.bump_epoch("nfs1", 1, "nfs3"), 2u);
   ASSERT_TRUE(store.put_monitor(make_record("nfs2", "client-c", 0)).ok());
   ASSERT_TRUE(store.put_locks("nfs2", 0, {}).ok());
-  ASSERT_EQ(*store.bump_epoch("nfs3", 0), 1u);
+  ASSERT_EQ(*store.bump_epoch("nfs3", 0, "nfs2"), 1u);
   ASSERT_TRUE(
       store.put_migration({"nfs1", "nfs2", 1, 100, 200, 2, "192.0.2.10", "sm-notify", "ok"}).ok());
   ASSERT_TRUE(
@@ -143,8 +143,8 @@ TEST(StoreCopy, RefusesADestinationThatIsNotACopyOfTheSource) {
   EXPECT_TRUE(other_node->list_monitor("nfs1")->empty()) << "nothing may be written";
 
   auto ahead = open("sqlite://" + dir / "b.db");
-  ASSERT_EQ(*ahead->bump_epoch("nfs3", 0), 1u);
-  ASSERT_EQ(*ahead->bump_epoch("nfs3", 1), 2u);
+  ASSERT_EQ(*ahead->bump_epoch("nfs3", 0, "nfs2"), 1u);
+  ASSERT_EQ(*ahead->bump_epoch("nfs3", 1, "nfs2"), 2u);
   r = copy_store(*source, *ahead);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("destination is newer"));
