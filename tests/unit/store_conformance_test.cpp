@@ -380,6 +380,9 @@ Result<failover::MigrateReport> adopt(Store& store, const std::string& node,
 class PausingStore final : public lockferry::testing::ForwardingStore {
  public:
   PausingStore(Store& inner, unsigned seed) : ForwardingStore(inner), rng_(seed) {}
+  // Adopters start up to 8 ms apart (issue 12: two `migrate` 0-30 ms apart), so that some read
+  // the fence while another one is inside its window.
+  void stagger() { pause(8000); }
   Result<Fence> fence(std::string_view node) override {
     auto found = inner_.fence(node);
     pause(3000);
@@ -492,6 +495,7 @@ TYPED_TEST(StoreConformance, AdoptersRacingInThreadsHaveExactlyOneWinnerNamedToT
           return;
         }
         PausingStore paused(**store, static_cast<unsigned>(race * kAdopters + i));
+        paused.stagger();
         outcomes[i] = outcome_of(adopt(paused, node, "adopter" + std::to_string(i), sms[i]));
       });
     }
@@ -511,6 +515,7 @@ TYPED_TEST(StoreConformance, AdoptersRacingInProcessesHaveExactlyOneWinnerNamedT
       auto store = open_store(this->url_);
       if (!store.ok()) return 3;
       PausingStore paused(**store, static_cast<unsigned>(::getpid()));
+      paused.stagger();
       const Outcome o = outcome_of(adopt(paused, node, "adopter" + std::to_string(i), sms[i]));
       write_raw_file(tmp / (node + "-said" + std::to_string(i)), o.message);
       return o.won ? 0 : 1;
