@@ -71,7 +71,7 @@ void expect_same(Store& a, Store& b) {
     SCOPED_TRACE(node);
     EXPECT_EQ(*a.list_monitor(node), *b.list_monitor(node));
     EXPECT_EQ(*a.list_locks(node), *b.list_locks(node));
-    EXPECT_EQ(*a.epoch(node), *b.epoch(node));
+    EXPECT_EQ(*a.fence(node), *b.fence(node));  // the epoch and who set it
   }
   EXPECT_EQ(*a.list_migrations(), *b.list_migrations());
 }
@@ -98,6 +98,7 @@ TEST(StoreCopy, DirToSqliteToDirKeepsEverything) {
   auto second = copy_store(*middle, *back);
   ASSERT_TRUE(second.ok()) << second.error().message;
   expect_same(*source, *back);
+  EXPECT_EQ(*back->fence("nfs1"), (Fence{2, "nfs3"}));
   // Fencing came along: nfs1's old epoch is refused in the copy as in the original.
   EXPECT_EQ(back->put_monitor(make_record("nfs1", "late", 1)).error().code, kErrFenced);
 }
