@@ -99,14 +99,25 @@ export RECORDER_RC=1 RECORDER_OUTPUT="lockferry: node nfs1 was already adopted b
 expect_rc 0 "a node another node already adopted is skipped" "$notify" --from nfs1 --store dir:///s --wait-nfs 0 MASTER
 reset
 
+reset
+export RECORDER_RC=1 RECORDER_OUTPUT="lockferry: node nfs9 is unknown to the store dir:///s: it has no monitor records"
+expect_rc 0 "a node the store does not know is skipped" "$notify" --from nfs9 --store dir:///s --wait-nfs 0 MASTER
+reset
+
 # --- the real lockferry ----------------------------------------------------------------------
 # The arguments the script builds must be ones the real CLI takes: adopt a node with no records
-# into a temp statd directory, recognition off.
+# (the store has never heard of it: skipped, unless --force) into a temp statd directory,
+# recognition off.
 unset LOCKFERRY_BIN LOCKFERRYD_BIN
 mkdir -p "$tmp/sm"
-expect_rc 0 "MASTER with the real lockferry" env LOCKFERRY_BIN="$real_lockferry" LOCKFERRYD_BIN="$real_lockferryd" \
+expect_rc 0 "MASTER with the real lockferry, a node the store does not know" \
+  env LOCKFERRY_BIN="$real_lockferry" LOCKFERRYD_BIN="$real_lockferryd" \
   "$notify" --from nfs1 --node nfs2 --store "dir://$tmp/store" --config "$tmp/none.toml" --wait-nfs 0 \
   --migrate-option=--statmon-dir="$tmp/sm" --migrate-option=--recognize=none MASTER
+check "... is not adopted" sh -c "! '$real_lockferry' --store 'dir://$tmp/store' migrations --json | grep -q nfs1"
+expect_rc 0 "MASTER with the real lockferry" env LOCKFERRY_BIN="$real_lockferry" LOCKFERRYD_BIN="$real_lockferryd" \
+  "$notify" --from nfs1 --node nfs2 --store "dir://$tmp/store" --config "$tmp/none.toml" --wait-nfs 0 \
+  --migrate-option=--statmon-dir="$tmp/sm" --migrate-option=--recognize=none --migrate-option=--force MASTER
 check "the store records the migration nfs1 -> nfs2" \
   sh -c "'$real_lockferry' --store 'dir://$tmp/store' migrations --json | grep -q '\"to_node\": \"nfs2\"'"
 finish

@@ -93,6 +93,13 @@ expect_rc 7 "... and nothing runs" ra monitor
 expect_rc 0 "start with an unusable store and migrate_failure=warn" env OCF_RESKEY_store=nosuch://x OCF_RESKEY_migrate_failure=warn "$agent" start
 expect_rc 0 "... lockferryd runs" ra monitor
 expect_rc 0 "stop" ra stop
+# A node in `adopt` that the store never heard of is not adopted, with a warning, and the start
+# goes on (migrate_failure=fail).
+expect_rc 0 "start with an unknown node in adopt" env OCF_RESKEY_adopt="nfs1 nfs2 nfs9" "$agent" start
+check "... warns that nfs9 is unknown, naming the nodes the store knows" \
+  grep -q "not adopting nfs9: .*unknown to the store.*knows these nodes: nfs1, nfs2" "$tmp/last.out"
+check "... and fences nothing for it" sh -c "! '$lockferry' --store 'dir://$tmp/store' nodes --json | grep -q nfs9"
+expect_rc 0 "stop" ra stop
 
 # lockferryd under systemd instead: the resource only migrates.
 export OCF_RESKEY_manage_daemon=false

@@ -26,20 +26,20 @@ TEST(DirStore, BumpEpochIsACompareAndSet) {
   auto store = open_at(dir.path());
   ASSERT_TRUE(store);
   EXPECT_EQ(*store->epoch("nfs1"), 0u);
-  auto bumped = store->bump_epoch("nfs1", 0);
+  auto bumped = store->bump_epoch("nfs1", 0, "nfs2");
   ASSERT_TRUE(bumped.ok()) << bumped.error().message;
   EXPECT_EQ(*bumped, 1u);
   EXPECT_EQ(*store->epoch("nfs1"), 1u);
 
-  auto stale = store->bump_epoch("nfs1", 0);
+  auto stale = store->bump_epoch("nfs1", 0, "nfs2");
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, kErrFenced);
   EXPECT_THAT(stale.error().message, HasSubstr("already 1"));
 
-  EXPECT_EQ(*store->bump_epoch("nfs1", 1), 2u);
+  EXPECT_EQ(*store->bump_epoch("nfs1", 1, "nfs2"), 2u);
   EXPECT_EQ(*store->epoch("nfs1"), 2u);
   EXPECT_EQ(*store->epoch("nfs2"), 0u);  // per node
-  EXPECT_FALSE(store->bump_epoch("nfs1", 5).ok());
+  EXPECT_FALSE(store->bump_epoch("nfs1", 5, "nfs2").ok());
   EXPECT_EQ(*store->epoch("nfs1"), 2u);
 }
 
@@ -50,7 +50,7 @@ TEST(DirStore, RefusesWritesFromAFencedNode) {
   ASSERT_TRUE(primary && adoptive);
   ASSERT_TRUE(primary->put_monitor(make_record("nfs1", "client", 0)).ok());
 
-  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);  // nfs2 adopts nfs1
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);  // nfs2 adopts nfs1
 
   auto late_put = primary->put_monitor(make_record("nfs1", "late-client", 0));
   ASSERT_FALSE(late_put.ok());

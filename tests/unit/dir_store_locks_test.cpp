@@ -75,7 +75,7 @@ TEST(DirStoreLocks, AFencedNodeCannotReplaceItsTable) {
   auto adoptive = open_at(dir.path());
   ASSERT_TRUE(primary && adoptive);
   ASSERT_TRUE(primary->put_locks("nfs1", 0, {make_lock("nfs1", 0, 0, 9)}).ok());
-  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);
 
   auto late = primary->put_locks("nfs1", 0, {});
   ASSERT_FALSE(late.ok());

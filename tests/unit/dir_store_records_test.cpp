@@ -140,7 +140,7 @@ TEST(DirStore, RefusesNodeAndFileNamesThatWouldEscapeTheStore) {
     EXPECT_FALSE(store->delete_monitor(name, "client", 0).ok()) << shown;
     EXPECT_FALSE(store->list_monitor(name).ok()) << shown;
     EXPECT_FALSE(store->epoch(name).ok()) << shown;
-    EXPECT_FALSE(store->bump_epoch(name, 0).ok()) << shown;
+    EXPECT_FALSE(store->bump_epoch(name, 0, "nfs2").ok()) << shown;
 
     auto by_file = make_record("nfs1", "client");
     by_file.file_name = name;

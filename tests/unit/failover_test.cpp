@@ -243,6 +243,80 @@ TEST(Migrate, ASecondAdoptiveNodeIsRefusedUnlessForced) {
   EXPECT_EQ(forced->epoch, 2u);
 }
 
+TEST(Migrate, AnAdopterInterruptedRightAfterItsFenceResumesAndNoOtherNodeTakesOver) {
+  Cluster c;
+  ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());
+  // nodeB won the fence and died before it wrote its migration record (or replayed anything).
+  ASSERT_EQ(*c.store->bump_epoch("nodeA", 0, "nodeB"), 1u);
+  ASSERT_TRUE(c.store->list_migrations()->empty());
+
+  auto other = migrate(*c.store, c.options("nodeC"));
+  ASSERT_FALSE(other.ok()) << "nodeC fenced nodeA again at epoch " << other->epoch;
+  EXPECT_NE(other.error().message.find("was already adopted by nodeB at epoch 1"),
+            std::string::npos)
+      << other.error().message;
+  EXPECT_EQ(*c.store->epoch("nodeA"), 1u);
+
+  auto resumed = migrate(*c.store, c.options("nodeB"));
+  ASSERT_TRUE(resumed.ok()) << resumed.error().message;
+  EXPECT_TRUE(resumed->repeated);
+  EXPECT_EQ(resumed->epoch, 1u) << "no second fencing bump";
+  EXPECT_EQ(dir_names(c.sm), std::vector<std::string>{"192.0.2.101"});
+}
+
+TEST(Migrate, AnEpochFencedByAnOlderLockferryBelongsToItsMigrationRecord) {
+  Cluster c;
+  ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());
+  // What lockferry wrote before the adopter was part of the fence: an epoch file naming nobody,
+  // then the migration record.
+  std::filesystem::create_directories(c.store_dir + "/nodeA/epochs");
+  testing::write_raw_file(
+      c.store_dir + "/nodeA/epochs/1",
+      R"({"format": 1, "node": "nodeA", "epoch": 1, "by_host": "b", "by_pid": 7, "at_ns": 5})");
+  ASSERT_EQ(*c.store->fence("nodeA"), (store::Fence{1, ""}));
+  ASSERT_TRUE(c.store->put_migration({"nodeA", "nodeB", 1, 100, 200, 1, "", "none", "ok"}).ok());
+
+  auto other = migrate(*c.store, c.options("nodeC"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.error().message.find("was already adopted by nodeB at epoch 1"),
+            std::string::npos)
+      << other.error().message;
+  auto again = migrate(*c.store, c.options("nodeB"));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->repeated);
+}
+
+TEST(Migrate, ATypoIsRefusedEvenInADryRunAndForceAdoptsAnEmptyNode) {
+  Cluster c;
+  ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());
+  auto o = c.options();
+  o.from_node = "nodeAA";
+  o.dry_run = true;
+  auto dry = migrate(*c.store, o);
+  ASSERT_FALSE(dry.ok());
+  EXPECT_NE(dry.error().message.find("node nodeAA is unknown to the store dir://" + c.store_dir +
+                                     ": it has no monitor records"),
+            std::string::npos)
+      << dry.error().message;
+  EXPECT_NE(dry.error().message.find("The store knows these nodes: nodeA."), std::string::npos);
+  o.dry_run = false;
+  EXPECT_FALSE(migrate(*c.store, o).ok());
+  EXPECT_EQ(*c.store->list_nodes(), std::vector<std::string>{"nodeA"}) << "nothing fenced";
+  EXPECT_TRUE(c.store->list_migrations()->empty());
+
+  o.adopt_unknown = true;
+  auto forced = migrate(*c.store, o);
+  ASSERT_TRUE(forced.ok()) << forced.error().message;
+  EXPECT_EQ(forced->records, 0u);
+  EXPECT_EQ(*c.store->fence("nodeAA"), (store::Fence{1, "nodeB"}));
+  // An empty store says so.
+  Cluster empty;
+  auto none = migrate(*empty.store, empty.options());
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("knows no node at all"), std::string::npos)
+      << none.error().message;
+}
+
 TEST(Migrate, DryRunNeitherFencesNorWrites) {
   Cluster c;
   ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());

@@ -76,7 +76,7 @@ TEST(LockRecorder, AFencedNodeStopsWritingItsTable) {
   LockRecorder recorder(io, *store, "nfs1", 0, 10ms);
   recorder.on_change(grant(0, 9));
   recorder.flush();
-  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);
   recorder.on_change(grant(20, 29));
   io.run_for(100ms);
   EXPECT_TRUE(recorder.stats().fenced);

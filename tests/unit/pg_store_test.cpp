@@ -90,11 +90,11 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, CreatesItsSchemaAndRecordsItsVersion) {
   auto store = open_store(url_);
   ASSERT_TRUE(store.ok()) << store.error().message;
-  EXPECT_EQ(sql("SELECT version FROM schema_version"), "1|");
+  EXPECT_EQ(sql("SELECT version FROM schema_version ORDER BY version"), "1|2|");
   ASSERT_TRUE((*store)->put_monitor(make_record("nfs1", "client")).ok());
-  ASSERT_EQ(*(*store)->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*(*store)->bump_epoch("nfs1", 0, "nfs2"), 1u);
   // SQL users see plain tables, keyed and indexed for the usual questions.
-  EXPECT_EQ(sql("SELECT node, epoch FROM nodes"), "nfs1|1|");
+  EXPECT_EQ(sql("SELECT node, epoch, adopter FROM nodes"), "nfs1|1|nfs2|");
   EXPECT_EQ(sql("SELECT file_name, mon_name, addr FROM monitor_records"),
             "client|client|16777343|");
   EXPECT_EQ(
@@ -103,7 +103,21 @@ TEST_F(PgStoreTest, CreatesItsSchemaAndRecordsItsVersion) {
       "4|");
   // A second open (another node starting) finds the schema and applies nothing.
   ASSERT_TRUE(open_store(url_).ok());
-  EXPECT_EQ(sql("SELECT count(*) FROM schema_version"), "1|");
+  EXPECT_EQ(sql("SELECT count(*) FROM schema_version"), "2|");
+}
+
+TEST_F(PgStoreTest, AVersion1DatabaseIsUpgradedAndItsEpochsKeptWithoutAnAdopter) {
+  ASSERT_TRUE(open_store(url_).ok());
+  // What lockferry with schema version 1 left: no adopter column, nfs1 fenced at epoch 1.
+  sql("ALTER TABLE nodes DROP COLUMN adopter");
+  sql("DELETE FROM schema_version WHERE version = 2");
+  sql("INSERT INTO nodes (node, epoch, epoch_changed_ns) VALUES ('nfs1', 1, 5)");
+  auto store = open_store(url_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(sql("SELECT version FROM schema_version ORDER BY version"), "1|2|");
+  EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{1, ""}));
+  ASSERT_EQ(*(*store)->bump_epoch("nfs1", 1, "nfs3"), 2u);
+  EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{2, "nfs3"}));
 }
 
 TEST_F(PgStoreTest, RefusesADatabaseWithANewerSchema) {
@@ -166,7 +180,7 @@ TEST_F(PgStoreTest, WritesWhileTheServerIsDownAreQueuedAndStoredInOrderWhenItIsB
   auto read = store.list_monitor("nfs1");
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.error().code, kErrUnreachable);
-  EXPECT_FALSE(store.bump_epoch("nfs1", 0).ok());
+  EXPECT_FALSE(store.bump_epoch("nfs1", 0, "nfs2").ok());
   // A bad write is refused at once, not queued.
   auto bad = make_record("nfs1", "../escape");
   EXPECT_NE(store.put_monitor(bad).error().code, kErrQueued);
@@ -210,7 +224,7 @@ TEST_F(PgStoreTest, QueuedWritesOfANodeAdoptedMeanwhileAreDroppedNotStored) {
   // The adoptive node fences nfs1 before the primary's backlog gets written.
   auto adoptive = open_store(url_);
   ASSERT_TRUE(adoptive.ok()) << adoptive.error().message;
-  ASSERT_EQ(*(*adoptive)->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*(*adoptive)->bump_epoch("nfs1", 0, "nfs2"), 1u);
 
   lockferry::testing::LogCapture log;
   EXPECT_EQ(flush_until_empty(primary), 0u);
@@ -236,7 +250,7 @@ TEST_F(PgStoreTest, AConnectionCutByTheServerIsReopened) {
   sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
       "AND pid <> pg_backend_pid()");
   // Fencing too: bump_epoch checks the connection first, since it is never repeated.
-  auto bumped = store.bump_epoch("nfs1", 0);
+  auto bumped = store.bump_epoch("nfs1", 0, "nfs2");
   ASSERT_TRUE(bumped.ok()) << bumped.error().message;
   EXPECT_EQ(*bumped, 1u);
   sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "

@@ -8,6 +8,7 @@
 
 #include "capture/recorder.h"
 #include "dir_store_test_util.h"
+#include "forwarding_store.h"
 
 namespace lockferry::capture {
 namespace {
@@ -18,14 +19,13 @@ using testing::write_raw_file;
 
 // Forwards to a real store, counting batch calls; refuses files named `refuse` like a store
 // refusing one record (the batch holding it fails as a whole).
-class CountingStore final : public store::Store {
+class CountingStore final : public testing::ForwardingStore {
  public:
-  explicit CountingStore(store::Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   std::string refuse;
   int batches = 0;
   std::vector<std::size_t> batch_sizes;
 
-  std::string url() const override { return inner_.url(); }
   Result<void> put_monitor(const MonitorRecord& r) override { return put_monitor_file({r}); }
   Result<void> put_monitor_file(const std::vector<MonitorRecord>& records) override {
     if (!records.empty() && records.front().file_name == refuse)
@@ -39,34 +39,6 @@ class CountingStore final : public store::Store {
       if (!f.empty() && f.front().file_name == refuse) return make_error("refusing {}", refuse);
     return inner_.put_monitor_files(files);
   }
-  Result<void> delete_monitor(std::string_view node, std::string_view name,
-                              std::uint64_t epoch) override {
-    return inner_.delete_monitor(node, name, epoch);
-  }
-  Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override {
-    return inner_.list_monitor(node);
-  }
-  Result<void> put_locks(std::string_view node, std::uint64_t epoch,
-                         const std::vector<LockRecord>& locks) override {
-    return inner_.put_locks(node, epoch, locks);
-  }
-  Result<std::vector<LockRecord>> list_locks(std::string_view node) override {
-    return inner_.list_locks(node);
-  }
-  Result<std::vector<std::string>> list_nodes() override { return inner_.list_nodes(); }
-  Result<std::uint64_t> epoch(std::string_view node) override { return inner_.epoch(node); }
-  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) override {
-    return inner_.bump_epoch(node, expected);
-  }
-  Result<void> put_migration(const store::MigrationRecord& m) override {
-    return inner_.put_migration(m);
-  }
-  Result<std::vector<store::MigrationRecord>> list_migrations() override {
-    return inner_.list_migrations();
-  }
-
- private:
-  store::Store& inner_;
 };
 
 struct Fixture {
@@ -190,7 +162,7 @@ TEST(RecorderGroupCommit, OneRefusedFileDoesNotKeepTheOthersOut) {
 
 TEST(RecorderGroupCommit, AFencedBatchStoresNothingAndStopsTheRecorder) {
   Fixture f;
-  ASSERT_TRUE(f.real->bump_epoch("nodeA", 0).ok());  // another node adopted nodeA
+  ASSERT_TRUE(f.real->bump_epoch("nodeA", 0, "nodeB").ok());  // another node adopted nodeA
   Recorder recorder(*f.store, "nodeA", 0, f.io);
   f.write("a");
   f.write("b");

@@ -134,7 +134,7 @@ TEST(Recorder, AnUnreadableDirectoryDeletesNothing) {
 
 TEST(Recorder, AFencedNodeStopsWriting) {
   Fixture f;
-  ASSERT_TRUE(f.store->bump_epoch("nodeA", 0).ok());  // nodeB adopted nodeA
+  ASSERT_TRUE(f.store->bump_epoch("nodeA", 0, "nodeB").ok());  // nodeB adopted nodeA
   write_raw_file(f.sm + "/192.0.2.101", make_record("x", "192.0.2.101").raw);
   Recorder recorder(*f.store, "nodeA", 0);
   recorder.on_change(f.written("192.0.2.101"));

@@ -56,7 +56,7 @@ TEST(SqliteStore, CreatesAWalDatabaseOnlyItsOwnerAndGroupCanRead) {
   // SQL users see plain tables.
   EXPECT_EQ(sql(path, "SELECT node, file_name, mon_name FROM monitor_records"),
             "nfs1|client|client|");
-  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|");
+  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|");
 }
 
 TEST(SqliteStore, ReopeningKeepsTheDataAndDoesNotMigrateAgain) {
@@ -66,13 +66,30 @@ TEST(SqliteStore, ReopeningKeepsTheDataAndDoesNotMigrateAgain) {
     auto store = open_store(url);
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->put_monitor(make_record("nfs1", "client")).ok());
-    ASSERT_EQ(*(*store)->bump_epoch("nfs1", 0), 1u);
+    ASSERT_EQ(*(*store)->bump_epoch("nfs1", 0, "nfs2"), 1u);
   }
   auto store = open_store(url);
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ((*store)->list_monitor("nfs1")->size(), 1u);
   EXPECT_EQ(*(*store)->epoch("nfs1"), 1u);
-  EXPECT_EQ(sql(dir / "store.db", "SELECT count(*) FROM schema_version"), "1|");
+  EXPECT_EQ(sql(dir / "store.db", "SELECT count(*) FROM schema_version"), "2|");
+}
+
+TEST(SqliteStore, AVersion1DatabaseIsUpgradedAndItsEpochsKeptWithoutAnAdopter) {
+  TempDir dir;
+  const std::string path = dir / "store.db";
+  ASSERT_TRUE(open_store("sqlite://" + path).ok());
+  // What lockferry with schema version 1 left: no adopter column, nfs1 fenced at epoch 1.
+  sql(path,
+      "ALTER TABLE nodes DROP COLUMN adopter; DELETE FROM schema_version WHERE version = 2; "
+      "INSERT INTO nodes (node, epoch, epoch_changed_ns) VALUES ('nfs1', 1, 5)");
+  auto store = open_store("sqlite://" + path);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|");
+  EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{1, ""}));
+  ASSERT_EQ(*(*store)->bump_epoch("nfs1", 1, "nfs3"), 2u);
+  EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{2, "nfs3"}));
+  EXPECT_EQ(sql(path, "SELECT node, epoch, adopter FROM nodes"), "nfs1|2|nfs3|");
 }
 
 TEST(SqliteStore, RefusesADatabaseWithANewerSchema) {

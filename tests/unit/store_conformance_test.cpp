@@ -10,9 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,6 +24,8 @@
 #include <vector>
 
 #include "dir_store_test_util.h"
+#include "failover/migration.h"
+#include "forwarding_store.h"
 #include "pg_test_server.h"
 #include "statmon/record.h"
 #include "store/store.h"
@@ -27,10 +33,13 @@
 namespace lockferry::store {
 namespace {
 
+using lockferry::testing::dir_names;
 using lockferry::testing::make_lock;
 using lockferry::testing::make_record;
+using lockferry::testing::read_raw_file;
 using lockferry::testing::run_in_processes;
 using lockferry::testing::TempDir;
+using lockferry::testing::write_raw_file;
 using ::testing::HasSubstr;
 
 // --- the backends -------------------------------------------------------------------------
@@ -258,20 +267,32 @@ TYPED_TEST(StoreConformance, ALockTableMustBeOneNodesAtOneEpoch) {
 
 // --- fencing --------------------------------------------------------------------------------
 
-TYPED_TEST(StoreConformance, BumpEpochIsACompareAndSet) {
+TYPED_TEST(StoreConformance, BumpEpochIsACompareAndSetThatNamesItsAdopter) {
   auto& store = *this->store_;
   EXPECT_EQ(*store.epoch("nfs1"), 0u);
-  auto bumped = store.bump_epoch("nfs1", 0);
+  EXPECT_EQ(*store.fence("nfs1"), Fence{});
+  auto bumped = store.bump_epoch("nfs1", 0, "nfs2");
   ASSERT_TRUE(bumped.ok()) << bumped.error().message;
   EXPECT_EQ(*bumped, 1u);
-  auto stale = store.bump_epoch("nfs1", 0);
+  EXPECT_EQ(*store.fence("nfs1"), (Fence{1, "nfs2"}));
+  // The loser learns the epoch and who set it.
+  auto stale = store.bump_epoch("nfs1", 0, "nfs3");
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, kErrFenced);
-  EXPECT_THAT(stale.error().message, HasSubstr("already 1"));
-  EXPECT_EQ(*store.bump_epoch("nfs1", 1), 2u);
-  EXPECT_FALSE(store.bump_epoch("nfs1", 5).ok());
+  EXPECT_THAT(stale.error().message, HasSubstr("already 1 (nfs2 adopted it first)"));
+  // A retry by the winner itself is no exception: the compare-and-set decides alone.
+  EXPECT_EQ(store.bump_epoch("nfs1", 0, "nfs2").error().code, kErrFenced);
+  EXPECT_EQ(*store.bump_epoch("nfs1", 1, "nfs3"), 2u);
+  EXPECT_FALSE(store.bump_epoch("nfs1", 5, "nfs3").ok());
   EXPECT_EQ(*store.epoch("nfs1"), 2u);
+  EXPECT_EQ(*store.fence("nfs1"), (Fence{2, "nfs3"}));
   EXPECT_EQ(*store.epoch("nfs2"), 0u);
+  EXPECT_EQ(*store.fence("nfs2"), Fence{});
+  // Another connection (another node) sees the same fence.
+  EXPECT_EQ(*this->open()->fence("nfs1"), (Fence{2, "nfs3"}));
+  // An adopter's name is checked like a node's.
+  EXPECT_FALSE(store.bump_epoch("nfs1", 2, "../evil").ok());
+  EXPECT_EQ(*store.fence("nfs1"), (Fence{2, "nfs3"}));
   // A node with only an epoch is a node of the store.
   EXPECT_EQ(*store.list_nodes(), std::vector<std::string>{"nfs1"});
 }
@@ -285,7 +306,7 @@ TYPED_TEST(StoreConformance, WritesWithAStaleEpochAreFenced) {
   ASSERT_TRUE(primary->put_monitor(kept).ok());
   ASSERT_TRUE(primary->put_locks("nfs1", 0, locks).ok());
 
-  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);  // nfs2 adopts nfs1
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);  // nfs2 adopts nfs1
 
   auto late_put = primary->put_monitor(make_record("nfs1", "late-client", 0));
   ASSERT_FALSE(late_put.ok());
@@ -313,23 +334,287 @@ TYPED_TEST(StoreConformance, WritesWithAStaleEpochAreFenced) {
 TYPED_TEST(StoreConformance, BumpEpochRacedByManyProcessesHasExactlyOneWinner) {
   const std::string url = this->url_;
   this->close_before_fork();
+  TempDir said;
   for (int round = 0; round < 8; ++round) {
     const std::string node = "nfs" + std::to_string(round);
-    auto codes = run_in_processes(6, [&](int) {
+    auto codes = run_in_processes(6, [&](int i) {
       auto store = open_store(url);
       if (!store.ok()) return 3;
-      auto bumped = (*store)->bump_epoch(node, 0);
+      auto bumped = (*store)->bump_epoch(node, 0, "adopter" + std::to_string(i));
       if (bumped.ok()) return *bumped == 1 ? 0 : 4;
+      write_raw_file(said / std::to_string(i), bumped.error().message);
       return bumped.error().code == kErrFenced ? 1 : 2;
     });
-    int winners = 0;
-    for (int code : codes) {
-      EXPECT_TRUE(code == 0 || code == 1) << "exit code " << code;
-      winners += code == 0;
+    int winners = 0, winner = -1;
+    for (int i = 0; i < static_cast<int>(codes.size()); ++i) {
+      EXPECT_TRUE(codes[i] == 0 || codes[i] == 1) << "exit code " << codes[i];
+      if (codes[i] == 0) ++winners, winner = i;
     }
-    EXPECT_EQ(winners, 1) << node;
-    EXPECT_EQ(*this->open()->epoch(node), 1u) << node;
+    ASSERT_EQ(winners, 1) << node;
+    const std::string name = "adopter" + std::to_string(winner);
+    EXPECT_EQ(*this->open()->fence(node), (Fence{1, name})) << node;
+    for (int i = 0; i < static_cast<int>(codes.size()); ++i) {
+      if (i == winner) continue;
+      EXPECT_THAT(read_raw_file(said / std::to_string(i)), HasSubstr(name + " adopted it first"));
+    }
   }
+}
+
+// --- one adopter (failover::migrate racing itself) -------------------------------------------
+
+// What an adoptive node does in these races: the whole migration of `node` into its own statd
+// directory, recognition off, through a store that pauses where the race is decided.
+Result<failover::MigrateReport> adopt(Store& store, const std::string& node,
+                                      const std::string& adopter, const std::string& sm) {
+  failover::MigrateOptions o;
+  o.from_node = node;
+  o.to_node = adopter;
+  o.statmon_dir = sm;
+  o.recognize.method = failover::RecognizeMethod::none;
+  return failover::migrate(store, o);
+}
+
+// Widens the windows on purpose: a random pause between reading the fence and the
+// compare-and-set, and after a won compare-and-set, before the migration record is written (the
+// window issue 12 found: a second adopter read the new epoch there, found no migration record
+// and fenced again).
+class PausingStore final : public lockferry::testing::ForwardingStore {
+ public:
+  PausingStore(Store& inner, unsigned seed) : ForwardingStore(inner), rng_(seed) {}
+  // Adopters start up to 8 ms apart (issue 12: two `migrate` 0-30 ms apart), so that some read
+  // the fence while another one is inside its window.
+  void stagger() { pause(8000); }
+  Result<Fence> fence(std::string_view node) override {
+    auto found = inner_.fence(node);
+    pause(3000);
+    return found;
+  }
+  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected,
+                                   std::string_view adopter) override {
+    auto bumped = inner_.bump_epoch(node, expected, adopter);
+    if (bumped.ok()) pause(10'000);
+    return bumped;
+  }
+
+ private:
+  void pause(unsigned max_us) {
+    std::this_thread::sleep_for(std::chrono::microseconds(rng_() % max_us));
+  }
+  std::mt19937 rng_;
+};
+
+// Freezes its process (SIGSTOP) the moment it has won the fence, as an adopter that the
+// scheduler, swap or a debugger stops right there.
+class FreezingStore final : public lockferry::testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected,
+                                   std::string_view adopter) override {
+    auto bumped = inner_.bump_epoch(node, expected, adopter);
+    if (bumped.ok()) ::raise(SIGSTOP);
+    return bumped;
+  }
+};
+
+// How one adopter of a race ended: won (the migration ran, ok) or the error it got.
+struct Outcome {
+  bool won = false;
+  std::string message;
+};
+
+Outcome outcome_of(const Result<failover::MigrateReport>& report) {
+  if (!report.ok()) return {false, report.error().message};
+  return {report->ok, report->message};
+}
+
+std::vector<MonitorRecord> seed_node(Store& store, const std::string& node) {
+  std::vector<MonitorRecord> all;
+  for (const std::string client : {"client-a", "client-b"}) {
+    auto file = make_file(node, client, 1);
+    EXPECT_TRUE(store.put_monitor_file(file).ok());
+    all.insert(all.end(), file.begin(), file.end());
+  }
+  return all;
+}
+
+// Exactly one adopter won; every other one was told who did; the store names the winner in the
+// fence and in the only migration record of `node`; only the winner's statd directory was written.
+void expect_one_adopter(Store& store, const std::string& node, const std::vector<Outcome>& outcomes,
+                        const std::vector<std::string>& sms) {
+  std::vector<int> winners;
+  for (int i = 0; i < static_cast<int>(outcomes.size()); ++i)
+    if (outcomes[i].won) winners.push_back(i);
+  ASSERT_EQ(winners.size(), 1u) << node << ": " << winners.size() << " adopters replayed it";
+  const std::string winner = "adopter" + std::to_string(winners[0]);
+  for (int i = 0; i < static_cast<int>(outcomes.size()); ++i) {
+    if (i == winners[0]) continue;
+    EXPECT_THAT(outcomes[i].message, HasSubstr("was already adopted by " + winner)) << node;
+    EXPECT_TRUE(dir_names(sms[i]).empty()) << node << ": loser adopter" << i << " replayed";
+  }
+  EXPECT_EQ(dir_names(sms[winners[0]]), (std::vector<std::string>{"client-a", "client-b"}));
+  EXPECT_EQ(*store.fence(node), (Fence{1, winner})) << node;
+  auto migrations = store.list_migrations();
+  ASSERT_TRUE(migrations.ok()) << migrations.error().message;
+  std::vector<MigrationRecord> of_node;
+  for (const auto& m : *migrations)
+    if (m.from_node == node) of_node.push_back(m);
+  ASSERT_EQ(of_node.size(), 1u) << node;
+  EXPECT_EQ(of_node[0].to_node, winner);
+  EXPECT_EQ(of_node[0].epoch, 1u);
+  EXPECT_EQ(of_node[0].result, "ok");
+}
+
+std::vector<std::string> make_statmon_dirs(const TempDir& tmp, const std::string& node, int n) {
+  std::vector<std::string> sms;
+  for (int i = 0; i < n; ++i) {
+    sms.push_back(tmp / (node + "-sm" + std::to_string(i)));
+    std::filesystem::create_directories(sms.back());
+  }
+  return sms;
+}
+
+constexpr int kAdopters = 4;
+constexpr int kRaces = 10;
+
+TYPED_TEST(StoreConformance, AdoptersRacingInThreadsHaveExactlyOneWinnerNamedToTheOthers) {
+  TempDir tmp;
+  for (int race = 0; race < kRaces; ++race) {
+    const std::string node = "nfs-t" + std::to_string(race);
+    seed_node(*this->store_, node);
+    const auto sms = make_statmon_dirs(tmp, node, kAdopters);
+    std::vector<Outcome> outcomes(kAdopters);
+    std::atomic<int> waiting{kAdopters};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kAdopters; ++i) {
+      threads.emplace_back([&, i] {
+        // Each adopter has its own connection, as each node has.
+        auto store = open_store(this->url_);
+        waiting.fetch_sub(1);
+        while (waiting.load() > 0) std::this_thread::yield();
+        if (!store.ok()) {
+          outcomes[i] = {false, store.error().message};
+          return;
+        }
+        PausingStore paused(**store, static_cast<unsigned>(race * kAdopters + i));
+        paused.stagger();
+        outcomes[i] = outcome_of(adopt(paused, node, "adopter" + std::to_string(i), sms[i]));
+      });
+    }
+    for (auto& t : threads) t.join();
+    expect_one_adopter(*this->store_, node, outcomes, sms);
+  }
+}
+
+TYPED_TEST(StoreConformance, AdoptersRacingInProcessesHaveExactlyOneWinnerNamedToTheOthers) {
+  TempDir tmp;
+  for (int race = 0; race < kRaces; ++race) {
+    const std::string node = "nfs-p" + std::to_string(race);
+    seed_node(*this->store_, node);
+    const auto sms = make_statmon_dirs(tmp, node, kAdopters);
+    this->close_before_fork();
+    auto codes = run_in_processes(kAdopters, [&](int i) {
+      auto store = open_store(this->url_);
+      if (!store.ok()) return 3;
+      PausingStore paused(**store, static_cast<unsigned>(::getpid()));
+      paused.stagger();
+      const Outcome o = outcome_of(adopt(paused, node, "adopter" + std::to_string(i), sms[i]));
+      write_raw_file(tmp / (node + "-said" + std::to_string(i)), o.message);
+      return o.won ? 0 : 1;
+    });
+    this->store_ = this->open();
+    ASSERT_TRUE(this->store_);
+    std::vector<Outcome> outcomes;
+    for (int i = 0; i < kAdopters; ++i) {
+      EXPECT_TRUE(codes[i] == 0 || codes[i] == 1) << "adopter" << i << " exit code " << codes[i];
+      outcomes.push_back(
+          {codes[i] == 0, read_raw_file(tmp / (node + "-said" + std::to_string(i)))});
+    }
+    expect_one_adopter(*this->store_, node, outcomes, sms);
+  }
+}
+
+TYPED_TEST(StoreConformance, AnAdopterFrozenRightAfterItsFenceIsStillTheOnlyOneThatAdopts) {
+  // Issue 12's reproduction, made deterministic: adopter0 is stopped the moment its new epoch is
+  // in the store (before its migration record is), adopter1 runs its whole migration, then
+  // adopter0 resumes.
+  TempDir tmp;
+  const std::string node = "nfs1";
+  seed_node(*this->store_, node);
+  const auto sms = make_statmon_dirs(tmp, node, 2);
+  this->close_before_fork();
+  const pid_t first = ::fork();
+  ASSERT_GE(first, 0);
+  if (first == 0) {
+    ::alarm(60);
+    auto store = open_store(this->url_);
+    if (!store.ok()) ::_exit(3);
+    FreezingStore freezing(**store);
+    const Outcome o = outcome_of(adopt(freezing, node, "adopter0", sms[0]));
+    write_raw_file(tmp / "said0", o.message);
+    ::_exit(o.won ? 0 : 1);
+  }
+  // Whatever happens below, the child does not outlive the test (and once reaped, its pid is
+  // never signalled: it may belong to another process by then).
+  bool reaped = false;
+  std::shared_ptr<void> reap(nullptr, [&reaped, first](void*) {
+    if (!reaped && ::kill(first, SIGKILL) == 0) ::waitpid(first, nullptr, 0);
+  });
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  pid_t changed = 0;
+  while ((changed = ::waitpid(first, &status, WUNTRACED | WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  reaped = changed == first && !WIFSTOPPED(status);
+  ASSERT_TRUE(changed == first && WIFSTOPPED(status))
+      << "adopter0 never won its fence: " << read_raw_file(tmp / "said0");
+
+  this->store_ = this->open();
+  ASSERT_TRUE(this->store_);
+  const Outcome second = outcome_of(adopt(*this->store_, node, "adopter1", sms[1]));
+  EXPECT_FALSE(second.won);
+  EXPECT_THAT(second.message, HasSubstr("was already adopted by adopter0 at epoch 1"));
+  EXPECT_THAT(second.message, HasSubstr("adopting it right now"));
+
+  ASSERT_EQ(::kill(first, SIGCONT), 0);
+  ASSERT_EQ(::waitpid(first, &status, 0), first);
+  reaped = true;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_raw_file(tmp / "said0");
+  expect_one_adopter(*this->store_, node, {{WEXITSTATUS(status) == 0, ""}, second}, sms);
+}
+
+TYPED_TEST(StoreConformance, MigratingANodeTheStoreNeverHeardOfIsRefusedNamingTheKnownNodes) {
+  auto& store = *this->store_;
+  seed_node(store, "nfs1");
+  ASSERT_TRUE(store.put_locks("nfs3", 0, {}).ok());  // a node with an (empty) lock table only
+  TempDir tmp;
+  const auto sms = make_statmon_dirs(tmp, "x", 1);
+  auto typo = adopt(store, "nfs11", "nfs2", sms[0]);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_THAT(typo.error().message, HasSubstr("node nfs11 is unknown to the store"));
+  EXPECT_THAT(typo.error().message, HasSubstr("The store knows these nodes: nfs1, nfs3"));
+  EXPECT_THAT(typo.error().message, HasSubstr("--force"));
+  // Nothing changed: no fence, no migration, no new node.
+  EXPECT_EQ(*store.fence("nfs11"), Fence{});
+  EXPECT_TRUE(store.list_migrations()->empty());
+  EXPECT_EQ(*store.list_nodes(), (std::vector<std::string>{"nfs1", "nfs3"}));
+
+  // A node with history but no records is no typo; neither is one adopted on purpose.
+  auto known = adopt(store, "nfs3", "nfs2", sms[0]);
+  ASSERT_TRUE(known.ok()) << known.error().message;
+  EXPECT_EQ(known->epoch, 1u);
+  failover::MigrateOptions o;
+  o.from_node = "nfs11";
+  o.to_node = "nfs2";
+  o.statmon_dir = sms[0];
+  o.recognize.method = failover::RecognizeMethod::none;
+  o.adopt_unknown = true;
+  auto on_purpose = failover::migrate(store, o);
+  ASSERT_TRUE(on_purpose.ok()) << on_purpose.error().message;
+  EXPECT_TRUE(on_purpose->ok);
+  EXPECT_EQ(on_purpose->records, 0u);
+  EXPECT_EQ(*store.fence("nfs11"), (Fence{1, "nfs2"}));
 }
 
 // --- several processes ----------------------------------------------------------------------
@@ -565,7 +850,7 @@ TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
     EXPECT_FALSE(store.delete_monitor(name, "client", 0).ok());
     EXPECT_FALSE(store.list_monitor(name).ok());
     EXPECT_FALSE(store.epoch(name).ok());
-    EXPECT_FALSE(store.bump_epoch(name, 0).ok());
+    EXPECT_FALSE(store.bump_epoch(name, 0, "nfs2").ok());
     EXPECT_FALSE(store.put_locks(name, 0, {}).ok());
     EXPECT_FALSE(store.list_locks(name).ok());
     EXPECT_FALSE(store.put_migration(make_migration(name, 1, 1)).ok());
@@ -589,7 +874,7 @@ TYPED_TEST(StoreConformance, HostileNamesAreRefusedAndStoreNothing) {
     auto r = make_record(name, name);
     ASSERT_TRUE(store.put_monitor(r).ok());
     EXPECT_EQ(*store.list_monitor(name), std::vector<MonitorRecord>{r});
-    ASSERT_EQ(*store.bump_epoch(name, 0), 1u);
+    ASSERT_EQ(*store.bump_epoch(name, 0, "nfs2"), 1u);
     ASSERT_TRUE(store.put_locks(name, 1, {make_lock(name, 1, 0, 1)}).ok());
     EXPECT_EQ(store.list_locks(name)->size(), 1u);
   }
@@ -660,7 +945,7 @@ TYPED_TEST(StoreConformance, ABatchWithAStaleEpochIsFencedAndStoresNothing) {
   auto primary = this->open();
   auto adoptive = this->open();
   ASSERT_TRUE(primary && adoptive);
-  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);
   auto late = primary->put_monitor_files(
       {make_file("nfs1", "client-a", 1, 0), make_file("nfs1", "client-b", 2, 0)});
   ASSERT_FALSE(late.ok());

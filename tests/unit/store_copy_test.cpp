@@ -52,11 +52,11 @@ void fill(Store& store) {
                                  make_record("nfs1", "client-b", 0, "nfs1-alias")};
   ASSERT_TRUE(store.put_monitor_file(two).ok());
   ASSERT_TRUE(store.put_locks("nfs1", 0, {lock("nfs1", 0, 0), lock("nfs1", 0, 100)}).ok());
-  ASSERT_EQ(*store.bump_epoch("nfs1", 0), 1u);
-  ASSERT_EQ(*store.bump_epoch("nfs1", 1), 2u);
+  ASSERT_EQ(*store.bump_epoch("nfs1", 0, "nfs2"), 1u);
+  ASSERT_EQ(*store.bump_epoch("nfs1", 1, "nfs3"), 2u);
   ASSERT_TRUE(store.put_monitor(make_record("nfs2", "client-c", 0)).ok());
   ASSERT_TRUE(store.put_locks("nfs2", 0, {}).ok());
-  ASSERT_EQ(*store.bump_epoch("nfs3", 0), 1u);
+  ASSERT_EQ(*store.bump_epoch("nfs3", 0, "nfs2"), 1u);
   ASSERT_TRUE(
       store.put_migration({"nfs1", "nfs2", 1, 100, 200, 2, "192.0.2.10", "sm-notify", "ok"}).ok());
   ASSERT_TRUE(
@@ -71,7 +71,7 @@ void expect_same(Store& a, Store& b) {
     SCOPED_TRACE(node);
     EXPECT_EQ(*a.list_monitor(node), *b.list_monitor(node));
     EXPECT_EQ(*a.list_locks(node), *b.list_locks(node));
-    EXPECT_EQ(*a.epoch(node), *b.epoch(node));
+    EXPECT_EQ(*a.fence(node), *b.fence(node));  // the epoch and who set it
   }
   EXPECT_EQ(*a.list_migrations(), *b.list_migrations());
 }
@@ -98,6 +98,7 @@ TEST(StoreCopy, DirToSqliteToDirKeepsEverything) {
   auto second = copy_store(*middle, *back);
   ASSERT_TRUE(second.ok()) << second.error().message;
   expect_same(*source, *back);
+  EXPECT_EQ(*back->fence("nfs1"), (Fence{2, "nfs3"}));
   // Fencing came along: nfs1's old epoch is refused in the copy as in the original.
   EXPECT_EQ(back->put_monitor(make_record("nfs1", "late", 1)).error().code, kErrFenced);
 }
@@ -143,8 +144,8 @@ TEST(StoreCopy, RefusesADestinationThatIsNotACopyOfTheSource) {
   EXPECT_TRUE(other_node->list_monitor("nfs1")->empty()) << "nothing may be written";
 
   auto ahead = open("sqlite://" + dir / "b.db");
-  ASSERT_EQ(*ahead->bump_epoch("nfs3", 0), 1u);
-  ASSERT_EQ(*ahead->bump_epoch("nfs3", 1), 2u);
+  ASSERT_EQ(*ahead->bump_epoch("nfs3", 0, "nfs2"), 1u);
+  ASSERT_EQ(*ahead->bump_epoch("nfs3", 1, "nfs2"), 2u);
   r = copy_store(*source, *ahead);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.error().message, HasSubstr("destination is newer"));

@@ -582,7 +582,9 @@ int main(int argc, char** argv) {
   migrate->add_option("--timeout", timeout_s, "seconds each recognition command may run")->capture_default_str();
   migrate->add_option("--retry-minutes", retry_minutes, "sm-notify -m: how long to retry unreachable clients")->capture_default_str();
   migrate->add_flag("--dry-run", dry_run, "show what would be written and run; change nothing");
-  migrate->add_flag("--force", force, "adopt even if another node already adopted --from at its current epoch");
+  migrate->add_flag("--force", force,
+                    "adopt even if another node already adopted --from at its current epoch, or "
+                    "if the store knows nothing of --from (no records, no history)");
 
   CLI11_PARSE(app, argc, argv);
   // Logs go to stderr so that --json output on stdout stays parseable.

@@ -215,6 +215,7 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   if (!mistyped.empty()) return make_error("migrate: '{}' must be a string", mistyped);
   o.dry_run = request.value("dry_run", false);
   o.force = request.value("force", false);
+  o.adopt_unknown = o.force;  // --force: also a node with nothing stored, on purpose
   if (o.statmon_dir.empty() || o.statmon_dir[0] != '/')
     return make_error("migrate: the statd monitor directory must be an absolute path, not '{}'",
                       o.statmon_dir);

@@ -2,7 +2,10 @@
 // Adoption of a failed node's monitor records; see migration.h.
 #include "failover/migration.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "common/clock.h"
 
@@ -23,6 +26,60 @@ const store::MigrationRecord* find_adoption(const std::vector<store::MigrationRe
     if (m.from_node == from && m.epoch == epoch) found = &m;
   }
   return found;
+}
+
+// The fence of from_node with its adopter. Epochs set by a lockferry from before the adopter
+// was part of the fence name nobody: their migration record (written after the fence) is asked.
+Result<store::Fence> adoption_fence(store::Store& store, const std::string& from,
+                                    const std::vector<store::MigrationRecord>& migrations) {
+  auto fence = store.fence(from);
+  if (!fence) return fence.error();
+  if (fence->epoch > 0 && fence->adopter.empty()) {
+    if (const auto* m = find_adoption(migrations, from, fence->epoch)) fence->adopter = m->to_node;
+  }
+  return fence;
+}
+
+// A node with nothing in the store (no monitor records, no fencing epoch, no lock table, no
+// migration naming it) is most likely a typo: adopting it would fence a name nobody uses and
+// report success having replayed nothing.
+Result<void> check_known(store::Store& store, const MigrateOptions& options,
+                         const std::vector<MonitorRecord>& records, const store::Fence& fence,
+                         const std::vector<store::MigrationRecord>& migrations) {
+  const std::string& from = options.from_node;
+  if (!records.empty() || fence.epoch != 0) return {};
+  for (const auto& m : migrations)
+    if (m.from_node == from || m.to_node == from) return {};
+  auto nodes = store.list_nodes();
+  if (!nodes) return nodes.error();
+  if (std::find(nodes->begin(), nodes->end(), from) != nodes->end()) return {};
+  if (options.adopt_unknown) {
+    spdlog::warn(
+        "migrate: node {} has nothing in {} (no records, no history): fencing it anyway, "
+        "nothing to replay",
+        from, store.url());
+    return {};
+  }
+  return make_error(
+      "node {} is unknown to the store {}: it has no monitor records, no lock table, no fencing "
+      "epoch and no migration. The store knows {}. Check the name (a typo?), or pass --force to "
+      "adopt a node with nothing stored on purpose",
+      from, store.url(),
+      nodes->empty() ? std::string("no node at all (is it the right store?)")
+                     : fmt::format("these nodes: {}", fmt::join(*nodes, ", ")));
+}
+
+// The refusal when another node holds from_node's fence, in the words the keepalived and
+// Pacemaker scripts look for ("was already adopted by").
+Error adopted_by_another(const MigrateOptions& options, const store::Fence& fence,
+                         const std::vector<store::MigrationRecord>& migrations) {
+  const auto* record = find_adoption(migrations, options.from_node, fence.epoch);
+  return make_error(
+      "node {} was already adopted by {} at epoch {} ({}); refusing to replay it "
+      "twice. Use --force if {} is gone and this node must take over instead",
+      options.from_node, fence.adopter, fence.epoch,
+      record ? clock::format_ns(record->started_ns) : std::string("it is adopting it right now"),
+      fence.adopter);
 }
 
 void substitute(std::string& arg, std::string_view key, const std::string& value) {
@@ -70,28 +127,39 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
                       store.url(), records.error().message);
   report.records = records->size();
 
-  auto epoch = store.epoch(options.from_node);
-  if (!epoch) return epoch.error();
   auto migrations = store.list_migrations();
   if (!migrations) return migrations.error();
+  auto fence = adoption_fence(store, options.from_node, *migrations);
+  if (!fence) return fence.error();
+  if (auto known = check_known(store, options, *records, *fence, *migrations); !known)
+    return known.error();
 
-  report.epoch = *epoch;
-  const auto* previous = find_adoption(*migrations, options.from_node, *epoch);
-  if (previous && previous->to_node == options.to_node) {
+  report.epoch = fence->epoch;
+  if (fence->adopter == options.to_node) {
     report.repeated = true;  // idempotent re-run after a partial or interrupted migration
     spdlog::info("migrate: {} already adopted {} at epoch {}; replaying again", options.to_node,
-                 options.from_node, *epoch);
-  } else if (previous && !options.force) {
-    return make_error("node {} was already adopted by {} at epoch {} ({}); refusing to replay it "
-                      "twice. Use --force if {} is gone and this node must take over instead",
-                      options.from_node, previous->to_node, *epoch,
-                      clock::format_ns(previous->started_ns), previous->to_node);
+                 options.from_node, fence->epoch);
+  } else if (!fence->adopter.empty() && !options.force) {
+    return adopted_by_another(options, *fence, *migrations);
   } else if (!options.dry_run) {
-    // Fence first: from here on the old primary's lockferryd cannot change these records.
-    auto bumped = store.bump_epoch(options.from_node, *epoch);
-    if (!bumped)
+    // Fence first: from here on the old primary's lockferryd cannot change these records. The
+    // compare-and-set from the epoch read above also decides between adopters: whoever moves it
+    // first is named with the new epoch, and every other adopter fails here.
+    auto bumped = store.bump_epoch(options.from_node, fence->epoch, options.to_node);
+    if (!bumped) {
+      if (bumped.error().code == store::kErrFenced) {
+        auto now = adoption_fence(store, options.from_node, *migrations);
+        if (now && !now->adopter.empty() && now->adopter != options.to_node)
+          return adopted_by_another(options, *now, *migrations);
+        if (now && now->adopter == options.to_node)
+          return make_error(
+              "another migration of node {} on this node fenced it at epoch {} at "
+              "the same moment and replays it: run this one again once it is done",
+              options.from_node, now->epoch);
+      }
       return make_error("could not fence node {} (another node may be adopting it right now): {}",
                         options.from_node, bumped.error().message);
+    }
     report.epoch = *bumped;
     spdlog::info("migrate: fenced node {} at epoch {}", options.from_node, report.epoch);
   }

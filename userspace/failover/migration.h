@@ -23,6 +23,10 @@ struct MigrateOptions {
   bool dry_run = false;
   // Adopt even if another node already adopted from_node at its current epoch.
   bool force = false;
+  // Adopt a node the store has never heard of (no monitor records, lock table, fencing epoch or
+  // migration): without it that is refused as a likely typo, naming the nodes the store knows.
+  // `lockferry migrate --force` sets it; automatic adoption does (its peers are configured).
+  bool adopt_unknown = false;
   // Takes the service on this node (service IP, NFS server started in grace) when lockferryd
   // drives the failover itself: run after fencing — so only the node that won the fence takes
   // the service — and before replay. "{from}", "{node}" and "{service_ip}" in any argument are
@@ -52,10 +56,15 @@ struct MigrateReport {
 // Order (DESIGN.md "Order matters"): fence, take over (the takeover command, if any), replay, then
 // recognise — the NFS service must answer on the service IP (and be in grace) before recognition
 // notifies clients: either the takeover command starts it, or the caller did before.
-// Running it again on the same node re-replays idempotently without bumping the epoch again.
-// Fails (as a value) when the store is unreachable, another node already adopted from_node, the
-// takeover command fails (from_node stays fenced; nothing is replayed) or the statd directory is
-// unusable; a failed migration can simply be run again.
+// Fencing names this node as the adopter in the same atomic step that sets the new epoch
+// (Store::bump_epoch), so of several nodes adopting from_node at once exactly one wins and the
+// others are refused naming it, however their steps interleave.
+// Running it again on the same node re-replays idempotently without bumping the epoch again
+// (also after it was interrupted between the fence and the migration record).
+// Fails (as a value) when the store is unreachable, another node already adopted from_node (or
+// won the fence first), from_node is unknown to the store (unless adopt_unknown), the takeover
+// command fails (from_node stays fenced; nothing is replayed) or the statd directory is unusable;
+// a failed migration can simply be run again.
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options);
 
 }  // namespace lockferry::failover

@@ -25,7 +25,7 @@ Files by_file(const std::vector<MonitorRecord>& records) {
 struct NodeState {
   std::vector<MonitorRecord> records;
   std::vector<LockRecord> locks;
-  std::uint64_t epoch = 0;
+  Fence fence;
 };
 
 Result<NodeState> read_node(Store& store, const std::string& node) {
@@ -34,11 +34,11 @@ Result<NodeState> read_node(Store& store, const std::string& node) {
   if (!records) return records.error();
   auto locks = store.list_locks(node);
   if (!locks) return locks.error();
-  auto epoch = store.epoch(node);
-  if (!epoch) return epoch.error();
+  auto fence = store.fence(node);
+  if (!fence) return fence.error();
   state.records = std::move(*records);
   state.locks = std::move(*locks);
-  state.epoch = *epoch;
+  state.fence = std::move(*fence);
   return state;
 }
 
@@ -67,8 +67,9 @@ Result<std::string> difference(Store& from, Store& to) {
     if (!b) return b.error();
     if (a->records != b->records) return fmt::format("monitor records of node '{}' differ", node);
     if (a->locks != b->locks) return fmt::format("lock tables of node '{}' differ", node);
-    if (a->epoch != b->epoch)
-      return fmt::format("epochs of node '{}' differ ({} / {})", node, a->epoch, b->epoch);
+    if (a->fence != b->fence)
+      return fmt::format("fences of node '{}' differ (epoch {} set by '{}' / epoch {} set by '{}')",
+                         node, a->fence.epoch, a->fence.adopter, b->fence.epoch, b->fence.adopter);
   }
   auto ma = from.list_migrations();
   if (!ma) return ma.error();
@@ -118,11 +119,11 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
     if (!a) return make_error("reading node '{}' of {}: {}", node, src, a.error().message);
     auto b = read_node(to, node);
     if (!b) return make_error("reading node '{}' of {}: {}", node, dst, b.error().message);
-    if (b->epoch > a->epoch)
+    if (b->fence.epoch > a->fence.epoch)
       return make_error(
           "node '{}' is at fencing epoch {} in {} but only {} in {}: the "
           "destination is newer than the source; refusing to copy",
-          node, b->epoch, dst, a->epoch, src);
+          node, b->fence.epoch, dst, a->fence.epoch, src);
     const auto a_files = by_file(a->records);
     for (const auto& [name, lines] : by_file(b->records)) {
       if (!a_files.count(name))
@@ -155,10 +156,10 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
       wrote = true;
     }
     const bool listed = std::find(to_nodes->begin(), to_nodes->end(), node) != to_nodes->end();
-    if (a.locks != b.locks || (!listed && !wrote && a.epoch == 0)) {
+    if (a.locks != b.locks || (!listed && !wrote && a.fence.epoch == 0)) {
       // A table's epoch is its locks' epoch; an empty one is written at the destination's
       // epoch (and makes a node that has nothing else exist there too).
-      const std::uint64_t epoch = a.locks.empty() ? b.epoch : a.locks.front().epoch;
+      const std::uint64_t epoch = a.locks.empty() ? b.fence.epoch : a.locks.front().epoch;
       if (auto ok = to.put_locks(node, epoch, a.locks); !ok)
         return make_error("copying the lock table of node '{}' into {}: {}", node, dst,
                           ok.error().message);
@@ -166,12 +167,15 @@ Result<CopyReport> copy_store(Store& from, Store& to) {
     } else if (!a.locks.empty()) {
       ++report.unchanged;
     }
-    while (b.epoch < a.epoch) {
-      auto bumped = to.bump_epoch(node, b.epoch);
+    while (b.fence.epoch < a.fence.epoch) {
+      // The current epoch keeps its adopter (what an adopter decides by); the ones before it
+      // are history, which the migration records keep.
+      const bool last = b.fence.epoch + 1 == a.fence.epoch;
+      auto bumped = to.bump_epoch(node, b.fence.epoch, last ? a.fence.adopter : std::string_view());
       if (!bumped)
-        return make_error("raising the epoch of node '{}' in {} to {}: {}", node, dst, a.epoch,
-                          bumped.error().message);
-      b.epoch = *bumped;
+        return make_error("raising the epoch of node '{}' in {} to {}: {}", node, dst,
+                          a.fence.epoch, bumped.error().message);
+      b.fence.epoch = *bumped;
       ++report.epoch_bumps;
     }
   }

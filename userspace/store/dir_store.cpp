@@ -353,11 +353,67 @@ Result<std::uint64_t> DirStore::epoch(std::string_view node) {
   return current;
 }
 
-Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t expected) {
+Result<std::string> DirStore::epoch_adopter(std::string_view node, std::uint64_t epoch) {
+  const std::string path = node_dir(node) + "/epochs/" + std::to_string(epoch);
+  auto dirfd = open_dir(std::string(node) + "/epochs", false);
+  if (!dirfd) return dirfd.error();
+  auto text = files::read_file_bounded_at(dirfd->get(), std::to_string(epoch), path,
+                                         kMaxDocumentBytes);
+  if (!text) return text.error();
+  try {
+    const json doc = json::parse(*text);
+    if (holds_non_integer(doc)) return make_error("{}: {}", path, kNotInteger);
+    if (doc.at("format").get<int>() != kFormat)
+      return make_error("{}: unknown format {}", path, doc.at("format").dump());
+    if (doc.at("node").get<std::string>() != node || doc.at("epoch").get<std::uint64_t>() != epoch)
+      return make_error("{}: names another node or epoch", path);
+    // Epoch files of lockferry before the adopter was part of the fence have none.
+    auto adopter = doc.value("adopter", std::string());
+    if (!adopter.empty()) {
+      if (auto ok = check_node_name(adopter); !ok)
+        return make_error("{}: adopter: {}", path, ok.error().message);
+    }
+    return adopter;
+  } catch (const json::exception& e) {
+    return make_error("{}: not a valid epoch file: {}", path, e.what());
+  }
+}
+
+Result<Fence> DirStore::fence(std::string_view node) {
+  auto current = epoch(node);
+  if (!current) return current.error();
+  if (*current == 0) return Fence{};
+  // Epoch files are never removed or rewritten, so the one found is still there to read.
+  auto adopter = epoch_adopter(node, *current);
+  if (!adopter) return adopter.error();
+  return Fence{*current, std::move(*adopter)};
+}
+
+// The compare-and-set is the creation of the file named <expected+1>, by link() of a temp file
+// that already holds the whole document (adopter included), fsynced: the name appears with its
+// content, so no reader ever sees the new epoch without its adopter. On NFS, LINK is one RPC the
+// server's filesystem executes atomically: of several clients linking the same name exactly one
+// succeeds and every other one gets EEXIST, whatever their caches say. (O_CREAT|O_EXCL is atomic
+// there too, but the file would exist, empty, before its adopter is written into it.) A stale
+// client cache can only show an older epoch: the reader then links a name that exists and loses.
+// A retransmitted LINK that reports EEXIST for its own first attempt is recognised by the temp
+// file's link count (files::create_file_exclusively). The winner closed its temp file before the
+// link, so close-to-open consistency gives any client that opens the epoch file its content.
+Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t expected,
+                                           std::string_view adopter) {
+  if (!adopter.empty()) {
+    if (auto ok = check_node_name(adopter); !ok)
+      return make_error("adopter of node '{}': {}", statmon::printable(node), ok.error().message);
+  }
+  // Who holds an epoch, for the loser's message; an unreadable file only makes it vaguer.
+  auto holder = [&](std::uint64_t epoch) {
+    auto found = epoch_adopter(node, epoch);
+    return found ? *found : std::string();
+  };
   auto current = epoch(node);
   if (!current) return current.error();
   if (*current != expected) {
-    return epoch_moved(node, expected, *current);
+    return epoch_moved(node, expected, *current, *current == 0 ? "" : holder(*current));
   }
   if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
   const std::string dir = node_dir(node) + "/epochs";
@@ -367,20 +423,18 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   const std::uint64_t next = expected + 1;
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
-  const json doc{{"format", kFormat}, {"node", std::string(node)}, {"epoch", next},
-                 {"by_host", host},   {"by_pid", ::getpid()},      {"at_ns", now_ns()}};
+  const json doc{{"format", kFormat}, {"node", std::string(node)},
+                 {"epoch", next},     {"adopter", std::string(adopter)},
+                 {"by_host", host},   {"by_pid", ::getpid()},
+                 {"at_ns", now_ns()}};
   // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
   // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
   auto created = files::create_file_exclusively_at(dirfd->get(), dir, std::to_string(next),
                                                    dump(doc), kFileMode);
   if (!created) return created.error();
-  if (!*created) {
-    return Error{fmt::format("cannot bump the epoch of node '{}' from {}: another node bumped it "
-                             "at the same moment",
-                             statmon::printable(node), expected),
-                 kErrFenced};
-  }
-  spdlog::info("dir store {}: node '{}' is now at fencing epoch {}", root_, node, next);
+  if (!*created) return epoch_moved(node, expected, next, holder(next));
+  spdlog::info("dir store {}: node '{}' is now at fencing epoch {}, adopted by '{}'", root_, node,
+               next, statmon::printable(adopter));
   return next;
 }
 

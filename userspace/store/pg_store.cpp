@@ -360,7 +360,14 @@ Result<std::uint64_t> PgStore::epoch(std::string_view node) {
   return retry_on_stale_connection([&] { return SqlStore::epoch(node); });
 }
 
-Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t expected) {
+Result<Fence> PgStore::fence(std::string_view node) {
+  std::lock_guard lock(mu_);
+  flush_locked();
+  return retry_on_stale_connection([&] { return SqlStore::fence(node); });
+}
+
+Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t expected,
+                                          std::string_view adopter) {
   std::lock_guard lock(mu_);
   flush_locked();
   // Not repeated after a failure (its commit may have happened), so first make sure that an
@@ -369,7 +376,7 @@ Result<std::uint64_t> PgStore::bump_epoch(std::string_view node, std::uint64_t e
     auto alive = db_->query("SELECT 1");
     if (!alive && alive.error().code == kErrUnreachable) connection_lost();
   }
-  return SqlStore::bump_epoch(node, expected);
+  return SqlStore::bump_epoch(node, expected, adopter);
 }
 
 Result<void> PgStore::put_migration(const MigrationRecord& migration) {

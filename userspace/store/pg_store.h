@@ -57,7 +57,9 @@ class PgStore final : public SqlStore {
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;
   Result<std::uint64_t> epoch(std::string_view node) override;
-  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) override;
+  Result<Fence> fence(std::string_view node) override;
+  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected,
+                                   std::string_view adopter) override;
   Result<void> put_migration(const MigrationRecord& migration) override;
   Result<std::vector<MigrationRecord>> list_migrations() override;
 

@@ -46,11 +46,14 @@ Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
                kErrFenced};
 }
 
-Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current) {
-  return Error{fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} "
-                           "(another node adopted it first)",
-                           statmon::printable(node), expected, current),
-               kErrFenced};
+Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current,
+                  std::string_view adopter) {
+  return Error{
+      fmt::format("cannot bump the epoch of node '{}' from {}: it is already {} ({} "
+                  "adopted it first)",
+                  statmon::printable(node), expected, current,
+                  adopter.empty() ? std::string("another node") : statmon::printable(adopter)),
+      kErrFenced};
 }
 
 }  // namespace lockferry::store

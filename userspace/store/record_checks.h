@@ -26,7 +26,9 @@ Result<void> check_lock(const LockRecord& lock);
 Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,
              std::string_view action);
 
-// kErrFenced: bump_epoch(node, expected) lost the compare-and-set; the epoch is `current`.
-Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current);
+// kErrFenced: bump_epoch(node, expected, ...) lost the compare-and-set; the epoch is `current`,
+// set by `adopter` (empty: unknown).
+Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t current,
+                  std::string_view adopter);
 
 }  // namespace lockferry::store

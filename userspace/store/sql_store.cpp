@@ -87,6 +87,13 @@ const std::vector<SchemaMigration>& schema_migrations() {
            "CREATE INDEX migrations_by_started ON migrations (started_ns)",
            "CREATE INDEX migrations_by_to_node ON migrations (to_node)",
        }},
+      // Who fenced a node is part of the fence: bump_epoch sets epoch and adopter in one UPDATE.
+      // Epochs set before this version keep '' (failover::migrate asks the migrations table).
+      {2,
+       "the adopter that set each node's fencing epoch",
+       {
+           "ALTER TABLE nodes ADD COLUMN adopter {text} NOT NULL DEFAULT ''",
+       }},
   };
   return migrations;
 }
@@ -572,24 +579,53 @@ Result<std::uint64_t> SqlStore::epoch(std::string_view node) {
   return current;
 }
 
-Result<std::uint64_t> SqlStore::bump_epoch(std::string_view node, std::uint64_t expected) {
+Result<Fence> SqlStore::fence(std::string_view node) {
   if (auto ok = check_node_name(node); !ok) return ok.error();
+  Fence current;
+  auto read = transaction(false, [&](SqlDatabase& db) -> Result<void> {
+    auto rows = db.query("SELECT epoch, adopter FROM nodes WHERE node = $1", {std::string(node)});
+    if (!rows) return rows.error();
+    if (rows->empty()) return {};
+    auto v = column_u64(rows->front().at(0));
+    if (!v) return make_error("store {}: epoch of node '{}': {}", url(), node, v.error().message);
+    current = Fence{*v, rows->front().at(1)};
+    return {};
+  });
+  if (!read) return read.error();
+  return current;
+}
+
+Result<std::uint64_t> SqlStore::bump_epoch(std::string_view node, std::uint64_t expected,
+                                           std::string_view adopter) {
+  if (auto ok = check_node_name(node); !ok) return ok.error();
+  if (!adopter.empty()) {
+    if (auto ok = check_node_name(adopter); !ok)
+      return make_error("adopter of node '{}': {}", statmon::printable(node), ok.error().message);
+  }
   std::uint64_t next = 0;
   auto bumped = transaction(true, [&](SqlDatabase& db) -> Result<void> {
+    // The row lock (SQLite: the write lock of BEGIN IMMEDIATE) is held until commit, so the
+    // epoch read here and the adopter written with the new one are one atomic step.
     auto current = lock_node(db, node, true);
     if (!current) return current.error();
     if (*current != expected) {
-      return epoch_moved(node, expected, *current);
+      auto holder = db.query("SELECT adopter FROM nodes WHERE node = $1", {std::string(node)});
+      if (!holder) return holder.error();
+      return epoch_moved(node, expected, *current,
+                         holder->empty() ? std::string() : holder->front().at(0));
     }
     if (expected == UINT64_MAX) return make_error("epoch of node '{}' is exhausted", node);
     next = expected + 1;
-    auto updated = db.query("UPDATE nodes SET epoch = $2, epoch_changed_ns = $3 WHERE node = $1",
-                            {std::string(node), next, clock::now_ns()});
+    auto updated = db.query(
+        "UPDATE nodes SET epoch = $2, adopter = $3, epoch_changed_ns = $4 "
+        "WHERE node = $1 AND epoch = $5",
+        {std::string(node), next, std::string(adopter), clock::now_ns(), expected});
     if (!updated) return updated.error();
     return {};
   });
   if (!bumped) return bumped.error();
-  spdlog::info("store {}: node '{}' is now at fencing epoch {}", url(), node, next);
+  spdlog::info("store {}: node '{}' is now at fencing epoch {}, adopted by '{}'", url(), node, next,
+               statmon::printable(adopter));
   return next;
 }
 

@@ -2,9 +2,10 @@
 // SqlStore: the Store interface over a SQL database, shared by the sqlite:// and postgresql://
 // backends — one schema, one set of queries, fencing checked inside each write's transaction.
 //
-// Schema (version 1; see kSchema in sql_store.cpp and docs/stores.md):
+// Schema (version 2; see schema_migrations() in sql_store.cpp and docs/stores.md):
 //   schema_version(version PK, description, applied_ns)  migrations applied by lockferry itself
-//   nodes(node PK, epoch, epoch_changed_ns)               one row per node: its fencing epoch
+//   nodes(node PK, epoch, epoch_changed_ns, adopter)      one row per node: its fencing epoch
+//                                                         and the node that set it
 //   monitor_records(node, file_name, line PK, ...)        one row per line of a statd file
 //   lock_records(node, seq PK, ...)                       a node's lock table, in table order
 //   migrations(from_node, epoch PK, to_node, ...)         who adopted whom
@@ -66,7 +67,9 @@ class SqlStore : public Store {
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;
   Result<std::uint64_t> epoch(std::string_view node) override;
-  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) override;
+  Result<Fence> fence(std::string_view node) override;
+  Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected,
+                                   std::string_view adopter) override;
   Result<void> put_migration(const MigrationRecord& migration) override;
   Result<std::vector<MigrationRecord>> list_migrations() override;
 

@@ -29,6 +29,19 @@ struct MigrationRecord {
   bool operator==(const MigrationRecord&) const = default;
 };
 
+// Who fenced a node. The adoptive node is stored with the epoch by the same atomic step that
+// sets the epoch, so an adopter that finds an epoch always finds who set it: a second adopter
+// racing the first (issue 12: both read the epoch, one bumps, the other finds no migration
+// record yet and bumps again) sees the winner's name instead of an unclaimed epoch.
+struct Fence {
+  std::uint64_t epoch = 0;  // 0: never adopted
+  // The node that set `epoch` by adopting this one; empty at epoch 0 and for an epoch set by a
+  // lockferry older than this field (failover::migrate then asks the migration records).
+  std::string adopter;
+
+  bool operator==(const Fence&) const = default;
+};
+
 // Fencing: every node has an epoch in the store, starting at 0 for a node never adopted. Writes
 // carry the writer's epoch; a write with an epoch older than the node's current one is refused
 // (ErrFenced), so a primary that was only partitioned and comes back after being adopted cannot
@@ -103,9 +116,16 @@ class Store {
   // The node's current fencing epoch (0 if never bumped).
   virtual Result<std::uint64_t> epoch(std::string_view node) = 0;
 
-  // Compare-and-set: if the node's epoch is `expected`, make it expected+1 and return that;
-  // otherwise fail with kErrFenced naming the epoch found. Atomic across nodes.
-  virtual Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected) = 0;
+  // The node's current epoch and the adoptive node that set it.
+  virtual Result<Fence> fence(std::string_view node) = 0;
+
+  // Compare-and-set: if the node's epoch is `expected`, make it expected+1 set by `adopter`
+  // (one atomic step: the epoch never exists without its adopter) and return it; otherwise fail
+  // with kErrFenced naming the epoch found and who set it. Exactly one of several callers racing
+  // from the same `expected` wins, across processes and nodes; a retry by the winner itself
+  // fails like any other (failover::migrate reads the fence first and resumes).
+  virtual Result<std::uint64_t> bump_epoch(std::string_view node, std::uint64_t expected,
+                                           std::string_view adopter) = 0;
 
   // Append or update (keyed by from_node + epoch) one migration record, and list them all.
   virtual Result<void> put_migration(const MigrationRecord& migration) = 0;
