@@ -13,7 +13,8 @@
 source "$(dirname "$0")/lib.sh"
 unit=$1 lockferryd=$2 lockferry=$3
 need_root
-for tool in setpriv strace systemd-analyze python3 ip nsenter unshare rpcbind rpc.statd sm-notify rpcinfo; do
+for tool in setpriv strace systemd-analyze python3 ip nsenter unshare rpcbind rpc.statd sm-notify rpcinfo \
+  dbus-daemon dbus-send ganesha.nfsd; do
   command -v $tool >/dev/null || skip "$tool not installed"
 done
 id statd >/dev/null 2>&1 || skip "no user statd (nfs-common not installed?)"
@@ -55,7 +56,36 @@ setsid nsenter --net=/run/netns/$cli unshare --mount --propagation private sh -c
 client_sid=$!
 cleanup_hooks+=("kill \$(ps -o pid= -s $client_sid) 2>/dev/null")
 check "the client's rpc.statd answers" wait_for 15 \
-  nsenter --net=/run/netns/$cli rpcinfo -T udp 127.0.0.1 100024 1
+  sh -c "nsenter --net=/run/netns/$cli rpcinfo -T udp 127.0.0.1 100024 1 >/dev/null 2>&1"
+
+# The server's NFS service for the ganesha-grace method: a real ganesha.nfsd (with rpcbind, in a
+# private /run and /var/lib/nfs) on a system bus of its own, which lockferryd's dbus-send reaches
+# through DBUS_SYSTEM_BUS_ADDRESS.
+bus="unix:path=$tmp/system_bus_socket"
+sed -e "s|<listen>.*</listen>|<listen>$bus</listen>|" -e '/<user>/d; /<fork\/>/d; /<pidfile>/d' \
+  /usr/share/dbus-1/system.conf >"$tmp/bus.conf"
+mkdir -p "$tmp/ganesha/export" "$tmp/ganesha/varlibnfs"
+cat >"$tmp/ganesha/ganesha.conf" <<CONF
+NFS_CORE_PARAM { Protocols = 3; Enable_NLM = true; Enable_RQUOTA = false; Clustered = false; }
+NFSV4 { Grace_Period = 5; Lease_Lifetime = 5; }
+EXPORT { Export_Id = 1; Path = $tmp/ganesha/export; Pseudo = $tmp/ganesha/export; Protocols = 3;
+         Access_Type = RW; Squash = No_Root_Squash; FSAL { Name = VFS; } }
+LOG { Default_Log_Level = EVENT; }
+CONF
+setsid nsenter --net=/run/netns/$srv unshare --mount --propagation private sh -c "
+  mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/rpcbind /run/ganesha &&
+  mount --bind '$tmp/ganesha/varlibnfs' /var/lib/nfs || exit 1
+  dbus-daemon --config-file='$tmp/bus.conf' --nofork --nopidfile &
+  rpcbind -f -w &
+  for i in \$(seq 50); do rpcinfo -T udp 127.0.0.1 100000 2 >/dev/null 2>&1 && test -S '$tmp/system_bus_socket' && break; sleep 0.1; done
+  DBUS_SYSTEM_BUS_ADDRESS='$bus' exec ganesha.nfsd -F -f '$tmp/ganesha/ganesha.conf' \
+    -L '$tmp/ganesha/ganesha.log' -p /run/ganesha/ganesha.pid" </dev/null >"$tmp/ganesha/out" 2>&1 &
+server_sid=$!
+cleanup_hooks+=("kill \$(ps -o pid= -s $server_sid) 2>/dev/null")
+check "ganesha.nfsd took its name on the server's system bus" wait_for 30 sh -c \
+  "DBUS_SYSTEM_BUS_ADDRESS='$bus' dbus-send --system --print-reply --dest=org.freedesktop.DBus \
+   /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.ganesha.nfsd 2>/dev/null |
+   grep -q 'boolean true'"
 
 # The record to replay: captured for node nfs0 by a lockferryd outside the sandbox.
 write_config nfs0 nfs0
@@ -92,7 +122,7 @@ nsenter --net=/run/netns/$srv unshare --mount --propagation private \
   sh -c "$read_only_system" "$tmp" -- \
   strace -f -qq -o "$tmp/trace" \
   setpriv --bounding-set="$bounding" --inh-caps=-all --no-new-privs \
-  "$lockferryd" --config "$tmp/nfs1/lockferry.toml" >"$tmp/log" 2>&1 &
+  env DBUS_SYSTEM_BUS_ADDRESS="$bus" "$lockferryd" --config "$tmp/nfs1/lockferry.toml" >"$tmp/log" 2>&1 &
 strace_pid=$!
 cleanup_hooks+=("kill \$(ps -o pid= --ppid $strace_pid) 2>/dev/null; wait $strace_pid 2>/dev/null")
 check "lockferryd started inside the bounding set" wait_for 60 test -S "$tmp/nfs1/ctl.sock"
@@ -113,6 +143,12 @@ check "the client's rpc.statd received SM_NOTIFY from the service IP" \
   wait_for 10 grep -Eq "Received SM_NOTIFY from (203.0.113.1|lfsb-server)" "$tmp/client/statd.log"
 check "sm-notify saw the client acknowledge it (the record left sm/ and sm.bak/)" \
   test ! -e "$tmp/nfs1/sm/203.0.113.2" -a ! -e "$tmp/nfs1/sm.bak/203.0.113.2"
+# Ganesha's grace period for the service IP, over D-Bus.
+expect_rc 0 "it migrated again and asked Ganesha for a grace period (ganesha-grace)" \
+  "$lockferry" --socket "$tmp/nfs1/ctl.sock" migrate --from nfs0 --node nfs1 \
+  --recognize ganesha-grace --service-ip 203.0.113.1
+check "Ganesha started a grace period for the service IP" \
+  wait_for 10 grep -q "recovery event .* ip 203.0.113.1" "$tmp/ganesha/ganesha.log"
 # A recognition command (fork + exec).
 check "it ran a migration with a recognition command" sh -c "'$lockferry' --socket '$tmp/nfs1/ctl.sock' migrate \
   --from nfs0 --node nfs1 --recognize command --command /bin/true >/dev/null 2>&1"
