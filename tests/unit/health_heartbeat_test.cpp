@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "dir_store_test_util.h"
 #include "health/heartbeat.h"
@@ -132,6 +133,23 @@ TEST(HeartbeatKey, ShortKeysAndReadableKeyFilesAreRefused) {
   ASSERT_TRUE(key.ok()) << key.error().message;
   EXPECT_EQ(key->bytes(), std::string(40, 'x'));  // the trailing newline is not part of it
   EXPECT_FALSE(Key::load(dir / "missing").ok());
+}
+
+TEST(HeartbeatKey, KeyFilesNotOwnedByRootAreRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the key file another owner";
+  testing::TempDir dir;
+  const std::string path = dir / "key";
+  testing::write_raw_file(path, std::string(40, 'x') + "\n");
+  ::chmod(path.c_str(), 0600);
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  auto foreign = Key::load(path);
+  ASSERT_FALSE(foreign.ok())
+      << "a 0600 key file that uid 65534 owns (and may rewrite) was accepted";
+  EXPECT_THAT(foreign.error().message, HasSubstr(path));
+  EXPECT_THAT(foreign.error().message, HasSubstr("uid 65534"));
+  EXPECT_THAT(foreign.error().message, HasSubstr("chown root"));
+  ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+  EXPECT_TRUE(Key::load(path).ok());
 }
 
 TEST(ReplayGuard, AcceptsEachSequenceOnceAndInOrder) {

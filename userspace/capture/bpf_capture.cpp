@@ -161,7 +161,7 @@ Result<void> BpfCapture::init(const Options& options) {
   // (the stream_descriptor closes what it owns, ring_buffer__free closes the original).
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &BpfCapture::on_ring_event, this, nullptr));
   if (!ring_) return make_errno_error(errno, "cannot set up the BPF ring buffer reader");
-  int fd = ::dup(ring_buffer__epoll_fd(ring_.get()));
+  int fd = ::fcntl(ring_buffer__epoll_fd(ring_.get()), F_DUPFD_CLOEXEC, 0);  // not dup(): CLOEXEC
   if (fd < 0) return make_errno_error(errno, "cannot dup the ring buffer epoll fd");
   ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   arm();

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -373,7 +374,7 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.lock_events), &BpfLockCapture::on_ring_event,
                                this, nullptr));
   if (!ring_) return make_errno_error(errno, "cannot set up the lock ring buffer reader");
-  int fd = ::dup(ring_buffer__epoll_fd(ring_.get()));
+  int fd = ::fcntl(ring_buffer__epoll_fd(ring_.get()), F_DUPFD_CLOEXEC, 0);  // not dup(): CLOEXEC
   if (fd < 0) return make_errno_error(errno, "cannot dup the lock ring buffer epoll fd");
   ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   arm();

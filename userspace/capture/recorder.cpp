@@ -41,6 +41,13 @@ bool is_statd_temp_copy(const std::string& name, const std::vector<MonitorRecord
          records.front().mon_name + std::string(kSuffix) == name;
 }
 
+bool is_out_of_descriptors(const Error& error) {
+  return error.code == EMFILE || error.code == ENFILE;
+}
+
+// How soon a read that found no free descriptor is tried again.
+constexpr auto kDescriptorRetry = std::chrono::milliseconds(200);
+
 // Monitor files per store call: a batch keeps a descriptor per file open until its sync round,
 // and a reconcile after a restart may find 100,000 files to store.
 constexpr std::size_t kMaxBatch = 256;
@@ -55,6 +62,58 @@ Recorder::Recorder(store::Store& store, std::string node, std::uint64_t epoch,
     : Recorder(store, std::move(node), epoch) {
   io_ = &io;
   alive_ = std::make_shared<Recorder*>(this);
+  retry_timer_ = std::make_unique<boost::asio::steady_timer>(io);
+}
+
+void Recorder::retry_later(const std::string& dir, const std::string& name, const Error& error) {
+  retry_files_[name] = dir;
+  arm_retry(error);
+}
+
+void Recorder::retry_reconcile_later(const std::vector<std::string>& dirs, const Error& error) {
+  retry_dirs_ = dirs;
+  arm_retry(error);
+}
+
+void Recorder::arm_retry(const Error& error) {
+  ++stats_.descriptor_retries;
+  stats_.last_error = error.message;
+  if (!retry_timer_) {
+    // Without an event loop (one-shot use) there is nothing to wait on: the caller's next
+    // reconcile finds the file.
+    spdlog::error("out of file descriptors: {}; the next reconcile scan reads it", error.message);
+    return;
+  }
+  if (!retry_logged_) {
+    spdlog::warn(
+        "out of file descriptors: {}; reading it again every {} ms until one is free "
+        "(raise the open-file limit: LimitNOFILE=)",
+        error.message, kDescriptorRetry.count());
+    retry_logged_ = true;
+  }
+  if (retry_armed_) return;
+  retry_armed_ = true;
+  retry_timer_->expires_after(kDescriptorRetry);
+  retry_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: the recorder is gone
+    retry_armed_ = false;
+    run_retries();
+  });
+}
+
+void Recorder::run_retries() {
+  auto files = std::exchange(retry_files_, {});
+  auto dirs = std::exchange(retry_dirs_, {});
+  for (const auto& [name, dir] : files)
+    on_change(FileChange{FileChange::Kind::written, dir, name, 0, "", 0});
+  if (!dirs.empty()) (void)reconcile(dirs);  // logs its own errors, and retries EMFILE again
+  if (retry_files_.empty() && retry_dirs_.empty() && retry_logged_) {
+    spdlog::info(
+        "file descriptors available again: {} monitor record(s) and {} scan(s) read "
+        "after waiting for one",
+        files.size(), dirs.empty() ? 0 : 1);
+    retry_logged_ = false;
+  }
 }
 
 Recorder::Known Recorder::known_from(const FileRecords& records) {
@@ -222,6 +281,7 @@ bool Recorder::remove(const std::string& name) {
 void Recorder::on_change(const FileChange& change) {
   if (change.name.empty() || change.name[0] == '.') return;
   if (change.kind == FileChange::Kind::removed) {
+    retry_files_.erase(change.name);
     remove(change.name);
     return;
   }
@@ -230,6 +290,10 @@ void Recorder::on_change(const FileChange& change) {
     if (records.error().code == ENOENT) {
       // Written then removed before we got to read it: the removal event follows.
       spdlog::debug("monitor record {}/{} vanished before it was read", change.dir, change.name);
+      return;
+    }
+    if (is_out_of_descriptors(records.error())) {
+      retry_later(change.dir, change.name, records.error());
       return;
     }
     ++stats_.bad_records;
@@ -255,6 +319,7 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
   if (!stored) {
     ++stats_.store_errors;
     stats_.last_error = stored.error().message;
+    if (is_out_of_descriptors(stored.error())) retry_reconcile_later(dirs, stored.error());
     return stored.error();
   }
   std::map<std::string, FileRecords> stored_files;
@@ -267,6 +332,7 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
   for (const auto& dir : dirs) {
     auto names = list_record_names(dir);
     if (!names) {
+      if (is_out_of_descriptors(names.error())) retry_reconcile_later(dirs, names.error());
       spdlog::error("reconcile: {}", names.error().message);
       // Without a full view of the directories we must not delete anything from the store.
       return names.error();
@@ -278,6 +344,10 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
         if (records.error().code == ENOENT) {
           on_disk.erase(name);
           continue;
+        }
+        if (is_out_of_descriptors(records.error())) {
+          retry_later(dir, name, records.error());
+          continue;  // stays in on_disk, like a bad file, until it can be read
         }
         ++stats_.bad_records;
         log::warn_limited("reconcile: ignoring a bad monitor record",

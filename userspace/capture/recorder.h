@@ -5,6 +5,7 @@
 
 #include <array>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,8 +24,9 @@ struct RecorderStats {
   std::uint64_t bad_records = 0;   // files that are not valid statd records (kept out)
   std::uint64_t store_errors = 0;  // writes the store refused or failed
   std::uint64_t reconciles = 0;
-  std::uint64_t reconcile_repairs = 0;  // differences a reconcile scan found and fixed
-  bool fenced = false;                  // this node was adopted by another: no more writes
+  std::uint64_t reconcile_repairs = 0;   // differences a reconcile scan found and fixed
+  std::uint64_t descriptor_retries = 0;  // reads retried because no descriptor was free
+  bool fenced = false;                   // this node was adopted by another: no more writes
   std::string last_error;
 };
 
@@ -75,6 +77,12 @@ class Recorder {
   bool check_fenced(const Error& error);
   void stored(const FileRecords& records);
   void log_store_error(const std::string& name, const Error& error);
+  // A read failed for want of a descriptor (EMFILE/ENFILE): that is not a bad file, and the
+  // record must not wait for the next reconcile interval. Read it (or rescan `dirs`) again soon.
+  void retry_later(const std::string& dir, const std::string& name, const Error& error);
+  void retry_reconcile_later(const std::vector<std::string>& dirs, const Error& error);
+  void arm_retry(const Error& error);
+  void run_retries();
 
   store::Store& store_;
   std::string node_;
@@ -97,6 +105,12 @@ class Recorder {
   };
   static Known known_from(const FileRecords& records);
   std::map<std::string, Known> known_;
+  // Out of descriptors: file name -> its directory, and the scan, to do again when the timer fires.
+  std::map<std::string, std::string> retry_files_;
+  std::vector<std::string> retry_dirs_;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;
+  bool retry_armed_ = false;
+  bool retry_logged_ = false;  // one warning per episode, not one per retry
 };
 
 }  // namespace lockferry::capture

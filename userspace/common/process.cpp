@@ -2,6 +2,7 @@
 // Run an external command with a hard timeout; see process.h.
 #include "common/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "common/files.h"
 
@@ -28,6 +30,23 @@ int wait_status_to_code(int status) {
   return -1;
 }
 
+#if !(defined(__GLIBC__) && __GLIBC_PREREQ(2, 34))
+// Without posix_spawn_file_actions_addclosefrom_np (glibc < 2.34, e.g. RHEL 8): mark every
+// descriptor above stderr close-on-exec before spawning. lockferryd opens all of its own with
+// O_CLOEXEC; this catches what a library opened without it (racy against other threads opening
+// descriptors meanwhile, which is why the closefrom action is preferred).
+void mark_inherited_cloexec() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  const int own = ::dirfd(dir);
+  while (const dirent* entry = ::readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd > STDERR_FILENO && fd != own) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  ::closedir(dir);
+}
+#endif
+
 }  // namespace
 
 std::string to_display(const std::vector<std::string>& argv) {
@@ -40,21 +59,22 @@ std::string to_display(const std::vector<std::string>& argv) {
   return out;
 }
 
-Result<CommandResult> run_command(const std::vector<std::string>& argv,
-                                  std::chrono::milliseconds timeout) {
-  if (argv.empty()) return make_error("run_command: empty command");
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return make_errno_error(errno, "pipe for {}", argv[0]);
-  Fd read_end(pipe_fds[0]);
-  Fd write_end(pipe_fds[1]);
-
+Result<pid_t> spawn_command(const std::vector<std::string>& argv, int output_fd) {
+  if (argv.empty()) return make_error("spawn_command: empty command");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  // Its own process group, so a timeout kills whatever the command forked too.
-  posix_spawnattr_t attr;
+  posix_spawn_file_actions_adddup2(&actions, output_fd, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, output_fd, STDERR_FILENO);
+  // Only stdin, stdout and stderr: a command that inherited the heartbeat, metrics or control
+  // socket would keep its address bound after lockferryd died, and the restarted lockferryd could
+  // not bind it again (systemd's Restart= then fails for as long as the command lives).
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
+#else
+  mark_inherited_cloexec();
+#endif
+  posix_spawnattr_t attr;  // its own process group, for the kill on timeout
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
@@ -66,8 +86,22 @@ Result<CommandResult> run_command(const std::vector<std::string>& argv,
   int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  write_end.close();
   if (rc != 0) return make_errno_error(rc, "cannot start {}", to_display(argv));
+  return pid;
+}
+
+Result<CommandResult> run_command(const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout) {
+  if (argv.empty()) return make_error("run_command: empty command");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return make_errno_error(errno, "pipe for {}", argv[0]);
+  Fd read_end(pipe_fds[0]);
+  Fd write_end(pipe_fds[1]);
+
+  auto spawned = spawn_command(argv, write_end.get());
+  write_end.close();
+  if (!spawned) return spawned.error();
+  const pid_t pid = *spawned;
 
   CommandResult result;
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -2,6 +2,8 @@
 // Run an external command (sm-notify, systemctl, a user hook) with a hard timeout.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -15,6 +17,12 @@ struct CommandResult {
   bool timed_out = false;  // killed by us after the timeout
   std::string output;      // stdout and stderr interleaved, capped at 64 KiB
 };
+
+// Starts argv[0] (searched in PATH), no shell, in its own process group (so a timeout can kill
+// whatever it forked too), with stdin on /dev/null, stdout and stderr on `output_fd`, and no
+// other descriptor of this process: a command must never hold lockferryd's sockets. Returns its
+// pid; the caller waits for it.
+Result<pid_t> spawn_command(const std::vector<std::string>& argv, int output_fd);
 
 // Runs argv[0] (searched in PATH) with the given arguments, no shell. The command is killed
 // (SIGTERM, then SIGKILL after 2 s) when it outlives `timeout`: sm-notify with -m 0 would

@@ -2,6 +2,7 @@
 // The control socket; see control.h.
 #include "daemon/control.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -106,6 +107,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(boost::asio::io_cont
   boost::system::error_code ec;
   stream_protocol::endpoint ep(path);
   server->acceptor_.open(ep.protocol(), ec);
+  // Boost.Asio opens sockets without SOCK_CLOEXEC and accepts without accept4.
+  if (!ec) ::fcntl(server->acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
   if (!ec) server->acceptor_.bind(ep, ec);
   if (!ec) ::chmod(path.c_str(), 0600);
   if (!ec) server->acceptor_.listen(16, ec);
@@ -117,6 +120,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(boost::asio::io_cont
 void ControlServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, stream_protocol::socket socket) {
     if (ec) return;  // closed by stop()
+    ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
     std::make_shared<Session>(std::move(socket), handler_)->start();
     accept();
   });

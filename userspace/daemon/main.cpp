@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/limits.h"
 
 int main(int argc, char** argv) {
   using namespace lockferry;
@@ -47,6 +48,14 @@ int main(int argc, char** argv) {
     spdlog::critical("lockferryd must run as root: it loads eBPF programs, reads statd's monitor "
                      "directory and serves a root-only control socket");
     return 1;
+  }
+  if (auto files = daemon::raise_open_file_limit(); !files) {
+    spdlog::warn("cannot raise the open-file limit: {}", files.error().message);
+  } else if (files->soft != files->before) {
+    spdlog::info("open-file limit raised from {} to {} (the hard limit)", files->before,
+                 files->soft);
+  } else {
+    spdlog::info("open-file limit is {} (the hard limit)", files->soft);
   }
   daemon::Daemon d(std::move(*config), config_path);
   return d.run();

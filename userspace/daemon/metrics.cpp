@@ -2,6 +2,8 @@
 // Prometheus /metrics for lockferryd; see metrics.h.
 #include "daemon/metrics.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -367,6 +369,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
   boost::system::error_code ec;
   auto& acceptor = server->acceptor_;
   acceptor.open(endpoint->protocol(), ec);
+  // Boost.Asio opens sockets without SOCK_CLOEXEC and accepts without accept4.
+  if (!ec) ::fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor.bind(*endpoint, ec);
   if (!ec) acceptor.listen(tcp::socket::max_listen_connections, ec);
@@ -391,6 +395,7 @@ void MetricsServer::accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
       if (sessions_.size() >= kMaxConnections) {
         boost::system::error_code ignored;

@@ -23,6 +23,15 @@ std::vector<KeptCapability> capabilities_to_keep() {
       // running as root with every capability is readable only with this one.
       {"cap_sys_ptrace",
        "read the lock managers' /proc/<pid>/fdinfo to reconcile the lock table after lost events"},
+      // sm-notify (nfs-utils) binds its RPC socket to a reserved port (bindresvport), then drops
+      // to the owner of sm/: it empties its capability bounding set (PR_CAPBSET_DROP, which needs
+      // CAP_SETPCAP) and switches user. Without these, every notification fails under
+      // NoNewPrivileges: "bindresvport on RPC socket failed: Permission denied", then "Unable to
+      // prune capability 0 from bounding set: Operation not permitted".
+      {"cap_net_bind_service", "let sm-notify send SM_NOTIFY from a reserved port", true},
+      {"cap_setpcap", "let sm-notify empty its capability bounding set", true},
+      {"cap_setuid", "let sm-notify switch to the owner of statd's directory", true},
+      {"cap_setgid", "let sm-notify switch to the group of statd's directory", true},
   };
   // Linux < 5.8 has no CAP_BPF: map reads then need CAP_SYS_ADMIN, which we would rather not
   // keep; such kernels also lack bpf_loop, so capture runs on fanotify/inotify there anyway.
@@ -42,7 +51,8 @@ Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
   // the daemon holding every capability. Keep what we have, say what we lack.
   std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> current(cap_get_proc(), cap_free);
   if (!current) return make_errno_error(errno, "cap_get_proc");
-  std::vector<cap_value_t> values;
+  std::vector<cap_value_t> values;     // permitted
+  std::vector<cap_value_t> effective;  // permitted and raised in lockferryd
   std::vector<const KeptCapability*> kept;
   for (const auto& k : keep) {
     cap_value_t v;
@@ -56,17 +66,19 @@ Result<void> drop_capabilities(const std::vector<KeptCapability>& keep) {
       continue;
     }
     values.push_back(v);
+    if (!k.for_commands_only) effective.push_back(v);
     kept.push_back(&k);
   }
-  if (!values.empty()) {
-    if (cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(values.size()), values.data(),
-                     CAP_SET) != 0 ||
-        cap_set_flag(caps.get(), CAP_PERMITTED, static_cast<int>(values.size()), values.data(),
-                     CAP_SET) != 0)
-      return make_errno_error(errno, "cap_set_flag");
-  }
+  if ((!effective.empty() &&
+       cap_set_flag(caps.get(), CAP_EFFECTIVE, static_cast<int>(effective.size()), effective.data(),
+                    CAP_SET) != 0) ||
+      (!values.empty() && cap_set_flag(caps.get(), CAP_PERMITTED, static_cast<int>(values.size()),
+                                       values.data(), CAP_SET) != 0))
+    return make_errno_error(errno, "cap_set_flag");
   if (cap_set_proc(caps.get()) != 0) return make_errno_error(errno, "cap_set_proc");
-  for (const auto* k : kept) spdlog::info("privileges: keeping {} ({})", k->name, k->why);
+  for (const auto* k : kept)
+    spdlog::info("privileges: keeping {}{} ({})", k->name,
+                 k->for_commands_only ? " for the commands it runs" : "", k->why);
   spdlog::info("privileges: dropped every other capability now that capture is attached");
   return {};
 }

@@ -13,14 +13,19 @@ namespace lockferry::daemon {
 struct KeptCapability {
   std::string name;  // e.g. "cap_dac_override"
   std::string why;   // logged, so an operator can audit the choice
+  // Kept only in the permitted set, for the commands lockferryd runs (sm-notify binds a reserved
+  // port and switches to statd's user); lockferryd itself never raises it.
+  bool for_commands_only = false;
 };
 
 // The capabilities a running lockferryd still needs, each with the reason.
 std::vector<KeptCapability> capabilities_to_keep();
 
-// Reduces the effective and permitted sets to `keep`. The bounding set is left alone on purpose:
-// commands the daemon runs as root (sm-notify, systemctl, hooks) get root's usual capabilities at
-// exec, as they would from any cluster manager; lockferryd itself cannot regain the dropped ones.
+// Reduces the permitted set to `keep` and the effective set to those not `for_commands_only`.
+// Commands lockferryd runs stay root, and a root program's exec gives it its permitted set as
+// effective — but under no_new_privs (systemd's NoNewPrivileges=, setpriv --no-new-privs) never
+// more than lockferryd's own permitted set: whatever a recognition command needs must stay there.
+// Ambient capabilities would not help: they only matter for non-root programs.
 Result<void> drop_capabilities(const std::vector<KeptCapability>& keep);
 
 }  // namespace lockferry::daemon

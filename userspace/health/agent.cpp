@@ -3,6 +3,7 @@
 #include "health/agent.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -161,6 +162,7 @@ Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::st
     auto listen = *parse_endpoint(o.listen);
     boost::system::error_code ec;
     agent->socket_.open(listen.protocol(), ec);
+    if (!ec) ::fcntl(agent->socket_.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio: no SOCK_CLOEXEC
     if (!ec) agent->socket_.bind(listen, ec);
     if (!ec) agent->socket_.non_blocking(true, ec);
     if (ec)

@@ -4,14 +4,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-extern char** environ;
 
 namespace lockferry::health {
 namespace {
@@ -58,28 +55,13 @@ Result<void> CheckCommand::start(Done done) {
   if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
     return make_errno_error(errno, "pipe for health check {}", argv_[0]);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  // Its own process group, so a timeout kills whatever the check forked too.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv_) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  auto spawned = process::spawn_command(argv_, fds[1]);
   ::close(fds[1]);
-  if (rc != 0 || pid <= 0) {
+  if (!spawned) {
     ::close(fds[0]);
-    return make_errno_error(rc, "cannot start health check {}", process::to_display(argv_));
+    return make_error("health check: {}", spawned.error().message);
   }
+  const pid_t pid = *spawned;
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     int err = errno;

@@ -2,8 +2,10 @@
 // Heartbeat wire format, authentication and replay guard; see heartbeat.h.
 #include "health/heartbeat.h"
 
+#include <pwd.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -22,6 +24,16 @@ constexpr std::uint8_t kFlagFenced = 2;
 
 void put64(std::uint8_t* p, std::uint64_t v) {
   for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v & 0xff);
+}
+
+// "name (uid N)", or "uid N" for a uid without a passwd entry.
+std::string user_name(uid_t uid) {
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[1024];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return fmt::format("{} (uid {})", found->pw_name, uid);
+  return fmt::format("uid {}", uid);
 }
 
 std::uint64_t get64(const std::uint8_t* p) {
@@ -101,6 +113,13 @@ Result<Key> Key::load(const std::string& path) {
         "heartbeat key file {} is readable by group or others (mode {:o}): anyone "
         "who can read it can forge heartbeats; chmod 600 it",
         path, st.st_mode & 07777);
+  // Whoever owns the file can rewrite it whatever its mode, and so forge heartbeats that make
+  // the cluster adopt a healthy node: only root (or the user lockferryd runs as) may own it.
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return make_error(
+        "heartbeat key file {} is owned by {}, not root: that user can replace the key and "
+        "forge heartbeats; chown root it",
+        path, user_name(st.st_uid));
   auto content = files::read_file_bounded(path, 4096);
   if (!content)
     return make_error("cannot read heartbeat key file {}: {}", path, content.error().message);
