@@ -105,7 +105,7 @@ TEST(StorePaths, LinksPlantedInsideTheStoreNeverMakeRootWriteOutside) {
   ASSERT_TRUE(store);
   const auto good = make_record("nfs1", "192.0.2.1");
   ASSERT_TRUE(store->put_monitor(good).ok());
-  ASSERT_EQ(*store->bump_epoch("nfs1", 0), 1u);
+  ASSERT_EQ(*store->bump_epoch("nfs1", 0, "adopter"), 1u);
   ASSERT_TRUE(store->put_locks("nfs1", 1, {make_lock("nfs1", 1, 0, 1)}).ok());
 
   auto plant = [&](const std::string& at, const std::string& to) {
@@ -129,10 +129,10 @@ TEST(StorePaths, LinksPlantedInsideTheStoreNeverMakeRootWriteOutside) {
   };
   refused(store->put_monitor(make_record("nfs2", "192.0.2.9")));
   refused(store->put_locks("nfs2", 0, {}));
-  EXPECT_FALSE(store->bump_epoch("nfs2", 0).ok());
+  EXPECT_FALSE(store->bump_epoch("nfs2", 0, "adopter").ok());
   EXPECT_FALSE(store->epoch("nfs2").ok());
   refused(store->put_monitor(make_record("nfs3", "192.0.2.9")));
-  EXPECT_FALSE(store->bump_epoch("nfs3", 0).ok());
+  EXPECT_FALSE(store->bump_epoch("nfs3", 0, "adopter").ok());
   EXPECT_FALSE(store->list_monitor("nfs3").ok());
   MigrationRecord m{"nfs1", "nfs2", 1, 1, 2, 1, "192.0.2.10", "sm-notify", "ok"};
   refused(store->put_migration(m));
@@ -144,8 +144,8 @@ TEST(StorePaths, LinksPlantedInsideTheStoreNeverMakeRootWriteOutside) {
   EXPECT_EQ(store->list_locks("nfs1")->size(), 1u);
   // An epoch name taken by a link: the bump is refused or lands beside it, never through it.
   plant("nfs1/epochs/2", outside + "/victim");
-  (void)store->bump_epoch("nfs1", 1);
-  (void)store->bump_epoch("nfs1", 2);
+  (void)store->bump_epoch("nfs1", 1, "adopter");
+  (void)store->bump_epoch("nfs1", 2, "adopter");
 
   EXPECT_EQ(read_raw_file(outside + "/victim"), "secret\n");
   EXPECT_EQ(everything_under(outside), std::vector<std::string>{outside + "/victim"});
