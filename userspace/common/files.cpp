@@ -15,8 +15,6 @@
 #include <vector>
 
 namespace lockferry::files {
-namespace {
-
 Error io_error(int err, const std::string& what) {
   std::string message = fmt::format("{} ({}): {}", what, errno_name(err), strerror_text(err));
   if (err == EACCES || err == EPERM) message += "; check the owner and mode of the directory";
@@ -24,6 +22,8 @@ Error io_error(int err, const std::string& what) {
   if (err == EROFS) message += "; the file system is mounted read-only";
   return Error{std::move(message), err};
 }
+
+namespace {
 
 Result<void> check_component(std::string_view name, const std::string& dir) {
   if (name.empty() || name == "." || name == ".." || name.size() > NAME_MAX ||

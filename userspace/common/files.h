@@ -131,5 +131,8 @@ Result<void> fsync_directory(const std::string& path);
 
 // "ENOSPC"-style name of an errno value (for messages operators can grep), or "errno N".
 std::string errno_name(int err);
+// An I/O error: "<what> (ENAME): <text>" plus a hint for what an operator can fix (owner and
+// mode, a full or read-only file system); code = err.
+Error io_error(int err, const std::string& what);
 
 }  // namespace lockferry::files

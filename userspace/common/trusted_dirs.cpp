@@ -70,7 +70,7 @@ Error open_error(int err, const std::string& path) {
                              path),
                  err};
   if (err == ENOTDIR) return Error{fmt::format("{} is not a directory", path), err};
-  return make_errno_error(err, "cannot open directory {}", path);
+  return io_error(err, fmt::format("cannot open directory {}", path));
 }
 
 std::string join(const std::string& dir, std::string_view name) {
@@ -122,7 +122,7 @@ Result<Fd> open_trusted_directory(const std::string& path, ParentOwners parents)
   for (std::size_t i = 0;; ++i) {
     struct stat st {};
     if (current.get() < 0 || ::fstat(current.get(), &st) != 0)
-      return make_errno_error(errno, "cannot open or stat {}", current_path);
+      return io_error(errno, fmt::format("cannot open or stat {}", current_path));
     seen.push_back({current_path, st});
     if (i == parts.size()) break;
     const bool last = i + 1 == parts.size();
@@ -134,7 +134,7 @@ Result<Fd> open_trusted_directory(const std::string& path, ParentOwners parents)
   }
   if (parts.empty()) {  // "/" itself: reopen it readable
     current = Fd(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (current.get() < 0) return make_errno_error(errno, "cannot open /");
+    if (current.get() < 0) return io_error(errno, "cannot open /");
   }
 
   const Seen& target = seen.back();
@@ -221,15 +221,16 @@ Result<Fd> open_directory_beneath(int dirfd, const std::string& dir, std::string
     Fd next(open_beneath(current, part, O_RDONLY | O_DIRECTORY));
     if (next.get() < 0 && errno == ENOENT && create) {
       if (::mkdirat(current, part.c_str(), mode) != 0 && errno != EEXIST)
-        return make_errno_error(errno, "cannot create directory {}", next_shown);
+        return io_error(errno, fmt::format("cannot create directory {}", next_shown));
       // The new entry must survive a crash with the files that will be written into it.
       if (::fsync(current) != 0)
-        return make_errno_error(errno, "cannot sync directory {}", current_shown);
+        return io_error(errno, fmt::format("cannot sync directory {}", current_shown));
       next = Fd(open_beneath(current, part, O_RDONLY | O_DIRECTORY));
     }
     if (next.get() < 0) return open_error(errno, next_shown);
     struct stat st {};
-    if (::fstat(next.get(), &st) != 0) return make_errno_error(errno, "cannot stat {}", next_shown);
+    if (::fstat(next.get(), &st) != 0)
+      return io_error(errno, fmt::format("cannot stat {}", next_shown));
     if (auto ok = check_trusted_directory(st, next_shown); !ok) return ok.error();
     held = std::move(next);
     current = held.get();
