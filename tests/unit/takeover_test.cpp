@@ -136,6 +136,32 @@ TEST(AutoAdopter, AdoptsOnItsOwnThreadAndReportsOnTheLoop) {
   EXPECT_FALSE(adopter.running("nodeA"));
 }
 
+TEST(AutoAdopter, TakesOverAPeerThatNeverStoredAnything) {
+  // Automatic adoption uses the same fence (and loses it the same way), but a configured peer
+  // seen serving is no typo: its service is taken over even with nothing to replay.
+  Bed b;
+  boost::asio::io_context io;
+  AutoAdopter adopter("dir://" + b.store_dir,
+                      [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
+  MigrateOptions o = b.options();
+  o.from_node = "nodeQ";
+  std::vector<Adoption> done;
+  auto work = boost::asio::make_work_guard(io);
+  ASSERT_TRUE(
+      adopter.adopt(o, "silent for 3000 ms", [&](const Adoption& a, const Result<MigrateReport>&) {
+        done.push_back(a);
+        io.stop();
+      }));
+  io.run_for(std::chrono::seconds(20));  // failsafe
+  adopter.join();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].ok) << done[0].message;
+  EXPECT_EQ(done[0].records, 0u);
+  EXPECT_EQ(*b.store->fence("nodeQ"), (store::Fence{1, "nodeB"}));
+  EXPECT_EQ(testing::read_raw_file(b.log), "nodeQ nodeB 192.0.2.10 epochs= sm=\n")
+      << "the takeover ran";
+}
+
 }  // namespace
 }  // namespace lockferry::failover
 

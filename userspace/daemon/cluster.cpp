@@ -107,9 +107,6 @@ void Cluster::adopt(const std::string& node, const std::string& reason) {
     spdlog::error("failover: cannot adopt {}: {}", node, options.error().message);
     return;
   }
-  // A configured peer whose heartbeats said it was serving is no typo: its service is taken
-  // over even if it never stored a record.
-  options->adopt_unknown = true;
   options->takeover_command = config_.takeover_command;
   options->takeover_timeout = config_.takeover_timeout;
   if (after_takeover_) {

@@ -40,6 +40,9 @@ bool AutoAdopter::adopt(MigrateOptions options, std::string reason, Done done) {
     adoptions_.push_back(a);
     index = adoptions_.size() - 1;
   }
+  // A peer of the configured cluster that the health agent saw serving is no typo: its service
+  // is taken over even if it never stored a record.
+  options.adopt_unknown = true;
   threads_.emplace_back([this, index, options = std::move(options), done = std::move(done)] {
     // Its own connection: a store backend need not be safe to share between threads.
     Result<MigrateReport> report = make_error("not run");

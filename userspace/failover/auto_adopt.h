@@ -44,7 +44,8 @@ class AutoAdopter {
   AutoAdopter& operator=(const AutoAdopter&) = delete;
 
   // Starts adopting options.from_node unless an adoption of it is already running here; `done`
-  // runs on the loop afterwards. Returns false (and does nothing) when one is running.
+  // runs on the loop afterwards. Returns false (and does nothing) when one is running. A node
+  // with nothing in the store is adopted too (options.adopt_unknown): it is a configured peer.
   bool adopt(MigrateOptions options, std::string reason, Done done);
 
   // Every adoption since the daemon started, oldest first.

@@ -25,7 +25,7 @@ struct MigrateOptions {
   bool force = false;
   // Adopt a node the store has never heard of (no monitor records, lock table, fencing epoch or
   // migration): without it that is refused as a likely typo, naming the nodes the store knows.
-  // `lockferry migrate --force` sets it; automatic adoption does (its peers are configured).
+  // `lockferry migrate --force` sets it; so does AutoAdopter (its peers are configured).
   bool adopt_unknown = false;
   // Takes the service on this node (service IP, NFS server started in grace) when lockferryd
   // drives the failover itself: run after fencing — so only the node that won the fence takes
