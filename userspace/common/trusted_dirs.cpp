@@ -70,7 +70,7 @@ Error open_error(int err, const std::string& path) {
                              path),
                  err};
   if (err == ENOTDIR) return Error{fmt::format("{} is not a directory", path), err};
-  return make_errno_error(err, "cannot open directory {}", path);
+  return make_errno_error(err, "cannot open directory {} ({})", path, errno_name(err));
 }
 
 std::string join(const std::string& dir, std::string_view name) {
@@ -122,7 +122,8 @@ Result<Fd> open_trusted_directory(const std::string& path, ParentOwners parents)
   for (std::size_t i = 0;; ++i) {
     struct stat st {};
     if (current.get() < 0 || ::fstat(current.get(), &st) != 0)
-      return make_errno_error(errno, "cannot open or stat {}", current_path);
+      return make_errno_error(errno, "cannot open or stat {} ({})", current_path,
+                              errno_name(errno));
     seen.push_back({current_path, st});
     if (i == parts.size()) break;
     const bool last = i + 1 == parts.size();
@@ -240,10 +241,12 @@ Result<Fd> open_directory_beneath(int dirfd, const std::string& dir, std::string
     Fd next(open_beneath(current, part, O_RDONLY | O_DIRECTORY));
     if (next.get() < 0 && errno == ENOENT && create) {
       if (::mkdirat(current, part.c_str(), mode) != 0 && errno != EEXIST)
-        return make_errno_error(errno, "cannot create directory {}", next_shown);
+        return make_errno_error(errno, "cannot create directory {} ({})", next_shown,
+                                errno_name(errno));
       // The new entry must survive a crash with the files that will be written into it.
       if (::fsync(current) != 0)
-        return make_errno_error(errno, "cannot sync directory {}", current_shown);
+        return make_errno_error(errno, "cannot sync directory {} ({})", current_shown,
+                                errno_name(errno));
       next = Fd(open_beneath(current, part, O_RDONLY | O_DIRECTORY));
     }
     if (next.get() < 0) return open_error(errno, next_shown);
