@@ -443,15 +443,17 @@ TEST_F(Faults, HostileFilesInTheMonitorDirectoryAreSkippedAndGoodRecordsKept) {
   fs::create_symlink("/etc/shadow", sm_ + "/shadow");
   fs::create_directories(sm_ + "/subdir");
   std::ofstream(sm_ + "/" + std::string("latin1-\xe9", 8)) << statd_line("latin1");
-  // The longest name the dir:// store keeps ("<name>.json" must fit in NAME_MAX).
+  // The longest names statd writes (NAME_MAX): the dir:// store keeps them under an encoded name.
   std::ofstream(sm_ + "/" + std::string(250, 'n')) << statd_line(std::string(250, 'n'));
+  std::ofstream(sm_ + "/" + std::string(255, 'n')) << statd_line(std::string(255, 'n'));
   statd_create(sm_, "192.0.2.2");
   ASSERT_EQ(control(socket_, "reconcile").ok(), true);
 
   auto stored = store_state(store_, "nodeA");
   std::map<std::string, std::string> expected{{"192.0.2.1", statd_line("192.0.2.1")},
                                               {"192.0.2.2", statd_line("192.0.2.2")},
-                                              {std::string(250, 'n'), statd_line(std::string(250, 'n'))}};
+                                              {std::string(250, 'n'), statd_line(std::string(250, 'n'))},
+                                              {std::string(255, 'n'), statd_line(std::string(255, 'n'))}};
   EXPECT_EQ(stored, expected) << describe_difference(expected, stored);
   auto s = status();
   EXPECT_GE(s["records"]["bad"].get<std::uint64_t>(), 5u) << s.dump();

@@ -93,6 +93,27 @@ TEST(StorePaths, ASymlinkedStoreRootOrDatabaseIsRefused) {
   EXPECT_EQ(read_raw_file(tmp / "elsewhere.db"), "");
 }
 
+TEST(StorePaths, AMissingRootIsCreatedOnlyBeneathATrustedParentNeverThroughALink) {
+  TempDir tmp;
+  const std::string outside = tmp / "outside";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (tmp / "link").c_str()), 0);
+  for (const std::string& url :
+       {"dir://" + tmp / "link/store", "sqlite://" + tmp / "link/db/store.db"}) {
+    SCOPED_TRACE(url);
+    auto store = open_store(url);
+    ASSERT_FALSE(store.ok());
+    EXPECT_THAT(store.error().message, HasSubstr(tmp / "link" + ": it is a symbolic link"));
+  }
+  EXPECT_EQ(everything_under(outside), std::vector<std::string>{});
+
+  auto store = open_store("dir://" + tmp / "a/b/store");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp / "a/b/store").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 027, 0u) << "created writable by group or readable by others";
+}
+
 // Links planted inside the store (by whoever could write it before it was made root's, or over
 // NFS by another machine's root): every write stays beneath the root.
 TEST(StorePaths, LinksPlantedInsideTheStoreNeverMakeRootWriteOutside) {

@@ -166,6 +166,25 @@ Result<Fd> open_trusted_directory(const std::string& path, ParentOwners parents)
   return current;
 }
 
+Result<Fd> create_trusted_directory(const std::string& path, mode_t mode) {
+  auto opened = open_trusted_directory(path, ParentOwners::trusted_only);
+  if (opened || opened.error().code != ENOENT) return opened;
+  std::vector<std::string> parts;
+  split_components(path, parts);  // open_trusted_directory refused ".." already
+  // The deepest parent that exists (and passes the check) gets the missing rest created in it.
+  for (std::size_t n = parts.size(); n-- > 0;) {
+    std::string base = "/";
+    for (std::size_t i = 0; i < n; ++i) base = join(base, parts[i]);
+    auto parent = open_trusted_directory(base, ParentOwners::trusted_only);
+    if (!parent && parent.error().code == ENOENT) continue;
+    if (!parent) return parent.error();
+    std::string rest;
+    for (std::size_t i = n; i < parts.size(); ++i) rest += (rest.empty() ? "" : "/") + parts[i];
+    return open_directory_beneath(parent->get(), base, rest, true, mode);
+  }
+  return opened;
+}
+
 int open_beneath(int dirfd, std::string_view relative, int flags, mode_t mode) {
   flags |= O_NOFOLLOW | O_CLOEXEC;
   const std::string rel(relative);

@@ -45,6 +45,11 @@ enum class ParentOwners {
 // be relative to the returned descriptor: the path is never resolved again.
 Result<Fd> open_trusted_directory(const std::string& path, ParentOwners parents);
 
+// open_trusted_directory with ParentOwners::trusted_only, creating the missing part of `path`
+// (mode `mode` less the umask) beneath its deepest existing parent, which is checked first:
+// nothing is created through a link or inside a directory another user could change.
+Result<Fd> create_trusted_directory(const std::string& path, mode_t mode = 0750);
+
 // Checks one directory already opened (rule 3 with trusted_only): its owner is root or this
 // process's user and it is not writable by group or others. `path` names it in the error.
 Result<void> check_trusted_directory(const struct stat& st, const std::string& path);

@@ -307,14 +307,11 @@ Result<std::unique_ptr<DirStore>> DirStore::open(const std::string& root) {
   }
   std::string clean = root;
   while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
-  if (auto ok = files::ensure_directory(clean, kDirMode); !ok) {
-    return make_error("cannot open dir:// store: {}", ok.error().message);
-  }
-  std::unique_ptr<DirStore> store(new DirStore(std::move(clean)));
-  // Refused here rather than at the first write: a root others can write is a setup error.
-  if (auto root = store->open_dir("", false); !root)
+  // Created (when missing) and checked here rather than at the first write: a root others can
+  // write is a setup error.
+  if (auto root = files::create_trusted_directory(clean, kDirMode); !root)
     return make_error("cannot open dir:// store: {}", root.error().message);
-  return store;
+  return std::unique_ptr<DirStore>(new DirStore(std::move(clean)));
 }
 
 Result<files::Fd> DirStore::open_dir(std::string_view relative, bool create) {

@@ -234,13 +234,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
     return make_error("sqlite:// store '{}' must be an absolute path to a database file", path);
   }
   const std::string dir = path.substr(0, std::max<std::size_t>(path.rfind('/'), 1));
-  if (auto ok = files::ensure_directory(dir, kDirMode); !ok) {
-    return make_error("cannot open sqlite:// store: {}", ok.error().message);
-  }
   // SQLite opens the database and its -wal and -shm files by name, as root: the directory and
   // its parents must be root's and the database no link (trusted_dirs.h), or whoever could write
   // there could plant links that make root write elsewhere.
-  auto dirfd = files::open_trusted_directory(dir, files::ParentOwners::trusted_only);
+  auto dirfd = files::create_trusted_directory(dir, kDirMode);
   if (!dirfd) return make_error("cannot open sqlite:// store: {}", dirfd.error().message);
   // The directory holds the -wal and -shm files too, so it is what must be local.
   if (auto ok = check_local_filesystem(dir); !ok) return ok.error();
