@@ -290,7 +290,12 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
                                   });
   }
 
+  // Still waiting for its request head: the one to close when a new scrape needs the slot.
+  bool idle() const { return !answered_; }
+  std::chrono::steady_clock::time_point since() const { return since_; }
+
   void close() {
+    answered_ = true;
     boost::system::error_code ignored;
     deadline_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -299,6 +304,7 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void on_request(boost::system::error_code ec) {
+    answered_ = true;
     if (ec == boost::asio::error::not_found) {
       reply(http_response(431, "Request Header Fields Too Large", "text/plain", "request too large\n", true));
       return;
@@ -345,6 +351,8 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
   boost::asio::streambuf buffer_;
   const Render& render_;  // owned by the server, which outlives the io_context's handlers
   std::string out_;
+  bool answered_ = false;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
 };
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, Render render)
@@ -386,8 +394,23 @@ void MetricsServer::accept() {
     if (!ec) {
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
       if (sessions_.size() >= kMaxConnections) {
+        // Slow or idle clients (connected, request not sent) must not lock out a real scrape,
+        // which sends its request at once: the longest-waiting of them makes room.
+        std::shared_ptr<Session> oldest;
+        for (const auto& weak : sessions_) {
+          auto s = weak.lock();
+          if (s && s->idle() && (!oldest || s->since() < oldest->since())) oldest = s;
+        }
+        if (oldest) {
+          oldest->close();
+          std::erase_if(sessions_, [&](const std::weak_ptr<Session>& s) {
+            return s.expired() || s.lock() == oldest;
+          });
+        }
+      }
+      if (sessions_.size() >= kMaxConnections) {
         boost::system::error_code ignored;
-        socket.close(ignored);  // the scraper retries at its next interval
+        socket.close(ignored);  // every slot is writing an answer: the scraper retries
       } else {
         auto session = std::make_shared<Session>(std::move(socket), render_);
         sessions_.push_back(session);
