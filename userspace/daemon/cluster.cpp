@@ -40,8 +40,7 @@ Cluster::Cluster(boost::asio::io_context& io, const Config& config, Worker& work
 Cluster::~Cluster() { stop(); }
 
 Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, const Config& config,
-                                                Worker& worker,
-                                                health::Agent::SelfState self_state,
+                                                Worker& worker, health::Agent::SelfState self_state,
                                                 std::function<void()> after_takeover) {
   std::unique_ptr<Cluster> cluster(new Cluster(io, config, worker));
   cluster->after_takeover_ = std::move(after_takeover);
@@ -56,7 +55,9 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
       [self](const health::PeerEvent& event) {
         boost::asio::post(self->io_, [self, event] { self->on_peer_event(event); });
       },
-      [self] { return std::pair<std::uint64_t, bool>{self->epoch_.load(), self->fenced_.load()}; });
+      [self] {
+        return std::pair<std::uint64_t, bool>{self->epoch_.load(), self->fenced_.load()};
+      });
   if (!agent) return make_error("cannot start the health agent: {}", agent.error().message);
   cluster->agent_ = std::move(*agent);
   cluster->health_thread_ = std::thread([self] {
@@ -210,16 +211,14 @@ void Cluster::log_audit(const std::string& node, Result<failover::AuditReport> r
   for (const auto& e : report->entries) {
     if (e.status == failover::ReclaimStatus::reclaimed) continue;
     missing.push_back(fmt::format("{}{} {}-{} {}", e.client.empty() ? "" : e.client + ":", e.path,
-                                  e.old_lock.start, e.old_lock.end,
-                                  failover::to_string(e.status)));
+                                  e.old_lock.start, e.old_lock.end, failover::to_string(e.status)));
   }
   spdlog::log(
       report->not_reclaimed || report->different_range ? spdlog::level::warn : spdlog::level::info,
       "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
       "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
-      node, report->locks, report->reclaimed, report->percent_reclaimed(),
-      report->different_range, report->not_reclaimed, missing.empty() ? "" : ": ",
-      fmt::join(missing, "; "));
+      node, report->locks, report->reclaimed, report->percent_reclaimed(), report->different_range,
+      report->not_reclaimed, missing.empty() ? "" : ": ", fmt::join(missing, "; "));
   audits_[node] = std::move(*report);
 }
 

@@ -32,8 +32,7 @@ class Cluster {
   // rescans for lock managers there, so the new NFS server's reclaim grants are captured).
   // The reclaim audits after an adoption run on `worker`.
   static Result<std::unique_ptr<Cluster>> start(boost::asio::io_context& io, const Config& config,
-                                                Worker& worker,
-                                                health::Agent::SelfState self_state,
+                                                Worker& worker, health::Agent::SelfState self_state,
                                                 std::function<void()> after_takeover = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
@@ -43,6 +42,7 @@ class Cluster {
   // On the daemon's loop.
   nlohmann::json handle(const nlohmann::json& request);
   nlohmann::json status() const;
+  health::Counters counters() const { return agent_->counters(); }
   // Stops heartbeats and checks; waits for a running adoption to finish.
   void stop();
 

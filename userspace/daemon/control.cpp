@@ -2,20 +2,19 @@
 // The control socket; see control.h.
 #include "daemon/control.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
+#include <cstring>
 
 namespace lockferry::daemon {
 namespace {
@@ -174,8 +173,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(boost::asio::io_cont
       return make_errno_error(errno, "cannot create control socket directory {}", dir);
   }
   ::unlink(path.c_str());  // a stale socket from a crashed run
-  std::unique_ptr<ControlServer> server(
-      new ControlServer(io, path, std::move(handler), limits));
+  std::unique_ptr<ControlServer> server(new ControlServer(io, path, std::move(handler), limits));
   boost::system::error_code ec;
   stream_protocol::endpoint ep(path);
   server->acceptor_.open(ep.protocol(), ec);
@@ -197,13 +195,15 @@ void ControlServer::accept() {
       return;
     }
     // Out of descriptors (EMFILE, ENFILE) and the like: the connection stays in the backlog; try
-    // again shortly, never give up (a control socket that stops answering is worse than a slow one).
+    // again shortly, never give up (a control socket that stops answering is worse than a slow
+    // one).
     ++counters_.accept_errors;
     const auto now = std::chrono::steady_clock::now();
     if (accept_errors_logged_ == 0 || now - last_accept_log_ >= kAcceptLogEvery) {
-      spdlog::error("control socket: accept failed: {} ({} times since the last report); retrying "
-                    "every {} ms",
-                    ec.message(), counters_.accept_errors, limits_.accept_retry.count());
+      spdlog::error(
+          "control socket: accept failed: {} ({} times since the last report); retrying "
+          "every {} ms",
+          ec.message(), counters_.accept_errors, limits_.accept_retry.count());
       last_accept_log_ = now;
     }
     ++accept_errors_logged_;
@@ -256,8 +256,8 @@ void ControlServer::admit(stream_protocol::socket socket) {
 
 ControlServer::Counters ControlServer::counters() const {
   Counters c = counters_;
-  c.open = static_cast<std::size_t>(std::count_if(
-      sessions_.begin(), sessions_.end(), [](const std::weak_ptr<Session>& s) {
+  c.open = static_cast<std::size_t>(
+      std::count_if(sessions_.begin(), sessions_.end(), [](const std::weak_ptr<Session>& s) {
         auto session = s.lock();
         return session != nullptr;
       }));

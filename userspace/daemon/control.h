@@ -2,17 +2,16 @@
 // The control socket: one JSON request line in, one JSON response line out, root only.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 
 #include "lockferry/result.h"
 
@@ -46,8 +45,7 @@ class ControlServer {
                                                       const std::string& path, Handler handler,
                                                       ControlLimits limits = {});
   static Result<std::unique_ptr<ControlServer>> start(boost::asio::io_context& io,
-                                                      const std::string& path,
-                                                      AsyncHandler handler,
+                                                      const std::string& path, AsyncHandler handler,
                                                       ControlLimits limits = {});
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;

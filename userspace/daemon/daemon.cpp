@@ -84,6 +84,7 @@ Result<void> Daemon::start() {
     auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
       auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
       collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(), last_lock_reconcile_ns_);
+      if (cluster_) sample.health = cluster_->counters();
       return render_metrics(sample);
     });
     if (metrics) metrics_ = std::move(*metrics);
@@ -268,7 +269,8 @@ void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
   if (command == "audit") {
     // The reclaim audit of an adoption: the old primary's lock table against this node's.
     const std::string from = request.value("from", std::string());
-    if (from.empty()) return reply(fail("audit: which node was adopted? (lockferry audit --from NODE)"));
+    if (from.empty())
+      return reply(fail("audit: which node was adopted? (lockferry audit --from NODE)"));
     on_worker(*worker_, std::move(reply), [from, node = config_.node](store::Store& store) {
       auto report = failover::audit_from_store(store, from, node);
       if (!report) return fail(report.error().message);

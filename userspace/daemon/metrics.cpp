@@ -168,6 +168,30 @@ void render_lock_metrics(Exposition& e, const std::optional<LockMetrics>& locks)
         "Lock table writes that failed or were refused.", r.store_errors);
 }
 
+// [health]: this node's own heartbeat schedule and what its receive path dropped.
+void render_health_metrics(Exposition& e, const health::Counters& c) {
+  e.one("lockferry_heartbeats_sent_total", "counter", "Heartbeat datagrams sent to peers.", c.sent);
+  e.one("lockferry_heartbeat_max_send_gap_seconds", "gauge",
+        "Longest time between two heartbeats this node sent (peers declare it dead after "
+        "dead_after_ms).",
+        static_cast<double>(c.max_send_gap_ms) / 1e3);
+  e.one("lockferry_heartbeat_late_sends_total", "counter",
+        "Heartbeats sent more than dead_after_ms/2 after the previous one (this node was starved).",
+        c.late_sends);
+  e.one("lockferry_heartbeats_accepted_total", "counter", "Authentic, fresh heartbeats from peers.",
+        c.accepted);
+  e.family("lockferry_heartbeats_dropped_total", "counter",
+           "Datagrams at the heartbeat port that changed nothing, by why (a flood shows as "
+           "wrong_source and rate_limited: dropped before their HMAC).");
+  for (const auto& [why, n] : {std::pair{"malformed", c.malformed},
+                               {"unknown_node", c.unknown_node},
+                               {"wrong_source", c.wrong_source},
+                               {"rate_limited", c.rate_limited},
+                               {"forged", c.forged},
+                               {"replayed", c.replayed}})
+    e.sample("lockferry_heartbeats_dropped_total", fmt::format("reason=\"{}\"", why), n);
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSample& s) {
@@ -222,6 +246,7 @@ std::string render_metrics(const MetricsSample& s) {
           *s.monitor_records, node);
   }
   render_lock_metrics(e, s.locks);
+  if (s.health) render_health_metrics(e, *s.health);
   if (const auto& m = s.last_migration) {
     const std::string labels =
         fmt::format("from=\"{}\",to=\"{}\"", label(m->from_node), label(m->to_node));

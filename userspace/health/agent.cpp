@@ -205,13 +205,13 @@ Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::st
     for (const auto& [node, address] : o.peers) {
       if (node == self) continue;
       auto endpoint = *parse_endpoint(address);
-      agent->peers_.emplace(node, Peer{endpoint, plain(endpoint.address()),
-                                       TokenBucket(per_peer, kPeerBurst),
-                                       TokenBucket(per_peer, kPeerBurst)});
+      agent->peers_.emplace(
+          node, Peer{endpoint, plain(endpoint.address()), TokenBucket(per_peer, kPeerBurst),
+                     TokenBucket(per_peer, kPeerBurst)});
     }
-    agent->global_bucket_ =
-        TokenBucket(std::max(kGlobalRate, 2 * per_peer),
-                    std::max(2 * kPeerBurst, kPeerBurst * static_cast<double>(agent->peers_.size())));
+    agent->global_bucket_ = TokenBucket(
+        std::max(kGlobalRate, 2 * per_peer),
+        std::max(2 * kPeerBurst, kPeerBurst * static_cast<double>(agent->peers_.size())));
     auto listen = *parse_endpoint(o.listen);
     boost::system::error_code ec;
     agent->socket_.open(listen.protocol(), ec);
@@ -222,8 +222,7 @@ Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::st
                         ec.message());
     auto bound = agent->socket_.local_endpoint(ec);
     agent->listen_address_ =
-        ec ? o.listen
-           : fmt::format("{}:{}", bound.address().to_string(), bound.port());
+        ec ? o.listen : fmt::format("{}:{}", bound.address().to_string(), bound.port());
     agent->batch_ = std::make_unique<Batch>();
     randombytes_buf(&agent->incarnation_, sizeof agent->incarnation_);
     agent->wait_readable();
@@ -313,19 +312,18 @@ void Agent::wait_readable() {
   receiving_ = true;
   // A wait (not a read) completes through the reactor, never inline: between two batches the
   // timers always get their turn, however fast datagrams arrive.
-  socket_.async_wait(boost::asio::ip::udp::socket::wait_read,
-                     [this](boost::system::error_code ec) {
-                       receiving_ = false;
-                       if (ec == boost::asio::error::operation_aborted || stopped_) return;
-                       if (ec) {
-                         // tick() re-arms: an error that repeats cannot spin the loop.
-                         std::lock_guard lock(mutex_);
-                         log_rejected("", "receive error", [&] { return ec.message(); });
-                         return;
-                       }
-                       read_batch();
-                       wait_readable();
-                     });
+  socket_.async_wait(boost::asio::ip::udp::socket::wait_read, [this](boost::system::error_code ec) {
+    receiving_ = false;
+    if (ec == boost::asio::error::operation_aborted || stopped_) return;
+    if (ec) {
+      // tick() re-arms: an error that repeats cannot spin the loop.
+      std::lock_guard lock(mutex_);
+      log_rejected("", "receive error", [&] { return ec.message(); });
+      return;
+    }
+    read_batch();
+    wait_readable();
+  });
 }
 
 bool Agent::read_batch() {
@@ -339,8 +337,8 @@ bool Agent::read_batch() {
       b.headers[i].msg_hdr.msg_name = &b.from[i];
       b.headers[i].msg_hdr.msg_namelen = sizeof b.from[i];
     }
-    const int n = ::recvmmsg(socket_.native_handle(), b.headers.data(), kBatch, MSG_DONTWAIT,
-                             nullptr);
+    const int n =
+        ::recvmmsg(socket_.native_handle(), b.headers.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         const int err = errno;
@@ -353,10 +351,10 @@ bool Agent::read_batch() {
       std::lock_guard lock(mutex_);
       for (int i = 0; i < n; ++i) {
         const auto& h = b.headers[static_cast<unsigned>(i)];
-        on_datagram(std::span<const std::uint8_t>(b.buffers[static_cast<unsigned>(i)].data(),
-                                                  std::min<std::size_t>(h.msg_len, kDatagramBuffer)),
-                    (h.msg_hdr.msg_flags & MSG_TRUNC) != 0,
-                    address_of(b.from[static_cast<unsigned>(i)]));
+        on_datagram(
+            std::span<const std::uint8_t>(b.buffers[static_cast<unsigned>(i)].data(),
+                                          std::min<std::size_t>(h.msg_len, kDatagramBuffer)),
+            (h.msg_hdr.msg_flags & MSG_TRUNC) != 0, address_of(b.from[static_cast<unsigned>(i)]));
       }
     }
     deliver();
@@ -403,9 +401,10 @@ void Agent::on_datagram(std::span<const std::uint8_t> datagram, bool truncated,
   if (claim->sent_ms < now_ms - window || claim->sent_ms > now_ms + window) {
     ++counters_.replayed;
     log_rejected(node, "stale", [&] {
-      return fmt::format("from node '{}' ({}): sent {} ms from our clock, outside the {} ms window "
-                         "(are the nodes' clocks synchronised?)",
-                         node, source(), claim->sent_ms - now_ms, window);
+      return fmt::format(
+          "from node '{}' ({}): sent {} ms from our clock, outside the {} ms window "
+          "(are the nodes' clocks synchronised?)",
+          node, source(), claim->sent_ms - now_ms, window);
     });
     return;
   }
@@ -416,8 +415,8 @@ void Agent::on_datagram(std::span<const std::uint8_t> datagram, bool truncated,
   if (continues ? !p.expected.take(at) : !(p.others.take(at) && global_bucket_.take(at))) {
     ++counters_.rate_limited;
     log_rejected(node, "rate-limited", [&] {
-      return fmt::format("more datagrams claiming node '{}' ({}) than it ever sends: a flood",
-                         node, source());
+      return fmt::format("more datagrams claiming node '{}' ({}) than it ever sends: a flood", node,
+                         source());
     });
     return;
   }
@@ -483,41 +482,42 @@ void Agent::tick() {
   const Millis at = now();
   const Millis late = at - tick_due_;
   {
-  std::lock_guard lock(mutex_);
-  if (key_ && at >= next_send_) {
-    next_send_ = at + options_.interval;
-    const bool sending = local_.known && local_.healthy && !local_.set_down;
-    if (leaving_to_send_ > 0) {
-      send(MessageType::leaving);
-      --leaving_to_send_;
-      last_sent_ = Millis(0);
-    } else if (sending) {
-      send(MessageType::heartbeat);
-      if (last_sent_.count() != 0) {
-        const Millis gap = at - last_sent_;
-        counters_.max_send_gap_ms = std::max(counters_.max_send_gap_ms, gap.count());
-        if (gap > options_.dead_after / 2) {
-          ++counters_.late_sends;
-          spdlog::warn(
-              "health: this node sent no heartbeat for {} ms (interval {} ms, dead_after {} ms): "
-              "its peers may have declared it dead; the host or lockferryd's health thread was "
-              "starved of CPU",
-              gap.count(), options_.interval.count(), options_.dead_after.count());
+    std::lock_guard lock(mutex_);
+    if (key_ && at >= next_send_) {
+      next_send_ = at + options_.interval;
+      const bool sending = local_.known && local_.healthy && !local_.set_down;
+      if (leaving_to_send_ > 0) {
+        send(MessageType::leaving);
+        --leaving_to_send_;
+        last_sent_ = Millis(0);
+      } else if (sending) {
+        send(MessageType::heartbeat);
+        if (last_sent_.count() != 0) {
+          const Millis gap = at - last_sent_;
+          counters_.max_send_gap_ms = std::max(counters_.max_send_gap_ms, gap.count());
+          if (gap > options_.dead_after / 2) {
+            ++counters_.late_sends;
+            spdlog::warn(
+                "health: this node sent no heartbeat for {} ms (interval {} ms, dead_after {} ms): "
+                "its peers may have declared it dead; the host or lockferryd's health thread was "
+                "starved of CPU",
+                gap.count(), options_.interval.count(), options_.dead_after.count());
+          }
         }
+        last_sent_ = at;
+      } else {
+        last_sent_ = Millis(0);
       }
-      last_sent_ = at;
-    } else {
-      last_sent_ = Millis(0);
     }
-  }
-  if (late > options_.dead_after / 2) {
-    // This node could not keep its own schedule: the silence of its peers proves nothing yet.
-    spdlog::warn("health: the health thread ran {} ms late: declaring no peer dead before it has "
-                 "read what they sent meanwhile",
-                 late.count());
-  } else {
-    for (const auto& event : membership_.tick(at)) emit(event);
-  }
+    if (late > options_.dead_after / 2) {
+      // This node could not keep its own schedule: the silence of its peers proves nothing yet.
+      spdlog::warn(
+          "health: the health thread ran {} ms late: declaring no peer dead before it has "
+          "read what they sent meanwhile",
+          late.count());
+    } else {
+      for (const auto& event : membership_.tick(at)) emit(event);
+    }
   }
   deliver();
 }

@@ -16,7 +16,8 @@ class TokenBucket {
   // Takes one token if there is one.
   bool take(std::chrono::nanoseconds now) {
     if (last_.count() != 0 && now > last_)
-      tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+      tokens_ =
+          std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
     last_ = now;
     if (tokens_ < 1.0) return false;
     tokens_ -= 1.0;

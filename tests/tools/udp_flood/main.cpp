@@ -101,8 +101,10 @@ int main(int argc, char** argv) {
     }
     for (int round = 0; round < 16; ++round) {
       const int n = ::sendmmsg(fd, msgs.data(), kBatch, 0);
-      if (n > 0) sent += static_cast<std::uint64_t>(n);
-      else ++errors;
+      if (n > 0)
+        sent += static_cast<std::uint64_t>(n);
+      else
+        ++errors;
     }
   }
   const double took =
