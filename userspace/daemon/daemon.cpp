@@ -216,6 +216,16 @@ nlohmann::json Daemon::status() const {
       {"version", LOCKFERRY_VERSION},
   };
   if (cluster_) s["health"] = cluster_->status();
+  if (control_) {
+    const auto c = control_->counters();
+    s["control"] = {{"open", c.open},
+                    {"accepted", c.accepted},
+                    {"refused_full", c.refused_full},
+                    {"refused_per_process", c.refused_per_process},
+                    {"evicted_idle", c.evicted_idle},
+                    {"timed_out", c.timed_out},
+                    {"accept_errors", c.accept_errors}};
+  }
   s["locks"] = locks_status();
   return s;
 }
