@@ -90,7 +90,12 @@ slow=$!
 sleep 2
 ok_scrapes=0
 for i in 1 2 3 4 5 6 7 8; do
-  curl -sS --max-time 3 "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^lockferry_build_info' && ok_scrapes=$((ok_scrapes + 1))
+  if curl -sS --max-time 3 -o "$tmp/scrape" "http://127.0.0.1:$port/metrics" 2>"$tmp/curl.err" &&
+    grep -q '^lockferry_build_info' "$tmp/scrape"; then
+    ok_scrapes=$((ok_scrapes + 1))
+  else
+    sed 's/^/     scrape failed: /' "$tmp/curl.err"
+  fi
   sleep 1
 done
 echo "     $ok_scrapes of 8 scrapes answered while 40 slow clients were connected"
