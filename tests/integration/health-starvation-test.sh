@@ -45,6 +45,13 @@ peer_state() { lf b --json health | jq -r '.peers[] | select(.node == "nodeA") |
 check "both daemons answer" wait_for 20 sh -c "test -S $tmp/a/ctl.sock && test -S $tmp/b/ctl.sock"
 check "B sees A alive" wait_for 10 sh -c "[ \"\$($lockferry --socket $tmp/b/ctl.sock --json health | jq -r '.peers[] | select(.node == \"nodeA\") | .state')\" = alive ]"
 
+# Capabilities are per thread: the heartbeat and worker threads must not keep what the daemon
+# dropped after start.
+lf a --json records >/dev/null  # starts the worker thread
+check "every thread of lockferryd has the same (dropped) capabilities" \
+  test "$(cat /proc/$pid_a/task/*/status | grep '^CapEff' | sort -u | wc -l)" = 1
+check "lockferryd runs a heartbeat thread and a worker thread" test "$(ls /proc/$pid_a/task | wc -l)" -ge 3
+
 # (1) A request that keeps A busy for 10 s through its control socket. Node C only exists so that
 # there is something to migrate; the recognition command is the 10 s of work.
 t0=$SECONDS

@@ -60,14 +60,19 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
       });
   if (!agent) return make_error("cannot start the health agent: {}", agent.error().message);
   cluster->agent_ = std::move(*agent);
-  cluster->health_thread_ = std::thread([self] {
-    try {
-      self->health_io_.run();
-    } catch (const std::exception& e) {
-      // Without heartbeats the peers adopt this node: say why loudly, then let systemd restart.
-      spdlog::critical("health: the heartbeat thread failed: {}; lockferryd exits", e.what());
-      std::abort();
-    }
+  // The thread starts once the loop runs: after lockferryd dropped its capabilities, which are per
+  // thread (a thread started now would keep them all, and pass them to the check command).
+  boost::asio::post(io, [self] {
+    if (self->stopped_) return;
+    self->health_thread_ = std::thread([self] {
+      try {
+        self->health_io_.run();
+      } catch (const std::exception& e) {
+        // Without heartbeats the peers adopt this node: say why loudly, let systemd restart it.
+        spdlog::critical("health: the heartbeat thread failed: {}; lockferryd exits", e.what());
+        std::abort();
+      }
+    });
   });
   if (config.automatic)
     spdlog::info(
@@ -90,6 +95,8 @@ void Cluster::stop() {
     });
     health_work_.reset();
     health_thread_.join();
+  } else if (agent_) {
+    agent_->stop();  // the loop never ran: nothing else touches the agent
   }
   if (adopter_) adopter_->join();
 }

@@ -14,13 +14,14 @@ Worker::Worker(boost::asio::io_context& io, std::string store_url)
 
 Worker::~Worker() {
   stop();
-  pool_.join();
+  if (pool_) pool_->join();
 }
 
 void Worker::post(Job job) {
   // Keeps the loop running until the job's answer is delivered.
   auto work = boost::asio::make_work_guard(io_);
-  boost::asio::post(pool_, [this, job = std::move(job), work = std::move(work)]() mutable {
+  if (!pool_) pool_ = std::make_unique<boost::asio::thread_pool>(1);
+  boost::asio::post(*pool_, [this, job = std::move(job), work = std::move(work)]() mutable {
     if (stopped_) return;
     if (!store_ && store_error_.empty()) {
       auto store = store::open_store(store_url_);

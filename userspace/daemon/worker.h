@@ -26,7 +26,7 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Queues `job`. The daemon's loop does not finish (io_context::run() does not return) before a
+  // Queues `job` (call on the loop). The daemon's loop does not finish (io_context::run() does not return) before a
   // job that started has finished, so its answer is still delivered.
   void post(Job job);
   // Runs `compute` on the worker and `done` with its result on the daemon's loop.
@@ -50,7 +50,9 @@ class Worker {
   std::unique_ptr<store::Store> store_;  // opened on the worker thread, used only there
   std::string store_error_;
   std::atomic<bool> stopped_{false};
-  boost::asio::thread_pool pool_{1};
+  // Started by the first job, on the loop: lockferryd drops capabilities at the end of its start,
+  // and capabilities are per thread, so a thread started earlier would keep them all.
+  std::unique_ptr<boost::asio::thread_pool> pool_;
 };
 
 }  // namespace lockferry::daemon
