@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // The control socket: a request gets its answer, malformed input gets a clear error, and the
 // server keeps serving afterwards.
+#include "daemon/control.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <gtest/gtest.h>
-
-#include "daemon/control.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::daemon {
@@ -20,12 +24,18 @@ using namespace std::chrono_literals;
 
 class ControlTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start_server({}); }
+
+  void start_server(ControlLimits limits) {
     path_ = tmp_ / "ctl.sock";
-    auto server = ControlServer::start(io_, path_, [](const nlohmann::json& request) {
-      if (request["command"] == "echo") return nlohmann::json{{"ok", true}, {"result", request}};
-      return nlohmann::json{{"ok", false}, {"error", "unknown command"}};
-    });
+    auto server = ControlServer::start(
+        io_, path_,
+        [](const nlohmann::json& request) {
+          if (request["command"] == "echo")
+            return nlohmann::json{{"ok", true}, {"result", request}};
+          return nlohmann::json{{"ok", false}, {"error", "unknown command"}};
+        },
+        limits);
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(*server);
     thread_ = std::thread([this] { io_.run_for(30s); });  // failsafe: never outlives 30 s
@@ -86,6 +96,115 @@ TEST_F(ControlTest, MalformedRequestsGetAClearErrorAndTheServerKeepsServing) {
   EXPECT_NE(big.find("too large"), std::string::npos);
   auto answer = control_request(path_, {{"command", "echo"}}, 5s);
   EXPECT_TRUE(answer.ok());
+}
+
+// A connected client that sends nothing: returns the fd.
+int idle_client(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path.c_str());
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << errno;
+  return fd;
+}
+
+// Whether the server closed `fd` within `limit` (read returns 0).
+bool closed_within(int fd, std::chrono::milliseconds limit) {
+  timeval tv{static_cast<time_t>(limit.count() / 1000),
+             static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char c;
+  return ::read(fd, &c, 1) == 0;
+}
+
+class ControlLimitsTest : public ControlTest {
+ protected:
+  void SetUp() override {}  // each test starts the server with its limits
+  void start(ControlLimits limits) { start_server(limits); }
+};
+
+TEST_F(ControlLimitsTest, AnIdleClientIsClosedAfterTheRequestTimeout) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
+  start({.request_timeout = 300ms});
+  int fd = idle_client(path_);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_within(fd, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  ::close(fd);
+  EXPECT_TRUE(control_request(path_, {{"command", "echo"}}, 5s).ok());
+}
+
+TEST_F(ControlLimitsTest, IdleClientsMakeRoomForARealRequestWhenEverySlotIsTaken) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
+  start({.max_connections = 4, .max_per_process = 100, .request_timeout = 60s});
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(idle_client(path_));
+  auto answer = control_request(path_, {{"command", "echo"}}, 5s);
+  EXPECT_TRUE(answer.ok()) << answer.error().message;
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_F(ControlLimitsTest, OneProcessCannotTakeEverySlot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
+  start({.max_connections = 8, .max_per_process = 3, .request_timeout = 60s});
+  // The hog is another process: the test's own request must get a slot.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t hog = ::fork();
+  ASSERT_GE(hog, 0);
+  if (hog == 0) {
+    std::vector<int> fds;
+    for (int i = 0; i < 50; ++i) fds.push_back(idle_client(path_));
+    int closed = 0;
+    for (int fd : fds) closed += closed_within(fd, 50ms) ? 1 : 0;
+    (void)!::write(ready[1], &closed, sizeof closed);
+    ::pause();
+    ::_exit(0);
+  }
+  int closed = 0;
+  ASSERT_EQ(::read(ready[0], &closed, sizeof closed), static_cast<ssize_t>(sizeof closed));
+  EXPECT_GE(closed, 47 - 8);  // all but three, give or take the ones still in the backlog
+  auto answer = control_request(path_, {{"command", "echo"}}, 5s);
+  EXPECT_TRUE(answer.ok()) << answer.error().message;
+  ::kill(hog, SIGKILL);
+  ::waitpid(hog, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST_F(ControlLimitsTest, AcceptIsRetriedAfterTheDescriptorsRanOut) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
+  start({.accept_retry = 50ms});
+  int client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(client, 0);
+  // Take every descriptor this process may have: the server's accept fails with EMFILE.
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 256;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path_.c_str());
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request = "{\"command\":\"echo\"}\n";
+  ASSERT_EQ(::write(client, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(300ms);  // several failed accepts
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  timeval tv{5, 0};
+  ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  char buf[256];
+  for (ssize_t n; (n = ::read(client, buf, sizeof buf)) > 0;)
+    answer.append(buf, static_cast<std::size_t>(n));
+  ::close(client);
+  EXPECT_NE(answer.find("\"ok\":true"), std::string::npos)
+      << "no answer after the descriptors came back: '" << answer << "'";
+  EXPECT_GE(server_->counters().accept_errors, 1u);
 }
 
 TEST(ControlClient, NoDaemonIsAClearError) {

@@ -4,6 +4,8 @@
 // says it leaves; forged, replayed, stale and malformed packets are counted and change nothing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -98,12 +100,8 @@ class Node {
     std::lock_guard lock(mutex_);
     return adopters_;
   }
-  PeerState state_of(const std::string& peer) {
-    return on_loop([&] { return agent_->membership().peer(peer)->state; });
-  }
-  Counters counters() {
-    return on_loop([&] { return agent_->counters(); });
-  }
+  PeerState state_of(const std::string& peer) { return agent_->peer(peer)->state; }
+  Counters counters() { return agent_->counters(); }
   Result<void> set_down(const std::string& node) {
     return on_loop([&] { return agent_->set_down(node, "test"); });
   }
@@ -322,6 +320,123 @@ TEST_F(HealthAgentTest, SetDownFromAnExternalMonitorLeavesOrDeclaresThePeerDown)
   ASSERT_TRUE(
       b.wait_for([&](const auto& ev) { return ev.back().kind == PeerEvent::Kind::up; }, 2s));
   EXPECT_EQ(b.state_of("nodeA"), PeerState::alive);
+}
+
+// Sends well-formed forgeries claiming `node` from `from` to `to` as fast as it can for `how_long`
+// (sendmmsg batches); returns how many left.
+std::uint64_t flood(const std::string& from, const udp::endpoint& to, const std::string& node,
+                    std::chrono::milliseconds how_long) {
+  boost::asio::io_context io;
+  udp::socket s(io, udp::endpoint(boost::asio::ip::make_address(from), 0));
+  const Key wrong = *Key::from_bytes(std::string(32, 'w'));
+  constexpr unsigned kBatch = 64;
+  std::vector<std::vector<std::uint8_t>> packets(kBatch);
+  std::vector<iovec> iov(kBatch);
+  std::vector<mmsghdr> msgs(kBatch);
+  sockaddr_in dest{};
+  dest.sin_family = AF_INET;
+  dest.sin_port = htons(to.port());
+  dest.sin_addr.s_addr = htonl(to.address().to_v4().to_uint());
+  std::uint64_t sent = 0, seq = 0;
+  for (auto end = std::chrono::steady_clock::now() + how_long;
+       std::chrono::steady_clock::now() < end;) {
+    Heartbeat m;
+    m.type = MessageType::leaving;
+    m.node = node;
+    m.incarnation = 7;
+    m.sent_ms = clock::now_ns() / 1000000;
+    m.serving = true;
+    for (unsigned i = 0; i < kBatch; ++i) {
+      m.seq = ++seq;
+      packets[i] = encode(m, wrong);
+      iov[i] = {packets[i].data(), packets[i].size()};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_name = &dest;
+      msgs[i].msg_hdr.msg_namelen = sizeof dest;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (int round = 0; round < 8; ++round) {
+      const int n = ::sendmmsg(s.native_handle(), msgs.data(), kBatch, 0);
+      if (n > 0) sent += static_cast<std::uint64_t>(n);
+    }
+  }
+  return sent;
+}
+
+TEST_F(HealthAgentTest, AFloodOfForgedHeartbeatsDelaysNoHeartbeatAndHidesNoPeer) {
+  // Generous timings: the flood takes a whole core of a busy machine.
+  auto slow = [&](const std::string& node, std::vector<std::string> check) {
+    Options o = options_for(node, std::move(check));
+    o.interval = 100ms;
+    o.dead_after = 2000ms;
+    return o;
+  };
+  Node a("nodeA", slow("nodeA", {"true"}));
+  Node b("nodeB", slow("nodeB", {"true"}));
+  a.start({});
+  b.start({});
+  ASSERT_TRUE(
+      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+  ASSERT_TRUE(
+      a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+
+  // Forgeries claiming nodeB, from nodeB's own address (all on 127.0.0.1) and from another one.
+  const udp::endpoint to = *parse_endpoint(addresses_["nodeA"]);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto spoofed =
+      std::async(std::launch::async, [&] { return flood("127.0.0.1", to, "nodeB", 3s); });
+  auto other = std::async(std::launch::async, [&] { return flood("127.0.0.7", to, "nodeB", 3s); });
+  const std::uint64_t sent = spoofed.get() + other.get();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::this_thread::sleep_for(300ms);
+
+  const Counters c = a.counters();
+  std::cout << "[ measure  ] flood " << static_cast<std::uint64_t>(sent / seconds)
+            << " datagrams/s for " << seconds << " s; nodeA received " << c.received << ", dropped "
+            << c.wrong_source << " (wrong source) + " << c.rate_limited
+            << " (rate) before the HMAC, authenticated " << c.forged
+            << " forgeries; its longest send gap " << c.max_send_gap_ms << " ms\n";
+  EXPECT_FALSE(saw(b.events(), PeerEvent::Kind::down, "nodeA")) << "nodeA was silenced";
+  EXPECT_FALSE(saw(a.events(), PeerEvent::Kind::down, "nodeB")) << "nodeB's heartbeats were lost";
+  EXPECT_LT(c.max_send_gap_ms, 1000);
+  EXPECT_EQ(c.late_sends, 0u);
+  EXPECT_GT(c.wrong_source, 0u);
+  EXPECT_GT(c.rate_limited, 0u);
+  // The HMACs paid for are bounded by the rate limit, not by the flood.
+  EXPECT_LT(c.forged, 10 * 1000 / 100 * 4 + 100u);
+}
+
+TEST(HealthPrefilter, AClaimIsReadWithoutTheKeyAndMalformedDatagramsAreRefused) {
+  const Key key = *Key::from_bytes(std::string(32, 's'));
+  Heartbeat m;
+  m.node = "nodeA";
+  m.incarnation = 5;
+  m.seq = 9;
+  m.sent_ms = 1234;
+  auto bytes = encode(m, key);
+  auto claim = peek(bytes);
+  ASSERT_TRUE(claim.ok());
+  EXPECT_EQ(claim->node, "nodeA");
+  EXPECT_EQ(claim->incarnation, 5u);
+  EXPECT_EQ(claim->seq, 9u);
+  EXPECT_EQ(claim->sent_ms, 1234);
+  bytes[0] = 'X';
+  EXPECT_FALSE(peek(bytes).ok());
+  EXPECT_FALSE(peek(std::vector<std::uint8_t>(10, 0)).ok());
+}
+
+TEST(HealthRateLimit, ABucketAllowsItsBurstThenItsRate) {
+  TokenBucket bucket(10, 5);  // 10/s, burst 5
+  std::chrono::nanoseconds t(1'000'000'000);
+  int taken = 0;
+  for (int i = 0; i < 100; ++i) taken += bucket.take(t) ? 1 : 0;
+  EXPECT_EQ(taken, 5);
+  t += std::chrono::milliseconds(500);  // five more tokens
+  taken = 0;
+  for (int i = 0; i < 100; ++i) taken += bucket.take(t) ? 1 : 0;
+  EXPECT_EQ(taken, 5);
 }
 
 TEST(HealthOptions, ErrorsNameTheKey) {

@@ -360,6 +360,48 @@ TEST_F(MetricsServerTest, HeadHasNoBodyAndOtherRequestsGetErrors) {
   EXPECT_TRUE(exchange("GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK"));
 }
 
+TEST_F(MetricsServerTest, SlowClientsHoldingEverySlotDoNotLockOutARealScrape) {
+  // 40 clients that connect and send half a request head, more than there are slots.
+  std::vector<int> slow;
+  for (int i = 0; i < 40; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::write(fd, "GET /met", 8), 8);
+    slow.push_back(fd);
+  }
+  std::this_thread::sleep_for(100ms);  // all accepted (or refused) by now
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string response = exchange("GET /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(response.starts_with("HTTP/1.1 200 OK")) << "'" << response << "'";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  for (int fd : slow) ::close(fd);
+}
+
+TEST(MetricsRender, HeartbeatScheduleAndDropsAreExported) {
+  MetricsSample s = a_sample();
+  health::Counters c;
+  c.sent = 40;
+  c.max_send_gap_ms = 250;
+  c.late_sends = 1;
+  c.rate_limited = 1000;
+  c.wrong_source = 7;
+  s.health = c;
+  const std::string text = render_metrics(s);
+  EXPECT_NE(text.find("lockferry_heartbeat_max_send_gap_seconds 0.25\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("lockferry_heartbeat_late_sends_total 1\n"), std::string::npos);
+  EXPECT_NE(text.find("lockferry_heartbeats_dropped_total{reason=\"rate_limited\"} 1000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("lockferry_heartbeats_dropped_total{reason=\"wrong_source\"} 7\n"),
+            std::string::npos);
+  EXPECT_EQ(render_metrics(a_sample()).find("lockferry_heartbeat"), std::string::npos)
+      << "nothing about heartbeats without [health]";
+}
+
 TEST(MetricsServer, ABusyPortIsAnErrorThatSaysWhatToDo) {
   boost::asio::io_context io;
   auto first = MetricsServer::start(io, "127.0.0.1:0", [] { return std::string(); });

@@ -383,6 +383,12 @@ void print_health(const json& h) {
              c["received"].get<std::uint64_t>(), c["accepted"].get<std::uint64_t>(),
              c["malformed"].get<std::uint64_t>(), c["forged"].get<std::uint64_t>(),
              c["replayed"].get<std::uint64_t>(), c["unknown_node"].get<std::uint64_t>());
+  fmt::print(
+      "own schedule: longest gap between two heartbeats sent {} ms, {} late (over half of "
+      "dead_after); dropped before the HMAC: {} from a wrong address, {} over the rate "
+      "limit\n",
+      c.value("max_send_gap_ms", std::int64_t{0}), c.value("late_sends", std::uint64_t{0}),
+      c.value("wrong_source", std::uint64_t{0}), c.value("rate_limited", std::uint64_t{0}));
   for (const auto& a : h["adoptions"]) {
     fmt::print("adoption of {}: {} ({} ms from detection; {} records, epoch {}): {}\n",
                a["from_node"].get<std::string>(),

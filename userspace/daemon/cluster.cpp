@@ -30,28 +30,50 @@ nlohmann::json to_json(const failover::Adoption& a) {
 
 }  // namespace
 
-Cluster::Cluster(boost::asio::io_context& io, const Config& config) : io_(io), config_(config) {}
+Cluster::Cluster(boost::asio::io_context& io, const Config& config, Worker& worker)
+    : io_(io),
+      config_(config),
+      worker_(worker),
+      health_work_(boost::asio::make_work_guard(health_io_)),
+      self_state_timer_(io) {}
 
 Cluster::~Cluster() { stop(); }
 
 Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, const Config& config,
-                                                health::Agent::SelfState self_state,
+                                                Worker& worker, health::Agent::SelfState self_state,
                                                 std::function<void()> after_takeover) {
-  std::unique_ptr<Cluster> cluster(new Cluster(io, config));
+  std::unique_ptr<Cluster> cluster(new Cluster(io, config, worker));
   cluster->after_takeover_ = std::move(after_takeover);
   Cluster* self = cluster.get();
-  auto store = store::open_store(config.store_url);
-  if (!store)
-    return make_error("cannot open store {}: {}", config.store_url, store.error().message);
-  cluster->store_ = std::move(*store);
   cluster->adopter_ = std::make_unique<failover::AutoAdopter>(
       config.store_url, [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); });
+  cluster->self_state_ = std::move(self_state);
+  cluster->refresh_self_state();
   auto agent = health::Agent::start(
-      io, config.node, config.health,
-      [self](const health::PeerEvent& event) { self->on_peer_event(event); },
-      std::move(self_state));
+      cluster->health_io_, config.node, config.health,
+      // On the agent's thread: acting on it (an adoption) is the daemon loop's business.
+      [self](const health::PeerEvent& event) {
+        boost::asio::post(self->io_, [self, event] { self->on_peer_event(event); });
+      },
+      [self] {
+        return std::pair<std::uint64_t, bool>{self->epoch_.load(), self->fenced_.load()};
+      });
   if (!agent) return make_error("cannot start the health agent: {}", agent.error().message);
   cluster->agent_ = std::move(*agent);
+  // The thread starts once the loop runs: after lockferryd dropped its capabilities, which are per
+  // thread (a thread started now would keep them all, and pass them to the check command).
+  boost::asio::post(io, [self] {
+    if (self->stopped_) return;
+    self->health_thread_ = std::thread([self] {
+      try {
+        self->health_io_.run();
+      } catch (const std::exception& e) {
+        // Without heartbeats the peers adopt this node: say why loudly, let systemd restart it.
+        spdlog::critical("health: the heartbeat thread failed: {}; lockferryd exits", e.what());
+        std::abort();
+      }
+    });
+  });
   if (config.automatic)
     spdlog::info(
         "failover: automatic adoption on; adopt order {}; takeover command {}",
@@ -63,19 +85,43 @@ Result<std::unique_ptr<Cluster>> Cluster::start(boost::asio::io_context& io, con
 }
 
 void Cluster::stop() {
+  stopped_ = true;
   for (auto& [node, timer] : audit_timers_) timer->cancel();
-  if (agent_) agent_->stop();
+  self_state_timer_.cancel();
+  if (health_thread_.joinable()) {
+    boost::asio::post(health_io_, [this] {
+      if (agent_) agent_->stop();  // says "stopping" to the peers on its own socket
+      health_io_.stop();
+    });
+    health_work_.reset();
+    health_thread_.join();
+  } else if (agent_) {
+    agent_->stop();  // the loop never ran: nothing else touches the agent
+  }
   if (adopter_) adopter_->join();
 }
 
+void Cluster::refresh_self_state() {
+  if (self_state_) {
+    const auto [epoch, fenced] = self_state_();
+    epoch_ = epoch;
+    fenced_ = fenced;
+  }
+  // Often enough that the next heartbeat carries a change; cheap (two counters).
+  self_state_timer_.expires_after(std::min(config_.health.interval, health::Millis(100)));
+  self_state_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) refresh_self_state();
+  });
+}
+
 void Cluster::on_peer_event(const health::PeerEvent& event) {
-  if (event.kind != health::PeerEvent::Kind::down) return;
+  if (stopped_ || event.kind != health::PeerEvent::Kind::down) return;
   const std::string& node = event.node;
   if (!event.was_serving) {
     spdlog::info("failover: {} was not serving: nothing to adopt", node);
     return;
   }
-  if (const auto* peer = agent_->membership().peer(node); peer && peer->fenced) {
+  if (const auto peer = agent_->peer(node); peer && peer->fenced) {
     spdlog::info("failover: {} had already been adopted (it said it is fenced): nothing to adopt",
                  node);
     return;
@@ -152,37 +198,44 @@ void Cluster::schedule_audit(const std::string& node) {
       node, config_.audit_after.count(), node);
   timer->async_wait([this, node](boost::system::error_code ec) {
     if (ec) return;
-    auto report = failover::audit_from_store(*store_, node, config_.node);
-    if (!report) {
-      spdlog::error("failover: reclaim audit of {}: {}", node, report.error().message);
-      return;
-    }
-    std::vector<std::string> missing;
-    for (const auto& e : report->entries) {
-      if (e.status == failover::ReclaimStatus::reclaimed) continue;
-      missing.push_back(fmt::format("{}{} {}-{} {}", e.client.empty() ? "" : e.client + ":", e.path,
-                                    e.old_lock.start, e.old_lock.end,
-                                    failover::to_string(e.status)));
-    }
-    spdlog::log(
-        report->not_reclaimed || report->different_range ? spdlog::level::warn
-                                                         : spdlog::level::info,
-        "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
-        "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
-        node, report->locks, report->reclaimed, report->percent_reclaimed(),
-        report->different_range, report->not_reclaimed, missing.empty() ? "" : ": ",
-        fmt::join(missing, "; "));
-    audits_[node] = std::move(*report);
+    // Comparing two big lock tables takes a while: on the worker, the result back on the loop.
+    worker_.run<Result<failover::AuditReport>>(
+        [node, self = config_.node](store::Store* store,
+                                    const std::string& error) -> Result<failover::AuditReport> {
+          if (!store) return make_error("{}", error);
+          return failover::audit_from_store(*store, node, self);
+        },
+        [this, node](Result<failover::AuditReport> report) { log_audit(node, std::move(report)); });
   });
 }
 
+void Cluster::log_audit(const std::string& node, Result<failover::AuditReport> report) {
+  if (!report) {
+    spdlog::error("failover: reclaim audit of {}: {}", node, report.error().message);
+    return;
+  }
+  std::vector<std::string> missing;
+  for (const auto& e : report->entries) {
+    if (e.status == failover::ReclaimStatus::reclaimed) continue;
+    missing.push_back(fmt::format("{}{} {}-{} {}", e.client.empty() ? "" : e.client + ":", e.path,
+                                  e.old_lock.start, e.old_lock.end, failover::to_string(e.status)));
+  }
+  spdlog::log(
+      report->not_reclaimed || report->different_range ? spdlog::level::warn : spdlog::level::info,
+      "failover: reclaim audit of {} at the end of grace: {} locks held before, {} reclaimed "
+      "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
+      node, report->locks, report->reclaimed, report->percent_reclaimed(), report->different_range,
+      report->not_reclaimed, missing.empty() ? "" : ": ", fmt::join(missing, "; "));
+  audits_[node] = std::move(*report);
+}
+
 nlohmann::json Cluster::status() const {
-  const auto& local = agent_->local();
-  const auto& c = agent_->counters();
+  const auto local = agent_->local();
+  const auto c = agent_->counters();
   const auto now = std::chrono::duration_cast<health::Millis>(
       std::chrono::steady_clock::now().time_since_epoch());
   nlohmann::json peers = nlohmann::json::array();
-  for (const auto& p : agent_->membership().peers()) {
+  for (const auto& p : agent_->peers()) {
     peers.push_back({{"node", p.node},
                      {"state", health::to_string(p.state)},
                      {"serving", p.serving},
@@ -190,6 +243,7 @@ nlohmann::json Cluster::status() const {
                      {"epoch", p.epoch},
                      {"heartbeats", p.heartbeats},
                      {"last_heard_ms_ago", p.last_heard ? (now - *p.last_heard).count() : -1},
+                     {"max_gap_ms", p.max_gap.count()},
                      {"reason", p.reason}});
   }
   nlohmann::json adoptions = nlohmann::json::array();
@@ -230,8 +284,12 @@ nlohmann::json Cluster::status() const {
             {"forged", c.forged},
             {"replayed", c.replayed},
             {"unknown_node", c.unknown_node},
+            {"wrong_source", c.wrong_source},
+            {"rate_limited", c.rate_limited},
             {"checks", c.checks},
-            {"check_failures", c.check_failures}}},
+            {"check_failures", c.check_failures},
+            {"max_send_gap_ms", c.max_send_gap_ms},
+            {"late_sends", c.late_sends}}},
           {"adoptions", adoptions}};
 }
 

@@ -58,14 +58,16 @@ Result<void> Daemon::start() {
   reconcile_now("start");
   schedule_reconcile(config_.reconcile_interval);
 
-  auto control = ControlServer::start(io_, config_.socket_path,
-                                      [this](const nlohmann::json& r) { return handle(r); });
+  worker_ = std::make_unique<Worker>(io_, config_.store_url);
+  auto control = ControlServer::start(
+      io_, config_.socket_path,
+      [this](const nlohmann::json& r, ControlServer::Reply reply) { handle(r, std::move(reply)); });
   if (!control) return control.error();
   control_ = std::move(*control);
 
   if (config_.health.enabled) {
     auto cluster = Cluster::start(
-        io_, config_,
+        io_, config_, *worker_,
         [this] {
           // Either recorder learning it was adopted is enough: the heartbeats then say fenced.
           const bool fenced = recorder_->stats().fenced || (lock_recorder_ && lock_recorder_->stats().fenced);
@@ -83,6 +85,7 @@ Result<void> Daemon::start() {
     auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
       auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
       collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(), last_lock_reconcile_ns_);
+      if (cluster_) sample.health = cluster_->counters();
       return render_metrics(sample);
     });
     if (metrics) metrics_ = std::move(*metrics);
@@ -121,6 +124,7 @@ void Daemon::stop(const char* why) {
   signals_.cancel(ignored);
   reconcile_timer_.cancel();
   if (control_) control_->stop();
+  if (worker_) worker_->stop();  // a request already running still finishes
   if (metrics_) metrics_->stop();
   if (cluster_) cluster_->stop();
   stop_locks();
@@ -191,46 +195,91 @@ nlohmann::json Daemon::status() const {
       {"version", LOCKFERRY_VERSION},
   };
   if (cluster_) s["health"] = cluster_->status();
+  if (control_) {
+    const auto c = control_->counters();
+    s["control"] = {{"open", c.open},
+                    {"accepted", c.accepted},
+                    {"refused_full", c.refused_full},
+                    {"refused_per_process", c.refused_per_process},
+                    {"evicted_idle", c.evicted_idle},
+                    {"timed_out", c.timed_out},
+                    {"accept_errors", c.accept_errors}};
+  }
   s["locks"] = locks_status();
   s["reload"] = reload_.to_json();
   return s;
 }
 
-nlohmann::json Daemon::handle(const nlohmann::json& request) {
+namespace {
+
+nlohmann::json fail(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+nlohmann::json ok(nlohmann::json result) { return {{"ok", true}, {"result", std::move(result)}}; }
+
+// Runs `compute` with the worker's store, answering with its result (or the store's error).
+void on_worker(Worker& worker, ControlServer::Reply reply,
+               std::function<nlohmann::json(store::Store&)> compute) {
+  worker.run<nlohmann::json>(
+      [compute = std::move(compute)](store::Store* store, const std::string& error) {
+        if (!store) return fail(error);
+        try {
+          return compute(*store);
+        } catch (const std::exception& e) {
+          return fail(e.what());
+        }
+      },
+      std::move(reply));
+}
+
+}  // namespace
+
+void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
   const std::string command = request.at("command").get<std::string>();
-  auto fail = [](const std::string& message) {
-    return nlohmann::json{{"ok", false}, {"error", message}};
-  };
-  auto ok = [](nlohmann::json result) { return nlohmann::json{{"ok", true}, {"result", result}}; };
-  if (command == "status") return ok(status());
-  if (command == "reconcile") {
-    reconcile_now("requested");
-    return ok(status());
-  }
   if (command == "records") {
     std::string node = request.value("node", config_.node);
-    auto records = store_->list_monitor(node);
-    if (!records) return fail(records.error().message);
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : *records) out.push_back(to_json(r));
-    return ok(out);
+    on_worker(*worker_, std::move(reply), [node](store::Store& store) {
+      auto records = store.list_monitor(node);
+      if (!records) return fail(records.error().message);
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& r : *records) out.push_back(to_json(r));
+      return ok(out);
+    });
+    return;
   }
   if (command == "migrate") {
     auto options = migrate_options(request, config_);
-    if (!options) return fail(options.error().message);
-    // Runs on the loop: capture events wait until it finishes (bounded by the command timeout).
-    auto report = failover::migrate(*store_, *options);
-    if (!report) return fail(report.error().message);
-    return ok(to_json(*report));
+    if (!options) return reply(fail(options.error().message));
+    // Recognition may take minutes (sm-notify, a restart of the lock manager): off the loop.
+    on_worker(*worker_, std::move(reply), [options = *options](store::Store& store) {
+      auto report = failover::migrate(store, options);
+      if (!report) return fail(report.error().message);
+      return ok(to_json(*report));
+    });
+    return;
   }
-  if (command == "locks") return handle_locks(request);
   if (command == "audit") {
     // The reclaim audit of an adoption: the old primary's lock table against this node's.
     const std::string from = request.value("from", std::string());
-    if (from.empty()) return fail("audit: which node was adopted? (lockferry audit --from NODE)");
-    auto report = failover::audit_from_store(*store_, from, config_.node);
-    if (!report) return fail(report.error().message);
-    return ok(to_json(*report));
+    if (from.empty())
+      return reply(fail("audit: which node was adopted? (lockferry audit --from NODE)"));
+    on_worker(*worker_, std::move(reply), [from, node = config_.node](store::Store& store) {
+      auto report = failover::audit_from_store(store, from, node);
+      if (!report) return fail(report.error().message);
+      return ok(to_json(*report));
+    });
+    return;
+  }
+  if (command == "locks") return handle_locks(request, std::move(reply));
+  reply(handle_on_loop(request));
+}
+
+nlohmann::json Daemon::handle_on_loop(const nlohmann::json& request) {
+  const std::string command = request.at("command").get<std::string>();
+  if (command == "status") return ok(status());
+  if (command == "reconcile") {
+    // The recorder lives on the loop; the heartbeats do not, so a big reconcile delays only
+    // capture (which the kernel buffers), never a heartbeat.
+    reconcile_now("requested");
+    return ok(status());
   }
   if (command == "health") {
     if (!cluster_)

@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
+#include "daemon/worker.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
@@ -39,14 +40,17 @@ class Daemon {
   void reload();
   void schedule_reconcile(std::chrono::milliseconds delay);
   void reconcile_now(const char* why);
-  nlohmann::json handle(const nlohmann::json& request);
+  // Control requests: quick ones are answered on the loop, those that can take seconds (store
+  // reads, audit, migrate) on the worker thread.
+  void handle(const nlohmann::json& request, ControlServer::Reply reply);
+  nlohmann::json handle_on_loop(const nlohmann::json& request);
   nlohmann::json status() const;
   // Lock grant capture ([locks]); daemon/locks.cpp. Failing to start it is logged, not fatal.
   void start_locks();
   void stop_locks();
   void reload_locks(const Config& fresh);
   nlohmann::json locks_status() const;
-  nlohmann::json handle_locks(const nlohmann::json& request);
+  void handle_locks(const nlohmann::json& request, ControlServer::Reply reply);
 
   Config config_;
   std::string config_path_;
@@ -56,6 +60,7 @@ class Daemon {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<capture::Recorder> recorder_;
   std::unique_ptr<capture::Capture> capture_;
+  std::unique_ptr<Worker> worker_;  // long control requests, with its own store connection
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<capture::LockRecorder> lock_recorder_;  // only with [locks] enabled
   std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable

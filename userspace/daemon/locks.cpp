@@ -135,18 +135,24 @@ nlohmann::json Daemon::locks_status() const {
   return s;
 }
 
-nlohmann::json Daemon::handle_locks(const nlohmann::json& request) {
+void Daemon::handle_locks(const nlohmann::json& request, ControlServer::Reply reply) {
   const std::string node = request.value("node", config_.node);
   // This node's table as of now, not as of the last batched write.
   if (node == config_.node && lock_recorder_) {
     if (lock_capture_) lock_capture_->poll();
     lock_recorder_->flush();
   }
-  auto locks = store_->list_locks(node);
-  if (!locks) return {{"ok", false}, {"error", locks.error().message}};
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& l : *locks) out.push_back(to_json(l));
-  return {{"ok", true}, {"result", out}};
+  // Reading (and formatting) a big table is the worker's job, not the loop's.
+  worker_->run<nlohmann::json>(
+      [node](store::Store* store, const std::string& error) -> nlohmann::json {
+        if (!store) return {{"ok", false}, {"error", error}};
+        auto locks = store->list_locks(node);
+        if (!locks) return {{"ok", false}, {"error", locks.error().message}};
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& l : *locks) out.push_back(to_json(l));
+        return {{"ok", true}, {"result", out}};
+      },
+      std::move(reply));
 }
 
 }  // namespace lockferry::daemon

@@ -177,6 +177,30 @@ void render_lock_metrics(Exposition& e, const std::optional<LockMetrics>& locks)
         "Lock table writes that failed or were refused.", r.store_errors);
 }
 
+// [health]: this node's own heartbeat schedule and what its receive path dropped.
+void render_health_metrics(Exposition& e, const health::Counters& c) {
+  e.one("lockferry_heartbeats_sent_total", "counter", "Heartbeat datagrams sent to peers.", c.sent);
+  e.one("lockferry_heartbeat_max_send_gap_seconds", "gauge",
+        "Longest time between two heartbeats this node sent (peers declare it dead after "
+        "dead_after_ms).",
+        static_cast<double>(c.max_send_gap_ms) / 1e3);
+  e.one("lockferry_heartbeat_late_sends_total", "counter",
+        "Heartbeats sent more than dead_after_ms/2 after the previous one (this node was starved).",
+        c.late_sends);
+  e.one("lockferry_heartbeats_accepted_total", "counter", "Authentic, fresh heartbeats from peers.",
+        c.accepted);
+  e.family("lockferry_heartbeats_dropped_total", "counter",
+           "Datagrams at the heartbeat port that changed nothing, by why (a flood shows as "
+           "wrong_source and rate_limited: dropped before their HMAC).");
+  for (const auto& [why, n] : {std::pair{"malformed", c.malformed},
+                               {"unknown_node", c.unknown_node},
+                               {"wrong_source", c.wrong_source},
+                               {"rate_limited", c.rate_limited},
+                               {"forged", c.forged},
+                               {"replayed", c.replayed}})
+    e.sample("lockferry_heartbeats_dropped_total", fmt::format("reason=\"{}\"", why), n);
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSample& s) {
@@ -231,6 +255,7 @@ std::string render_metrics(const MetricsSample& s) {
           *s.monitor_records, node);
   }
   render_lock_metrics(e, s.locks);
+  if (s.health) render_health_metrics(e, *s.health);
   if (const auto& m = s.last_migration) {
     const std::string labels =
         fmt::format("from=\"{}\",to=\"{}\"", label(m->from_node), label(m->to_node));
@@ -299,7 +324,12 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
                                   });
   }
 
+  // Still waiting for its request head: the one to close when a new scrape needs the slot.
+  bool idle() const { return !answered_; }
+  std::chrono::steady_clock::time_point since() const { return since_; }
+
   void close() {
+    answered_ = true;
     boost::system::error_code ignored;
     deadline_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -308,6 +338,7 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
 
  private:
   void on_request(boost::system::error_code ec) {
+    answered_ = true;
     if (ec == boost::asio::error::not_found) {
       reply(http_response(431, "Request Header Fields Too Large", "text/plain", "request too large\n", true));
       return;
@@ -354,6 +385,8 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
   boost::asio::streambuf buffer_;
   const Render& render_;  // owned by the server, which outlives the io_context's handlers
   std::string out_;
+  bool answered_ = false;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
 };
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, Render render)
@@ -398,8 +431,23 @@ void MetricsServer::accept() {
       ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
       if (sessions_.size() >= kMaxConnections) {
+        // Slow or idle clients (connected, request not sent) must not lock out a real scrape,
+        // which sends its request at once: the longest-waiting of them makes room.
+        std::shared_ptr<Session> oldest;
+        for (const auto& weak : sessions_) {
+          auto s = weak.lock();
+          if (s && s->idle() && (!oldest || s->since() < oldest->since())) oldest = s;
+        }
+        if (oldest) {
+          oldest->close();
+          std::erase_if(sessions_, [&](const std::weak_ptr<Session>& s) {
+            return s.expired() || s.lock() == oldest;
+          });
+        }
+      }
+      if (sessions_.size() >= kMaxConnections) {
         boost::system::error_code ignored;
-        socket.close(ignored);  // the scraper retries at its next interval
+        socket.close(ignored);  // every slot is writing an answer: the scraper retries
       } else {
         auto session = std::make_shared<Session>(std::move(socket), render_);
         sessions_.push_back(session);

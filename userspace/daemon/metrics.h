@@ -18,6 +18,7 @@
 #include "capture/lock_capture.h"
 #include "capture/lock_recorder.h"
 #include "capture/recorder.h"
+#include "health/agent.h"
 #include "lockferry/result.h"
 #include "store/store.h"
 
@@ -43,6 +44,7 @@ struct MetricsSample {
   std::optional<store::MigrationRecord> last_migration;  // the latest adoption *by* this node
   std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
   std::optional<LockMetrics> locks;  // empty when lock capture is disabled or could not start
+  std::optional<health::Counters> health;  // empty without [health]
 };
 
 // Reads the counters of the running pieces, and this node's record count and latest migration

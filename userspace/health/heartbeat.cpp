@@ -148,7 +148,7 @@ std::vector<std::uint8_t> encode(const Heartbeat& m, const Key& key) {
   return out;
 }
 
-Result<Heartbeat> decode(std::span<const std::uint8_t> d, const Key& key) {
+Result<Claim> peek(std::span<const std::uint8_t> d) {
   if (d.size() < kHeader + 1 + kTag || d.size() > kMaxMessage)
     return reject(Rejection::malformed, fmt::format("{} bytes is not a heartbeat size", d.size()));
   if (std::memcmp(d.data(), kMagic, 4) != 0)
@@ -160,6 +160,13 @@ Result<Heartbeat> decode(std::span<const std::uint8_t> d, const Key& key) {
   if (d.size() != kHeader + n + kTag)
     return reject(Rejection::malformed,
                   fmt::format("length {} does not match node name length {}", d.size(), n));
+  return Claim{std::string_view(reinterpret_cast<const char*>(&d[kHeader]), n), get64(&d[8]),
+               get64(&d[16]), static_cast<std::int64_t>(get64(&d[24]))};
+}
+
+Result<Heartbeat> decode(std::span<const std::uint8_t> d, const Key& key) {
+  if (auto claim = peek(d); !claim) return claim.error();
+  const std::size_t n = d[7];
   std::uint8_t expected[kTag];
   mac(key, d.data(), kHeader + n, expected);
   if (crypto_verify_32(expected, d.data() + kHeader + n) != 0)

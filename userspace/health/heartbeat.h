@@ -70,7 +70,19 @@ enum class Rejection : int {
 };
 const char* to_string(Rejection rejection);
 
-// Checks the format first (cheap), then the HMAC in constant time. Error code: a Rejection.
+// What a datagram claims before it is authenticated, read without the key: the format checks
+// of decode() (size, magic, version, name length) and the fields a receiver filters on before
+// paying for the HMAC. Error code: Rejection::malformed. The view points into `datagram`.
+struct Claim {
+  std::string_view node;
+  std::uint64_t incarnation = 0;
+  std::uint64_t seq = 0;
+  std::int64_t sent_ms = 0;
+};
+Result<Claim> peek(std::span<const std::uint8_t> datagram);
+
+// Checks the format first (cheap, peek()), then the HMAC in constant time. Error code: a
+// Rejection.
 Result<Heartbeat> decode(std::span<const std::uint8_t> datagram, const Key& key);
 
 // Rejects authenticated messages that were seen before or are too old: per node it keeps the

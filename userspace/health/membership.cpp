@@ -43,6 +43,8 @@ std::optional<PeerEvent> Membership::heard(const Heartbeat& m, Millis now) {
   auto it = peers_.find(m.node);
   if (it == peers_.end()) return std::nullopt;
   PeerStatus& p = it->second;
+  if (p.state == PeerState::alive && p.last_heard)
+    p.max_gap = std::max(p.max_gap, now - *p.last_heard);
   p.last_heard = now;
   p.serving = m.serving;
   p.fenced = m.fenced;

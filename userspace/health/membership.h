@@ -38,6 +38,9 @@ struct PeerStatus {
   Millis since{0};     // when the current state began
   std::string reason;  // why it is in this state (for status and logs)
   std::uint64_t heartbeats = 0;
+  // The longest silence between two heartbeats heard while it was alive: how close it came to
+  // being declared dead.
+  Millis max_gap{0};
 };
 
 // A change worth acting on. `down` of a node that was serving is what triggers an adoption.
