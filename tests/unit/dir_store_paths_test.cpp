@@ -24,19 +24,11 @@ using lockferry::testing::make_record;
 using lockferry::testing::open_at;
 using lockferry::testing::read_raw_file;
 using lockferry::testing::TempDir;
+using lockferry::testing::everything_under;
 using lockferry::testing::write_raw_file;
 using ::testing::HasSubstr;
 
 constexpr uid_t kNobody = 65534;
-
-std::vector<std::string> everything_under(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-    out.push_back(it->path().string());
-  return out;
-}
 
 TEST(StorePaths, AStoreRootOthersCanWriteIsRefusedNamingWhatToFix) {
   TempDir tmp;

@@ -57,6 +57,16 @@ inline void write_raw_file(const std::string& path, const std::string& content) 
   out << content;
 }
 
+// All files under `dir`, recursively (what an attack may have made root create there).
+inline std::vector<std::string> everything_under(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    out.push_back(it->path().string());
+  return out;
+}
+
 inline std::string read_raw_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

@@ -28,18 +28,9 @@ using ::testing::HasSubstr;
 using testing::make_record;
 using testing::read_raw_file;
 using testing::TempDir;
+using testing::everything_under;
 
 constexpr uid_t kNobody = 65534;
-
-// All files under `dir`, recursively (what an attack may have made root create there).
-std::vector<std::string> everything_under(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-    out.push_back(it->path().string());
-  return out;
-}
 
 TEST(ReplayPaths, SwappingTheDirectoryForALinkDuringReplayNeverRedirectsAWrite) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: replay chowns records to statd's user";
