@@ -69,6 +69,7 @@ struct Fixture {
 };
 
 TEST(RecorderOutOfDescriptors, AWrittenRecordIsReadAgainOnceADescriptorIsFree) {
+  LOCKFERRY_SKIP_IF_SANITIZED_WITHOUT_DESCRIPTORS();
   Fixture f;
   Recorder recorder(*f.store, "nodeA", 0, f.io);
   DescriptorExhaustion exhaustion;
@@ -82,6 +83,7 @@ TEST(RecorderOutOfDescriptors, AWrittenRecordIsReadAgainOnceADescriptorIsFree) {
 }
 
 TEST(RecorderOutOfDescriptors, AReconcileScanWithoutADescriptorIsRunAgainSoon) {
+  LOCKFERRY_SKIP_IF_SANITIZED_WITHOUT_DESCRIPTORS();
   Fixture f;
   Recorder recorder(*f.store, "nodeA", 0, f.io);
   {
