@@ -183,8 +183,9 @@ AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
   };
   std::map<std::string_view, FileOverlaps> overlaps;
   for (auto& [path, f] : files)
-    overlaps.try_emplace(path, OverlapIndex(std::move(f.all), new_locks),
-                         OverlapIndex(std::move(f.unnamed), new_locks));
+    // Braces: clang 14 (the fuzz build) has no parenthesized aggregate initialization.
+    overlaps.try_emplace(path, FileOverlaps{OverlapIndex(std::move(f.all), new_locks),
+                                            OverlapIndex(std::move(f.unnamed), new_locks)});
   for (auto& a : report.entries) {
     if (a.status == ReclaimStatus::reclaimed) continue;
     const auto file = files.find(a.path);
