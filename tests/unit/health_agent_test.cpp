@@ -146,6 +146,15 @@ class HealthAgentTest : public ::testing::Test {
     return o;
   }
 
+  // Starts nodeA and nodeB and waits (5 s at most each) until each sees the other up.
+  static void start_and_see_each_other_up(Node& a, Node& b) {
+    a.start({});
+    b.start({});
+    ASSERT_TRUE(
+        b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
+    ASSERT_TRUE(
+        a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+  }
   static bool saw(const std::vector<PeerEvent>& events, PeerEvent::Kind kind,
                   const std::string& node) {
     for (const auto& e : events)
@@ -294,12 +303,7 @@ TEST_F(HealthAgentTest, ForgedReplayedStaleAndMalformedPacketsAreCountedAndChang
 TEST_F(HealthAgentTest, SetDownFromAnExternalMonitorLeavesOrDeclaresThePeerDown) {
   Node a("nodeA", options_for("nodeA", {"true"}));
   Node b("nodeB", options_for("nodeB", kStandby));
-  a.start({});
-  b.start({});
-  ASSERT_TRUE(
-      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
-  ASSERT_TRUE(
-      a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+  ASSERT_NO_FATAL_FAILURE(start_and_see_each_other_up(a, b));
 
   // `lockferry health set-down nodeB` on nodeA: nodeB is down for nodeA, whatever its heartbeats.
   auto r = a.set_down("nodeB");
@@ -374,12 +378,7 @@ TEST_F(HealthAgentTest, AFloodOfForgedHeartbeatsDelaysNoHeartbeatAndHidesNoPeer)
   };
   Node a("nodeA", slow("nodeA", {"true"}));
   Node b("nodeB", slow("nodeB", {"true"}));
-  a.start({});
-  b.start({});
-  ASSERT_TRUE(
-      b.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeA"); }, 5s));
-  ASSERT_TRUE(
-      a.wait_for([&](const auto& ev) { return saw(ev, PeerEvent::Kind::up, "nodeB"); }, 5s));
+  ASSERT_NO_FATAL_FAILURE(start_and_see_each_other_up(a, b));
 
   // Forgeries claiming nodeB, from nodeB's own address (all on 127.0.0.1) and from another one.
   const udp::endpoint to = *parse_endpoint(addresses_["nodeA"]);
