@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Shared helpers of the local NFS cluster testbed (scripts/cluster/*): names, addresses,
 # namespace paths and "run inside a node". Sourced, never executed.
+#
+# The scripts run under pipefail, so they match on captured output (grep -q PAT <<<"$(cmd)")
+# rather than `cmd | grep -q PAT`: grep -q exits at the first match, and a cmd that writes again
+# afterwards (ip flushes per address) dies of SIGPIPE and fails the whole pipeline.
 
 # Every testbed object is named from these, so `down` can find all of them again even after a
 # failed `up` or with a lost state dir.
@@ -86,7 +90,7 @@ tb_pid_from_file() {
   pid=$(cat "$(tb_node_dir "$node")/run/$file" 2>/dev/null || true)
   pid=${pid//[^0-9]/}
   [ -n "$pid" ] || return 1
-  tb_node_pids "$node" | grep -qx "$pid" || return 1
+  grep -qx "$pid" <<<"$(tb_node_pids "$node")" || return 1
   echo "$pid"
 }
 

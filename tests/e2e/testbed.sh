@@ -39,7 +39,7 @@ e2e_check "the service IP is on nodeB only" bash -c "ip -n $LF_TESTBED_PREFIX-no
 e2e_step "sm-notify on nodeB reaches a client's statd from the service IP"
 log=$LF_TESTBED_DIR/client1-statd.log
 tb_exec client1 -- timeout 60 rpc.statd -F -d --no-notify >"$log" 2>&1 &
-for _ in $(seq 50); do tb_exec client1 rpcinfo -p 127.0.0.1 2>/dev/null | grep -q status && break; sleep 0.2; done
+for _ in $(seq 50); do grep -q status <<<"$(tb_exec client1 rpcinfo -p 127.0.0.1 2>/dev/null)" && break; sleep 0.2; done
 rec=$LF_TESTBED_DIR/nodes/nodeB/nfs/sm/203.0.113.101
 # A monitor record as rpc.statd writes it: addr (in-memory hex), NLM prog/vers/proc, priv, mon_name, my_name.
 echo "650071cb 000186b5 00000004 00000010 00112233445566778899aabbccddeeff 203.0.113.101 nodeA" >"$rec"
