@@ -133,3 +133,15 @@ tb_start_rpcbind() {
   tb_wait_for "rpcbind on $node" 10 tb_in "$node" rpcinfo -p 127.0.0.1 || tb_die "rpcbind did not start on $node"
   tb_log "$node: rpcbind up (pid $(tb_node_pids_named "$node" rpcbind | tr '\n' ' '))"
 }
+
+# Scripts that cluster managers run inside a node (notify scripts, resource agents) drive the
+# testbed from the host's mount namespace: a node's /run hides /run/netns and the namespace files.
+# This process stays in the host's mount namespace (in the switch's netns, so `down` stops it) and
+# lends it to them: nsenter --mount=/proc/$(cat <state dir>/host-mnt.pid)/ns/mnt.
+tb_start_host_anchor() {
+  local pidfile=$LF_TB_DIR/host-mnt.pid pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  [ -n "$pid" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$(readlink /proc/self/ns/mnt)" ] && return 0
+  setsid nsenter --net="/run/netns/$LF_TB_SWITCH" sleep infinity </dev/null >/dev/null 2>&1 &
+  echo $! >"$pidfile"
+}
