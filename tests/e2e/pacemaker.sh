@@ -121,7 +121,7 @@ cat >"$cib" <<EOF
         </instance_attributes>
         <operations>
           <op id="nfs_server-start" name="start" interval="0s" timeout="60s"/>
-          <op id="nfs_server-stop" name="stop" interval="0s" timeout="40s"/>
+          <op id="nfs_server-stop" name="stop" interval="0s" timeout="60s"/>
           <op id="nfs_server-monitor" name="monitor" interval="10s" timeout="20s"/>
         </operations>
       </primitive>
@@ -216,7 +216,9 @@ e2e_step "the order on nodeB: IP up, then the NFS server up (in grace), then loc
 pm_log=$state/nodes/nodeB/cluster/log-pacemaker/pacemaker.log
 grep -E "Result of start operation for (ip_nfs|nfs_server|lockferry) on nodeB|lockferry\(lockferry\)" "$pm_log" |
   cut -c1-220 | sed 's/^/    /' || true
-started_line() { grep -n "Result of start operation for $1 on nodeB: ok" "$pm_log" | head -n 1 | cut -d: -f1; }
+started_line() { grep -n -m 1 "Result of start operation for $1 on nodeB: ok" "$pm_log" | cut -d: -f1 || true; }
+# The clients reclaim during the agent's start (sm-notify); the start ends once lockferryd answers.
+wait_until 30 grep -q "Result of start operation for lockferry on nodeB" "$pm_log" || true
 l_ip=$(started_line ip_nfs) l_nfs=$(started_line nfs_server) l_lf=$(started_line lockferry)
 e2e_check "IPaddr2 started before the NFS server, the NFS server before lockferry (log lines ${l_ip:-?} < ${l_nfs:-?} < ${l_lf:-?})" \
   test "${l_ip:-0}" -gt 0 -a "${l_ip:-0}" -lt "${l_nfs:-0}" -a "${l_nfs:-0}" -lt "${l_lf:-0}"
@@ -262,7 +264,7 @@ e2e_check "the audit reports 100 % reclaimed ($((clients * 2)) of $((clients * 2
 e2e_step "Pacemaker stops the group cleanly on nodeB (lockferry, then the NFS server, then the IP)"
 on_node nodeB crm_resource --resource g_nfs --meta --set-parameter target-role --parameter-value Stopped >/dev/null
 group_stopped() { grep -q "resource g_nfs is NOT running" <<<"$(on_node nodeB crm_resource --locate --resource g_nfs 2>&1)"; }
-if wait_until 60 group_stopped; then
+if wait_until 90 group_stopped; then
   e2e_ok "g_nfs stopped"
 else
   e2e_bad "g_nfs did not stop"
