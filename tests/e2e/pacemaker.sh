@@ -63,7 +63,12 @@ lf_on() {   # NODE ARGS...: the lockferry CLI against the lockferryd the agent r
   "$lf_bin" --socket "$state/nodes/$node/run/lockferry/lockferryd.sock" "$@"
 }
 on_node() { tb_exec "$@"; }
-group_on() { [ "$(on_node nodeB crm_resource --locate --resource g_nfs 2>/dev/null)" = "resource g_nfs is running on: $1" ]; }
+group_on() {   # NODE: every member of g_nfs runs there (the group is "running" once its first one does)
+  local r
+  for r in ip_nfs nfs_server lockferry; do
+    [ "$(on_node nodeB crm_resource --locate --resource "$r" 2>/dev/null)" = "resource $r is running on: $1" ] || return 1
+  done
+}
 has_svc_ip() { grep -q " $svc/" <<<"$(ip -n "$LF_TESTBED_PREFIX-$1" -4 addr show dev eth0)"; }
 not_in_grace() { ! tb nfs "$1" grace; }
 
