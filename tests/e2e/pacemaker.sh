@@ -69,7 +69,6 @@ group_on() {   # NODE: every member of g_nfs runs there (the group is "running" 
     [ "$(on_node nodeB crm_resource --locate --resource "$r" 2>/dev/null)" = "resource $r is running on: $1" ] || return 1
   done
 }
-has_svc_ip() { grep -q " $svc/" <<<"$(ip -n "$LF_TESTBED_PREFIX-$1" -4 addr show dev eth0)"; }
 not_in_grace() { ! tb nfs "$1" grace; }
 
 # ---------------------------------------------------------------------------------------------
