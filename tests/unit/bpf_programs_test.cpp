@@ -59,21 +59,11 @@ std::vector<Object> objects() {
           programs_of("lock_watch", &lock_watch__open, &lock_watch__destroy)};
 }
 
-const ProgramRow* row_for(const std::string& object, const std::string& program) {
-  const ProgramRow* any = nullptr;
-  for (const auto& row : program_table()) {
-    if (row.object != object) continue;
-    if (row.program == program) return &row;
-    if (row.program == "*") any = &row;
-  }
-  return any;
-}
-
 TEST(BpfProgramTable, EveryProgramOfEachObjectHasARow) {
   for (const auto& object : objects()) {
     ASSERT_FALSE(object.programs.empty()) << object.name << " did not open";
     for (const auto& program : object.programs)
-      EXPECT_NE(row_for(object.name, program), nullptr) << object.name << ": " << program;
+      EXPECT_NE(program_row(object.name, program), nullptr) << object.name << ": " << program;
   }
 }
 
@@ -98,7 +88,7 @@ TEST(BpfProgramTable, ShortNamesAreUniqueWithinEachVariant) {
     for (const auto& variant : variants) {
       std::set<std::string> seen;
       for (std::size_t i = 0; i < object.programs.size(); ++i) {
-        const ProgramRow* row = row_for(object.name, object.programs[i]);
+        const ProgramRow* row = program_row(object.name, object.programs[i]);
         if (!row || (!row->variant.empty() && row->variant != variant)) continue;
         EXPECT_TRUE(seen.insert(object.short_names[i]).second)
             << object.name << " (" << variant << "): two programs pin as " << object.short_names[i];

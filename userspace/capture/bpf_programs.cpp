@@ -58,16 +58,6 @@ Result<void> probe_hook(const bpf_program* prog, const std::string& tracefs) {
   return make_error("no probe for the hook of section {} (add one to kHookProbes)", section);
 }
 
-const ProgramRow* find_row(std::string_view object, std::string_view program) {
-  const ProgramRow* any = nullptr;
-  for (const auto& row : kPrograms) {
-    if (row.object != object) continue;
-    if (row.program == program) return &row;
-    if (row.program == "*") any = &row;
-  }
-  return any;
-}
-
 bool has_variant(std::string_view object, std::string_view variant) {
   return std::any_of(std::begin(kPrograms), std::end(kPrograms), [&](const ProgramRow& row) {
     return row.object == object && row.variant == variant;
@@ -77,6 +67,16 @@ bool has_variant(std::string_view object, std::string_view variant) {
 }  // namespace
 
 std::span<const ProgramRow> program_table() { return kPrograms; }
+
+const ProgramRow* program_row(std::string_view object, std::string_view program) {
+  const ProgramRow* any = nullptr;
+  for (const auto& row : kPrograms) {
+    if (row.object != object) continue;
+    if (row.program == program) return &row;
+    if (row.program == "*") any = &row;
+  }
+  return any;
+}
 
 std::string program_short_name(const bpf_program* prog) {
   const std::string_view name = bpf_program__name(prog);
@@ -93,7 +93,7 @@ Result<std::vector<ProgramChoice>> choose_programs(bpf_object* obj, std::string_
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj) {
     const std::string_view name = bpf_program__name(prog);
-    const ProgramRow* row = find_row(object, name);
+    const ProgramRow* row = program_row(object, name);
     if (!row) return make_error("program {} of {} is not in the program table", name, object);
     ProgramChoice choice{program_short_name(prog), true, false, {}};
     if (!row->variant.empty() && row->variant != variant) {

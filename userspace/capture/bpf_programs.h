@@ -30,6 +30,9 @@ struct ProgramRow {
 // The table (bpf_programs.cpp): every program of every object, with its variant and need.
 std::span<const ProgramRow> program_table();
 
+// The row of `program` of `object`: its own, else the object's "*" row; null if neither.
+const ProgramRow* program_row(std::string_view object, std::string_view program);
+
 // What was decided for one program, and why.
 struct ProgramChoice {
   std::string program;  // program_short_name

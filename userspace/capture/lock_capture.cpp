@@ -15,12 +15,11 @@
 #include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
-#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <set>
 
 #include "capture/bpf_loader.h"
 #include "capture/bpf_maps.h"
