@@ -364,7 +364,7 @@ int tracepoint__sched__sched_process_exec(void *ctx)
 	char comm[LF_COMM_LEN] = {};
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	manager_named(comm, 2);
+	manager_named(comm, LF_ADDED_BY_EXEC);
 	return 0;
 }
 
@@ -377,6 +377,6 @@ int tracepoint__task__task_rename(struct trace_event_raw_task_rename *ctx)
 	if ((__u32)ctx->pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
 		return 0;  // a thread's name (or another process's): the process name is the leader's
 	bpf_probe_read_kernel_str(comm, sizeof(comm), ctx->newcomm);
-	manager_named(comm, 3);
+	manager_named(comm, LF_ADDED_BY_RENAME);
 	return 0;
 }

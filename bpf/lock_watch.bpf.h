@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only) */
 /* Kernel-only types of lock_watch.bpf.c: older layouts of struct file_lock and kernel lockd's
- * owner/host structs, as CO-RE flavors, plus the UAPI/kernel constants vmlinux.h lacks. */
+ * owner/host structs, as CO-RE flavors, plus the kernel constants vmlinux.h lacks that
+ * never cross to userspace (values that do are in lockferry/events.h). */
 #ifndef LOCKFERRY_LOCK_WATCH_BPF_H
 #define LOCKFERRY_LOCK_WATCH_BPF_H
 
 #include "lockferry/events.h"
 
-/* include/linux/filelock.h */
-#define LF_FL_ACCESS 8
-/* include/uapi/asm-generic/fcntl.h */
-#define LF_F_UNLCK 2
 /* include/linux/sched.h */
 #define LF_PF_KTHREAD 0x00200000
 

@@ -6,12 +6,7 @@
 
 #include "lockferry/events.h"
 
-/* include/uapi/asm-generic/fcntl.h (same values on x86_64 and arm64) */
-#define LF_O_WRONLY 00000001
-#define LF_O_CREAT 00000100
-#define LF_O_EXCL 00000200
-#define LF_O_TRUNC 00001000
-/* include/uapi/linux/fcntl.h */
+/* include/uapi/linux/fcntl.h (the open flags, which cross to userspace, are in lockferry/events.h) */
 #define LF_AT_FDCWD -100
 #define LF_AT_REMOVEDIR 0x200
 

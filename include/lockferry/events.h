@@ -8,6 +8,9 @@
 #include <linux/types.h>
 #endif
 
+/* Every value a field below can carry is defined here once, for the BPF programs and userspace
+ * alike: nothing that crosses a map or the ring buffer is spelled as a literal elsewhere. */
+
 /* Bump when any layout below changes; every event carries it so userspace refuses a mismatch. */
 #define LF_EVENTS_VERSION 1
 
@@ -52,12 +55,24 @@ struct lf_file_event {
 	struct lf_event_header hdr;
 	__u32 dir_id;      /* new side for renames */
 	__u32 old_dir_id;  /* LF_EV_FILE_RENAMED: old side; else 0 */
-	__u32 open_flags;  /* CREATED/TRUNCATED/CLOSED: flags of the open (O_EXCL tells statd's create) */
-	__u32 rename_flags; /* LF_EV_FILE_RENAMED: RENAME_NOREPLACE/EXCHANGE/... */
+	__u32 open_flags;  /* CREATED/TRUNCATED/CLOSED: flags of the open (LF_O_*) */
+	__u32 rename_flags; /* LF_EV_FILE_RENAMED: LF_RENAME_* */
 	__s64 ret;         /* the syscall's return value (fd for opens) */
 	char name[LF_NAME_LEN];     /* file name inside dir_id (for renames: the new name) */
 	char old_name[LF_NAME_LEN]; /* LF_EV_FILE_RENAMED: the old name */
 };
+
+/* lf_file_event.open_flags: open(2) flags (include/uapi/asm-generic/fcntl.h; the same values on
+ * x86_64 and arm64). O_EXCL tells statd's create (nsm_insert_monitored_host) from a rewrite. */
+#define LF_O_WRONLY 00000001
+#define LF_O_CREAT 00000100
+#define LF_O_EXCL 00000200
+#define LF_O_TRUNC 00001000
+
+/* lf_file_event.rename_flags: renameat2(2) flags (include/uapi/linux/fs.h). */
+#define LF_RENAME_NOREPLACE 1
+#define LF_RENAME_EXCHANGE 2 /* both names stay: each now names the other's old file */
+#define LF_RENAME_WHITEOUT 4
 
 /* Watched directories by identity. dev is the kernel's encoding (MKDEV: major << 20 | minor). */
 struct lf_dir_key {
@@ -103,6 +118,21 @@ enum lf_lock_source {
 #define LF_PATH_TRUNCATED 2    /* more components than the depth or buffer allowed */
 #define LF_PATH_DISCONNECTED 4 /* an anonymous dentry (e.g. from open_by_handle_at): partial */
 
+/* lf_lock_event.type: the lock's type (include/uapi/asm-generic/fcntl.h). */
+#define LF_F_RDLCK 0
+#define LF_F_WRLCK 1
+#define LF_F_UNLCK 2
+
+/* lf_lock_event.fl_flags (include/linux/filelock.h). FL_ACCESS operations (tests for a
+ * conflict) change nothing and are only counted, never emitted. */
+#define LF_FL_POSIX 1
+#define LF_FL_ACCESS 8
+#define LF_FL_CLOSE 64    /* released because the owner closed the file */
+#define LF_FL_OFDLCK 1024 /* an open file description lock (F_OFD_SETLK), owned by the file */
+
+/* lf_lock_event.end of a lock that reaches the end of the file: OFFSET_MAX (LLONG_MAX). */
+#define LF_OFFSET_MAX 0x7fffffffffffffffLL
+
 /* One successful lock grant or release by a lock manager process. */
 struct lf_lock_event {
 	struct lf_event_header hdr; /* pid = tgid of the lock manager, comm = its thread's comm */
@@ -111,11 +141,11 @@ struct lf_lock_event {
 	__u64 ino;
 	__u64 owner; /* fl_owner: files_struct (fcntl), struct file (OFD), nlm_lockowner (lockd) */
 	__s64 start; /* fl_start */
-	__s64 end;   /* fl_end, inclusive; LLONG_MAX (OFFSET_MAX) = to end of file */
+	__s64 end;   /* fl_end, inclusive; LF_OFFSET_MAX = to end of file */
 	__s32 ret;   /* the kernel's result (always 0 in emitted events) */
 	__s32 fl_pid;   /* fl_pid: the locking tgid (OFD locks too; only /proc/locks shows them as -1) */
-	__u32 fl_flags; /* FL_POSIX 1, FL_CLOSE 64, FL_OFDLCK 1024, ... */
-	__u8 type;      /* F_RDLCK 0, F_WRLCK 1, F_UNLCK 2 */
+	__u32 fl_flags; /* LF_FL_* */
+	__u8 type;      /* LF_F_RDLCK, LF_F_WRLCK, LF_F_UNLCK */
 	__u8 source;    /* enum lf_lock_source */
 	__u8 path_depth; /* names in `path` */
 	__u8 path_flags; /* LF_PATH_* */
@@ -129,9 +159,19 @@ struct lf_lock_event {
  * keeps it current from /proc; the exec/rename programs add a process the moment it takes a
  * configured name (map "manager_names", key: comm zero-padded to LF_COMM_LEN). */
 struct lf_manager_value {
-	__u32 added_by; /* 1 userspace /proc scan, 2 exec, 3 rename */
+	__u32 added_by; /* enum lf_manager_added_by */
 	__u32 pad;
 };
+
+/* Who put a process into lock_managers (struct lf_manager_value.added_by). */
+enum lf_manager_added_by {
+	LF_ADDED_BY_SCAN = 1,   /* userspace's /proc scan */
+	LF_ADDED_BY_EXEC = 2,   /* tracepoint sched/sched_process_exec */
+	LF_ADDED_BY_RENAME = 3, /* tracepoint task/task_rename */
+};
+
+/* Value of a manager_names entry: its presence is what counts. */
+#define LF_MANAGER_NAME_PRESENT 1
 
 /* Words of the lock programs' manager pre-filter (global "manager_bits" in lock_watch's .bss):
  * one bit per tgid below 4194304 (PID_MAX_LIMIT on 64-bit), 512 KiB. Userspace sets a manager's

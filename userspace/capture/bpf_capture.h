@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// The eBPF capture mode: loads bpf/statmon_watch.bpf.c through its skeleton, fills the
-// watched-directory maps, pins, and consumes the ring buffer on the io_context.
+// The eBPF capture mode: loads bpf/statmon_watch.bpf.c through the BPF loader (bpf_loader.h),
+// fills the watched-directory maps, and turns its ring-buffer events into FileChanges.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
 
-#include <boost/asio/io_context.hpp>
-
+#include "capture/bpf_probes.h"  // probe_bpf(): whether this mode can run at all
 #include "capture/capture.h"
 
 namespace lockferry::capture {
-
-// Whether this process can run the BPF mode at all (root/CAP_BPF, BTF, tracefs, syscall
-// tracepoints, bpf_loop): ok, or an error saying what is missing. Mounts tracefs if needed.
-Result<void> probe_bpf();
 
 Result<std::unique_ptr<Capture>> start_bpf(boost::asio::io_context& io, const Options& options,
                                            Capture::ChangeHandler on_change,

@@ -1,29 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
-// Lock capture; see lock_capture.h. Steps: probe tp_btf -> open -> choose the hook variant ->
-// load -> fill the manager maps from /proc -> attach (else retry with the classic tracepoints)
-// -> pin -> consume the ring buffer and rescan /proc on a timer.
+// Lock capture; see lock_capture.h. The BPF loader (bpf_loader.h) loads lock_watch with the
+// first hook variant that loads and attaches (tp_btf, else the classic tracepoints); this file
+// fills the manager maps from /proc, turns ring-buffer events into LockChanges, and rescans /proc
+// and reconciles with the kernel's locks on timers.
 #include "capture/lock_capture.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
-#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <set>
 
-#include "capture/bpf_support.h"
+#include "capture/bpf_loader.h"
+#include "capture/bpf_maps.h"
+#include "capture/bpf_probes.h"
 #include "capture/lock_kernel.h"
 #include "capture/lock_owner.h"
 #include "common/log.h"
@@ -65,13 +65,7 @@ Result<void> check_manager_names(const std::vector<std::string>& names) {
   return {};
 }
 
-Result<std::uint32_t> lock_ring_bytes(std::uint32_t kb) {
-  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t bytes = std::max<std::uint64_t>(std::uint64_t{kb} * 1024, page);
-  if ((bytes & (bytes - 1)) != 0 || bytes > (1u << 30))
-    return make_error("lock ring buffer size {} KiB is not a power of two up to 1 GiB", kb);
-  return static_cast<std::uint32_t>(bytes);
-}
+Result<std::uint32_t> lock_ring_bytes(std::uint32_t kb) { return ring_buffer_bytes(kb, "lock"); }
 
 namespace {
 
@@ -105,51 +99,14 @@ std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
 
 namespace {
 
-constexpr std::uint32_t kAddedByScan = 1;
 // A reconcile after drops waits this long, so a burst that overflows the ring buffer costs one.
 constexpr std::chrono::milliseconds kReconcileAfterDrops{20};
-// include/linux/filelock.h
-constexpr std::uint32_t kFlClose = 64;
-constexpr std::uint32_t kFlOfdlck = 1024;
-
-struct SkelDeleter {
-  void operator()(lock_watch* skel) const { lock_watch__destroy(skel); }
-};
-struct RingDeleter {
-  void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
-};
-
-// Whether the kernel takes a tp_btf program for tracepoint `name` (libbpf-tools' probe_tp_btf):
-// a two-instruction program loaded against the tracepoint's BTF id.
-Result<void> probe_tp_btf(const char* name) {
-  const int btf_id = libbpf_find_vmlinux_btf_id(name, BPF_TRACE_RAW_TP);
-  if (btf_id < 0)
-    return make_errno_error(-btf_id, "the kernel's BTF has no tracepoint btf_trace_{}", name);
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
-              .attach_btf_id = static_cast<__u32>(btf_id));
-  const bpf_insn insns[] = {
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
-      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
-  };
-  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts);
-  if (fd < 0) return make_errno_error(errno, "the kernel refuses tp_btf programs on {}", name);
-  ::close(fd);
-  return {};
-}
-
 // Sets `pid`'s bit in the kernel side's manager pre-filter (lock_watch's .bss, see
 // LF_MANAGER_BITMAP_WORDS). Must come before the lock_managers entry, or a lock taken in between
 // would pass the hash but not the filter. Atomic: the exec/rename programs set bits too.
 void mark_manager(lock_watch* skel, std::uint32_t pid) {
   __atomic_fetch_or(&skel->bss->manager_bits[(pid / 64) % LF_MANAGER_BITMAP_WORDS],
                     std::uint64_t{1} << (pid % 64), __ATOMIC_SEQ_CST);
-}
-
-// Pin and log name of a program: its tracepoint ("posix_lock_inode", "task_rename", ...).
-std::string prog_short_name(const bpf_program* prog) {
-  std::string name = bpf_program__name(prog);
-  const auto pos = name.rfind("__");
-  return pos == std::string::npos ? name : name.substr(pos + 2);
 }
 
 // The packed, leaf-first path names of an event as "/a/b/c" (or ".../b/c" when partial).
@@ -178,14 +135,19 @@ std::int64_t clock_ns(clockid_t id) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool tracepoint_exists(const std::string& tracefs, const std::string& group_and_name) {
-  return !tracefs.empty() && ::access((tracefs + "/events/" + group_and_name).c_str(), F_OK) == 0;
+// tp_btf needs no tracefs; the classic hooks and the exec/rename helpers do: without it, ""
+// (their probes then say so).
+std::string find_tracefs() {
+  auto tracefs = ensure_tracefs("filelock");
+  if (tracefs) return *tracefs;
+  spdlog::warn("locks: {}; only tp_btf hooks can be used", tracefs.error().message);
+  return {};
 }
 
 class BpfLockCapture final : public LockCapture {
  public:
   BpfLockCapture(boost::asio::io_context& io, ChangeHandler on_change, ManagerGoneHandler on_gone)
-      : io_(io),
+      : loader_(io, LOCKFERRY_SKELETON(lock_watch), "locks"),
         rescan_timer_(io),
         reconcile_timer_(io),
         drop_timer_(io),
@@ -207,32 +169,33 @@ class BpfLockCapture final : public LockCapture {
   void stop() override;
 
  private:
-  Result<void> load_and_attach(LockHook hook, const LockOptions& options);
+  Result<void> take_options(const LockOptions& options);
+  void use_owner_key(const std::string& path);
+  Result<void> load_hooks(const LockOptions& options, const std::string& tracefs);
+  Result<void> fill_managers();
+  Result<void> start_delivery();
+  void describe(const std::string& pin_note);
+  lock_watch* skel() const { return loader_.get(); }
   Result<void> fill_names();
   std::vector<std::uint32_t> map_pids() const;
   bool named_as_manager(const std::string& comm) const;
   bool is_real_manager(std::uint32_t pid, const std::string& comm);
   void track_kernel_added();
-  static int on_ring_event(void* ctx, void* data, std::size_t size);
+  void on_ring_event(const void* data, std::size_t size);
   void handle(const lf_lock_event& e);
-  void arm();
+  void after_batch();
   void arm_rescan();
   void arm_reconcile();
   void consume();
   void check_drops();
   std::array<std::uint64_t, LF_LCNT_MAX> read_counters() const;
 
-  boost::asio::io_context& io_;
+  BpfLoader<lock_watch> loader_;
   boost::asio::steady_timer rescan_timer_;
   boost::asio::steady_timer reconcile_timer_;
   boost::asio::steady_timer drop_timer_;
   ChangeHandler on_change_;
   ManagerGoneHandler on_gone_;
-  std::unique_ptr<lock_watch, SkelDeleter> skel_;
-  std::unique_ptr<ring_buffer, RingDeleter> ring_;
-  std::unique_ptr<boost::asio::posix::stream_descriptor> ring_fd_;
-  PinSet pins_;
-  std::string tracefs_;
   std::vector<std::string> names_;
   std::vector<std::string> binaries_;
   // pid -> comm of the verified managers (why_not_a_manager), as of the last rescan or event.
@@ -259,63 +222,8 @@ class BpfLockCapture final : public LockCapture {
   lf_lock_event event_{};
 };
 
-Result<void> BpfLockCapture::load_and_attach(LockHook hook, const LockOptions& options) {
-  skel_.reset();
-  // open: parse the embedded object; nothing touches the kernel yet.
-  skel_.reset(lock_watch__open());
-  if (!skel_) return make_errno_error(errno, "cannot open the lock_watch BPF object");
-  skel_->rodata->targ_path_depth =
-      std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
-  skel_->rodata->targ_nlm_host = true;
-  auto ring_bytes = lock_ring_bytes(options.ring_buffer_kb);
-  if (!ring_bytes) return ring_bytes.error();
-  if (int err = bpf_map__set_max_entries(skel_->maps.lock_events, *ring_bytes); err != 0)
-    return make_errno_error(-err, "cannot size the lock ring buffer to {} bytes", *ring_bytes);
-
-  // Exactly one variant of the lock hooks; the manager-tracking helpers where their tracepoints
-  // exist (without them the /proc rescan alone keeps the manager map current).
-  const bool btf = hook == LockHook::tp_btf;
-  if (!btf && !tracepoint_exists(tracefs_, "filelock/posix_lock_inode"))
-    return make_error("the classic tracepoint filelock/posix_lock_inode is missing{}",
-                      tracefs_.empty() ? " (tracefs is not available)" : " in " + tracefs_);
-  bpf_program__set_autoload(skel_->progs.tp_btf__posix_lock_inode, btf);
-  bpf_program__set_autoload(skel_->progs.tp_btf__locks_remove_posix, btf);
-  bpf_program__set_autoload(skel_->progs.tracepoint__filelock__posix_lock_inode, !btf);
-  bpf_program__set_autoload(skel_->progs.tracepoint__filelock__locks_remove_posix,
-                            !btf && tracepoint_exists(tracefs_, "filelock/locks_remove_posix"));
-  bpf_program__set_autoload(skel_->progs.tracepoint__sched__sched_process_exec,
-                            tracepoint_exists(tracefs_, "sched/sched_process_exec"));
-  bpf_program__set_autoload(skel_->progs.tracepoint__task__task_rename,
-                            tracepoint_exists(tracefs_, "task/task_rename"));
-
-  // load: the verifier checks every program; its log is at debug level on failure.
-  if (int err = lock_watch__load(skel_.get()); err != 0)
-    return make_errno_error(-err,
-                            "loading the lock_watch BPF programs ({}) failed (run with -v for "
-                            "the libbpf/verifier log)",
-                            to_string(hook));
-
-  // Fill the maps before attaching, so the first lock is already filtered right.
-  if (auto r = fill_names(); !r) return r;
-  managers_.clear();
-  for (const auto& m :
-       find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
-    if (!is_real_manager(m.pid, m.comm)) continue;
-    lf_manager_value v{kAddedByScan, 0};
-    mark_manager(skel_.get(), m.pid);
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
-      return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
-    managers_[m.pid] = m.comm;
-  }
-
-  // attach: one link per hook, detached when the skeleton is destroyed.
-  if (int err = lock_watch__attach(skel_.get()); err != 0)
-    return make_errno_error(-err, "attaching the lock_watch programs ({}) failed", to_string(hook));
-  hook_ = hook;
-  return {};
-}
-
-Result<void> BpfLockCapture::init(const LockOptions& options) {
+// Phase 1 of init: the options, checked before anything touches the kernel.
+Result<void> BpfLockCapture::take_options(const LockOptions& options) {
   if (auto r = check_manager_names(options.managers); !r) return r;
   names_ = options.managers;
   binaries_ = options.manager_binaries;
@@ -324,82 +232,108 @@ Result<void> BpfLockCapture::init(const LockOptions& options) {
                             ? std::chrono::milliseconds(0)
                             : std::max(options.reconcile_interval, std::chrono::milliseconds(100));
   if (auto r = lock_ring_bytes(options.ring_buffer_kb); !r) return r.error();
-  // Owners are kernel addresses: only their keyed hash leaves this class.
-  if (!options.owner_key_path.empty()) {
-    if (auto h = OwnerHasher::for_boot(options.owner_key_path))
-      hasher_ = *h;
-    else
-      spdlog::warn(
-          "locks: {}; hashing lock owners with a key of this run only (a restart will "
-          "not match the stored owners until the next reconcile)",
-          h.error().message);
-  }
-  route_libbpf_logs();
-  // tp_btf needs no tracefs; the classic hooks and the exec/rename helpers do.
-  auto tracefs = ensure_tracefs("filelock");
-  std::string tracefs_note;
-  if (tracefs) {
-    tracefs_ = *tracefs;
-  } else {
-    tracefs_note = tracefs.error().message;
-    spdlog::warn("locks: {}; only tp_btf hooks can be used", tracefs_note);
-  }
+  return {};
+}
 
-  std::vector<LockHook> candidates;
-  if (options.hook == LockHook::automatic)
-    candidates = {LockHook::tp_btf, LockHook::tracepoint};
+// Phase 2: owners are kernel addresses: only their keyed hash leaves this class. Without the
+// per-boot key, a key of this run only (logged, not fatal).
+void BpfLockCapture::use_owner_key(const std::string& path) {
+  if (path.empty()) return;
+  if (auto h = OwnerHasher::for_boot(path))
+    hasher_ = *h;
   else
-    candidates = {options.hook};
-  std::string tried;
-  for (LockHook hook : candidates) {
-    Result<void> r = hook == LockHook::tp_btf ? probe_tp_btf("posix_lock_inode") : Result<void>{};
-    if (r) r = load_and_attach(hook, options);
-    if (r) break;
-    skel_.reset();
-    spdlog::warn("locks: {} hooks unavailable: {}", to_string(hook), r.error().message);
-    tried += fmt::format("{}{} unavailable: {}", tried.empty() ? "" : "; ", to_string(hook),
-                         r.error().message);
-  }
-  if (!skel_) return make_error("no lock hook could be attached ({})", tried);
+    spdlog::warn(
+        "locks: {}; hashing lock owners with a key of this run only (a restart will "
+        "not match the stored owners until the next reconcile)",
+        h.error().message);
+}
 
-  // Pins are for debugging (bpftool); failing to pin must not stop the capture itself.
-  std::string pin_note;
-  if (!options.pin_dir.empty()) {
-    if (auto r = pins_.pin(options.pin_dir, skel_->obj, prog_short_name); !r) {
-      spdlog::warn("locks: not pinning BPF objects: {}", r.error().message);
-      pin_note = ", not pinned: " + r.error().message;
-    }
-  }
+// Phase 3: the first hook variant that loads and attaches (the program table says which
+// programs each variant has), with the manager maps filled before attach.
+Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::string& tracefs) {
+  std::vector<std::string_view> variants;
+  if (options.hook == LockHook::automatic)
+    variants = {to_string(LockHook::tp_btf), to_string(LockHook::tracepoint)};
+  else
+    variants = {to_string(options.hook)};
+  LoadSteps<lock_watch> steps;
+  steps.configure = [&](lock_watch& skel) -> Result<void> {
+    skel.rodata->targ_path_depth =
+        std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
+    skel.rodata->targ_nlm_host = true;
+    auto bytes = size_ring_buffer(skel.maps.lock_events, options.ring_buffer_kb, "lock");
+    return bytes ? Result<void>{} : Result<void>{bytes.error()};
+  };
+  steps.fill = [this](lock_watch&) -> Result<void> {
+    if (auto r = fill_names(); !r) return r;
+    return fill_managers();
+  };
+  if (auto r = loader_.load(variants, tracefs, steps); !r)
+    return make_error("no lock hook could be attached ({})", loader_.tried());
+  auto hook = lock_hook_from_string(loader_.variant());
+  if (!hook) return hook.error();
+  hook_ = *hook;
+  return {};
+}
 
-  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.lock_events), &BpfLockCapture::on_ring_event,
-                               this, nullptr));
-  if (!ring_) return make_errno_error(errno, "cannot set up the lock ring buffer reader");
-  int fd = ::fcntl(ring_buffer__epoll_fd(ring_.get()), F_DUPFD_CLOEXEC, 0);  // not dup(): CLOEXEC
-  if (fd < 0) return make_errno_error(errno, "cannot dup the lock ring buffer epoll fd");
-  ring_fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
-  arm();
+// Part of phase 3: the managers /proc shows now, into the kernel's maps before attach.
+Result<void> BpfLockCapture::fill_managers() {
+  managers_.clear();
+  for (const auto& m :
+       find_manager_processes("/proc", names_, static_cast<std::uint32_t>(::getpid()))) {
+    if (!is_real_manager(m.pid, m.comm)) continue;
+    lf_manager_value v{LF_ADDED_BY_SCAN, 0};
+    mark_manager(skel(), m.pid);
+    if (bpf_map_update_elem(bpf_map__fd(skel()->maps.lock_managers), &m.pid, &v, BPF_ANY) != 0)
+      return make_errno_error(errno, "cannot add pid {} to the lock_managers map", m.pid);
+    managers_[m.pid] = m.comm;
+  }
+  return {};
+}
+
+// Phase 5: events from the ring buffer, /proc rescans and reconciles on the io_context.
+Result<void> BpfLockCapture::start_delivery() {
+  auto ring = loader_.ring().start(
+      skel()->maps.lock_events, "lock",
+      [this](const void* data, std::size_t size) { on_ring_event(data, size); },
+      [this] { after_batch(); });
+  if (!ring) return ring;
   arm_rescan();
   if (reconcile_interval_.count() > 0) arm_reconcile();
+  return {};
+}
 
-  const bool helpers = bpf_program__fd(skel_->progs.tracepoint__sched__sched_process_exec) >= 0;
+// Phase 6: the reason string status shows, and the log.
+void BpfLockCapture::describe(const std::string& pin_note) {
+  const bool helpers = bpf_program__fd(skel()->progs.tracepoint__sched__sched_process_exec) >= 0;
+  const std::string& tried = loader_.tried();
   reason_ = fmt::format(
       "{}: posix_lock_inode + locks_remove_posix as {}{}; managers {} from /proc every {} ms{}{}; "
       "ring buffer {} KiB; reconcile with the kernel's locks after drops{}",
       to_string(hook_), hook_ == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints",
       tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
-      helpers ? " and on exec/rename" : "",
-      pins_.dir().empty() ? pin_note : ", pinned under " + pins_.dir(),
-      bpf_map__max_entries(skel_->maps.lock_events) / 1024,
+      helpers ? " and on exec/rename" : "", pin_note,
+      bpf_map__max_entries(skel()->maps.lock_events) / 1024,
       reconcile_interval_.count() > 0 ? fmt::format(" and every {} ms", reconcile_interval_.count())
                                       : std::string());
   for (const auto& [pid, comm] : managers_)
     spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
   spdlog::info("locks: {}", reason_);
+}
+
+// Each phase fails with its own error; pinning never fails the capture (bpftool only).
+Result<void> BpfLockCapture::init(const LockOptions& options) {
+  if (auto r = take_options(options); !r) return r;
+  use_owner_key(options.owner_key_path);
+  if (auto r = load_hooks(options, find_tracefs()); !r) return r;
+  const std::string pin_note = loader_.pin(options.pin_dir);  // phase 4
+  if (auto r = start_delivery(); !r) return r;
+  describe(pin_note);
   return {};
 }
 
 Result<void> BpfLockCapture::fill_names() {
-  const int fd = bpf_map__fd(skel_->maps.manager_names);
+  const int fd = bpf_map__fd(skel()->maps.manager_names);
   std::array<char, LF_COMM_LEN> key{};
   std::vector<std::array<char, LF_COMM_LEN>> old;
   while (bpf_map_get_next_key(fd, old.empty() ? nullptr : old.back().data(), key.data()) == 0)
@@ -408,7 +342,7 @@ Result<void> BpfLockCapture::fill_names() {
   for (const auto& name : names_) {
     std::array<char, LF_COMM_LEN> k{};
     std::memcpy(k.data(), name.data(), std::min(name.size(), k.size() - 1));
-    std::uint32_t v = 1;
+    std::uint32_t v = LF_MANAGER_NAME_PRESENT;
     if (bpf_map_update_elem(fd, k.data(), &v, BPF_ANY) != 0)
       return make_errno_error(errno, "cannot add '{}' to the manager_names map", name);
   }
@@ -417,7 +351,7 @@ Result<void> BpfLockCapture::fill_names() {
 
 std::vector<std::uint32_t> BpfLockCapture::map_pids() const {
   std::vector<std::uint32_t> pids;
-  const int fd = bpf_map__fd(skel_->maps.lock_managers);
+  const int fd = bpf_map__fd(skel()->maps.lock_managers);
   std::uint32_t key = 0;
   while (bpf_map_get_next_key(fd, pids.empty() ? nullptr : &pids.back(), &key) == 0)
     pids.push_back(key);
@@ -438,7 +372,7 @@ bool BpfLockCapture::is_real_manager(std::uint32_t pid, const std::string& comm)
     impostors_.erase(pid);
     return true;
   }
-  if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.lock_managers), &pid);
+  if (skel()) bpf_map_delete_elem(bpf_map__fd(skel()->maps.lock_managers), &pid);
   if (who.exists && impostors_.try_emplace(pid, comm).second) {
     ++impostors_seen_;
     log::warn_limited("locks: a process named like a lock manager",
@@ -461,21 +395,6 @@ void BpfLockCapture::track_kernel_added() {
   }
 }
 
-void BpfLockCapture::arm() {
-  ring_fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                       [this](const boost::system::error_code& ec) {
-                         // Aborted means stop() closed the descriptor: `this` may be gone.
-                         if (ec == boost::asio::error::operation_aborted) return;
-                         if (ec) {
-                           spdlog::error("locks: waiting on the BPF ring buffer failed: {}",
-                                         ec.message());
-                           return;
-                         }
-                         poll();
-                         if (!stopped_) arm();
-                       });
-}
-
 void BpfLockCapture::arm_rescan() {
   rescan_timer_.expires_after(rescan_interval_);
   rescan_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -495,21 +414,22 @@ void BpfLockCapture::arm_reconcile() {
 }
 
 void BpfLockCapture::consume() {
-  if (stopped_ || !ring_) return;
-  int n = ring_buffer__consume(ring_.get());
-  if (n < 0)
-    log::warn_limited("locks: reading the BPF ring buffer failed",
-                      "locks: reading the BPF ring buffer failed: {}", strerror_text(-n));
+  if (stopped_) return;
+  loader_.ring().consume();
 }
 
 void BpfLockCapture::poll() {
   consume();
+  after_batch();
+}
+
+void BpfLockCapture::after_batch() {
   event_verdicts_.clear();  // a verdict holds for one batch of events, not for a later pid
   check_drops();
 }
 
 void BpfLockCapture::reconcile() {
-  if (stopped_ || !skel_) return;
+  if (stopped_ || !skel()) return;
   // Order matters: events queued before the snapshot is read go first; the drops counted by now
   // are repaired by this snapshot, later ones schedule another. Events the kernel emits while
   // /proc is read are applied after the snapshot: each sets its owner's range to what it was
@@ -547,31 +467,29 @@ void BpfLockCapture::reconcile() {
   if (on_change_) on_change_(c);
 }
 
-int BpfLockCapture::on_ring_event(void* ctx, void* data, std::size_t size) {
-  auto* self = static_cast<BpfLockCapture*>(ctx);
+void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {
   lf_event_header hdr{};
-  if (size < sizeof(hdr)) return 0;
+  if (size < sizeof(hdr)) return;
   std::memcpy(&hdr, data, sizeof(hdr));
   if (hdr.version != LF_EVENTS_VERSION ||
       (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
     log::warn_limited("locks: unexpected BPF event",
                       "locks: unexpected BPF event (version {}, kind {}), ignored", hdr.version,
                       hdr.kind);
-    return 0;
+    return;
   }
   // Ring-buffer records are only 8-byte aligned; copy into an aligned buffer (~1.2 KiB).
-  lf_lock_event& e = self->event_;
+  lf_lock_event& e = event_;
   if (size < sizeof(e)) {
     log::warn_limited("locks: short lock event",
                       "locks: short lock event ({} of {} bytes), ignored", size, sizeof(e));
-    return 0;
+    return;
   }
   std::memcpy(&e, data, sizeof(e));
   e.hdr.comm[sizeof(e.hdr.comm) - 1] = 0;
   e.manager_comm[sizeof(e.manager_comm) - 1] = 0;
   e.nlm_host[sizeof(e.nlm_host) - 1] = 0;
-  self->handle(e);
-  return 0;
+  handle(e);
 }
 
 void BpfLockCapture::handle(const lf_lock_event& e) {
@@ -597,14 +515,14 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   LockChange c;
   c.kind =
       e.hdr.kind == LF_EV_LOCK_GRANTED ? LockChange::Kind::granted : LockChange::Kind::released;
-  c.write = e.type == 1;  // F_WRLCK
+  c.write = e.type == LF_F_WRLCK;
   c.dev = e.dev;
   c.ino = e.ino;
-  c.ofd = (e.fl_flags & kFlOfdlck) != 0;
-  c.on_close = (e.fl_flags & kFlClose) != 0;
+  c.ofd = (e.fl_flags & LF_FL_OFDLCK) != 0;
+  c.on_close = (e.fl_flags & LF_FL_CLOSE) != 0;
   c.owner = hasher_(e.owner);
   c.start = static_cast<std::uint64_t>(e.start);
-  c.end = e.end == LLONG_MAX ? LockRecord::kToEndOfFile : static_cast<std::uint64_t>(e.end);
+  c.end = e.end == LF_OFFSET_MAX ? LockRecord::kToEndOfFile : static_cast<std::uint64_t>(e.end);
   c.manager_comm = e.manager_comm[0] ? e.manager_comm : e.hdr.comm;
   c.manager_pid = e.hdr.pid;
   c.owner_pid = e.fl_pid;
@@ -630,17 +548,7 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
 }
 
 std::array<std::uint64_t, LF_LCNT_MAX> BpfLockCapture::read_counters() const {
-  std::array<std::uint64_t, LF_LCNT_MAX> sums{};
-  if (!skel_) return sums;
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return sums;
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(cpus));
-  const int fd = bpf_map__fd(skel_->maps.lock_counters);
-  for (std::uint32_t i = 0; i < LF_LCNT_MAX; ++i) {
-    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
-    for (auto v : per_cpu) sums[i] += v;
-  }
-  return sums;
+  return sum_per_cpu<LF_LCNT_MAX>(skel() ? skel()->maps.lock_counters : nullptr);
 }
 
 void BpfLockCapture::check_drops() {
@@ -686,11 +594,11 @@ std::vector<ManagerProcess> BpfLockCapture::managers() const {
 }
 
 void BpfLockCapture::rescan() {
-  if (stopped_ || !skel_) return;
+  if (stopped_ || !skel()) return;
   // Releases by a manager that is exiting are queued before it disappears from /proc: apply them
   // before deciding that it is gone.
   poll();
-  const int fd = bpf_map__fd(skel_->maps.lock_managers);
+  const int fd = bpf_map__fd(skel()->maps.lock_managers);
   std::map<std::uint32_t, std::string> now;
   std::vector<ManagerProcess> gone;
   // Every rescan checks each process again: a manager that exec()s another binary or drops
@@ -717,8 +625,8 @@ void BpfLockCapture::rescan() {
                 [](const auto& entry) { return read_comm("/proc", entry.first) != entry.second; });
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
-    lf_manager_value v{kAddedByScan, 0};
-    mark_manager(skel_.get(), pid);
+    lf_manager_value v{LF_ADDED_BY_SCAN, 0};
+    mark_manager(skel(), pid);
     if (bpf_map_update_elem(fd, &pid, &v, BPF_NOEXIST) != 0 && errno != EEXIST) {
       spdlog::error("locks: cannot track lock manager {} (pid {}): {}", comm, pid,
                     strerror_text(errno));
@@ -741,7 +649,7 @@ void BpfLockCapture::rescan() {
 
 Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names,
                                           const std::vector<std::string>& binaries) {
-  if (!skel_) return make_error("lock capture is stopped");
+  if (!skel()) return make_error("lock capture is stopped");
   if (auto r = check_manager_names(names); !r) return r;
   names_ = names;
   binaries_ = binaries;
@@ -756,14 +664,7 @@ void BpfLockCapture::stop() {
   rescan_timer_.cancel();
   reconcile_timer_.cancel();
   drop_timer_.cancel();
-  if (ring_fd_) {
-    boost::system::error_code ec;
-    ring_fd_->close(ec);  // pending wait completes with operation_aborted
-    ring_fd_.reset();
-  }
-  pins_.unpin();
-  ring_.reset();
-  skel_.reset();  // destroys links (detach), programs and maps
+  loader_.stop();  // ring buffer, pins, then the skeleton (links detach, programs and maps go)
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shared BPF loader plumbing; see bpf_support.h.
-#include "capture/bpf_support.h"
+// Pins of one BPF object; see bpf_pins.h.
+#include "capture/bpf_pins.h"
 
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -12,26 +12,15 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <filesystem>
-#include <mutex>
+
+#include "capture/bpf_programs.h"
 
 namespace lockferry::capture {
 namespace {
 
 namespace fs = std::filesystem;
-
-int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
-  std::array<char, 2048> buf{};
-  std::vsnprintf(buf.data(), buf.size(), format, args);
-  std::string_view text(buf.data());
-  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-  spdlog::debug("libbpf{}: {}", level == LIBBPF_WARN ? " warning" : "", text);
-  return 0;
-}
 
 bool is_bpffs(const std::string& path) {
   struct statfs st {};
@@ -60,38 +49,10 @@ Result<void> ensure_bpffs(const std::string& pin_dir) {
 
 }  // namespace
 
-// libbpf's own messages (including verifier logs on a load failure) go to our log at debug
-// level, so `-v` shows why a load failed without flooding normal runs.
-void route_libbpf_logs() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(libbpf_print); });
-}
-
-Result<std::string> ensure_tracefs(const std::string& required_group) {
-  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    if (::access((std::string(root) + "/events/" + required_group).c_str(), F_OK) == 0)
-      return std::string(root);
-  }
-  if (::access("/sys/kernel/tracing/events", F_OK) != 0) {
-    if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
-      return make_errno_error(errno,
-                              "tracefs is not mounted and mounting it on /sys/kernel/tracing "
-                              "failed (mount -t tracefs tracefs /sys/kernel/tracing)");
-    spdlog::info("capture: mounted tracefs on /sys/kernel/tracing");
-  }
-  if (::access(("/sys/kernel/tracing/events/" + required_group).c_str(), F_OK) != 0) {
-    if (required_group == "syscalls")
-      return make_error("kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS is off)");
-    return make_error("kernel has no {} tracepoints (/sys/kernel/tracing/events/{} is missing)",
-                      required_group, required_group);
-  }
-  return std::string("/sys/kernel/tracing");
-}
-
 // One live lockferry per pin directory. The pins themselves cannot say whether their owner is
 // alive, so a flock()ed file in /run does: the kernel drops the lock when the owner dies, and
 // only then are leftover pins "stale" and safe to replace.
-Result<void> PinSet::pin(const std::string& dir, bpf_object* obj, const NameFn& prog_name) {
+Result<void> PinSet::pin(const std::string& dir, bpf_object* obj) {
   unpin();
   if (auto r = ensure_bpffs(dir); !r) return r;
   constexpr const char* kLockDir = "/run/lockferry";
@@ -143,7 +104,7 @@ Result<void> PinSet::pin(const std::string& dir, bpf_object* obj, const NameFn& 
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj) {
     if (bpf_program__fd(prog) < 0) continue;  // not loaded (missing tracepoint, other variant)
-    const std::string path = dir + "/" + prog_name(prog);
+    const std::string path = dir + "/" + program_short_name(prog);
     if (int err = bpf_program__pin(prog, path.c_str()); err != 0) {
       unpin();
       return make_errno_error(-err, "cannot pin program {}", path);

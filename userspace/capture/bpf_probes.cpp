@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel feature probes; see bpf_probes.h.
+#include "capture/bpf_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "capture/bpf_loader.h"
+
+namespace lockferry::capture {
+
+Result<std::string> ensure_tracefs(const std::string& required_group) {
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (::access((std::string(root) + "/events/" + required_group).c_str(), F_OK) == 0)
+      return std::string(root);
+  }
+  if (::access("/sys/kernel/tracing/events", F_OK) != 0) {
+    if (::mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
+      return make_errno_error(errno,
+                              "tracefs is not mounted and mounting it on /sys/kernel/tracing "
+                              "failed (mount -t tracefs tracefs /sys/kernel/tracing)");
+    spdlog::info("capture: mounted tracefs on /sys/kernel/tracing");
+  }
+  if (::access(("/sys/kernel/tracing/events/" + required_group).c_str(), F_OK) != 0) {
+    if (required_group == "syscalls")
+      return make_error("kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS is off)");
+    return make_error("kernel has no {} tracepoints (/sys/kernel/tracing/events/{} is missing)",
+                      required_group, required_group);
+  }
+  return std::string("/sys/kernel/tracing");
+}
+
+Result<void> probe_tracepoint(const std::string& tracefs, std::string_view group_and_name) {
+  if (tracefs.empty())
+    return make_error("tracepoint {} is missing (tracefs is not available)", group_and_name);
+  const std::string path = tracefs + "/events/" + std::string(group_and_name);
+  if (::access(path.c_str(), F_OK) != 0)
+    return make_error("tracepoint {} is missing in {}", group_and_name, tracefs);
+  return {};
+}
+
+Result<void> probe_tp_btf(std::string_view name) {
+  const std::string tp(name);
+  const int btf_id = libbpf_find_vmlinux_btf_id(tp.c_str(), BPF_TRACE_RAW_TP);
+  if (btf_id < 0)
+    return make_errno_error(-btf_id, "the kernel's BTF has no tracepoint btf_trace_{}", name);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
+              .attach_btf_id = static_cast<__u32>(btf_id));
+  const bpf_insn insns[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+  };
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts);
+  if (fd < 0) return make_errno_error(errno, "the kernel refuses tp_btf programs on {}", name);
+  ::close(fd);
+  return {};
+}
+
+Result<void> probe_bpf() {
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    return make_errno_error(errno,
+                            "no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF), "
+                            "the CO-RE programs cannot be relocated");
+  auto tracefs = ensure_tracefs();
+  if (!tracefs) return tracefs.error();
+  route_libbpf_logs();
+  int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr);
+  if (r < 0)
+    return make_errno_error(
+        -r, "cannot load tracepoint BPF programs (needs root or CAP_BPF+CAP_PERFMON)");
+  if (r == 0) return make_error("the kernel does not support tracepoint BPF programs");
+  if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1)
+    return make_error("the kernel has no BPF ring buffer (needs Linux 5.8+)");
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr) != 1)
+    return make_error("the kernel has no bpf_loop helper (needs Linux 5.17+)");
+  return {};
+}
+
+}  // namespace lockferry::capture

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// Kernel feature probes shared by every BPF loader of lockferry (what libbpf-tools keeps in
+// trace_helpers.c): tracefs and its tracepoints, tp_btf, and the basics the programs need. The
+// program table (bpf_programs.h) runs them to choose which programs load.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "lockferry/result.h"
+
+namespace lockferry::capture {
+
+// The tracefs directory holding events/; mounts tracefs on /sys/kernel/tracing when nothing is
+// mounted. `required_group` (e.g. "syscalls", "filelock") must exist under events/.
+Result<std::string> ensure_tracefs(const std::string& required_group = "syscalls");
+
+// Whether tracepoint `group_and_name` ("syscalls/sys_enter_openat") exists under `tracefs`
+// ("" when tracefs is not available).
+Result<void> probe_tracepoint(const std::string& tracefs, std::string_view group_and_name);
+
+// Whether the kernel takes a tp_btf program for tracepoint `name` (libbpf-tools' probe_tp_btf):
+// a two-instruction program loaded against the tracepoint's BTF id.
+Result<void> probe_tp_btf(std::string_view name);
+
+// Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, tracefs, syscall
+// tracepoints, ring buffer, bpf_loop): ok, or an error saying what is missing. Mounts tracefs if
+// needed.
+Result<void> probe_bpf();
+
+}  // namespace lockferry::capture

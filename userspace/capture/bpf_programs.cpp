@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// The program table and the choice it drives; see bpf_programs.h.
+#include "capture/bpf_programs.h"
+
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+
+#include "capture/bpf_probes.h"
+
+namespace lockferry::capture {
+namespace {
+
+// clang-format off
+constexpr ProgramRow kPrograms[] = {
+    // statmon_watch (monitor records): these syscalls exist on every architecture; open(2),
+    // creat(2), rename(2), renameat(2) and unlink(2) do not (arm64 has only the *at forms), and
+    // their programs stay unloaded where the tracepoint is missing.
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_openat", "", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_openat", "", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_close", "", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_close", "", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_unlinkat", "", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_renameat2", "", Need::required},
+    {"statmon_watch", "*", "", Need::optional},
+
+    // lock_watch (lock grants): exactly one variant of the lock hooks. tp_btf needs BTF but no
+    // tracefs; the classic tracepoints are the fallback where the kernel refuses tp_btf.
+    {"lock_watch", "tp_btf__posix_lock_inode", "tp_btf", Need::required},
+    {"lock_watch", "tp_btf__locks_remove_posix", "tp_btf", Need::required},
+    {"lock_watch", "tracepoint__filelock__posix_lock_inode", "tracepoint", Need::required},
+    // Without it a release on close is seen by the next reconcile only.
+    {"lock_watch", "tracepoint__filelock__locks_remove_posix", "tracepoint", Need::optional},
+    // Manager tracking on exec/rename, in both variants; without them the /proc rescan alone
+    // keeps the manager map current.
+    {"lock_watch", "tracepoint__sched__sched_process_exec", "", Need::optional},
+    {"lock_watch", "tracepoint__task__task_rename", "", Need::optional},
+};
+// clang-format on
+
+// How a hook is probed, by the prefix of its program's ELF section.
+struct HookProbe {
+  std::string_view section_prefix;
+  Result<void> (*probe)(std::string_view target, const std::string& tracefs);
+};
+
+constexpr HookProbe kHookProbes[] = {
+    {"tracepoint/", [](std::string_view target,
+                       const std::string& tracefs) { return probe_tracepoint(tracefs, target); }},
+    {"tp_btf/", [](std::string_view target, const std::string&) { return probe_tp_btf(target); }},
+};
+
+Result<void> probe_hook(const bpf_program* prog, const std::string& tracefs) {
+  const std::string_view section = bpf_program__section_name(prog);
+  for (const auto& hook : kHookProbes)
+    if (section.starts_with(hook.section_prefix))
+      return hook.probe(section.substr(hook.section_prefix.size()), tracefs);
+  return make_error("no probe for the hook of section {} (add one to kHookProbes)", section);
+}
+
+bool has_variant(std::string_view object, std::string_view variant) {
+  return std::any_of(std::begin(kPrograms), std::end(kPrograms), [&](const ProgramRow& row) {
+    return row.object == object && row.variant == variant;
+  });
+}
+
+}  // namespace
+
+std::span<const ProgramRow> program_table() { return kPrograms; }
+
+const ProgramRow* program_row(std::string_view object, std::string_view program) {
+  const ProgramRow* any = nullptr;
+  for (const auto& row : kPrograms) {
+    if (row.object != object) continue;
+    if (row.program == program) return &row;
+    if (row.program == "*") any = &row;
+  }
+  return any;
+}
+
+std::string program_short_name(const bpf_program* prog) {
+  const std::string_view name = bpf_program__name(prog);
+  const auto pos = name.rfind("__");
+  return std::string(pos == std::string_view::npos ? name : name.substr(pos + 2));
+}
+
+Result<std::vector<ProgramChoice>> choose_programs(bpf_object* obj, std::string_view object,
+                                                   std::string_view variant,
+                                                   const std::string& tracefs) {
+  if (!variant.empty() && !has_variant(object, variant))
+    return make_error("the {} BPF object has no {} variant", object, variant);
+  std::vector<ProgramChoice> choices;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, obj) {
+    const std::string_view name = bpf_program__name(prog);
+    const ProgramRow* row = program_row(object, name);
+    if (!row) return make_error("program {} of {} is not in the program table", name, object);
+    ProgramChoice choice{program_short_name(prog), true, false, {}};
+    if (!row->variant.empty() && row->variant != variant) {
+      choice.load = false;
+      choice.reason = fmt::format("it belongs to the {} variant", row->variant);
+    } else if (auto hook = probe_hook(prog, tracefs); !hook) {
+      if (row->need == Need::required) return hook.error();
+      choice.load = false;
+      choice.hook_missing = true;
+      choice.reason = hook.error().message;
+    } else {
+      choice.reason = fmt::format("{} is present", bpf_program__section_name(prog));
+    }
+    bpf_program__set_autoload(prog, choice.load);
+    choices.push_back(std::move(choice));
+  }
+  return choices;
+}
+
+}  // namespace lockferry::capture

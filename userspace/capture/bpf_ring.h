@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// A BPF ring buffer read on the daemon's io_context: the ring's epoll fd becomes readable when
+// events arrive; each wake-up consumes what is queued, then runs the owner's after-batch step
+// (drop checks). Part of the BPF loader (bpf_loader.h).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "lockferry/result.h"
+
+struct bpf_map;
+struct ring_buffer;
+
+namespace lockferry::capture {
+
+class RingBufferReader {
+ public:
+  // One record as the kernel wrote it (only 8-byte aligned: copy before reading fields).
+  using SampleHandler = std::function<void(const void* data, std::size_t size)>;
+  using BatchHandler = std::function<void()>;
+
+  // `log_prefix` starts its log lines ("capture", "locks").
+  RingBufferReader(boost::asio::io_context& io, std::string log_prefix);
+  RingBufferReader(const RingBufferReader&) = delete;
+  RingBufferReader& operator=(const RingBufferReader&) = delete;
+  ~RingBufferReader() { stop(); }
+
+  // Reads ring buffer map `ring` (loaded) from now on; `what` names it in errors ("lock").
+  Result<void> start(const bpf_map* ring, std::string_view what, SampleHandler on_sample,
+                     BatchHandler after_batch);
+  // Delivers whatever is queued now to the sample handler (no after-batch step).
+  void consume();
+  // Closes the descriptor (a pending wait completes aborted) and frees the reader.
+  void stop();
+
+ private:
+  struct RingDeleter {
+    void operator()(ring_buffer* ring) const;
+  };
+  static int on_sample(void* ctx, void* data, std::size_t size);
+  void arm();
+
+  boost::asio::io_context& io_;
+  std::string log_prefix_;
+  std::string read_failed_key_;
+  SampleHandler on_sample_;
+  BatchHandler after_batch_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> fd_;
+  bool stopped_ = true;
+};
+
+}  // namespace lockferry::capture
