@@ -65,7 +65,7 @@ class ControlServer {
   };
   Counters counters() const;
 
-  class Session;  // one connection; defined in control.cpp
+  class Session;  // one connection; defined in server.cpp
 
  private:
   ControlServer(boost::asio::io_context& io, std::string path, AsyncHandler handler,
