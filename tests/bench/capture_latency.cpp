@@ -27,7 +27,7 @@
 
 #include "bench_util.h"
 #include "capture/capture.h"
-#include "capture/recorder.h"
+#include "record/recorder.h"
 #include "common/files.h"
 #include "store/dir_store.h"
 
@@ -119,10 +119,10 @@ RunResult run_one(Kind kind, const std::string& base, long n, const Setup& setup
   }
   boost::asio::io_context io;
   bool resync_posted = false;
-  std::unique_ptr<capture::Recorder> recorder_ptr =
-      setup.group ? std::make_unique<capture::Recorder>(**store, "bench", 0, io)
-                  : std::make_unique<capture::Recorder>(**store, "bench", 0);
-  capture::Recorder& recorder = *recorder_ptr;
+  std::unique_ptr<record::Recorder> recorder_ptr =
+      setup.group ? std::make_unique<record::Recorder>(**store, "bench", 0, io)
+                  : std::make_unique<record::Recorder>(**store, "bench", 0);
+  record::Recorder& recorder = *recorder_ptr;
   std::vector<std::int64_t> closed(static_cast<std::size_t>(n), 0),
       durable(static_cast<std::size_t>(n), 0);
   std::atomic<long> written{0};

@@ -28,7 +28,7 @@
 #include "bench_util.h"
 #include "capture/lock_capture.h"
 #include "capture/lock_kernel.h"
-#include "capture/lock_recorder.h"
+#include "record/lock_recorder.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  capture::LockRecorder recorder(io, **store, "bench", 0, std::chrono::milliseconds(batch_ms));
+  record::LockRecorder recorder(io, **store, "bench", 0, std::chrono::milliseconds(batch_ms));
   capture::LockOptions options;
   options.managers = {name};
   // The lock-taking children are forks of this binary, running as root.

@@ -17,7 +17,7 @@
 
 #include "bpf_env.h"
 #include "common/process.h"
-#include "daemon/control.h"
+#include "control/client.h"
 
 extern char** environ;
 
@@ -93,7 +93,7 @@ class Lockferryd : public ::testing::Test {
     // Ready when the control socket answers (it is opened after capture is attached).
     for (auto deadline = std::chrono::steady_clock::now() + 20s;
          std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(20ms)) {
-      if (daemon::control_request(socket_, {{"command", "status"}}, 2s).ok()) return;
+      if (control::request(socket_, {{"command", "status"}}, 2s).ok()) return;
     }
     FAIL() << "lockferryd did not become ready; log:\n" << log_text();
   }
@@ -124,7 +124,7 @@ class Lockferryd : public ::testing::Test {
   }
 
   nlohmann::json records() {
-    auto r = daemon::control_request(socket_, {{"command", "records"}}, 5s);
+    auto r = control::request(socket_, {{"command", "records"}}, 5s);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? *r : nlohmann::json::array();
   }
@@ -150,7 +150,7 @@ class Lockferryd : public ::testing::Test {
   }
 
   nlohmann::json status() {
-    auto r = daemon::control_request(socket_, {{"command", "status"}}, 5s);
+    auto r = control::request(socket_, {{"command", "status"}}, 5s);
     EXPECT_TRUE(r.ok()) << r.error().message;
     return r.ok() ? *r : nlohmann::json::object();
   }
@@ -234,7 +234,7 @@ TEST_F(Lockferryd, GarbageInTheMonitorDirectoryIsLoggedAndGoodRecordsKept) {
   auto recs = records();
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0]["raw"], statd_line("192.0.2.101")) << "the last good version is kept";
-  auto status = daemon::control_request(socket_, {{"command", "status"}}, 5s);
+  auto status = control::request(socket_, {{"command", "status"}}, 5s);
   ASSERT_TRUE(status.ok());
   EXPECT_GE((*status)["records"]["bad"].get<int>(), 2);
   EXPECT_NE(log_text().find("evil"), std::string::npos) << "the log names the bad file";

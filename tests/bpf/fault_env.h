@@ -23,7 +23,7 @@
 
 #include <gtest/gtest.h>
 
-#include "daemon/control.h"
+#include "control/client.h"
 #include "store/store.h"
 
 extern char** environ;
@@ -207,7 +207,7 @@ inline std::string fill_up(const std::string& dir) {
 }
 
 inline Result<nlohmann::json> control(const std::string& socket, const std::string& command) {
-  return daemon::control_request(socket, {{"command", command}}, 10s);
+  return control::request(socket, {{"command", command}}, 10s);
 }
 
 }  // namespace lockferry::faults

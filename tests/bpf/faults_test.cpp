@@ -486,7 +486,7 @@ TEST_F(Faults, MalformedControlRequestsGetAnErrorAndLockferrydKeepsServing) {
       {{"command", std::string(100000, 'x')}},
   };
   for (const auto& request : bad) {
-    auto answer = daemon::control_request(socket_, request, 10s);
+    auto answer = control::request(socket_, request, 10s);
     EXPECT_FALSE(answer.ok()) << request.dump().substr(0, 200);
   }
   EXPECT_TRUE(dir_state(sm_).empty()) << "no malformed migrate wrote anything";

@@ -28,7 +28,7 @@
 
 #include "bpf_env.h"
 #include "capture/lock_kernel.h"
-#include "capture/lock_recorder.h"
+#include "record/lock_recorder.h"
 #include "store/store.h"
 
 namespace lockferry::capture {
@@ -36,6 +36,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using record::LockRecorder;
+using record::LockTable;
 constexpr std::uint64_t kEof = LockRecord::kToEndOfFile;
 
 class TempTree {

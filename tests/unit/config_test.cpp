@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferryd configuration: defaults, a full file, and errors that name the key.
-#include "daemon/config.h"
+#include "config/config.h"
 
 #include <gtest/gtest.h>
 

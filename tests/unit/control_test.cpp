@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The control socket: a request gets its answer, malformed input gets a clear error, and the
 // server keeps serving afterwards.
-#include "daemon/control.h"
+#include "control/server.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,9 +15,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <thread>
 
+#include "control/client.h"
 #include "dir_store_test_util.h"
 
-namespace lockferry::daemon {
+namespace lockferry::control {
 namespace {
 
 using namespace std::chrono_literals;
@@ -72,14 +73,14 @@ class ControlTest : public ::testing::Test {
 
 TEST_F(ControlTest, ARequestGetsItsAnswer) {
   if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
-  auto answer = control_request(path_, {{"command", "echo"}, {"x", 1}}, 5s);
+  auto answer = request(path_, {{"command", "echo"}, {"x", 1}}, 5s);
   ASSERT_TRUE(answer.ok()) << answer.error().message;
   EXPECT_EQ((*answer)["x"], 1);
 }
 
 TEST_F(ControlTest, AnErrorFromTheDaemonIsAnErrorForTheCaller) {
   if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
-  auto answer = control_request(path_, {{"command", "nope"}}, 5s);
+  auto answer = request(path_, {{"command", "nope"}}, 5s);
   ASSERT_FALSE(answer.ok());
   EXPECT_NE(answer.error().message.find("unknown command"), std::string::npos);
 }
@@ -95,7 +96,7 @@ TEST_F(ControlTest, MalformedRequestsGetAClearErrorAndTheServerKeepsServing) {
   }
   auto big = raw_exchange(std::string(200 * 1024, 'x'));
   EXPECT_NE(big.find("too large"), std::string::npos);
-  auto answer = control_request(path_, {{"command", "echo"}}, 5s);
+  auto answer = request(path_, {{"command", "echo"}}, 5s);
   EXPECT_TRUE(answer.ok());
 }
 
@@ -132,7 +133,7 @@ TEST_F(ControlLimitsTest, AnIdleClientIsClosedAfterTheRequestTimeout) {
   EXPECT_TRUE(closed_within(fd, 5s));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
   ::close(fd);
-  EXPECT_TRUE(control_request(path_, {{"command", "echo"}}, 5s).ok());
+  EXPECT_TRUE(request(path_, {{"command", "echo"}}, 5s).ok());
 }
 
 TEST_F(ControlLimitsTest, IdleClientsMakeRoomForARealRequestWhenEverySlotIsTaken) {
@@ -140,7 +141,7 @@ TEST_F(ControlLimitsTest, IdleClientsMakeRoomForARealRequestWhenEverySlotIsTaken
   start({.max_connections = 4, .max_per_process = 100, .request_timeout = 60s});
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(idle_client(path_));
-  auto answer = control_request(path_, {{"command", "echo"}}, 5s);
+  auto answer = request(path_, {{"command", "echo"}}, 5s);
   EXPECT_TRUE(answer.ok()) << answer.error().message;
   for (int fd : idle) ::close(fd);
 }
@@ -165,7 +166,7 @@ TEST_F(ControlLimitsTest, OneProcessCannotTakeEverySlot) {
   int closed = 0;
   ASSERT_EQ(::read(ready[0], &closed, sizeof closed), static_cast<ssize_t>(sizeof closed));
   EXPECT_GE(closed, 47 - 8);  // all but three, give or take the ones still in the backlog
-  auto answer = control_request(path_, {{"command", "echo"}}, 5s);
+  auto answer = request(path_, {{"command", "echo"}}, 5s);
   EXPECT_TRUE(answer.ok()) << answer.error().message;
   ::kill(hog, SIGKILL);
   ::waitpid(hog, nullptr, 0);
@@ -210,10 +211,10 @@ TEST_F(ControlLimitsTest, AcceptIsRetriedAfterTheDescriptorsRanOut) {
 }
 
 TEST(ControlClient, NoDaemonIsAClearError) {
-  auto answer = control_request("/nonexistent/lockferryd.sock", {{"command", "status"}}, 1s);
+  auto answer = request("/nonexistent/lockferryd.sock", {{"command", "status"}}, 1s);
   ASSERT_FALSE(answer.ok());
   EXPECT_NE(answer.error().message.find("is it running"), std::string::npos);
 }
 
 }  // namespace
-}  // namespace lockferry::daemon
+}  // namespace lockferry::control

@@ -10,11 +10,11 @@
 #include <tuple>
 #include <vector>
 
-#include "capture/lock_recorder.h"
-#include "capture/lock_table.h"
+#include "record/lock_recorder.h"
+#include "record/lock_table.h"
 #include "store/store.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 constexpr std::uint64_t kEof = LockRecord::kToEndOfFile;
@@ -210,4 +210,4 @@ TEST(LockReconcile, TheRecorderStoresARepairedTable) {
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockRecorder: a burst of lock changes becomes one store write, stop-time flush, fencing, and
 // taking the stored table back after a restart.
-#include "capture/lock_recorder.h"
+#include "record/lock_recorder.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "dir_store_test_util.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 using lockferry::testing::open_at;
@@ -122,4 +122,4 @@ TEST(LockRecorder, RestoreKeepsOnlyLocksOfManagersStillRunning) {
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

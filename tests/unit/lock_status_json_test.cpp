@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
-#include "daemon/json.h"
+#include "daemon/lock_status.h"
 
 namespace lockferry::daemon {
 namespace {
@@ -16,7 +16,7 @@ TEST(LockStatusJson, ReconcileHasEveryCounterNamedLikeTheMonitorCaptures) {
   c.reconcile_locks = 31;
   c.reconcile_us = 1200;
   c.drops = 99;  // shown as "locks"."drops", not here
-  capture::LockRecorderStats r;
+  record::LockRecorderStats r;
   r.reconcile_repairs = 14;
   r.reconcile_provisional = 3;
   const std::int64_t last = 1'700'000'050'000'000'000;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockTable keeps each owner's ranges as the kernel does (fs/locks.c posix_lock_inode): splits,
 // replacements, merges, releases, and a randomised comparison with a byte-by-byte model.
-#include "capture/lock_table.h"
+#include "record/lock_table.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 constexpr std::uint64_t kEof = LockRecord::kToEndOfFile;
@@ -209,4 +209,4 @@ TEST(LockTable, MatchesAByteModelUnderRandomGrantsAndReleases) {
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

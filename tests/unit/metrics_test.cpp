@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/metrics.h"
 
 namespace lockferry::daemon {

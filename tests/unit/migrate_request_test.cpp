@@ -3,16 +3,19 @@
 // field, instead of silently running with the default (e.g. replaying into /var/lib/nfs/sm).
 #include <gtest/gtest.h>
 
-#include "daemon/config.h"
-#include "daemon/json.h"
+#include "config/config.h"
+#include "config/migrate_defaults.h"
+#include "control/protocol.h"
 
-namespace lockferry::daemon {
+namespace lockferry::control {
 namespace {
 
-Config defaults() {
-  auto cfg = parse_config("node = \"nodeB\"\n", "test.toml");
+failover::MigrateOptions defaults() {
+  auto cfg = daemon::parse_config("node = \"nodeB\"\n", "test.toml");
   EXPECT_TRUE(cfg.ok());
-  return *cfg;
+  auto options = daemon::migrate_defaults(*cfg);
+  EXPECT_TRUE(options.ok());
+  return *options;
 }
 
 TEST(MigrateRequest, AFieldOfTheWrongTypeIsAnErrorNamingIt) {
@@ -35,4 +38,4 @@ TEST(MigrateRequest, AbsentOrNullFieldsTakeTheDefaults) {
 }
 
 }  // namespace
-}  // namespace lockferry::daemon
+}  // namespace lockferry::control

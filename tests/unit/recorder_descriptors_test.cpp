@@ -8,10 +8,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "capture/recorder.h"
+#include "record/recorder.h"
 #include "dir_store_test_util.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 using namespace std::chrono_literals;
@@ -95,4 +95,4 @@ TEST(RecorderOutOfDescriptors, AReconcileScanWithoutADescriptorIsRunAgainSoon) {
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

@@ -6,11 +6,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "capture/recorder.h"
+#include "record/recorder.h"
 #include "dir_store_test_util.h"
 #include "forwarding_store.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 using testing::make_record;
@@ -202,4 +202,4 @@ TEST(RecorderGroupCommit, AReconcileAfterARestartStoresThousandsOfFilesInBatches
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

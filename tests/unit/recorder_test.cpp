@@ -2,10 +2,10 @@
 // Recorder: file changes and reconcile scans of a monitor directory, into a real dir:// store.
 #include <gtest/gtest.h>
 
-#include "capture/recorder.h"
+#include "record/recorder.h"
 #include "dir_store_test_util.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 using testing::TempDir;
@@ -144,4 +144,4 @@ TEST(Recorder, AFencedNodeStopsWriting) {
 }
 
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

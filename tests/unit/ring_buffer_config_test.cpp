@@ -3,7 +3,7 @@
 // overflow; only sizes the kernel accepts get through.
 #include <gtest/gtest.h>
 
-#include "daemon/config.h"
+#include "config/config.h"
 
 namespace lockferry::daemon {
 namespace {

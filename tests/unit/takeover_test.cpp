@@ -9,7 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "daemon/config.h"
+#include "config/config.h"
 #include "dir_store_test_util.h"
 #include "failover/auto_adopt.h"
 #include "failover/migration.h"

@@ -9,22 +9,6 @@
 
 namespace lockferry::capture {
 
-const char* to_string(Mode mode) {
-  switch (mode) {
-    case Mode::automatic: return "auto";
-    case Mode::bpf: return "bpf";
-    case Mode::fanotify: return "fanotify";
-    case Mode::inotify: return "inotify";
-  }
-  return "unknown";
-}
-
-Result<Mode> mode_from_string(std::string_view text) {
-  for (Mode m : {Mode::automatic, Mode::bpf, Mode::fanotify, Mode::inotify})
-    if (text == to_string(m)) return m;
-  return make_error("unknown capture mode '{}' (use auto, bpf, fanotify or inotify)", text);
-}
-
 Result<std::unique_ptr<Capture>> Capture::start(boost::asio::io_context& io, const Options& options,
                                                 ChangeHandler on_change, ResyncHandler on_resync) {
   Result<std::unique_ptr<Capture>> result = make_error("no capture mode tried");

@@ -32,41 +32,6 @@
 
 namespace lockferry::capture {
 
-const char* to_string(LockHook hook) {
-  switch (hook) {
-    case LockHook::automatic:
-      return "auto";
-    case LockHook::tp_btf:
-      return "tp_btf";
-    case LockHook::tracepoint:
-      return "tracepoint";
-  }
-  return "unknown";
-}
-
-Result<LockHook> lock_hook_from_string(std::string_view text) {
-  for (LockHook h : {LockHook::automatic, LockHook::tp_btf, LockHook::tracepoint})
-    if (text == to_string(h)) return h;
-  return make_error("unknown lock hook '{}' (use auto, tp_btf or tracepoint)", text);
-}
-
-Result<void> check_manager_names(const std::vector<std::string>& names) {
-  if (names.size() > 16) return make_error("at most 16 lock manager names, not {}", names.size());
-  for (const auto& n : names) {
-    if (n.empty()) return make_error("a lock manager name is empty");
-    if (n.size() >= LF_COMM_LEN)
-      return make_error(
-          "lock manager name '{}' is {} bytes; the kernel keeps {} bytes of a process "
-          "name (comm): use '{}'",
-          n, n.size(), LF_COMM_LEN - 1, n.substr(0, LF_COMM_LEN - 1));
-    if (n.find('\0') != std::string::npos || n.find('/') != std::string::npos)
-      return make_error("lock manager name '{}' cannot be a process name", n);
-  }
-  return {};
-}
-
-Result<std::uint32_t> lock_ring_bytes(std::uint32_t kb) { return ring_buffer_bytes(kb, "lock"); }
-
 namespace {
 
 std::string read_comm(const std::string& proc_root, std::uint32_t pid) {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/lock_table.h"
+#include "capture/lock_changes.h"
 #include "capture/manager_identity.h"
 #include "lockferry/result.h"
 

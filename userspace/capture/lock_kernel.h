@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "capture/lock_table.h"
+#include "capture/lock_changes.h"
 #include "lockferry/result.h"
 
 namespace lockferry::capture {

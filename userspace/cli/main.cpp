@@ -12,9 +12,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/text.h"
-#include "daemon/config.h"
-#include "daemon/control.h"
-#include "daemon/json.h"
+#include "config/config.h"
+#include "config/migrate_defaults.h"
+#include "control/client.h"
+#include "control/protocol.h"
 #include "failover/audit.h"
 #include "failover/migration.h"
 #include "store/copy.h"
@@ -70,7 +71,7 @@ json displayable(const json& j) {
 
 int fail(const std::string& message, const Globals& g) {
   if (g.json_output) {
-    std::cout << json{{"ok", false}, {"error", message}}.dump(2) << "\n";
+    std::cout << control::error_response(message).dump(2) << "\n";
   } else {
     std::cerr << "lockferry: " << text::display_safe(message) << "\n";
   }
@@ -81,7 +82,7 @@ Result<std::unique_ptr<store::Store>> open(const Globals& g) { return store::ope
 
 Result<json> ask_daemon(const Globals& g, const json& request, std::chrono::seconds timeout) {
   std::string socket = g.socket.empty() ? defaults(g).socket_path : g.socket;
-  return daemon::control_request(socket, request, timeout);
+  return control::request(socket, request, timeout);
 }
 
 // The [locks] part of `lockferry status`.
@@ -199,7 +200,7 @@ int cmd_records(const Globals& g, std::string node) {
     if (node.empty()) node = defaults(g).node;
     auto list = (*store)->list_monitor(node);
     if (!list) return fail(list.error().message, g);
-    for (const auto& r : *list) records.push_back(daemon::to_json(r));
+    for (const auto& r : *list) records.push_back(control::to_json(r));
   } else {
     json request{{"command", "records"}};
     if (!node.empty()) request["node"] = node;
@@ -236,7 +237,7 @@ int cmd_locks(const Globals& g, std::string node) {
     if (node.empty()) node = defaults(g).node;
     auto list = (*store)->list_locks(node);
     if (!list) return fail(list.error().message, g);
-    for (const auto& l : *list) locks.push_back(daemon::to_json(l));
+    for (const auto& l : *list) locks.push_back(control::to_json(l));
   } else {
     json request{{"command", "locks"}};
     if (!node.empty()) request["node"] = node;
@@ -284,7 +285,7 @@ int cmd_migrations(const Globals& g) {
   auto list = (*store)->list_migrations();
   if (!list) return fail(list.error().message, g);
   json out = json::array();
-  for (const auto& m : *list) out.push_back(daemon::to_json(m));
+  for (const auto& m : *list) out.push_back(control::to_json(m));
   if (g.json_output) {
     std::cout << out.dump(2) << "\n";
   } else {
@@ -335,13 +336,15 @@ void print_migrate_report(const json& r) {
 int cmd_migrate(const Globals& g, const json& request) {
   json report;
   if (!g.store_url.empty()) {
-    auto options = daemon::migrate_options(request, defaults(g));
+    auto base = daemon::migrate_defaults(defaults(g));
+    if (!base) return fail(base.error().message, g);
+    auto options = control::migrate_options(request, *base);
     if (!options) return fail(options.error().message, g);
     auto store = open(g);
     if (!store) return fail(store.error().message, g);
     auto result = failover::migrate(**store, *options);
     if (!result) return fail(result.error().message, g);
-    report = daemon::to_json(*result);
+    report = control::to_json(*result);
   } else {
     auto answer = ask_daemon(g, request, std::chrono::seconds(3600));
     if (!answer) return fail(answer.error().message, g);
@@ -439,7 +442,7 @@ int cmd_audit(const Globals& g, const std::string& from, std::string node) {
     if (node.empty()) node = defaults(g).node;
     auto r = failover::audit_from_store(**store, from, node);
     if (!r) return fail(r.error().message, g);
-    report = daemon::to_json(*r);
+    report = control::to_json(*r);
   } else {
     if (!node.empty()) return fail("audit --node needs --store (lockferryd audits its own node)", g);
     auto answer = ask_daemon(g, {{"command", "audit"}, {"from", from}}, std::chrono::seconds(30));
@@ -502,6 +505,145 @@ int cmd_store_migrate_data(const Globals& g, const std::string& from_url, const 
   return 0;
 }
 
+// The subcommands and their arguments, as CLI11 fills them in.
+struct Commands {
+  CLI::App* status = nullptr;
+  CLI::App* records = nullptr;
+  std::string records_node;
+  CLI::App* locks = nullptr;
+  std::string locks_node;
+  CLI::App* nodes = nullptr;
+  CLI::App* migrations = nullptr;
+  CLI::App* version = nullptr;
+  CLI::App* migrate_data = nullptr;
+  std::string data_from, data_to;
+  CLI::App* audit = nullptr;
+  std::string audit_from, audit_node;
+  CLI::App* health = nullptr;
+  CLI::App* set_down = nullptr;
+  CLI::App* set_up = nullptr;
+  std::string health_node, health_reason;
+  CLI::App* migrate = nullptr;
+  control::MigrateRequest migrate_request;
+};
+
+void add_global_options(CLI::App& app, Globals& g) {
+  app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")->capture_default_str();
+  app.add_option("--socket", g.socket, "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
+  app.add_option("--store", g.store_url, "work on this store directly instead of asking lockferryd");
+  app.add_flag("--json", g.json_output, "machine-readable output");
+  app.add_flag("-v,--verbose", g.verbose, "debug logging");
+  app.set_version_flag("--version", std::string("lockferry ") + LOCKFERRY_VERSION);
+}
+
+// status, records, locks, nodes, migrations, version: what lockferryd or the store holds.
+void add_read_commands(CLI::App& app, Commands& c) {
+  c.status = app.add_subcommand("status", "capture mode, counters, store and fencing state of lockferryd");
+  c.records = app.add_subcommand("records", "monitor records captured for a node");
+  c.records->add_option("--node", c.records_node, "node whose records to show (default: this node)");
+  c.locks = app.add_subcommand("locks", "byte-range locks the lock managers (lockd, ganesha.nfsd) hold on a node");
+  c.locks->add_option("--node", c.locks_node, "node whose locks to show (default: this node)");
+  c.nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
+  c.migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
+  c.version = app.add_subcommand("version", "print the version");
+}
+
+void add_store_commands(CLI::App& app, Commands& c) {
+  auto* store_group = app.add_subcommand("store", "work on whole stores (see docs/stores.md)");
+  store_group->require_subcommand(1);
+  c.migrate_data = store_group->add_subcommand(
+      "migrate-data",
+      "copy every monitor record, lock table, fencing epoch and migration from one store to\n"
+      "another (e.g. dir:// to postgresql://), then read both back and compare. Stop lockferryd\n"
+      "on every node first; running it again after an interruption finishes the copy.");
+  c.migrate_data->add_option("--from", c.data_from, "URL of the store to copy from")->required();
+  c.migrate_data->add_option("--to", c.data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
+}
+
+void add_audit_and_health(CLI::App& app, Commands& c) {
+  c.audit = app.add_subcommand(
+      "audit",
+      "reclaim audit of an adoption: the locks NODE held (its lock table, frozen when it was\n"
+      "fenced) against the locks this node's lock manager holds now - per lock reclaimed,\n"
+      "reclaimed with a different range, or not reclaimed. Run it during or after the grace period.");
+  c.audit->add_option("--from", c.audit_from, "the adopted node (the old primary)")->required();
+  c.audit->add_option("--node", c.audit_node, "the adoptive node (with --store; default: this node)");
+  c.health = app.add_subcommand(
+      "health",
+      "this node's health view: peers (alive, dead, left, down), heartbeat counters, adoptions.\n"
+      "`health set-down NODE` tells lockferryd that NODE is down (adopt it, when automatic\n"
+      "adoption is on and this node is its adopter) - or, for this node itself, that its NFS\n"
+      "service is down (it leaves: tells its peers, stops heartbeating); `health set-up NODE`\n"
+      "undoes it. That is how an external health monitor or cluster manager drives lockferryd.");
+  c.health->require_subcommand(0, 1);
+  c.health->add_subcommand("status", "show the health view (the default)");
+  c.set_down = c.health->add_subcommand("set-down", "declare NODE down (this node: leave)");
+  c.set_up = c.health->add_subcommand("set-up", "clear a set-down of NODE");
+  c.set_down->add_option("node", c.health_node, "node name")->required();
+  c.set_down->add_option("--reason", c.health_reason, "why (logged)");
+  c.set_up->add_option("node", c.health_node, "node name")->required();
+}
+
+void add_migrate(CLI::App& app, Commands& c) {
+  c.migrate = app.add_subcommand(
+      "migrate",
+      "adopt another node's monitor records: fence it, replay its records into this server's\n"
+      "statd directory, and make this server recognise them so clients reclaim their locks.\n"
+      "Run it on the adoptive node after the service IP moved here and the NFS server is up\n"
+      "(in grace) on it.");
+  control::MigrateRequest& r = c.migrate_request;
+  auto* m = c.migrate;
+  m->add_option("--from", r.from, "node to adopt (the failed primary)")->required();
+  m->add_option("--node", r.node, "this node's name (default: from the config, else the host name)");
+  m->add_option("--statmon-dir", r.statmon_dir, "statd monitor directory to replay into (default /var/lib/nfs/sm)");
+  m->add_option("--service-ip", r.service_ip, "service IP clients mounted from; sm-notify sends from it (-v)");
+  m->add_option("--recognize", r.recognize,
+                "how this server recognises the records: sm-notify (default), restart-statd, "
+                "restart-nfs, ganesha-grace, command, none");
+  m->add_option("--sm-notify-state-dir", r.state_dir, "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
+  m->add_option("--command", r.command, "the command for --recognize command (or to override a method's); {service_ip} and {state_dir} are replaced")->expected(1, -1);
+  m->add_option("--timeout", r.timeout_s, "seconds each recognition command may run")->capture_default_str();
+  m->add_option("--retry-minutes", r.retry_minutes, "sm-notify -m: how long to retry unreachable clients")->capture_default_str();
+  m->add_flag("--dry-run", r.dry_run, "show what would be written and run; change nothing");
+  m->add_flag("--force", r.force,
+              "adopt even if another node already adopted --from at its current epoch, or "
+              "if the store knows nothing of --from (no records, no history)");
+}
+
+// Logs go to stderr so that --json output on stdout stays parseable.
+void set_up_logging(const Globals& g) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("lockferry"));
+  log::set_pattern("%^%l%$: %v");
+  spdlog::set_level(g.verbose ? spdlog::level::debug : spdlog::level::warn);
+}
+
+int cmd_version(const Globals& g) {
+  if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
+  else fmt::print("lockferry {}\n", LOCKFERRY_VERSION);
+  return 0;
+}
+
+// Runs the one subcommand given.
+int run(const Globals& g, const Commands& c) {
+  if (*c.status) return cmd_status(g);
+  if (*c.records) return cmd_records(g, c.records_node);
+  if (*c.locks) return cmd_locks(g, c.locks_node);
+  if (*c.nodes) return cmd_nodes(g);
+  if (*c.migrations) return cmd_migrations(g);
+  if (*c.audit) return cmd_audit(g, c.audit_from, c.audit_node);
+  if (*c.health) {
+    const std::string action = *c.set_down ? "set-down" : *c.set_up ? "set-up" : "status";
+    return cmd_health(g, action, c.health_node, c.health_reason);
+  }
+  if (*c.migrate_data) return cmd_store_migrate_data(g, c.data_from, c.data_to);
+  if (*c.version) return cmd_version(g);
+  if (*c.migrate) {
+    if (!g.verbose) spdlog::set_level(spdlog::level::info);  // migrate narrates what it does
+    return cmd_migrate(g, control::to_json(c.migrate_request));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -515,117 +657,13 @@ int main(int argc, char** argv) {
   // Global options may also follow the subcommand (`lockferry records --store URL --json`).
   app.fallthrough();
   Globals g;
-  app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")->capture_default_str();
-  app.add_option("--socket", g.socket, "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
-  app.add_option("--store", g.store_url, "work on this store directly instead of asking lockferryd");
-  app.add_flag("--json", g.json_output, "machine-readable output");
-  app.add_flag("-v,--verbose", g.verbose, "debug logging");
-  app.set_version_flag("--version", std::string("lockferry ") + LOCKFERRY_VERSION);
-
-  auto* status = app.add_subcommand("status", "capture mode, counters, store and fencing state of lockferryd");
-  auto* records = app.add_subcommand("records", "monitor records captured for a node");
-  std::string records_node;
-  records->add_option("--node", records_node, "node whose records to show (default: this node)");
-  auto* locks = app.add_subcommand("locks", "byte-range locks the lock managers (lockd, ganesha.nfsd) hold on a node");
-  std::string locks_node;
-  locks->add_option("--node", locks_node, "node whose locks to show (default: this node)");
-  auto* nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
-  auto* migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
-  auto* version = app.add_subcommand("version", "print the version");
-  auto* store_group = app.add_subcommand("store", "work on whole stores (see docs/stores.md)");
-  store_group->require_subcommand(1);
-  auto* migrate_data = store_group->add_subcommand(
-      "migrate-data",
-      "copy every monitor record, lock table, fencing epoch and migration from one store to\n"
-      "another (e.g. dir:// to postgresql://), then read both back and compare. Stop lockferryd\n"
-      "on every node first; running it again after an interruption finishes the copy.");
-  std::string data_from, data_to;
-  migrate_data->add_option("--from", data_from, "URL of the store to copy from")->required();
-  migrate_data->add_option("--to", data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
-  auto* audit = app.add_subcommand(
-      "audit",
-      "reclaim audit of an adoption: the locks NODE held (its lock table, frozen when it was\n"
-      "fenced) against the locks this node's lock manager holds now - per lock reclaimed,\n"
-      "reclaimed with a different range, or not reclaimed. Run it during or after the grace period.");
-  std::string audit_from, audit_node;
-  audit->add_option("--from", audit_from, "the adopted node (the old primary)")->required();
-  audit->add_option("--node", audit_node, "the adoptive node (with --store; default: this node)");
-  auto* health = app.add_subcommand(
-      "health",
-      "this node's health view: peers (alive, dead, left, down), heartbeat counters, adoptions.\n"
-      "`health set-down NODE` tells lockferryd that NODE is down (adopt it, when automatic\n"
-      "adoption is on and this node is its adopter) - or, for this node itself, that its NFS\n"
-      "service is down (it leaves: tells its peers, stops heartbeating); `health set-up NODE`\n"
-      "undoes it. That is how an external health monitor or cluster manager drives lockferryd.");
-  health->require_subcommand(0, 1);
-  std::string health_node, health_reason;
-  auto* health_status = health->add_subcommand("status", "show the health view (the default)");
-  auto* set_down = health->add_subcommand("set-down", "declare NODE down (this node: leave)");
-  auto* set_up = health->add_subcommand("set-up", "clear a set-down of NODE");
-  set_down->add_option("node", health_node, "node name")->required();
-  set_down->add_option("--reason", health_reason, "why (logged)");
-  set_up->add_option("node", health_node, "node name")->required();
-
-  auto* migrate = app.add_subcommand(
-      "migrate",
-      "adopt another node's monitor records: fence it, replay its records into this server's\n"
-      "statd directory, and make this server recognise them so clients reclaim their locks.\n"
-      "Run it on the adoptive node after the service IP moved here and the NFS server is up\n"
-      "(in grace) on it.");
-  std::string from, node, statmon_dir, service_ip, recognize, state_dir;
-  std::vector<std::string> command;
-  int timeout_s = 60, retry_minutes = 1;
-  bool dry_run = false, force = false;
-  migrate->add_option("--from", from, "node to adopt (the failed primary)")->required();
-  migrate->add_option("--node", node, "this node's name (default: from the config, else the host name)");
-  migrate->add_option("--statmon-dir", statmon_dir, "statd monitor directory to replay into (default /var/lib/nfs/sm)");
-  migrate->add_option("--service-ip", service_ip, "service IP clients mounted from; sm-notify sends from it (-v)");
-  migrate->add_option("--recognize", recognize,
-                      "how this server recognises the records: sm-notify (default), restart-statd, "
-                      "restart-nfs, ganesha-grace, command, none");
-  migrate->add_option("--sm-notify-state-dir", state_dir, "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
-  migrate->add_option("--command", command, "the command for --recognize command (or to override a method's); {service_ip} and {state_dir} are replaced")->expected(1, -1);
-  migrate->add_option("--timeout", timeout_s, "seconds each recognition command may run")->capture_default_str();
-  migrate->add_option("--retry-minutes", retry_minutes, "sm-notify -m: how long to retry unreachable clients")->capture_default_str();
-  migrate->add_flag("--dry-run", dry_run, "show what would be written and run; change nothing");
-  migrate->add_flag("--force", force,
-                    "adopt even if another node already adopted --from at its current epoch, or "
-                    "if the store knows nothing of --from (no records, no history)");
-
+  Commands c;
+  add_global_options(app, g);
+  add_read_commands(app, c);
+  add_store_commands(app, c);
+  add_audit_and_health(app, c);
+  add_migrate(app, c);
   CLI11_PARSE(app, argc, argv);
-  // Logs go to stderr so that --json output on stdout stays parseable.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("lockferry"));
-  log::set_pattern("%^%l%$: %v");
-  spdlog::set_level(g.verbose ? spdlog::level::debug : spdlog::level::warn);
-
-  if (*status) return cmd_status(g);
-  if (*records) return cmd_records(g, records_node);
-  if (*locks) return cmd_locks(g, locks_node);
-  if (*nodes) return cmd_nodes(g);
-  if (*migrations) return cmd_migrations(g);
-  if (*audit) return cmd_audit(g, audit_from, audit_node);
-  if (*health) {
-    const std::string action = *set_down ? "set-down" : *set_up ? "set-up" : "status";
-    (void)health_status;
-    return cmd_health(g, action, health_node, health_reason);
-  }
-  if (*migrate_data) return cmd_store_migrate_data(g, data_from, data_to);
-  if (*version) {
-    if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
-    else fmt::print("lockferry {}\n", LOCKFERRY_VERSION);
-    return 0;
-  }
-  if (*migrate) {
-    json request{{"command", "migrate"}, {"from", from}, {"dry_run", dry_run}, {"force", force},
-                 {"timeout_s", timeout_s}, {"retry_minutes", retry_minutes}};
-    if (!node.empty()) request["node"] = node;
-    if (!statmon_dir.empty()) request["statmon_dir"] = statmon_dir;
-    if (!service_ip.empty()) request["service_ip"] = service_ip;
-    if (!recognize.empty()) request["recognize"] = recognize;
-    if (!state_dir.empty()) request["state_dir"] = state_dir;
-    if (!command.empty()) request["command_argv"] = command;
-    if (!g.verbose) spdlog::set_level(spdlog::level::info);  // migrate narrates what it does
-    return cmd_migrate(g, request);
-  }
-  return 0;
+  set_up_logging(g);
+  return run(g, c);
 }

@@ -8,7 +8,9 @@
 #include <future>
 
 #include "common/clock.h"
-#include "daemon/json.h"
+#include "config/migrate_defaults.h"
+#include "control/protocol.h"
+#include "failover/adoption_decision.h"
 
 namespace lockferry::daemon {
 namespace {
@@ -116,43 +118,37 @@ void Cluster::refresh_self_state() {
 
 void Cluster::on_peer_event(const health::PeerEvent& event) {
   if (stopped_ || event.kind != health::PeerEvent::Kind::down) return;
-  const std::string& node = event.node;
-  if (!event.was_serving) {
-    spdlog::info("failover: {} was not serving: nothing to adopt", node);
-    return;
+  const auto peer = agent_->peer(event.node);
+  const failover::PeerDown down{event.node, event.was_serving, peer && peer->fenced};
+  const failover::AdoptionPolicy policy{config_.node, config_.automatic, config_.adopt_order};
+  const auto decision = failover::decide_adoption(
+      down, policy, agent_->choose_adopter(event.node, config_.adopt_order));
+  using Outcome = failover::AdoptionDecision::Outcome;
+  switch (decision.outcome) {
+    case Outcome::adopt_here:
+      adopt(event.node, event.reason);
+      return;
+    case Outcome::manual:
+      spdlog::warn("failover: {}", decision.message);
+      return;
+    case Outcome::no_adopter:
+      spdlog::error("failover: {} (this node: {})", decision.message, agent_->local().reason);
+      return;
+    case Outcome::not_serving:
+    case Outcome::already_adopted:
+    case Outcome::other_adopter:
+      spdlog::info("failover: {}", decision.message);
+      return;
   }
-  if (const auto peer = agent_->peer(node); peer && peer->fenced) {
-    spdlog::info("failover: {} had already been adopted (it said it is fenced): nothing to adopt",
-                 node);
-    return;
-  }
-  if (!config_.automatic) {
-    spdlog::warn(
-        "failover: automatic adoption is off ('failover.automatic'): adopt {} with "
-        "`lockferry migrate --from {}` on the adoptive node",
-        node, node);
-    return;
-  }
-  const std::string adopter = agent_->choose_adopter(node, config_.adopt_order);
-  if (adopter.empty()) {
-    spdlog::error("failover: no node can adopt {}: none is alive and fit (this node: {})", node,
-                  agent_->local().reason);
-    return;
-  }
-  if (adopter != config_.node) {
-    spdlog::info("failover: {} adopts {} (adopt order {}); this node does not", adopter, node,
-                 fmt::join(config_.adopt_order, ", "));
-    return;
-  }
-  adopt(node, event.reason);
 }
 
 void Cluster::adopt(const std::string& node, const std::string& reason) {
-  auto options = migrate_options(nlohmann::json{{"from", node}}, config_);
+  auto options = migrate_defaults(config_);
   if (!options) {
     spdlog::error("failover: cannot adopt {}: {}", node, options.error().message);
     return;
   }
+  options->from_node = node;
   options->takeover_command = config_.takeover_command;
   options->takeover_timeout = config_.takeover_timeout;
   if (after_takeover_) {

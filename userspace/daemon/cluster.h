@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/worker.h"
 #include "failover/audit.h"
 #include "failover/auto_adopt.h"

@@ -9,7 +9,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "daemon/json.h"
+#include "config/migrate_defaults.h"
+#include "control/protocol.h"
 #include "daemon/privileges.h"
 #include "failover/migration.h"
 
@@ -40,7 +41,7 @@ Result<void> Daemon::start() {
                      clock::format_ns(m.started_ns));
     }
   }
-  recorder_ = std::make_unique<capture::Recorder>(*store_, config_.node, *epoch, io_);
+  recorder_ = std::make_unique<record::Recorder>(*store_, config_.node, *epoch, io_);
 
   capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir,
                            config_.ring_buffer_kb};
@@ -59,9 +60,9 @@ Result<void> Daemon::start() {
   schedule_reconcile(config_.reconcile_interval);
 
   worker_ = std::make_unique<Worker>(io_, config_.store_url);
-  auto control = ControlServer::start(
+  auto control = control::ControlServer::start(
       io_, config_.socket_path,
-      [this](const nlohmann::json& r, ControlServer::Reply reply) { handle(r, std::move(reply)); });
+      [this](const nlohmann::json& r, control::ControlServer::Reply reply) { handle(r, std::move(reply)); });
   if (!control) return control.error();
   control_ = std::move(*control);
 
@@ -212,11 +213,11 @@ nlohmann::json Daemon::status() const {
 
 namespace {
 
-nlohmann::json fail(const std::string& message) { return {{"ok", false}, {"error", message}}; }
-nlohmann::json ok(nlohmann::json result) { return {{"ok", true}, {"result", std::move(result)}}; }
+nlohmann::json fail(const std::string& message) { return control::error_response(message); }
+nlohmann::json ok(nlohmann::json result) { return control::ok_response(std::move(result)); }
 
 // Runs `compute` with the worker's store, answering with its result (or the store's error).
-void on_worker(Worker& worker, ControlServer::Reply reply,
+void on_worker(Worker& worker, control::ControlServer::Reply reply,
                std::function<nlohmann::json(store::Store&)> compute) {
   worker.run<nlohmann::json>(
       [compute = std::move(compute)](store::Store* store, const std::string& error) {
@@ -232,7 +233,7 @@ void on_worker(Worker& worker, ControlServer::Reply reply,
 
 }  // namespace
 
-void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
+void Daemon::handle(const nlohmann::json& request, control::ControlServer::Reply reply) {
   const std::string command = request.at("command").get<std::string>();
   if (command == "records") {
     std::string node = request.value("node", config_.node);
@@ -240,19 +241,21 @@ void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
       auto records = store.list_monitor(node);
       if (!records) return fail(records.error().message);
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& r : *records) out.push_back(to_json(r));
+      for (const auto& r : *records) out.push_back(control::to_json(r));
       return ok(out);
     });
     return;
   }
   if (command == "migrate") {
-    auto options = migrate_options(request, config_);
+    auto defaults = migrate_defaults(config_);
+    if (!defaults) return reply(fail(defaults.error().message));
+    auto options = control::migrate_options(request, *defaults);
     if (!options) return reply(fail(options.error().message));
     // Recognition may take minutes (sm-notify, a restart of the lock manager): off the loop.
     on_worker(*worker_, std::move(reply), [options = *options](store::Store& store) {
       auto report = failover::migrate(store, options);
       if (!report) return fail(report.error().message);
-      return ok(to_json(*report));
+      return ok(control::to_json(*report));
     });
     return;
   }
@@ -264,7 +267,7 @@ void Daemon::handle(const nlohmann::json& request, ControlServer::Reply reply) {
     on_worker(*worker_, std::move(reply), [from, node = config_.node](store::Store& store) {
       auto report = failover::audit_from_store(store, from, node);
       if (!report) return fail(report.error().message);
-      return ok(to_json(*report));
+      return ok(control::to_json(*report));
     });
     return;
   }

@@ -13,11 +13,11 @@
 
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
-#include "capture/lock_recorder.h"
-#include "capture/recorder.h"
+#include "record/lock_recorder.h"
+#include "record/recorder.h"
 #include "daemon/cluster.h"
-#include "daemon/config.h"
-#include "daemon/control.h"
+#include "config/config.h"
+#include "control/server.h"
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/worker.h"
@@ -42,7 +42,7 @@ class Daemon {
   void reconcile_now(const char* why);
   // Control requests: quick ones are answered on the loop, those that can take seconds (store
   // reads, audit, migrate) on the worker thread.
-  void handle(const nlohmann::json& request, ControlServer::Reply reply);
+  void handle(const nlohmann::json& request, control::ControlServer::Reply reply);
   nlohmann::json handle_on_loop(const nlohmann::json& request);
   nlohmann::json status() const;
   // Lock grant capture ([locks]); daemon/locks.cpp. Failing to start it is logged, not fatal.
@@ -50,7 +50,7 @@ class Daemon {
   void stop_locks();
   void reload_locks(const Config& fresh);
   nlohmann::json locks_status() const;
-  void handle_locks(const nlohmann::json& request, ControlServer::Reply reply);
+  void handle_locks(const nlohmann::json& request, control::ControlServer::Reply reply);
 
   Config config_;
   std::string config_path_;
@@ -58,11 +58,11 @@ class Daemon {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer reconcile_timer_;
   std::unique_ptr<store::Store> store_;
-  std::unique_ptr<capture::Recorder> recorder_;
+  std::unique_ptr<record::Recorder> recorder_;
   std::unique_ptr<capture::Capture> capture_;
   std::unique_ptr<Worker> worker_;  // long control requests, with its own store connection
-  std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<capture::LockRecorder> lock_recorder_;  // only with [locks] enabled
+  std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<record::LockRecorder> lock_recorder_;  // only with [locks] enabled
   std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable
   std::string locks_error_;                                // why lock capture is not running
   capture::LockOptions lock_options_;       // what the running lock capture was started with

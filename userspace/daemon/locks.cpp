@@ -8,7 +8,8 @@
 
 #include "common/clock.h"
 #include "daemon/daemon.h"
-#include "daemon/json.h"
+#include "control/protocol.h"
+#include "daemon/lock_status.h"
 
 namespace lockferry::daemon {
 
@@ -32,7 +33,7 @@ void Daemon::start_locks() {
     return;
   }
   lock_recorder_ =
-      std::make_unique<capture::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
+      std::make_unique<record::LockRecorder>(io_, *store_, config_.node, recorder_->epoch());
   // Locks stored by a previous run of this daemon: those of managers still running stay (their
   // releases are seen from now on), the others were released when their process went away.
   const auto& binaries = config_.lock_manager_binaries;
@@ -135,7 +136,7 @@ nlohmann::json Daemon::locks_status() const {
   return s;
 }
 
-void Daemon::handle_locks(const nlohmann::json& request, ControlServer::Reply reply) {
+void Daemon::handle_locks(const nlohmann::json& request, control::ControlServer::Reply reply) {
   const std::string node = request.value("node", config_.node);
   // This node's table as of now, not as of the last batched write.
   if (node == config_.node && lock_recorder_) {
@@ -149,7 +150,7 @@ void Daemon::handle_locks(const nlohmann::json& request, ControlServer::Reply re
         auto locks = store->list_locks(node);
         if (!locks) return {{"ok", false}, {"error", locks.error().message}};
         nlohmann::json out = nlohmann::json::array();
-        for (const auto& l : *locks) out.push_back(to_json(l));
+        for (const auto& l : *locks) out.push_back(control::to_json(l));
         return {{"ok", true}, {"result", out}};
       },
       std::move(reply));

@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log.h"
-#include "daemon/config.h"
+#include "config/config.h"
 #include "daemon/daemon.h"
 #include "daemon/limits.h"
 

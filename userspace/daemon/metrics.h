@@ -16,8 +16,9 @@
 
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
-#include "capture/lock_recorder.h"
-#include "capture/recorder.h"
+#include "config/listen_address.h"
+#include "record/lock_recorder.h"
+#include "record/recorder.h"
 #include "health/agent.h"
 #include "lockferry/result.h"
 #include "store/store.h"
@@ -27,7 +28,7 @@ namespace lockferry::daemon {
 // The lock capture's part of a scrape ([locks]).
 struct LockMetrics {
   capture::LockCounters events;
-  capture::LockRecorderStats recorder;
+  record::LockRecorderStats recorder;
   std::size_t held = 0;                // ranges in this node's lock table
   std::int64_t last_reconcile_ns = 0;  // CLOCK_REALTIME of the last kernel snapshot; 0 = none yet
 };
@@ -39,7 +40,7 @@ struct MetricsSample {
   std::uint64_t epoch = 0;
   capture::Mode capture_mode = capture::Mode::automatic;
   capture::Counters events;
-  capture::RecorderStats recorder;
+  record::RecorderStats recorder;
   std::optional<std::size_t> monitor_records;  // this node's records in the store; empty = unreadable
   std::optional<store::MigrationRecord> last_migration;  // the latest adoption *by* this node
   std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
@@ -50,19 +51,15 @@ struct MetricsSample {
 // Reads the counters of the running pieces, and this node's record count and latest migration
 // from the store (one directory listing each: cheap next to a scrape interval).
 MetricsSample collect_metrics(const std::string& node, const capture::Capture& capture,
-                              const capture::Recorder& recorder, store::Store& store,
+                              const record::Recorder& recorder, store::Store& store,
                               std::int64_t started_ns);
 
 // Adds the lock capture's counters to `sample` (nothing when `capture` is null: not running).
 void collect_lock_metrics(MetricsSample& sample, const capture::LockCapture* capture,
-                          const capture::LockRecorder* recorder, std::int64_t last_reconcile_ns);
+                          const record::LockRecorder* recorder, std::int64_t last_reconcile_ns);
 
 // The Prometheus text exposition format (version 0.0.4) of one sample.
 std::string render_metrics(const MetricsSample& sample);
-
-// "127.0.0.1:9464", "[::1]:9464", "localhost:9464"; port 0 = any free port (tests). Errors say
-// what a valid value looks like.
-Result<boost::asio::ip::tcp::endpoint> parse_listen_address(std::string_view text);
 
 // Serves GET/HEAD /metrics (HTTP/1.x, one request per connection) with whatever `render`
 // returns at that moment. Slow or idle clients are cut off after a few seconds and at most a

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
+#include "config/config.h"
 
 namespace lockferry::daemon {
 

@@ -110,6 +110,90 @@ CommandRun take_over(const MigrateOptions& options) {
   return run;
 }
 
+// Phase: fence from_node (or find this node already did). Sets report.epoch and repeated.
+Result<void> fence_node(store::Store& store, const MigrateOptions& options,
+                        const std::vector<store::MigrationRecord>& migrations,
+                        const store::Fence& fence, MigrateReport& report) {
+  report.epoch = fence.epoch;
+  if (fence.adopter == options.to_node) {
+    report.repeated = true;  // idempotent re-run after a partial or interrupted migration
+    spdlog::info("migrate: {} already adopted {} at epoch {}; replaying again", options.to_node,
+                 options.from_node, fence.epoch);
+    return {};
+  }
+  if (!fence.adopter.empty() && !options.force) return adopted_by_another(options, fence, migrations);
+  if (options.dry_run) return {};
+  // Fence first: from here on the old primary's lockferryd cannot change these records. The
+  // compare-and-set from the epoch read above also decides between adopters: whoever moves it
+  // first is named with the new epoch, and every other adopter fails here.
+  auto bumped = store.bump_epoch(options.from_node, fence.epoch, options.to_node);
+  if (!bumped) {
+    if (bumped.error().code == store::kErrFenced) {
+      auto now = adoption_fence(store, options.from_node, migrations);
+      if (now && !now->adopter.empty() && now->adopter != options.to_node)
+        return adopted_by_another(options, *now, migrations);
+      if (now && now->adopter == options.to_node)
+        return make_error(
+            "another migration of node {} on this node fenced it at epoch {} at "
+            "the same moment and replays it: run this one again once it is done",
+            options.from_node, now->epoch);
+    }
+    return make_error("could not fence node {} (another node may be adopting it right now): {}",
+                      options.from_node, bumped.error().message);
+  }
+  report.epoch = *bumped;
+  spdlog::info("migrate: fenced node {} at epoch {}", options.from_node, report.epoch);
+  return {};
+}
+
+// Phase: the takeover command, when there is one. A failure is recorded in the migration record
+// and ends the migration with from_node fenced and nothing replayed.
+Result<void> run_takeover(store::Store& store, const MigrateOptions& options,
+                          store::MigrationRecord& migration, MigrateReport& report) {
+  if (options.takeover_command.empty()) return {};
+  auto ran = take_over(options);
+  report.takeover = ran;
+  if (!options.dry_run && (ran.timed_out || ran.exit_code != 0)) {
+    migration.result = fmt::format("takeover failed: {} {}", process::to_display(ran.argv),
+                                   ran.timed_out ? "timed out" : fmt::format("exited with {}", ran.exit_code));
+    migration.finished_ns = clock::now_ns();
+    (void)store.put_migration(migration);  // best effort: the error is returned
+    return make_error("{} (output: {}); node {} stays fenced and nothing was replayed: fix the "
+                      "service on this node and run the migration again", migration.result,
+                      ran.output.empty() ? "none" : ran.output, options.from_node);
+  }
+  if (!options.dry_run && options.after_takeover) options.after_takeover();
+  return {};
+}
+
+// Phase: make this server recognise the clients whose records were replayed.
+RecognizeOptions recognize_options(const MigrateOptions& options, const ReplayReport& replay) {
+  RecognizeOptions recognize = options.recognize;
+  if (recognize.state_dir.empty()) recognize.state_dir = parent_dir(options.statmon_dir);
+  recognize.dry_run = options.dry_run;
+  for (const auto& entry : replay.entries) {
+    if (entry.action != "refused") recognize.clients.push_back(entry.file_name);
+  }
+  return recognize;
+}
+
+// Phase: the outcome, in the report and the migration record.
+void finish(store::Store& store, const MigrateOptions& options, store::MigrationRecord& migration,
+            MigrateReport& report) {
+  report.finished_ns = clock::now_ns();
+  report.ok = report.recognize.ok && report.replay.refused == 0;
+  if (!report.recognize.ok) report.message = report.recognize.message;
+  else if (report.replay.refused) report.message = fmt::format("{} record(s) refused", report.replay.refused);
+  else report.message = report.recognize.message.empty() ? "ok" : report.recognize.message;
+
+  migration.finished_ns = report.finished_ns;
+  migration.result = report.ok ? "ok" : report.message;
+  if (!options.dry_run) {
+    if (auto r = store.put_migration(migration); !r)
+      spdlog::error("migrate: could not record the finished migration: {}", r.error().message);
+  }
+}
+
 }  // namespace
 
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options) {
@@ -133,36 +217,8 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   if (!fence) return fence.error();
   if (auto known = check_known(store, options, *records, *fence, *migrations); !known)
     return known.error();
-
-  report.epoch = fence->epoch;
-  if (fence->adopter == options.to_node) {
-    report.repeated = true;  // idempotent re-run after a partial or interrupted migration
-    spdlog::info("migrate: {} already adopted {} at epoch {}; replaying again", options.to_node,
-                 options.from_node, fence->epoch);
-  } else if (!fence->adopter.empty() && !options.force) {
-    return adopted_by_another(options, *fence, *migrations);
-  } else if (!options.dry_run) {
-    // Fence first: from here on the old primary's lockferryd cannot change these records. The
-    // compare-and-set from the epoch read above also decides between adopters: whoever moves it
-    // first is named with the new epoch, and every other adopter fails here.
-    auto bumped = store.bump_epoch(options.from_node, fence->epoch, options.to_node);
-    if (!bumped) {
-      if (bumped.error().code == store::kErrFenced) {
-        auto now = adoption_fence(store, options.from_node, *migrations);
-        if (now && !now->adopter.empty() && now->adopter != options.to_node)
-          return adopted_by_another(options, *now, *migrations);
-        if (now && now->adopter == options.to_node)
-          return make_error(
-              "another migration of node {} on this node fenced it at epoch {} at "
-              "the same moment and replays it: run this one again once it is done",
-              options.from_node, now->epoch);
-      }
-      return make_error("could not fence node {} (another node may be adopting it right now): {}",
-                        options.from_node, bumped.error().message);
-    }
-    report.epoch = *bumped;
-    spdlog::info("migrate: fenced node {} at epoch {}", options.from_node, report.epoch);
-  }
+  if (auto fenced = fence_node(store, options, *migrations, *fence, report); !fenced)
+    return fenced.error();
 
   store::MigrationRecord migration{options.from_node, options.to_node, report.epoch,
                                    report.started_ns,  0, report.records,
@@ -171,21 +227,7 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   if (!options.dry_run) {
     if (auto r = store.put_migration(migration); !r) return r.error();
   }
-
-  if (!options.takeover_command.empty()) {
-    auto ran = take_over(options);
-    report.takeover = ran;
-    if (!options.dry_run && (ran.timed_out || ran.exit_code != 0)) {
-      migration.result = fmt::format("takeover failed: {} {}", process::to_display(ran.argv),
-                                     ran.timed_out ? "timed out" : fmt::format("exited with {}", ran.exit_code));
-      migration.finished_ns = clock::now_ns();
-      (void)store.put_migration(migration);  // best effort: the error is returned
-      return make_error("{} (output: {}); node {} stays fenced and nothing was replayed: fix the "
-                        "service on this node and run the migration again", migration.result,
-                        ran.output.empty() ? "none" : ran.output, options.from_node);
-    }
-    if (!options.dry_run && options.after_takeover) options.after_takeover();
-  }
+  if (auto taken = run_takeover(store, options, migration, report); !taken) return taken.error();
 
   auto replayed = replay(*records, ReplayOptions{options.statmon_dir, options.dry_run});
   if (!replayed) {
@@ -194,27 +236,9 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
     return replayed.error();
   }
   report.replay = std::move(*replayed);
-
-  RecognizeOptions recognize = options.recognize;
-  if (recognize.state_dir.empty()) recognize.state_dir = parent_dir(options.statmon_dir);
-  recognize.dry_run = options.dry_run;
-  for (const auto& entry : report.replay.entries) {
-    if (entry.action != "refused") recognize.clients.push_back(entry.file_name);
-  }
+  const RecognizeOptions recognize = recognize_options(options, report.replay);
   report.recognize = failover::recognize(recognize);
-
-  report.finished_ns = clock::now_ns();
-  report.ok = report.recognize.ok && report.replay.refused == 0;
-  if (!report.recognize.ok) report.message = report.recognize.message;
-  else if (report.replay.refused) report.message = fmt::format("{} record(s) refused", report.replay.refused);
-  else report.message = report.recognize.message.empty() ? "ok" : report.recognize.message;
-
-  migration.finished_ns = report.finished_ns;
-  migration.result = report.ok ? "ok" : report.message;
-  if (!options.dry_run) {
-    if (auto r = store.put_migration(migration); !r)
-      spdlog::error("migrate: could not record the finished migration: {}", r.error().message);
-  }
+  finish(store, options, migration, report);
   spdlog::info("migrate: {} -> {}: {} records, {} written, {} unchanged, {} refused; recognize {}: {}",
                options.from_node, options.to_node, report.records, report.replay.written,
                report.replay.unchanged, report.replay.refused, to_string(recognize.method),

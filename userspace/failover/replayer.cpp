@@ -81,27 +81,93 @@ Result<void> sync_directory_contents(int dirfd, const std::string& dir) {
   return {};
 }
 
+// The statd monitor directory, opened once for a whole replay.
+struct StatmonDir {
+  files::Fd fd;
+  struct stat st {};
+};
+
+// One descriptor for the whole batch, opened link-free and checked like sshd's StrictModes
+// (trusted_dirs.h): every record is created, read and replaced relative to it, and it is what
+// syncfs + fsync make durable at the end. The directory's name is never resolved again: where
+// its parent belongs to statd's user (RHEL's /var/lib/nfs/statd, Debian's /var/lib/nfs), that
+// user may swap sm/ for a link at any moment, and resolving the name per record made root
+// create and chown files wherever the link pointed.
+Result<StatmonDir> open_statmon_dir(const std::string& statmon_dir) {
+  auto opened = files::open_trusted_directory(statmon_dir, files::ParentOwners::or_its_owner);
+  if (!opened)
+    return Error{fmt::format("statd monitor directory {} is not usable: {}", statmon_dir,
+                             opened.error().message),
+                 opened.error().code};
+  StatmonDir dir{std::move(*opened), {}};
+  if (::fstat(dir.fd.get(), &dir.st) != 0)
+    return make_errno_error(errno, "cannot stat statd monitor directory {}", statmon_dir);
+  return dir;
+}
+
+// One monitor file (all its lines): created, left unchanged, replaced, or refused; the outcome
+// goes into `report`.
+void replay_file(const StatmonDir& dir, const ReplayOptions& options, const std::string& file_name,
+                 const std::vector<MonitorRecord>& lines, ReplayReport& report) {
+  ReplayEntry entry{file_name, lines.front().mon_name, "", ""};
+  auto refuse = [&](std::string reason) {
+    entry.action = "refused";
+    entry.reason = std::move(reason);
+    ++report.refused;
+    spdlog::error("replay: refusing monitor record {} of node {}: {}",
+                  statmon::printable(file_name), lines.front().node, entry.reason);
+    report.entries.push_back(std::move(entry));
+  };
+  auto content = file_content(file_name, lines);
+  if (!content) return refuse(content.error().message);
+  const std::string path = options.statmon_dir + "/" + file_name;
+  // The adoptive node's directory usually lacks the record: create it directly (the common
+  // case, and the one that must be fast); otherwise compare and replace it whole.
+  struct stat st {};
+  const bool absent =
+      ::fstatat(dir.fd.get(), file_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+  Created created = Created::unsupported;
+  if (absent && !options.dry_run) {
+    auto made = create_record(dir.fd.get(), options.statmon_dir, file_name, *content, dir.st);
+    if (!made) return refuse(made.error().message);
+    created = *made;
+  }
+  // Compare what is there unless we just created it or know it is absent; Created::exists:
+  // someone (statd) wrote it since the fstatat.
+  if (created != Created::yes && (!absent || created == Created::exists)) {
+    auto existing =
+        files::read_file_bounded_at(dir.fd.get(), file_name, path, statmon::kMaxFileBytes);
+    if (existing && *existing == *content) {
+      entry.action = "unchanged";
+      ++report.unchanged;
+      report.entries.push_back(std::move(entry));
+      return;
+    }
+  }
+  if (created != Created::yes && !options.dry_run) {
+    // Unsynced here, synced all at once below: one fsync per file and per rename made 10,000
+    // records take ~100 s on a disk where an fsync costs ~5 ms (docs/performance.md).
+    auto written =
+        files::write_file_atomically_at(dir.fd.get(), options.statmon_dir, file_name, *content,
+                                        kRecordMode, files::Owner{dir.st.st_uid, dir.st.st_gid},
+                                        /*fsync_dir=*/false, /*fsync_file=*/false);
+    if (!written) return refuse(written.error().message);
+  }
+  entry.action = "written";
+  ++report.written;
+  // Debug, not info: one line per record made a 10,000-record migration log 10,000 lines; the
+  // report lists every entry and migrate logs the totals.
+  spdlog::debug("replay: {}{} (client {})", options.dry_run ? "would write " : "wrote ", path,
+                statmon::printable(entry.mon_name));
+  report.entries.push_back(std::move(entry));
+}
+
 }  // namespace
 
 Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
                             const ReplayOptions& options) {
-  // One descriptor for the whole batch, opened link-free and checked like sshd's StrictModes
-  // (trusted_dirs.h): every record is created, read and replaced relative to it, and it is what
-  // syncfs + fsync make durable at the end. The directory's name is never resolved again: where
-  // its parent belongs to statd's user (RHEL's /var/lib/nfs/statd, Debian's /var/lib/nfs), that
-  // user may swap sm/ for a link at any moment, and resolving the name per record made root
-  // create and chown files wherever the link pointed.
-  auto opened =
-      files::open_trusted_directory(options.statmon_dir, files::ParentOwners::or_its_owner);
-  if (!opened)
-    return Error{fmt::format("statd monitor directory {} is not usable: {}", options.statmon_dir,
-                             opened.error().message),
-                 opened.error().code};
-  files::Fd dirfd = std::move(*opened);
-  struct stat dir_st {};
-  if (::fstat(dirfd.get(), &dir_st) != 0)
-    return make_errno_error(errno, "cannot stat statd monitor directory {}", options.statmon_dir);
-
+  auto dir = open_statmon_dir(options.statmon_dir);
+  if (!dir) return dir.error();
   // statd keeps every (mon_name, my_name) that maps to one file as a line of that file; a file
   // is written whole, never line over line.
   std::map<std::string, std::vector<MonitorRecord>> by_file;
@@ -109,77 +175,13 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
 
   ReplayReport report;
   report.statmon_dir = options.statmon_dir;
-  for (const auto& file : by_file) {
-    // Not a structured binding: the lambda below captures these, which clang < 16 refuses.
-    const std::string& file_name = file.first;
-    const std::vector<MonitorRecord>& lines = file.second;
-    ReplayEntry entry{file_name, lines.front().mon_name, "", ""};
-    auto refuse = [&](std::string reason) {
-      entry.action = "refused";
-      entry.reason = std::move(reason);
-      ++report.refused;
-      spdlog::error("replay: refusing monitor record {} of node {}: {}",
-                    statmon::printable(file_name), lines.front().node, entry.reason);
-      report.entries.push_back(std::move(entry));
-    };
-    auto content = file_content(file_name, lines);
-    if (!content) {
-      refuse(content.error().message);
-      continue;
-    }
-    const std::string path = options.statmon_dir + "/" + file_name;
-    // The adoptive node's directory usually lacks the record: create it directly (the common
-    // case, and the one that must be fast); otherwise compare and replace it whole.
-    struct stat st {};
-    const bool absent =
-        ::fstatat(dirfd.get(), file_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
-    Created created = Created::unsupported;
-    if (absent && !options.dry_run) {
-      auto made = create_record(dirfd.get(), options.statmon_dir, file_name, *content, dir_st);
-      if (!made) {
-        refuse(made.error().message);
-        continue;
-      }
-      created = *made;
-    }
-    // Compare what is there unless we just created it or know it is absent; Created::exists:
-    // someone (statd) wrote it since the fstatat.
-    if (created != Created::yes && (!absent || created == Created::exists)) {
-      auto existing =
-          files::read_file_bounded_at(dirfd.get(), file_name, path, statmon::kMaxFileBytes);
-      if (existing && *existing == *content) {
-        entry.action = "unchanged";
-        ++report.unchanged;
-        report.entries.push_back(std::move(entry));
-        continue;
-      }
-    }
-    if (created != Created::yes && !options.dry_run) {
-      // Unsynced here, synced all at once below: one fsync per file and per rename made 10,000
-      // records take ~100 s on a disk where an fsync costs ~5 ms (docs/performance.md).
-      auto written =
-          files::write_file_atomically_at(dirfd.get(), options.statmon_dir, file_name, *content,
-                                          kRecordMode, files::Owner{dir_st.st_uid, dir_st.st_gid},
-                                          /*fsync_dir=*/false, /*fsync_file=*/false);
-      if (!written) {
-        refuse(written.error().message);
-        continue;
-      }
-    }
-    entry.action = "written";
-    ++report.written;
-    // Debug, not info: one line per record made a 10,000-record migration log 10,000 lines; the
-    // report lists every entry and migrate logs the totals.
-    spdlog::debug("replay: {}{} (client {})", options.dry_run ? "would write " : "wrote ", path,
-                  statmon::printable(entry.mon_name));
-    report.entries.push_back(std::move(entry));
-  }
+  for (const auto& [file_name, lines] : by_file) replay_file(*dir, options, file_name, lines, report);
   // Every record must be durable before sm-notify tells clients to reclaim (the caller's next
   // step). A machine crash before this point may leave empty files (the data was not written
   // back yet); running the migration again rewrites them, as it rewrites any file whose content
   // differs. A killed process leaves only whole files: each was linked in complete.
   if (report.written > 0 && !options.dry_run) {
-    if (auto synced = sync_directory_contents(dirfd.get(), options.statmon_dir); !synced)
+    if (auto synced = sync_directory_contents(dir->fd.get(), options.statmon_dir); !synced)
       return synced.error();
   }
   return report;

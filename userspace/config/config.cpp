@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // TOML configuration of lockferryd; see config.h.
-#include "daemon/config.h"
+#include "config/config.h"
 
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "daemon/metrics.h"
+#include "config/listen_address.h"
 #include "failover/recognizer.h"
 #include "statmon/record.h"
 

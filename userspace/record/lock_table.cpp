@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockTable: POSIX byte-range arithmetic per (file, owner); see lock_table.h.
-#include "capture/lock_table.h"
+#include "record/lock_table.h"
 
 #include <algorithm>
 #include <iterator>
 #include <optional>
 
-namespace lockferry::capture {
+namespace lockferry::record {
 
 // Removes [start, end] from `ranges`, keeping the parts of cut ranges outside it.
 void LockTable::carve(Ranges& ranges, std::uint64_t start, std::uint64_t end) {
@@ -389,4 +389,4 @@ std::size_t LockTable::size() const {
   return n;
 }
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

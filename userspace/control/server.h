@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The control socket: one JSON request line in, one JSON response line out, root only.
+// The control socket's server side (lockferryd): one JSON request line in, one JSON response
+// line out, root only. The requests and responses are in control/protocol.h.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -15,7 +16,7 @@
 
 #include "lockferry/result.h"
 
-namespace lockferry::daemon {
+namespace lockferry::control {
 
 // How many clients the control socket serves at once and for how long. One client process
 // cannot take every slot, idle and slow clients are closed, and when the server is full the
@@ -30,7 +31,7 @@ struct ControlLimits {
 };
 
 // Requests are {"command": "...", ...}; responses {"ok": true, "result": ...} or
-// {"ok": false, "error": "..."}. Requests are capped in size and must come from uid 0 (checked
+// {"ok": false, "error": "..."} (control/protocol.h). Requests are capped in size and must come from uid 0 (checked
 // with SO_PEERCRED), so a local user cannot trigger a migration.
 class ControlServer {
  public:
@@ -64,7 +65,7 @@ class ControlServer {
   };
   Counters counters() const;
 
-  class Session;  // one connection; defined in control.cpp
+  class Session;  // one connection; defined in server.cpp
 
  private:
   ControlServer(boost::asio::io_context& io, std::string path, AsyncHandler handler,
@@ -83,8 +84,4 @@ class ControlServer {
   std::uint64_t accept_errors_logged_ = 0;
 };
 
-// Client side, for the CLI: sends one request and waits (bounded) for the response.
-Result<nlohmann::json> control_request(const std::string& path, const nlohmann::json& request,
-                                       std::chrono::seconds timeout);
-
-}  // namespace lockferry::daemon
+}  // namespace lockferry::control

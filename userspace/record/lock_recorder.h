@@ -10,10 +10,10 @@
 #include <functional>
 #include <string>
 
-#include "capture/lock_table.h"
+#include "record/lock_table.h"
 #include "store/store.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 
 struct LockRecorderStats {
   std::uint64_t grants = 0;             // grant changes applied
@@ -71,4 +71,4 @@ class LockRecorder {
   bool stopped_ = false;
 };
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

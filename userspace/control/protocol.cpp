@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// JSON forms of records and reports; see json.h.
-#include "daemon/json.h"
+// The control protocol; see protocol.h.
+#include "control/protocol.h"
 
 #include <arpa/inet.h>
 
 #include "common/clock.h"
 #include "common/process.h"
 
-namespace lockferry::daemon {
+namespace lockferry::control {
 namespace {
 
 std::string hex(const std::array<std::uint8_t, 16>& bytes) {
@@ -24,6 +24,14 @@ std::string dotted(std::uint32_t s_addr) {
 }
 
 }  // namespace
+
+nlohmann::json ok_response(nlohmann::json result) {
+  return {{"ok", true}, {"result", std::move(result)}};
+}
+
+nlohmann::json error_response(const std::string& message) {
+  return {{"ok", false}, {"error", message}};
+}
 
 nlohmann::json to_json(const MonitorRecord& r) {
   return {
@@ -152,28 +160,26 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
   };
 }
 
-nlohmann::json lock_reconcile_json(const capture::LockCounters& counters,
-                                   const capture::LockRecorderStats& recorder,
-                                   std::chrono::seconds interval, std::int64_t last_ns) {
-  return {{"runs", counters.reconciles},
-          {"after_drops", counters.reconciles_after_drops},
-          {"repairs", recorder.reconcile_repairs},
-          {"provisional", recorder.reconcile_provisional},
-          {"interval_s", interval.count()},
-          {"last", clock::format_ns(last_ns)},
-          {"kernel_locks", counters.reconcile_locks},
-          {"took_us", counters.reconcile_us}};
+}  // namespace lockferry::control
+
+namespace lockferry::control {
+
+nlohmann::json to_json(const MigrateRequest& r) {
+  nlohmann::json request{{"command", "migrate"}, {"from", r.from},
+                         {"dry_run", r.dry_run},  {"force", r.force},
+                         {"timeout_s", r.timeout_s}, {"retry_minutes", r.retry_minutes}};
+  if (!r.node.empty()) request["node"] = r.node;
+  if (!r.statmon_dir.empty()) request["statmon_dir"] = r.statmon_dir;
+  if (!r.service_ip.empty()) request["service_ip"] = r.service_ip;
+  if (!r.recognize.empty()) request["recognize"] = r.recognize;
+  if (!r.state_dir.empty()) request["state_dir"] = r.state_dir;
+  if (!r.command.empty()) request["command_argv"] = r.command;
+  return request;
 }
 
-}  // namespace lockferry::daemon
-
-#include "daemon/config.h"
-
-namespace lockferry::daemon {
-
 Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
-                                                 const Config& defaults) {
-  failover::MigrateOptions o;
+                                                 const failover::MigrateOptions& defaults) {
+  failover::MigrateOptions o = defaults;
   // A field of the wrong type is an error, not the default: a mistyped statmon_dir must not
   // quietly replay into /var/lib/nfs/sm instead.
   std::string mistyped;
@@ -192,19 +198,19 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   }
   o.from_node = str("from", "");
   if (o.from_node.empty()) return make_error("migrate: which node to adopt? (--from NODE)");
-  o.to_node = str("node", defaults.node);
+  o.to_node = str("node", defaults.to_node);
   o.statmon_dir = str("statmon_dir", defaults.statmon_dir);
-  o.recognize.service_ip = str("service_ip", defaults.service_ip);
-  o.recognize.state_dir = str("state_dir", "");
-  auto method = failover::recognize_method_from_string(str("recognize", defaults.recognize));
-  if (!method) return method.error();
-  o.recognize.method = *method;
-  if (auto it = request.find("command_argv"); it != request.end() && it->is_array()) {
-    for (const auto& a : *it) o.recognize.command.push_back(a.get<std::string>());
-  } else {
-    o.recognize.command = defaults.recognize_command;
+  o.recognize.service_ip = str("service_ip", defaults.recognize.service_ip);
+  o.recognize.state_dir = str("state_dir", defaults.recognize.state_dir);
+  if (const std::string method = str("recognize", ""); !method.empty()) {
+    auto parsed = failover::recognize_method_from_string(method);
+    if (!parsed) return parsed.error();
+    o.recognize.method = *parsed;
   }
-  o.recognize.timeout = defaults.recognize_timeout;
+  if (auto it = request.find("command_argv"); it != request.end() && it->is_array()) {
+    o.recognize.command.clear();
+    for (const auto& a : *it) o.recognize.command.push_back(a.get<std::string>());
+  }
   if (auto it = request.find("timeout_s"); it != request.end() && it->is_number_integer()) {
     auto t = it->get<std::int64_t>();
     if (t < 1 || t > 3600) return make_error("migrate: timeout must be 1..3600 seconds, not {}", t);
@@ -222,4 +228,4 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   return o;
 }
 
-}  // namespace lockferry::daemon
+}  // namespace lockferry::control

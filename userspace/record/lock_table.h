@@ -11,53 +11,15 @@
 #include <string_view>
 #include <vector>
 
+#include "capture/lock_changes.h"
 #include "lockferry/records.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 
-// One lock the kernel holds for a lock manager process, as /proc/<pid>/fdinfo/<fd> shows it.
-struct KernelLock {
-  bool ofd = false;  // OFDLCK (owner: one open file) rather than POSIX (owner: the process)
-  bool write = false;
-  std::uint64_t dev = 0;  // kernel encoding (major << 20 | minor)
-  std::uint64_t ino = 0;
-  std::uint64_t start = 0;
-  std::uint64_t end = LockRecord::kToEndOfFile;  // inclusive
-  std::uint32_t manager_pid = 0;
-  std::uint64_t file_id = 0;  // OFD: which open file of the manager (one per file, not per fd)
-  std::string path;           // the fd's target, as /proc/<pid>/fd shows it
-  auto operator<=>(const KernelLock&) const = default;
-};
-
-// Every lock the kernel held for some lock manager processes at one moment.
-struct KernelSnapshot {
-  std::map<std::uint32_t, std::string> managers;  // pid -> comm: the processes covered, entirely
-  std::vector<KernelLock> locks;
-  std::int64_t time_ns = 0;  // CLOCK_REALTIME when it was read
-};
-
-// One change the kernel made to the lock state (posix_lock_inode returned 0), or (reconciled)
-// the kernel's whole state for some managers, which replaces what the table holds for them.
-struct LockChange {
-  enum class Kind { granted, released, reconciled };
-  Kind kind = Kind::granted;
-  bool write = false;     // granted: F_WRLCK (else F_RDLCK)
-  bool ofd = false;       // FL_OFDLCK: an OFD lock call (the owner is the open file)
-  bool on_close = false;  // FL_CLOSE: released because a file was closed (OFD or POSIX owner)
-  std::uint64_t dev = 0;  // kernel encoding (major << 20 | minor)
-  std::uint64_t ino = 0;
-  std::uint64_t owner = 0;  // the kernel's fl_owner, keyed-hashed (OwnerHasher)
-  std::uint64_t start = 0;
-  std::uint64_t end = LockRecord::kToEndOfFile;  // inclusive
-  // Who and where; kept with the granted range (a release carries no path).
-  std::string manager_comm;
-  std::uint32_t manager_pid = 0;
-  std::int32_t owner_pid = 0;
-  std::string path;
-  std::string nlm_host;
-  std::int64_t time_ns = 0;                        // CLOCK_REALTIME of the change
-  std::shared_ptr<const KernelSnapshot> snapshot;  // reconciled only
-};
+// The lock capture delivers these; the table turns them into lock records.
+using capture::KernelLock;
+using capture::KernelSnapshot;
+using capture::LockChange;
 
 struct ReconcileResult {
   std::size_t added = 0;        // ranges the kernel holds that the table lacked (or had otherwise)
@@ -135,4 +97,4 @@ class LockTable {
   std::map<std::uint32_t, std::uint64_t> posix_owner_;  // manager pid -> its fcntl locks' owner
 };
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

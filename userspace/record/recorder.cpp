@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Recorder: file changes in monitor directories -> monitor records in the store; see recorder.h.
-#include "capture/recorder.h"
+#include "record/recorder.h"
 
 #include <dirent.h>
 #include <spdlog/spdlog.h>
@@ -16,7 +16,7 @@
 #include "common/log.h"
 #include "statmon/record.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 namespace {
 
 Result<std::vector<std::string>> list_record_names(const std::string& dir) {
@@ -376,4 +376,4 @@ Result<std::size_t> Recorder::reconcile(const std::vector<std::string>& dirs) {
   return repairs;
 }
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

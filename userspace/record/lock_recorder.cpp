@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // LockRecorder: lock changes -> LockTable -> batched put_locks; see lock_recorder.h.
-#include "capture/lock_recorder.h"
+#include "record/lock_recorder.h"
 
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
 
 namespace {
 // After a failed write the table is retried on its own, not only at the next change.
@@ -122,4 +122,4 @@ void LockRecorder::stop() {
   timer_.cancel();
 }
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record

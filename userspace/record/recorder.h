@@ -16,7 +16,10 @@
 #include "capture/capture.h"
 #include "store/store.h"
 
-namespace lockferry::capture {
+namespace lockferry::record {
+
+// The monitor capture delivers these; the recorder turns them into monitor records.
+using capture::FileChange;
 
 struct RecorderStats {
   std::uint64_t records_written = 0;  // puts accepted by the store
@@ -113,4 +116,4 @@ class Recorder {
   bool retry_logged_ = false;  // one warning per episode, not one per retry
 };
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::record
