@@ -18,6 +18,7 @@
 #include "capture/lock_capture.h"
 #include "capture/lock_recorder.h"
 #include "capture/recorder.h"
+#include "daemon/control.h"
 #include "health/agent.h"
 #include "lockferry/result.h"
 #include "store/store.h"
@@ -45,6 +46,7 @@ struct MetricsSample {
   std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
   std::optional<LockMetrics> locks;  // empty when lock capture is disabled or could not start
   std::optional<health::Counters> health;  // empty without [health]
+  std::optional<ControlServer::Counters> control;  // empty when the control socket is not up
 };
 
 // Reads the counters of the running pieces, and this node's record count and latest migration
