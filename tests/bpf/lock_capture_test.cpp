@@ -333,7 +333,7 @@ TEST_P(LockCaptureTest, RecordsFcntlAndOfdLocksOfAManagerExactly) {
   EXPECT_EQ(counters.drops, 0u);
   EXPECT_EQ(counters.grants, 5u);  // 4 in step 1, 1 in step 2
   EXPECT_GE(counters.releases, 4u);
-  EXPECT_EQ(counters.failed, 0u);
+  EXPECT_EQ(counters.refused, 0u);
   EXPECT_EQ(counters.changes, h.changes.size());
 
   // Once gone from /proc it is no longer tracked, and the owner of the table learns it.
@@ -397,7 +397,7 @@ TEST_P(LockCaptureTest, AConflictIsCountedButChangesNothing) {
   ASSERT_TRUE(child.step());
   ASSERT_TRUE(h.wait_for_changes(1));
   expect_table(h.table, child.pid(), name, {{a, 10, 19, "write", 'A'}});
-  EXPECT_GE(h.capture->counters().failed, 1u);
+  EXPECT_GE(h.capture->counters().refused, 1u);
   ::close(mine);
 }
 

@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
+
+#include "config/settings.h"
 
 namespace lockferry::daemon {
 namespace {
@@ -177,6 +180,73 @@ TEST(Config, BadLocksSettingsNameTheKey) {
   EXPECT_NE(bad("[locks]\nenabled = \"yes\"\n").find("locks.enabled"), std::string::npos);
   EXPECT_NE(bad("[locks]\nmanager = [\"lockd\"]\n").find("unknown key 'locks.manager'"), std::string::npos);
   EXPECT_NE(bad("locks = 1\n").find("[locks]"), std::string::npos);
+}
+
+// The settings table (config/settings.h) is the one definition of every key: its type, default
+// and range are what the parser enforces.
+TEST(Settings, EachKeyHasItsTypeDefaultAndRange) {
+  std::map<std::string, SettingInfo> table;
+  for (const auto& s : settings_table()) EXPECT_TRUE(table.emplace(s.key, s).second) << s.key;
+  EXPECT_EQ(table.at("capture.ring_buffer_kb").type, "integer");
+  EXPECT_EQ(table.at("capture.ring_buffer_kb").default_value, "1024");
+  EXPECT_EQ(table.at("capture.ring_buffer_kb").range, "a power of two from 4 to 262144");
+  EXPECT_EQ(table.at("locks.ring_buffer_kb").range, table.at("capture.ring_buffer_kb").range);
+  EXPECT_EQ(table.at("health.interval_ms").range, "50..60000");
+  EXPECT_EQ(table.at("health.interval_ms").default_value, "500");
+  EXPECT_EQ(table.at("locks.managers").type, "array of strings");
+  EXPECT_EQ(table.at("failover.automatic").takes, Takes::live);
+  EXPECT_EQ(table.at("capture.mode").takes, Takes::restart);
+  // Every integer key says its range, and the parser refuses what is outside it.
+  for (const auto& [key, s] : table) {
+    if (s.type != "integer") continue;
+    EXPECT_FALSE(s.range.empty()) << key;
+    const auto dot = key.find('.');
+    const std::string text =
+        "node = \"n\"\n[" + key.substr(0, dot) + "]\n" + key.substr(dot + 1) + " = 999999999\n";
+    auto cfg = parse_config(text, "t.toml");
+    ASSERT_FALSE(cfg.ok()) << key;
+    EXPECT_NE(cfg.error().message.find("'" + key + "' must be " + s.range), std::string::npos)
+        << cfg.error().message;
+  }
+}
+
+TEST(Settings, BothRingBuffersAreCheckedByTheSameRule) {
+  for (const char* section : {"capture", "locks"}) {
+    auto cfg = parse_config(std::string("node = \"n\"\n[") + section + "]\nring_buffer_kb = 3000\n",
+                            "t.toml");
+    ASSERT_FALSE(cfg.ok());
+    EXPECT_NE(cfg.error().message.find(std::string("'") + section +
+                                       ".ring_buffer_kb' must be a power of two from 4 to "
+                                       "262144, not 3000"),
+              std::string::npos)
+        << cfg.error().message;
+  }
+}
+
+// lockferryd --node: applied before validation, at start-up and on each SIGHUP alike (both call
+// load_config with the same overrides), so a bad name on the command line is refused too.
+TEST(Config, CommandLineOverridesAreValidatedLikeTheFile) {
+  auto cfg = parse_config("node = \"file-name\"\n", "t.toml", Overrides{"cli-name"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+  EXPECT_EQ(cfg->node, "cli-name");
+  auto bad = parse_config("node = \"file-name\"\n", "t.toml", Overrides{"../etc"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("'node'"), std::string::npos) << bad.error().message;
+  const std::string path = ::testing::TempDir() + "/lockferry-config-override.toml";
+  {
+    std::ofstream out(path);
+    out << "node = \"file-name\"\n";
+  }
+  auto loaded = load_config(path, Overrides{"cli-name"});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->node, "cli-name");
+  std::remove(path.c_str());
+}
+
+TEST(Config, EverySectionMustBeATable) {
+  for (const char* section : {"capture", "control", "failover", "health", "locks", "metrics"})
+    expect_error(std::string("node = \"n\"\n") + section + " = 1\n",
+                 std::string("'") + section + "' must be a table ([" + section + "])");
 }
 
 }  // namespace

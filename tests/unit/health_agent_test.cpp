@@ -438,26 +438,41 @@ TEST(HealthRateLimit, ABucketAllowsItsBurstThenItsRate) {
   EXPECT_EQ(taken, 5);
 }
 
-TEST(HealthOptions, ErrorsNameTheKey) {
+// The library says which option is wrong, typed; lockferryd's settings table names its key
+// (ConfigHealth.OptionErrorsNameTheKey).
+TEST(HealthOptions, ErrorsSayWhichOption) {
   Options o;
   o.enabled = true;
   o.listen = "127.0.0.1:7789";
   o.key_file = "/k";
   o.peers = {{"nodeA", "127.0.0.1:7789"}};
   auto only_self = check_options(o, "nodeA");
-  ASSERT_FALSE(only_self.ok());
-  EXPECT_THAT(only_self.error().message, ::testing::HasSubstr("health.peers"));
+  ASSERT_TRUE(only_self.has_value());
+  EXPECT_EQ(only_self->option, Option::peers);
+  EXPECT_THAT(only_self->problem, ::testing::HasSubstr("no other node"));
   o.peers["nodeB"] = "nodeb.example:7789";
-  EXPECT_THAT(check_options(o, "nodeA").error().message, ::testing::HasSubstr("not an IP address"));
+  auto bad_peer = check_options(o, "nodeA");
+  ASSERT_TRUE(bad_peer.has_value());
+  EXPECT_EQ(bad_peer->option, Option::peers);
+  EXPECT_EQ(bad_peer->peer, "nodeB");
+  EXPECT_THAT(bad_peer->problem, ::testing::HasSubstr("not an IP address"));
   o.peers["nodeB"] = "[::1]:7789";
-  EXPECT_TRUE(check_options(o, "nodeA").ok());
+  EXPECT_FALSE(check_options(o, "nodeA").has_value());
   o.dead_after = 600ms;
   o.interval = 500ms;
-  EXPECT_THAT(check_options(o, "nodeA").error().message, ::testing::HasSubstr("dead_after_ms"));
+  auto fast = check_options(o, "nodeA");
+  ASSERT_TRUE(fast.has_value());
+  EXPECT_EQ(fast->option, Option::dead_after);
+  EXPECT_EQ(fast->compared_to, Option::interval);
   o.dead_after = 3000ms;
   o.heartbeats = false;
   o.listen.clear();
-  EXPECT_TRUE(check_options(o, "nodeA").ok());  // an external manager decides: no socket needed
+  EXPECT_FALSE(check_options(o, "nodeA").has_value());  // an external manager decides: no socket
+  // No key of any configuration file in what the library says.
+  o.heartbeats = true;
+  o.listen = "127.0.0.1:7789";
+  o.peers.erase("nodeB");
+  EXPECT_THAT(check_options(o, "nodeA")->problem, ::testing::Not(::testing::HasSubstr("health.")));
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ TEST(LockRecorder, AGoneManagersLocksAreForgotten) {
   auto locks = store->list_locks("nfs1");
   ASSERT_EQ(locks->size(), 1u);
   EXPECT_EQ((*locks)[0].manager_pid, 43u);
-  EXPECT_EQ(recorder.stats().dropped, 1u);
+  EXPECT_EQ(recorder.stats().forgotten, 1u);
 }
 
 TEST(LockRecorder, RestoreKeepsOnlyLocksOfManagersStillRunning) {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Prometheus /metrics: the exposition text, the listen address, and a real scrape over loopback
 // TCP from a server running on its own io_context.
-#include <sys/socket.h>
-#include <netinet/in.h>
+#include "daemon/metrics.h"
+
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -11,10 +14,8 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "config/config.h"
-#include "daemon/metrics.h"
+#include "config/settings.h"
 
 namespace lockferry::daemon {
 namespace {
@@ -277,6 +278,13 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
         "key_file", "interval_ms", "dead_after_ms", "replay_window_ms", "check_command",
         "check_interval_ms", "check_timeout_ms", "check_failures", "[health.peers]"}) {
     EXPECT_TRUE(keys.count(key)) << "packaging/lockferry.toml does not document '" << key << "'";
+  }
+  // ... and every key of the settings table, by its full name.
+  for (const auto& s : settings_table()) {
+    if (s.type == "derived") continue;
+    EXPECT_TRUE(keys.count(s.key) || keys.count("[" + s.key + "]") ||
+                (s.key.find('.') == std::string::npos && keys.count(s.key)))
+        << "packaging/lockferry.toml does not document '" << s.key << "'";
   }
   // Keys both capture sections have, each under its own section.
   for (const char* key : {"capture.ring_buffer_kb", "capture.reconcile_interval_s",

@@ -89,7 +89,7 @@ TEST(Reload, NodeStoreAndBpfSettingsNeedARestart) {
 
 TEST(Reload, EveryKeyOfTheFileIsInTheTable) {
   std::set<std::string> keys;
-  for (const auto& s : reloadable_settings()) keys.insert(s.key);
+  for (const auto& s : settings_table()) keys.insert(s.key);
   for (const std::string key : {"node",
                                 "store",
                                 "log_level",

@@ -233,5 +233,32 @@ TEST(ConfigHealth, DefaultsAreOffAndMistakesAreNamed) {
   EXPECT_THAT(fast.error().message, HasSubstr("health.interval_ms"));
 }
 
+// Moved from the health library's tests (HealthOptions.ErrorsNameTheKey) with its assertions:
+// the library's typed errors come out of lockferryd's config naming the key.
+TEST(ConfigHealth, OptionErrorsNameTheKey) {
+  const std::string head =
+      "node = \"nodeA\"\n[health]\nlisten = \"127.0.0.1:7789\"\nkey_file = \"/k\"\n";
+  auto parse = [&](const std::string& health_extra, const std::string& peers) {
+    return parse_config(head + health_extra + "[health.peers]\n" + peers, "t");
+  };
+  auto only_self = parse("", "nodeA = \"127.0.0.1:7789\"\n");
+  ASSERT_FALSE(only_self.ok());
+  EXPECT_THAT(only_self.error().message, HasSubstr("health.peers"));
+  const std::string self = "nodeA = \"127.0.0.1:7789\"\n";
+  auto named = parse("", self + "nodeB = \"nodeb.example:7789\"\n");
+  ASSERT_FALSE(named.ok());
+  EXPECT_THAT(named.error().message, HasSubstr("not an IP address"));
+  EXPECT_THAT(named.error().message, HasSubstr("'health.peers.nodeB'"));
+  const std::string both = self + "nodeB = \"[::1]:7789\"\n";
+  EXPECT_TRUE(parse("", both).ok());
+  auto fast = parse("dead_after_ms = 600\ninterval_ms = 500\n", both);
+  ASSERT_FALSE(fast.ok());
+  EXPECT_THAT(fast.error().message, HasSubstr("dead_after_ms"));
+  EXPECT_THAT(fast.error().message, HasSubstr("health.interval_ms"));
+  // An external manager decides: no socket needed.
+  auto external = parse_config("node = \"nodeA\"\n[health]\nheartbeats = false\n", "t");
+  EXPECT_TRUE(external.ok()) << external.error().message;
+}
+
 }  // namespace
 }  // namespace lockferry::daemon

@@ -535,7 +535,7 @@ LockCounters BpfLockCapture::counters() const {
   out.hits = c[LF_LCNT_HITS];
   out.grants = c[LF_LCNT_GRANTS];
   out.releases = c[LF_LCNT_RELEASES];
-  out.failed = c[LF_LCNT_FAILED];
+  out.refused = c[LF_LCNT_FAILED];
   out.drops = c[LF_LCNT_DROPS];
   out.path_truncated = c[LF_LCNT_PATH_TRUNCATED];
   out.manager_adds = c[LF_LCNT_MANAGER_ADDS];

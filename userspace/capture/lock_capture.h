@@ -51,7 +51,7 @@ struct LockCounters {
   std::uint64_t hits = 0;      // lock operations by manager processes
   std::uint64_t grants = 0;    // grant events emitted by the kernel side
   std::uint64_t releases = 0;  // release events emitted
-  std::uint64_t failed = 0;    // refused/deferred/test operations (not emitted)
+  std::uint64_t refused = 0;   // not granted (conflict, deferred) or only tested: not emitted
   std::uint64_t drops = 0;     // events lost (ring buffer full): the lock table may be wrong
   std::uint64_t path_truncated = 0;
   std::uint64_t manager_adds = 0;  // managers the kernel side added on exec/rename

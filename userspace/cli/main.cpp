@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferry: the operator's command line — status, records, migrate — talking to lockferryd over
 // its control socket, or reading the store directly with --store (for cluster scripts).
-#include <sys/stat.h>
-
-#include <iostream>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "common/clock.h"
+#include "common/counters.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "config/config.h"
@@ -93,36 +93,23 @@ void print_locks_status(const json& l) {
     for (const auto& m : l["managers"])
       managers.push_back(fmt::format("{} (pid {})", m["comm"].get<std::string>(), m["pid"].get<std::uint32_t>()));
     fmt::print("  managers:     {}\n", managers.empty() ? std::string("none running") : fmt::format("{}", fmt::join(managers, ", ")));
-    fmt::print("  events:       {} lock operations, {} grants, {} releases, {} refused, {} dropped\n",
-               l["hits"].get<std::uint64_t>(), l["grants"].get<std::uint64_t>(), l["releases"].get<std::uint64_t>(),
-               l["refused"].get<std::uint64_t>(), l["drops"].get<std::uint64_t>());
+    fmt::print("  events:       {}\n", counters::row(counters::kLockEvents, l));
   }
-  if (l.contains("impostors") && l["impostors"]["processes"].get<std::uint64_t>() > 0)
-    fmt::print(
-        "  impostors:    {} process(es) named like a lock manager but not one, {} of their "
-        "lock events ignored\n",
-        l["impostors"]["processes"].get<std::uint64_t>(),
-        l["impostors"]["events_ignored"].get<std::uint64_t>());
+  if (l.contains("impostors") && l["impostors"].value("processes", std::uint64_t{0}) > 0)
+    fmt::print("  impostors:    {}\n", counters::row(counters::kLockImpostors, l["impostors"]));
   // An older lockferryd has no lock reconcile: print only what it sent.
   if (l.contains("ring_buffer_kb"))
     fmt::print("  ring buffer:  {} KiB\n", l["ring_buffer_kb"].get<std::uint32_t>());
   if (l.contains("reconcile")) {
     const json& rc = l["reconcile"];
     const auto interval = rc["interval_s"].get<std::int64_t>();
-    fmt::print(
-        "  reconcile:    {} runs ({} after drops), {} repairs, {} provisional owners, {}, last {}"
-        " ({} kernel locks, {} us)\n",
-        rc["runs"].get<std::uint64_t>(), rc["after_drops"].get<std::uint64_t>(),
-        rc["repairs"].get<std::uint64_t>(), rc["provisional"].get<std::uint64_t>(),
-        interval > 0 ? fmt::format("every {} s", interval) : std::string("only after drops"),
-        rc["last"].get<std::string>(), rc["kernel_locks"].get<std::uint64_t>(),
-        rc["took_us"].get<std::uint64_t>());
+    fmt::print("  reconcile:    {}, {}, last {}\n", counters::row(counters::kLockReconcile, rc),
+               interval > 0 ? fmt::format("every {} s", interval) : std::string("only after drops"),
+               rc["last"].get<std::string>());
   }
   if (l.contains("held")) {
-    fmt::print("  table:        {} locks held, {} tables written (last {}), {} store errors{}\n",
-               l["held"].get<std::size_t>(), l["tables_written"].get<std::uint64_t>(),
-               l["last_write"].get<std::string>(), l["store_errors"].get<std::uint64_t>(),
-               l["fenced"].get<bool>() ? ", FENCED" : "");
+    fmt::print("  table:        {}, last written {}{}\n", counters::row(counters::kLockTable, l),
+               l["last_write"].get<std::string>(), l["fenced"].get<bool>() ? ", FENCED" : "");
     if (!l["last_error"].get<std::string>().empty())
       fmt::print("  last error:   {}\n", l["last_error"].get<std::string>());
   }
@@ -146,16 +133,14 @@ int cmd_status(const Globals& g) {
                s["store_backlog"].get<std::uint64_t>());
   fmt::print("monitor dirs:   {}\n", fmt::join(s["monitor_dirs"].get<std::vector<std::string>>(), ", "));
   fmt::print("capture:        {} ({})\n", c["mode"].get<std::string>(), c["reason"].get<std::string>());
-  fmt::print("  events:       {} hits, {} emitted, {} dropped, {} changes\n", c["hits"].get<std::uint64_t>(),
-             c["emits"].get<std::uint64_t>(), c["drops"].get<std::uint64_t>(), c["changes"].get<std::uint64_t>());
-  fmt::print("records:        {} written, {} deleted, {} bad files ignored, {} store errors\n",
-             r["written"].get<std::uint64_t>(), r["deleted"].get<std::uint64_t>(),
-             r["bad"].get<std::uint64_t>(), r["store_errors"].get<std::uint64_t>());
+  fmt::print("  events:       {}\n", counters::row(counters::kCapture, c));
+  fmt::print("records:        {}\n", counters::row(counters::kRecords, r));
   if (!r["last_error"].get<std::string>().empty())
     fmt::print("  last error:   {}\n", r["last_error"].get<std::string>());
-  fmt::print("reconcile:      {} runs, {} repairs, every {} s, last {}\n",
-             s["reconcile"]["runs"].get<std::uint64_t>(), s["reconcile"]["repairs"].get<std::uint64_t>(),
-             s["reconcile"]["interval_s"].get<std::int64_t>(), s["reconcile"]["last"].get<std::string>());
+  fmt::print("reconcile:      {}, every {} s, last {}\n",
+             counters::row(counters::kReconcile, s["reconcile"]),
+             s["reconcile"]["interval_s"].get<std::int64_t>(),
+             s["reconcile"]["last"].get<std::string>());
   fmt::print("running since:  {} (version {})\n", s["started"].get<std::string>(),
              s["version"].get<std::string>());
   if (s.contains("health")) {
@@ -380,18 +365,9 @@ void print_health(const json& h) {
                p["reason"].get<std::string>());
   }
   const json& c = h["counters"];
-  fmt::print("\nheartbeats sent {} ({} send errors), received {}: {} accepted, {} malformed, {} "
-             "forged, {} replayed or stale, {} from unknown nodes\n",
-             c["sent"].get<std::uint64_t>(), c["send_errors"].get<std::uint64_t>(),
-             c["received"].get<std::uint64_t>(), c["accepted"].get<std::uint64_t>(),
-             c["malformed"].get<std::uint64_t>(), c["forged"].get<std::uint64_t>(),
-             c["replayed"].get<std::uint64_t>(), c["unknown_node"].get<std::uint64_t>());
-  fmt::print(
-      "own schedule: longest gap between two heartbeats sent {} ms, {} late (over half of "
-      "dead_after); dropped before the HMAC: {} from a wrong address, {} over the rate "
-      "limit\n",
-      c.value("max_send_gap_ms", std::int64_t{0}), c.value("late_sends", std::uint64_t{0}),
-      c.value("wrong_source", std::uint64_t{0}), c.value("rate_limited", std::uint64_t{0}));
+  fmt::print("\nheartbeats:   {}\n", counters::row(counters::kHeartbeats, c));
+  fmt::print("dropped:      {}\n", counters::row(counters::kHeartbeatsDropped, c));
+  fmt::print("checks:       {}\n", counters::row(counters::kHealthChecks, c));
   for (const auto& a : h["adoptions"]) {
     fmt::print("adoption of {}: {} ({} ms from detection; {} records, epoch {}): {}\n",
                a["from_node"].get<std::string>(),

@@ -58,10 +58,18 @@ struct Config {
   std::string metrics_listen;  // "127.0.0.1:9464" serves Prometheus /metrics there; "" = off
 };
 
-// Parses TOML text; `origin` names the file in error messages. Every error names the key and
+// What the command line sets over the file (lockferryd --node). Applied before validation, so a
+// start and every SIGHUP parse, override and validate the same way.
+struct Overrides {
+  std::string node;  // "" = the file's (or the host name)
+};
+
+// Parses TOML text through the settings table (config/settings.h), applies `overrides`, and
+// validates the whole; `origin` names the file in error messages. Every error names the key and
 // says what is allowed. Unknown keys are errors too (a typo must not silently mean a default).
-Result<Config> parse_config(std::string_view toml_text, std::string_view origin);
-Result<Config> load_config(const std::string& path);
+Result<Config> parse_config(std::string_view toml_text, std::string_view origin,
+                            const Overrides& overrides = {});
+Result<Config> load_config(const std::string& path, const Overrides& overrides = {});
 
 // The lock owner hash key file (capture/lock_owner.h): in the daemon's runtime directory, the
 // directory of its control socket (/run/lockferry, systemd's RuntimeDirectory=), so a daemon

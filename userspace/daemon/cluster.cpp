@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "config/migrate_defaults.h"
 #include "control/protocol.h"
+#include "daemon/counter_values.h"
 #include "failover/adoption_decision.h"
 
 namespace lockferry::daemon {
@@ -227,7 +228,6 @@ void Cluster::log_audit(const std::string& node, Result<failover::AuditReport> r
 
 nlohmann::json Cluster::status() const {
   const auto local = agent_->local();
-  const auto c = agent_->counters();
   const auto now = std::chrono::duration_cast<health::Millis>(
       std::chrono::steady_clock::now().time_since_epoch());
   nlohmann::json peers = nlohmann::json::array();
@@ -270,22 +270,7 @@ nlohmann::json Cluster::status() const {
             {"fit", agent_->fit()},
             {"reason", local.reason}}},
           {"peers", peers},
-          {"counters",
-           {{"sent", c.sent},
-            {"send_errors", c.send_errors},
-            {"leaving_sent", c.leaving_sent},
-            {"received", c.received},
-            {"accepted", c.accepted},
-            {"malformed", c.malformed},
-            {"forged", c.forged},
-            {"replayed", c.replayed},
-            {"unknown_node", c.unknown_node},
-            {"wrong_source", c.wrong_source},
-            {"rate_limited", c.rate_limited},
-            {"checks", c.checks},
-            {"check_failures", c.check_failures},
-            {"max_send_gap_ms", c.max_send_gap_ms},
-            {"late_sends", c.late_sends}}},
+          {"counters", health_counters_json(agent_->counters())},
           {"adoptions", adoptions}};
 }
 

@@ -30,7 +30,10 @@ class Cluster {
   // `self_state` is called on the daemon's loop (`io`) and its answer handed to the agent's thread.
   // `after_takeover` runs on the loop between an automatic takeover and replay (the daemon
   // rescans for lock managers there, so the new NFS server's reclaim grants are captured).
-  // The reclaim audits after an adoption run on `worker`.
+  // The reclaim audits after an adoption run on `worker`. `config` is the daemon's running
+  // configuration, read at each use and not copied: a SIGHUP that changes its failover settings
+  // (automatic, adopt_order, takeover, recognition, ...) changes them for the next adoption, and
+  // [health] itself needs a restart (see settings.cpp). It must outlive the Cluster.
   static Result<std::unique_ptr<Cluster>> start(boost::asio::io_context& io, const Config& config,
                                                 Worker& worker, health::Agent::SelfState self_state,
                                                 std::function<void()> after_takeover = nullptr);
@@ -45,9 +48,6 @@ class Cluster {
   health::Counters counters() const { return agent_->counters(); }
   // Stops heartbeats and checks; waits for a running adoption to finish.
   void stop();
-  // SIGHUP: the failover settings (automatic, adopt_order, takeover, recognition, ...) of
-  // `config` apply from the next adoption on. [health] itself needs a restart (see reload.h).
-  void reload(const Config& config) { config_ = config; }
 
  private:
   Cluster(boost::asio::io_context& io, const Config& config, Worker& worker);
@@ -60,7 +60,7 @@ class Cluster {
   void log_audit(const std::string& node, Result<failover::AuditReport> report);
 
   boost::asio::io_context& io_;
-  Config config_;
+  const Config& config_;  // the daemon's; see start()
   Worker& worker_;
   bool stopped_ = false;
   // The agent's own loop and thread: heartbeats, deadlines, the health check.

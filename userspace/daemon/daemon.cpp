@@ -3,29 +3,53 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
-#include <systemd/sd-daemon.h>
-
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/migrate_defaults.h"
 #include "control/protocol.h"
+#include "daemon/counter_values.h"
 #include "daemon/privileges.h"
 #include "failover/migration.h"
 
 namespace lockferry::daemon {
 
-Daemon::Daemon(Config config, std::string config_path)
+Daemon::Daemon(Config config, std::string config_path, Overrides overrides)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
+      overrides_(std::move(overrides)),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       reconcile_timer_(io_) {}
 
 Daemon::~Daemon() = default;
 
+// Kea's launch(): numbered phases, each with its own error, in the order they depend on each
+// other. A failed phase ends the start: run() logs its error and exits.
 Result<void> Daemon::start() {
+  struct Phase {
+    const char* what;
+    Result<void> (Daemon::*run)();
+  };
+  static constexpr Phase phases[] = {
+      {"open the store", &Daemon::open_store},
+      {"start capture", &Daemon::start_capture},
+      {"serve the control socket", &Daemon::start_control},
+      {"start the health agent", &Daemon::start_cluster},
+      {"serve metrics", &Daemon::start_metrics},
+      {"drop privileges", &Daemon::finish_start},
+  };
   started_ns_ = clock::now_ns();
+  for (std::size_t i = 0; i < std::size(phases); ++i) {
+    if (auto r = (this->*phases[i].run)(); !r)
+      return make_error("start phase {} ({}): {}", i + 1, phases[i].what, r.error().message);
+  }
+  return {};
+}
+
+// 1: the store, this node's fencing epoch, and the recorder that writes to them.
+Result<void> Daemon::open_store() {
   auto store = store::open_store(config_.store_url);
   if (!store) return make_error("cannot open store {}: {}", config_.store_url, store.error().message);
   store_ = std::move(*store);
@@ -42,7 +66,11 @@ Result<void> Daemon::start() {
     }
   }
   recorder_ = std::make_unique<record::Recorder>(*store_, config_.node, *epoch, io_);
+  return {};
+}
 
+// 2: the monitor capture, the lock capture (its failure is logged, not fatal), the first scan.
+Result<void> Daemon::start_capture() {
   capture::Options options{config_.monitor_dirs, config_.capture_mode, config_.pin_dir,
                            config_.ring_buffer_kb};
   auto cap = capture::Capture::start(
@@ -58,41 +86,60 @@ Result<void> Daemon::start() {
   // The first full scan: whatever statd wrote while we were not running.
   reconcile_now("start");
   schedule_reconcile(config_.reconcile_interval);
+  return {};
+}
 
+// 3: the worker for long requests and the control socket.
+Result<void> Daemon::start_control() {
   worker_ = std::make_unique<Worker>(io_, config_.store_url);
   auto control = control::ControlServer::start(
       io_, config_.socket_path,
       [this](const nlohmann::json& r, control::ControlServer::Reply reply) { handle(r, std::move(reply)); });
   if (!control) return control.error();
   control_ = std::move(*control);
+  return {};
+}
 
-  if (config_.health.enabled) {
-    auto cluster = Cluster::start(
-        io_, config_, *worker_,
-        [this] {
-          // Either recorder learning it was adopted is enough: the heartbeats then say fenced.
-          const bool fenced = recorder_->stats().fenced || (lock_recorder_ && lock_recorder_->stats().fenced);
-          return std::pair<std::uint64_t, bool>{recorder_->epoch(), fenced};
-        },
-        [this] {
-          if (lock_capture_) lock_capture_->rescan();
-        });
-    if (!cluster) return cluster.error();
-    cluster_ = std::move(*cluster);
-  }
+// 4: with [health], the health agent and automatic adoption.
+Result<void> Daemon::start_cluster() {
+  if (!config_.health.enabled) return {};
+  auto cluster = Cluster::start(
+      io_, config_, *worker_,
+      [this] {
+        // Either recorder learning it was adopted is enough: the heartbeats then say fenced.
+        const bool fenced =
+            recorder_->stats().fenced || (lock_recorder_ && lock_recorder_->stats().fenced);
+        return std::pair<std::uint64_t, bool>{recorder_->epoch(), fenced};
+      },
+      [this] {
+        if (lock_capture_) lock_capture_->rescan();
+      });
+  if (!cluster) return cluster.error();
+  cluster_ = std::move(*cluster);
+  return {};
+}
 
-  // Metrics are for watching, not for keeping locks: a busy port is logged, not fatal.
-  if (!config_.metrics_listen.empty()) {
-    auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
-      auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
-      collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(), last_lock_reconcile_ns_);
-      if (cluster_) sample.health = cluster_->counters();
-      return render_metrics(sample);
-    });
-    if (metrics) metrics_ = std::move(*metrics);
-    else spdlog::error("{}", metrics.error().message);
-  }
+// 5: with [metrics] listen, /metrics. Metrics are for watching, not for keeping locks: a busy
+// port is logged, not fatal.
+Result<void> Daemon::start_metrics() {
+  if (config_.metrics_listen.empty()) return {};
+  auto metrics = MetricsServer::start(io_, config_.metrics_listen, [this] {
+    auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
+    collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(),
+                         last_lock_reconcile_ns_);
+    if (cluster_) sample.health = cluster_->counters();
+    if (control_) sample.control = control_->counters();
+    return render_metrics(sample);
+  });
+  if (metrics)
+    metrics_ = std::move(*metrics);
+  else
+    spdlog::error("{}", metrics.error().message);
+  return {};
+}
 
+// 6: signals, then down to the capabilities the running daemon needs, then ready.
+Result<void> Daemon::finish_start() {
   signals_.async_wait([this](boost::system::error_code ec, int signo) {
     if (!ec) on_signal(signo);
   });
@@ -175,37 +222,20 @@ nlohmann::json Daemon::status() const {
       {"store_backlog", store_->backlog()},
       {"monitor_dirs", config_.monitor_dirs},
       {"capture",
-       {{"mode", capture::to_string(capture_->mode())},
-        {"reason", capture_->mode_reason()},
-        {"hits", counters.hits},
-        {"emits", counters.emits},
-        {"drops", counters.drops},
-        {"changes", counters.changes}}},
-      {"records",
-       {{"written", stats.records_written},
-        {"deleted", stats.records_deleted},
-        {"bad", stats.bad_records},
-        {"store_errors", stats.store_errors},
-        {"last_error", stats.last_error}}},
+       {{"mode", capture::to_string(capture_->mode())}, {"reason", capture_->mode_reason()}}},
+      {"records", {{"last_error", stats.last_error}}},
       {"reconcile",
-       {{"runs", stats.reconciles},
-        {"repairs", stats.reconcile_repairs},
-        {"interval_s", config_.reconcile_interval.count()},
+       {{"interval_s", config_.reconcile_interval.count()},
         {"last", clock::format_ns(last_reconcile_ns_)}}},
       {"started", clock::format_ns(started_ns_)},
       {"version", LOCKFERRY_VERSION},
   };
+  counters::add_json(s["capture"], counters::kCapture, capture_values(counters));
+  counters::add_json(s["records"], counters::kRecords, records_values(stats));
+  counters::add_json(s["reconcile"], counters::kReconcile, reconcile_values(stats));
   if (cluster_) s["health"] = cluster_->status();
-  if (control_) {
-    const auto c = control_->counters();
-    s["control"] = {{"open", c.open},
-                    {"accepted", c.accepted},
-                    {"refused_full", c.refused_full},
-                    {"refused_per_process", c.refused_per_process},
-                    {"evicted_idle", c.evicted_idle},
-                    {"timed_out", c.timed_out},
-                    {"accept_errors", c.accept_errors}};
-  }
+  if (control_)
+    s["control"] = counters::to_json(counters::kControl, control_values(control_->counters()));
   s["locks"] = locks_status();
   s["reload"] = reload_.to_json();
   return s;

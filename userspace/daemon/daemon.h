@@ -27,14 +27,23 @@ namespace lockferry::daemon {
 
 class Daemon {
  public:
-  Daemon(Config config, std::string config_path);
+  // `overrides` (the command line's) apply to every reload of `config_path` as they did to
+  // `config`.
+  Daemon(Config config, std::string config_path, Overrides overrides = {});
   ~Daemon();
 
   // Starts everything, runs until SIGTERM/SIGINT, cleans up. Returns the process exit code.
   int run();
 
  private:
+  // Starts everything in numbered phases (daemon.cpp), each with its own error.
   Result<void> start();
+  Result<void> open_store();
+  Result<void> start_capture();
+  Result<void> start_control();
+  Result<void> start_cluster();
+  Result<void> start_metrics();
+  Result<void> finish_start();
   void stop(const char* why);
   void on_signal(int signo);
   void reload();
@@ -54,6 +63,7 @@ class Daemon {
 
   Config config_;
   std::string config_path_;
+  Overrides overrides_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer reconcile_timer_;

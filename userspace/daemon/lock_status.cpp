@@ -3,20 +3,18 @@
 #include "daemon/lock_status.h"
 
 #include "common/clock.h"
+#include "common/counters.h"
+#include "daemon/counter_values.h"
 
 namespace lockferry::daemon {
 
 nlohmann::json lock_reconcile_json(const capture::LockCounters& counters,
                                    const record::LockRecorderStats& recorder,
                                    std::chrono::seconds interval, std::int64_t last_ns) {
-  return {{"runs", counters.reconciles},
-          {"after_drops", counters.reconciles_after_drops},
-          {"repairs", recorder.reconcile_repairs},
-          {"provisional", recorder.reconcile_provisional},
-          {"interval_s", interval.count()},
-          {"last", clock::format_ns(last_ns)},
-          {"kernel_locks", counters.reconcile_locks},
-          {"took_us", counters.reconcile_us}};
+  auto out = counters::to_json(counters::kLockReconcile, lock_reconcile_values(counters, recorder));
+  out["interval_s"] = interval.count();
+  out["last"] = clock::format_ns(last_ns);
+  return out;
 }
 
 }  // namespace lockferry::daemon

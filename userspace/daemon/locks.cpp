@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/clock.h"
+#include "daemon/counter_values.h"
 #include "daemon/daemon.h"
 #include "control/protocol.h"
 #include "daemon/lock_status.h"
@@ -107,16 +108,9 @@ nlohmann::json Daemon::locks_status() const {
     for (const auto& m : lock_capture_->managers())
       managers.push_back({{"pid", m.pid}, {"comm", m.comm}});
     s["managers"] = managers;
-    s["hits"] = c.hits;
-    s["grants"] = c.grants;
-    s["releases"] = c.releases;
-    s["refused"] = c.failed;
-    s["drops"] = c.drops;
-    s["path_truncated"] = c.path_truncated;
+    counters::add_json(s, counters::kLockEvents, lock_events_values(c));
     // Processes named like a lock manager that are not one: their locks are not recorded.
-    s["impostors"] = {{"processes", c.impostors},
-                      {"refused_in_kernel", c.impostors_refused_in_kernel},
-                      {"events_ignored", c.impostor_events}};
+    s["impostors"] = counters::to_json(counters::kLockImpostors, lock_impostors_values(c));
     s["ring_buffer_kb"] = lock_options_.ring_buffer_kb;
     s["reconcile"] = lock_reconcile_json(
         c, lock_recorder_->stats(),
@@ -125,10 +119,8 @@ nlohmann::json Daemon::locks_status() const {
   }
   if (lock_recorder_) {
     const auto& r = lock_recorder_->stats();
-    s["held"] = lock_recorder_->table().size();
-    s["tables_written"] = r.tables_written;
-    s["forgotten"] = r.dropped;
-    s["store_errors"] = r.store_errors;
+    counters::add_json(s, counters::kLockTable,
+                       lock_table_values(lock_recorder_->table().size(), r));
     s["last_error"] = r.last_error;
     s["fenced"] = r.fenced;
     s["last_write"] = clock::format_ns(r.last_write_ns);

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "daemon/limits.h"
+#include "config/settings.h"
 
 int main(int argc, char** argv) {
   using namespace lockferry;
@@ -21,22 +22,35 @@ int main(int argc, char** argv) {
       "lockferryd"};
   std::string config_path = daemon::kDefaultConfigPath;
   bool check_only = false;
+  bool list_settings = false;
   bool verbose = false;
   std::string node_override;
   app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
   app.add_option("--node", node_override, "this node's name (overrides 'node' in the config)");
   app.add_flag("--check-config", check_only, "validate the configuration, print it, and exit");
+  app.add_flag("--list-settings", list_settings,
+               "print every configuration key (type, default, range, whether SIGHUP applies it) "
+               "and exit");
   app.add_flag("-v,--verbose", verbose, "debug logging, including libbpf's own messages");
   app.set_version_flag("--version", std::string("lockferryd ") + LOCKFERRY_VERSION);
   CLI11_PARSE(app, argc, argv);
 
+  if (list_settings) {
+    fmt::print("{:<30} {:<17} {:<8} {:<32} {}\n", "KEY", "TYPE", "SIGHUP", "RANGE", "DEFAULT");
+    for (const auto& s : daemon::settings_table())
+      fmt::print("{:<30} {:<17} {:<8} {:<32} {}\n", s.key, s.type,
+                 s.takes == daemon::Takes::live ? "applies" : "restart",
+                 s.range.empty() ? "-" : s.range, s.default_value);
+    return 0;
+  }
   log::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");  // every message escaped for display
-  auto config = daemon::load_config(config_path);
+  // The same parse, override and validation as every SIGHUP (Daemon::reload).
+  const daemon::Overrides overrides{node_override};
+  auto config = daemon::load_config(config_path, overrides);
   if (!config) {
     spdlog::critical("{}", config.error().message);
     return 2;
   }
-  if (!node_override.empty()) config->node = node_override;
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(config->log_level));
   if (check_only) {
     fmt::print("config {} is valid: node {}, store {}, monitor dirs {}, capture mode {}\n",
@@ -57,6 +71,6 @@ int main(int argc, char** argv) {
   } else {
     spdlog::info("open-file limit is {} (the hard limit)", files->soft);
   }
-  daemon::Daemon d(std::move(*config), config_path);
+  daemon::Daemon d(std::move(*config), config_path, overrides);
   return d.run();
 }

@@ -3,17 +3,18 @@
 #include "daemon/metrics.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
-
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include <charconv>
+
+#include "daemon/counter_values.h"
 
 namespace lockferry::daemon {
 namespace {
@@ -24,40 +25,8 @@ constexpr std::size_t kMaxRequest = 8 * 1024;
 constexpr std::size_t kMaxConnections = 16;
 constexpr auto kConnectionTimeout = std::chrono::seconds(5);
 
-// Label values escape backslash, double quote and newline (exposition format 0.0.4).
-std::string label(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
-class Exposition {
- public:
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(text_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  }
-  template <typename V>
-  void sample(std::string_view name, std::string_view labels, V value) {
-    if (labels.empty()) fmt::format_to(std::back_inserter(text_), "{} {}\n", name, value);
-    else fmt::format_to(std::back_inserter(text_), "{}{{{}}} {}\n", name, labels, value);
-  }
-  template <typename V>
-  void one(std::string_view name, std::string_view type, std::string_view help, V value,
-           std::string_view labels = {}) {
-    family(name, type, help);
-    sample(name, labels, value);
-  }
-  std::string take() { return std::move(text_); }
-
- private:
-  std::string text_;
-};
+using counters::Exposition;
+using counters::label_value;
 
 double seconds(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
@@ -128,86 +97,24 @@ void render_lock_metrics(Exposition& e, const std::optional<LockMetrics>& locks)
         "1 when the lock grant capture ([locks]) is running; see lockferry status for why not.",
         locks ? 1 : 0);
   if (!locks) return;
-  const auto& c = locks->events;
-  const auto& r = locks->recorder;
-  e.one("lockferry_lock_events_hits_total", "counter",
-        "Lock operations by lock manager processes seen by the lock capture.", c.hits);
-  e.one("lockferry_lock_events_grants_total", "counter", "Lock grants the kernel side emitted.",
-        c.grants);
-  e.one("lockferry_lock_events_releases_total", "counter", "Lock releases the kernel side emitted.",
-        c.releases);
-  e.one("lockferry_lock_events_drops_total", "counter",
-        "Lock events lost (ring buffer full); each burst triggers a reconcile with the kernel's "
-        "locks.",
-        c.drops);
-  e.one("lockferry_lock_events_changes_total", "counter",
-        "Lock grants and releases handed to the lock recorder.", c.changes);
-  e.one("lockferry_lock_manager_impostors_total", "counter",
-        "Processes named like a lock manager that are not one (not root from a manager binary, "
-        "not a kernel thread): their locks are not recorded.",
-        c.impostors);
-  e.one("lockferry_lock_manager_impostor_events_total", "counter",
-        "Lock events of processes named like a lock manager that are not one, ignored.",
-        c.impostor_events);
-  e.one("lockferry_lock_reconcile_runs_total", "counter",
-        "Reconciles of the lock table with the lock managers' kernel locks (timer and drops).",
-        c.reconciles);
-  e.one("lockferry_lock_reconcile_runs_after_drops_total", "counter",
-        "Reconciles of the lock table started by dropped lock events.", c.reconciles_after_drops);
-  e.one("lockferry_lock_reconcile_repairs_total", "counter",
-        "Lock ranges reconciles added or removed (each one a lock event capture missed).",
-        r.reconcile_repairs);
-  e.one("lockferry_lock_reconcile_provisional_total", "counter",
-        "Lock owners reconciles had to make up (owner never seen in an event).",
-        r.reconcile_provisional);
+  e.group(counters::kLockEvents, lock_events_values(locks->events));
+  e.group(counters::kLockImpostors, lock_impostors_values(locks->events));
+  e.group(counters::kLockReconcile, lock_reconcile_values(locks->events, locks->recorder));
   if (locks->last_reconcile_ns > 0) {
     e.one("lockferry_lock_reconcile_last_timestamp_seconds", "gauge",
           "When the last reconcile of the lock table took its kernel snapshot (Unix time).",
           seconds(locks->last_reconcile_ns));
   }
-  e.one("lockferry_lock_reconcile_last_duration_seconds", "gauge",
-        "How long reading the last kernel lock snapshot took.",
-        static_cast<double>(c.reconcile_us) / 1e6);
-  e.one("lockferry_lock_reconcile_last_kernel_locks", "gauge",
-        "Kernel locks of the lock managers in the last snapshot.", c.reconcile_locks);
-  e.one("lockferry_locks_held", "gauge", "Lock ranges in this node's lock table.", locks->held);
-  e.one("lockferry_lock_tables_written_total", "counter", "Lock tables written to the store.",
-        r.tables_written);
-  e.one("lockferry_lock_store_errors_total", "counter",
-        "Lock table writes that failed or were refused.", r.store_errors);
-}
-
-// [health]: this node's own heartbeat schedule and what its receive path dropped.
-void render_health_metrics(Exposition& e, const health::Counters& c) {
-  e.one("lockferry_heartbeats_sent_total", "counter", "Heartbeat datagrams sent to peers.", c.sent);
-  e.one("lockferry_heartbeat_max_send_gap_seconds", "gauge",
-        "Longest time between two heartbeats this node sent (peers declare it dead after "
-        "dead_after_ms).",
-        static_cast<double>(c.max_send_gap_ms) / 1e3);
-  e.one("lockferry_heartbeat_late_sends_total", "counter",
-        "Heartbeats sent more than dead_after_ms/2 after the previous one (this node was starved).",
-        c.late_sends);
-  e.one("lockferry_heartbeats_accepted_total", "counter", "Authentic, fresh heartbeats from peers.",
-        c.accepted);
-  e.family("lockferry_heartbeats_dropped_total", "counter",
-           "Datagrams at the heartbeat port that changed nothing, by why (a flood shows as "
-           "wrong_source and rate_limited: dropped before their HMAC).");
-  for (const auto& [why, n] : {std::pair{"malformed", c.malformed},
-                               {"unknown_node", c.unknown_node},
-                               {"wrong_source", c.wrong_source},
-                               {"rate_limited", c.rate_limited},
-                               {"forged", c.forged},
-                               {"replayed", c.replayed}})
-    e.sample("lockferry_heartbeats_dropped_total", fmt::format("reason=\"{}\"", why), n);
+  e.group(counters::kLockTable, lock_table_values(locks->held, locks->recorder));
 }
 
 }  // namespace
 
 std::string render_metrics(const MetricsSample& s) {
   Exposition e;
-  const std::string node = fmt::format("node=\"{}\"", label(s.node));
+  const std::string node = fmt::format("node=\"{}\"", label_value(s.node));
   e.one("lockferry_build_info", "gauge", "lockferryd's version.", 1,
-        fmt::format("version=\"{}\"", label(LOCKFERRY_VERSION)));
+        fmt::format("version=\"{}\"", label_value(LOCKFERRY_VERSION)));
   e.one("lockferry_start_time_seconds", "gauge", "When lockferryd started (Unix time).",
         seconds(s.started_ns));
 
@@ -217,31 +124,9 @@ std::string render_metrics(const MetricsSample& s) {
     e.sample("lockferry_capture_mode", fmt::format("mode=\"{}\"", capture::to_string(mode)),
              s.capture_mode == mode ? 1 : 0);
   }
-  e.one("lockferry_events_hits_total", "counter",
-        "Syscalls on a watched monitor directory seen by the capture (BPF: after in-kernel filters).",
-        s.events.hits);
-  e.one("lockferry_events_emits_total", "counter", "Capture events delivered to lockferryd.",
-        s.events.emits);
-  e.one("lockferry_events_drops_total", "counter",
-        "Capture events lost (ring buffer full, queue overflow); each triggers a reconcile scan.",
-        s.events.drops);
-  e.one("lockferry_events_changes_total", "counter", "Monitor file changes handed to the recorder.",
-        s.events.changes);
-
-  e.one("lockferry_records_written_total", "counter", "Monitor records written to the store.",
-        s.recorder.records_written);
-  e.one("lockferry_records_deleted_total", "counter", "Monitor records deleted from the store.",
-        s.recorder.records_deleted);
-  e.one("lockferry_records_bad_total", "counter",
-        "Files in the monitor directory that are not valid statd records (kept out of the store).",
-        s.recorder.bad_records);
-  e.one("lockferry_store_errors_total", "counter", "Store writes that failed or were refused.",
-        s.recorder.store_errors);
-  e.one("lockferry_reconcile_runs_total", "counter",
-        "Full scans of the monitor directories against the store.", s.recorder.reconciles);
-  e.one("lockferry_reconcile_repairs_total", "counter",
-        "Differences reconcile scans found and fixed (each one an event capture missed).",
-        s.recorder.reconcile_repairs);
+  e.group(counters::kCapture, capture_values(s.events));
+  e.group(counters::kRecords, records_values(s.recorder));
+  e.group(counters::kReconcile, reconcile_values(s.recorder));
 
   e.one("lockferry_fencing_epoch", "gauge", "This node's fencing epoch in the store.", s.epoch, node);
   e.one("lockferry_fenced", "gauge",
@@ -255,10 +140,15 @@ std::string render_metrics(const MetricsSample& s) {
           *s.monitor_records, node);
   }
   render_lock_metrics(e, s.locks);
-  if (s.health) render_health_metrics(e, *s.health);
+  if (s.health) {
+    e.group(counters::kHeartbeats, heartbeats_values(*s.health));
+    e.group(counters::kHeartbeatsDropped, heartbeats_dropped_values(*s.health));
+    e.group(counters::kHealthChecks, health_checks_values(*s.health));
+  }
+  if (s.control) e.group(counters::kControl, control_values(*s.control));
   if (const auto& m = s.last_migration) {
     const std::string labels =
-        fmt::format("from=\"{}\",to=\"{}\"", label(m->from_node), label(m->to_node));
+        fmt::format("from=\"{}\",to=\"{}\"", label_value(m->from_node), label_value(m->to_node));
     e.one("lockferry_last_migration_timestamp_seconds", "gauge",
           "When this node's latest migration (adoption of another node) started (Unix time).",
           seconds(m->started_ns), labels);

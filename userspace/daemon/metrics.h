@@ -17,6 +17,7 @@
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
 #include "config/listen_address.h"
+#include "control/server.h"
 #include "record/lock_recorder.h"
 #include "record/recorder.h"
 #include "health/agent.h"
@@ -46,6 +47,7 @@ struct MetricsSample {
   std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
   std::optional<LockMetrics> locks;  // empty when lock capture is disabled or could not start
   std::optional<health::Counters> health;  // empty without [health]
+  std::optional<control::ControlServer::Counters> control;  // empty when the control socket is not up
 };
 
 // Reads the counters of the running pieces, and this node's record count and latest migration

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// What a SIGHUP reload does with each setting: the table of every configuration key and whether
-// a change takes effect in the running daemon or only after a restart, the difference between
-// the running configuration and the file, and the report `lockferry status` shows. A setting
-// that needs a restart keeps its running value - and says so, in the log and in status - until
-// lockferryd restarts; nothing is silently ignored.
+// What a SIGHUP reload does with each setting (the settings table says whether a change takes
+// effect in the running daemon or only after a restart): the difference between the running
+// configuration and the file, and the report `lockferry status` shows. A setting that needs a
+// restart keeps its running value - and says so, in the log and in status - until lockferryd
+// restarts; nothing is silently ignored.
 #pragma once
 
 #include <cstdint>
@@ -12,20 +12,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/settings.h"
 
 namespace lockferry::daemon {
-
-enum class Takes {
-  live,     // applied by the reload
-  restart,  // keeps its running value until lockferryd restarts
-};
-
-// Every key of the configuration file, with how a change to it takes effect.
-struct SettingInfo {
-  std::string key;  // "failover.automatic", "health.interval_ms", ...
-  Takes takes;
-};
-std::vector<SettingInfo> reloadable_settings();
 
 struct ConfigDiff {
   std::vector<std::string> live;  // keys whose new values the reload applies

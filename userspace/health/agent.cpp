@@ -116,50 +116,78 @@ bool is_local_address(const std::string& ip) {
   return false;
 }
 
-Result<void> check_options(const Options& o, const std::string& self) {
-  if (!o.enabled) return {};
+std::string_view describe(Option option) {
+  switch (option) {
+    case Option::interval:
+      return "heartbeat interval";
+    case Option::dead_after:
+      return "dead-after time";
+    case Option::replay_window:
+      return "replay window";
+    case Option::check_interval:
+      return "health check interval";
+    case Option::check_timeout:
+      return "health check timeout";
+    case Option::check_failures:
+      return "failed checks before leaving";
+    case Option::listen:
+      return "heartbeat listen address";
+    case Option::key_file:
+      return "heartbeat key file";
+    case Option::peers:
+      return "peers";
+    case Option::node:
+      return "node name";
+  }
+  return "option";
+}
+
+std::optional<OptionError> check_options(const Options& o, const std::string& self) {
+  if (!o.enabled) return std::nullopt;
+  const auto error = [](Option option, std::string problem, std::string peer = {},
+                        std::optional<Option> compared_to = std::nullopt) {
+    return OptionError{option, std::move(problem), std::move(peer), compared_to};
+  };
   if (o.interval < Millis(50) || o.interval > Millis(60000))
-    return make_error("'health.interval_ms' must be 50..60000, not {}", o.interval.count());
+    return error(Option::interval, fmt::format("must be 50..60000, not {}", o.interval.count()));
   if (o.dead_after < 2 * o.interval)
-    return make_error(
-        "'health.dead_after_ms' ({}) must be at least twice 'health.interval_ms' ({}): "
-        "one lost heartbeat must not declare a node dead",
-        o.dead_after.count(), o.interval.count());
+    return error(Option::dead_after,
+                 fmt::format("({}) must be at least twice the heartbeat interval ({}): one lost "
+                             "heartbeat must not declare a node dead",
+                             o.dead_after.count(), o.interval.count()),
+                 {}, Option::interval);
   if (o.replay_window < o.interval || o.replay_window > Millis(600000))
-    return make_error(
-        "'health.replay_window_ms' must be between 'health.interval_ms' and 600000, "
-        "not {}",
-        o.replay_window.count());
-  if (o.check_interval < Millis(100) || o.check_timeout < Millis(100))
-    return make_error("'health.check_interval_ms' and 'health.check_timeout_ms' must be >= 100");
+    return error(Option::replay_window,
+                 fmt::format("must be between the heartbeat interval and 600000, not {}",
+                             o.replay_window.count()),
+                 {}, Option::interval);
+  if (o.check_interval < Millis(100)) return error(Option::check_interval, "must be >= 100");
+  if (o.check_timeout < Millis(100)) return error(Option::check_timeout, "must be >= 100");
   if (o.check_failures < 1 || o.check_failures > 100)
-    return make_error("'health.check_failures' must be 1..100, not {}", o.check_failures);
+    return error(Option::check_failures, fmt::format("must be 1..100, not {}", o.check_failures));
   if (self.size() > kMaxNodeName)
-    return make_error("node name '{}' is longer than the {} bytes a heartbeat carries", self,
-                      kMaxNodeName);
-  if (!o.heartbeats) return {};
+    return error(Option::node, fmt::format("'{}' is longer than the {} bytes a heartbeat carries",
+                                           self, kMaxNodeName));
+  if (!o.heartbeats) return std::nullopt;
   if (o.listen.empty())
-    return make_error("'health.listen' is missing: the IP:PORT heartbeats arrive on");
-  if (auto r = parse_endpoint(o.listen); !r)
-    return make_error("'health.listen': {}", r.error().message);
+    return error(Option::listen, "is missing: the IP:PORT heartbeats arrive on");
+  if (auto r = parse_endpoint(o.listen); !r) return error(Option::listen, r.error().message);
   if (o.key_file.empty())
-    return make_error(
-        "'health.key_file' is missing: every node needs the same secret key file "
-        "(head -c 32 /dev/urandom | base64 > /etc/lockferry/heartbeat.key; chmod 600)");
+    return error(Option::key_file,
+                 "is missing: every node needs the same secret key file (head -c 32 /dev/urandom "
+                 "| base64 > /etc/lockferry/heartbeat.key; chmod 600)");
   std::size_t others = 0;
   for (const auto& [node, address] : o.peers) {
     if (node.size() > kMaxNodeName)
-      return make_error("'health.peers': node name '{}' is longer than {} bytes", node,
-                        kMaxNodeName);
-    if (auto r = parse_endpoint(address); !r)
-      return make_error("'health.peers.{}': {}", node, r.error().message);
+      return error(Option::peers,
+                   fmt::format("node name '{}' is longer than {} bytes", node, kMaxNodeName));
+    if (auto r = parse_endpoint(address); !r) return error(Option::peers, r.error().message, node);
     if (node != self) ++others;
   }
   if (others == 0)
-    return make_error(
-        "'health.peers' names no other node: list every node of the cluster as "
-        "node = \"IP:PORT\"");
-  return {};
+    return error(Option::peers,
+                 "names no other node: list every node of the cluster as node = \"IP:PORT\"");
+  return std::nullopt;
 }
 
 struct Agent::Batch {
@@ -194,7 +222,9 @@ Agent::~Agent() { stop(); }
 Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::string self,
                                             Options options, EventHandler on_event,
                                             SelfState self_state) {
-  if (auto r = check_options(options, self); !r) return r.error();
+  if (auto e = check_options(options, self))
+    return make_error("health: the {}{}{} {}", describe(e->option), e->peer.empty() ? "" : " ",
+                      e->peer, e->problem);
   std::unique_ptr<Agent> agent(
       new Agent(io, self, std::move(options), std::move(on_event), std::move(self_state)));
   const Options& o = agent->options_;
@@ -220,8 +250,8 @@ Result<std::unique_ptr<Agent>> Agent::start(boost::asio::io_context& io, std::st
     if (!ec) agent->socket_.bind(listen, ec);
     if (!ec) agent->socket_.non_blocking(true, ec);
     if (ec)
-      return make_error("cannot receive heartbeats on {} ('health.listen'): {}", o.listen,
-                        ec.message());
+      return make_error("cannot receive heartbeats on {} (the heartbeat listen address): {}",
+                        o.listen, ec.message());
     auto bound = agent->socket_.local_endpoint(ec);
     agent->listen_address_ =
         ec ? o.listen : fmt::format("{}:{}", bound.address().to_string(), bound.port());

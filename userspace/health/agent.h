@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "health/check_command.h"
@@ -46,8 +47,36 @@ struct Options {
   std::string service_ip;
 };
 
-// Validates what the config parser cannot see alone (addresses, timings). Errors name the key.
-Result<void> check_options(const Options& options, const std::string& self);
+// Which option an OptionError is about. The health library does not know how its options are
+// spelled in a configuration file: lockferryd's settings table maps these to its keys.
+enum class Option {
+  interval,
+  dead_after,
+  replay_window,
+  check_interval,
+  check_timeout,
+  check_failures,
+  listen,
+  key_file,
+  peers,
+  node,  // this node's own name
+};
+
+// Why `options` cannot run: `problem` follows the option's name ("must be 50..60000, not 10");
+// `peer` names the entry of `peers` at fault, if one is; `compared_to` is the other option a
+// timing is measured against, if it is.
+struct OptionError {
+  Option option;
+  std::string problem;
+  std::string peer;
+  std::optional<Option> compared_to;
+};
+
+// The operator's words for an option ("heartbeat interval"), for messages that have no key.
+std::string_view describe(Option option);
+
+// Validates what a config parser cannot see alone (addresses, timings and how they relate).
+std::optional<OptionError> check_options(const Options& options, const std::string& self);
 
 // This node's own health, as it tells its peers.
 struct LocalHealth {

@@ -70,7 +70,7 @@ void LockRecorder::on_manager_gone(std::uint32_t pid) {
   log::warn_limited("locks: forgetting the locks of a lock manager that is gone",
                     "locks: forgetting {} lock range(s) of lock manager pid {}, which is gone", n,
                     pid);
-  stats_.dropped += n;
+  stats_.forgotten += n;
   dirty_ = true;
   schedule(batch_);
 }

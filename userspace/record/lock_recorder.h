@@ -18,7 +18,7 @@ namespace lockferry::record {
 struct LockRecorderStats {
   std::uint64_t grants = 0;             // grant changes applied
   std::uint64_t releases = 0;           // release changes applied
-  std::uint64_t dropped = 0;            // ranges forgotten because their manager process went away
+  std::uint64_t forgotten = 0;          // ranges forgotten because their manager process went away
   std::uint64_t reconciles = 0;         // kernel snapshots applied
   std::uint64_t reconcile_repairs = 0;  // ranges a reconcile added or removed (0 = table was exact)
   std::uint64_t reconcile_provisional = 0;  // owners a reconcile had to make up (see lock_table.h)
