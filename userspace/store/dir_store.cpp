@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/trusted_dirs.h"
 #include "statmon/record.h"
@@ -40,12 +41,6 @@ constexpr std::string_view kLongName = ".longname";
 // How much of a long file name is kept readable in its document's name: 180 + '.' + 64 hex +
 // ".longname" = 254 bytes, under NAME_MAX.
 constexpr std::size_t kLongNameKept = 180;
-
-std::int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::string dump(const json& doc) {
   // Names are validated as UTF-8 before they get here; replace keeps free-text fields (a
@@ -423,7 +418,7 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   const json doc{{"format", kFormat}, {"node", std::string(node)},
                  {"epoch", next},     {"adopter", std::string(adopter)},
                  {"by_host", host},   {"by_pid", ::getpid()},
-                 {"at_ns", now_ns()}};
+                 {"at_ns", clock::now_ns()}};
   // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
   // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
   auto created = files::create_file_exclusively_at(dirfd->get(), dir, std::to_string(next),
@@ -576,7 +571,7 @@ Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
   // One lock per line: the table can hold thousands, and stays readable with grep.
   std::string text = fmt::format("{{\"format\": {}, \"node\": {}, \"epoch\": {}, \"written_ns\": {}, "
                                  "\"locks\": [",
-                                 kFormat, json(std::string(node)).dump(), epoch, now_ns());
+                                 kFormat, json(std::string(node)).dump(), epoch, clock::now_ns());
   for (std::size_t i = 0; i < locks.size(); ++i) {
     text += i == 0 ? "\n  " : ",\n  ";
     text += lock_to_json(locks[i]).dump(-1, ' ', false, json::error_handler_t::replace);
