@@ -4,15 +4,18 @@
 #include "daemon/control.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <functional>
 #include <thread>
 
 #include "dir_store_test_util.h"
@@ -75,6 +78,45 @@ TEST_F(ControlTest, ARequestGetsItsAnswer) {
   auto answer = control_request(path_, {{"command", "echo"}, {"x", 1}}, 5s);
   ASSERT_TRUE(answer.ok()) << answer.error().message;
   EXPECT_EQ((*answer)["x"], 1);
+}
+
+// Runs `body` in a child process as nobody (uid and gid 65534, no groups); its exit status, or
+// -1 when it could not become nobody or did not exit.
+int exit_status_as_nobody(const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(100);
+    ::_exit(body());
+  }
+  int status = 0;
+  if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// Only root may use the control socket. The socket file is root's with mode 0600, so another
+// user cannot even connect; and when the mode is opened up (a mistaken chmod, a copied socket
+// directory) the server still refuses every peer whose credentials are not root's.
+TEST_F(ControlTest, ARequestFromAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another user";
+  const nlohmann::json echo{{"command", "echo"}, {"x", 1}};
+  ASSERT_EQ(::chmod(tmp_.path().c_str(), 0711), 0);  // nobody may reach the socket's name
+  EXPECT_EQ(exit_status_as_nobody([&] {
+              auto answer = control_request(path_, echo, 5s);
+              return !answer.ok() && answer.error().code == EACCES ? 0 : 1;
+            }),
+            0)
+      << "a user other than root could connect to the 0600 socket";
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  EXPECT_EQ(exit_status_as_nobody([&] {
+              auto answer = control_request(path_, echo, 5s);
+              if (answer.ok()) return 1;  // served
+              return answer.error().message.find("accepts only root") != std::string::npos ? 0 : 2;
+            }),
+            0)
+      << "the server answered (1) or failed otherwise (2) for a peer that is not root";
+  // Root is still served.
+  auto answer = control_request(path_, echo, 5s);
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
 }
 
 TEST_F(ControlTest, AnErrorFromTheDaemonIsAnErrorForTheCaller) {
