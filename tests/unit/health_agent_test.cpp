@@ -417,7 +417,8 @@ TEST_F(HealthAgentTest, AFloodOfForgedHeartbeatsDelaysNoHeartbeatAndHidesNoPeer)
 // is the only node left) on its own loop and thread, with a dir:// store and recognition off.
 class DaemonNode {
  public:
-  DaemonNode(const Options& health, const std::string& dir) : worker_(io_, "dir://" + dir + "/store") {
+  DaemonNode(const Options& health, const std::string& dir)
+      : worker_(io_, "dir://" + dir + "/store") {
     daemon::Config config;
     config.node = "nodeB";
     config.store_url = "dir://" + dir + "/store";
@@ -454,9 +455,10 @@ class DaemonNode {
     return future.get();
   }
   nlohmann::json peer(const std::string& node) {
-    for (const auto& p : status()["peers"])
+    const nlohmann::json all = status();
+    for (const auto& p : all["peers"])
       if (p["node"] == node) return p;
-    return {};
+    return nlohmann::json::object();
   }
   bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds t) {
     for (const auto until = std::chrono::steady_clock::now() + t;
@@ -478,7 +480,8 @@ TEST_F(HealthAgentTest, TheDaemonAdoptsAServingPeerThatWentDown) {
   Node a("nodeA", options_for("nodeA", {"true"}));
   a.start({});
   DaemonNode b(options_for("nodeB", kStandby), dir_.path());
-  ASSERT_TRUE(b.wait_until([&] { return b.peer("nodeA").value("state", "") == "alive"; }, 5s));
+  ASSERT_TRUE(b.wait_until([&] { return b.peer("nodeA").value("state", "") == "alive"; }, 5s))
+      << b.status().dump();
   a.freeze();
   ASSERT_TRUE(b.wait_until([&] { return !b.status()["adoptions"].empty(); }, 5s))
       << b.status().dump();

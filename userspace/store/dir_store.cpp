@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "common/trusted_dirs.h"
 #include "statmon/record.h"
 #include "store/document_limits.h"
@@ -197,7 +198,7 @@ std::string document_name(std::string_view file_name) {
   while (kept > 0 && (static_cast<unsigned char>(file_name[kept]) & 0xC0) == 0x80) --kept;
   std::string out(file_name.substr(0, kept));
   out += '.';
-  for (unsigned char b : hash) out += fmt::format("{:02x}", b);
+  out += text::to_hex(hash);
   out += kLongName;
   return out;
 }
