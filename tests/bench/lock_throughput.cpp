@@ -27,7 +27,8 @@
 
 #include "bench_util.h"
 #include "capture/lock_capture.h"
-#include "capture/lock_kernel.h"
+#include "procfs/locks.h"
+#include "procfs/process.h"
 #include "record/lock_recorder.h"
 #include "store/store.h"
 
@@ -105,9 +106,9 @@ using Row = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::string>
 // the bench's files, which nobody else locks.
 std::vector<Row> kernel_rows(pid_t manager, const std::set<std::uint64_t>& inodes) {
   std::vector<Row> out;
-  auto locks = capture::read_proc_locks();
-  if (!locks) return out;
-  for (const auto& l : *locks) {
+  auto text = procfs::read_proc_file("/proc/locks");
+  if (!text) return out;
+  for (const auto& l : procfs::parse_proc_locks(*text)) {
     if (l.waiting || !inodes.contains(l.ino)) continue;
     if ((l.kind == "POSIX" && l.pid == manager) || l.kind == "OFDLCK")
       out.emplace_back(l.ino, l.start, l.end, l.type == "WRITE" ? "write" : "read");

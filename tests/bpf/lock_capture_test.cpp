@@ -27,7 +27,8 @@
 #include <vector>
 
 #include "bpf_env.h"
-#include "capture/lock_kernel.h"
+#include "procfs/locks.h"
+#include "procfs/process.h"
 #include "record/lock_recorder.h"
 #include "store/store.h"
 
@@ -464,10 +465,10 @@ TEST_P(LockCaptureTest, TheStoreHoldsTheCurrentTable) {
 using KernelRow = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::string>;
 std::vector<KernelRow> kernel_rows(pid_t child, const std::set<std::uint64_t>& inodes) {
   std::vector<KernelRow> out;
-  auto locks = read_proc_locks();
-  EXPECT_TRUE(locks) << locks.error().message;
-  if (!locks) return out;
-  for (const auto& l : *locks) {
+  auto text = procfs::read_proc_file("/proc/locks");
+  EXPECT_TRUE(text) << text.error().message;
+  if (!text) return out;
+  for (const auto& l : procfs::parse_proc_locks(*text)) {
     if (l.waiting || !inodes.contains(l.ino)) continue;
     if (!((l.kind == "POSIX" && l.pid == child) || l.kind == "OFDLCK")) continue;
     out.emplace_back(l.ino, l.start, l.end, l.type == "WRITE" ? "write" : "read");

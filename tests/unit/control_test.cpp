@@ -4,15 +4,18 @@
 #include "control/server.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <functional>
 #include <thread>
 
 #include "control/client.h"
@@ -78,6 +81,63 @@ TEST_F(ControlTest, ARequestGetsItsAnswer) {
   EXPECT_EQ((*answer)["x"], 1);
 }
 
+// Runs `body` in a child process as nobody (uid and gid 65534, no groups); its exit status, or
+// -1 when it could not become nobody or did not exit.
+int exit_status_as_nobody(const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(100);
+    ::_exit(body());
+  }
+  int status = 0;
+  if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+// Only root may use the control socket. The socket file is root's with mode 0600, so another
+// user cannot even connect; and when the mode is opened up (a mistaken chmod, a copied socket
+// directory) the server still refuses every peer whose credentials are not root's.
+TEST_F(ControlTest, ARequestFromAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a client as another user";
+  const nlohmann::json echo{{"command", "echo"}, {"x", 1}};
+  ASSERT_EQ(::chmod(tmp_.path().c_str(), 0711), 0);  // nobody may reach the socket's name
+  EXPECT_EQ(exit_status_as_nobody([&] {
+              auto answer = request(path_, echo, 5s);
+              return !answer.ok() && answer.error().code == EACCES ? 0 : 1;
+            }),
+            0)
+      << "a user other than root could connect to the 0600 socket";
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  // The server answers a peer that is not root at once, before any request, and closes.
+  EXPECT_EQ(exit_status_as_nobody([&] {
+              const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+              sockaddr_un addr{};
+              addr.sun_family = AF_UNIX;
+              std::strcpy(addr.sun_path, path_.c_str());
+              if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 3;
+              timeval tv{2, 0};  // a server that waits for a request does not refuse
+              ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+              char buf[512] = {};
+              const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+              ::close(fd);
+              if (n <= 0) return 2;
+              return std::string(buf).find("accepts only root") != std::string::npos ? 0 : 1;
+            }),
+            0)
+      << "no refusal (2), another answer (1) or no connection (3) for a peer that is not root";
+  // The client library reports a failure (the refusal, or the closed connection when the server
+  // closed before the request was sent), never an answer.
+  EXPECT_EQ(exit_status_as_nobody([&] {
+              ::signal(SIGPIPE, SIG_IGN);
+              return request(path_, echo, 5s).ok() ? 1 : 0;
+            }),
+            0)
+      << "the server answered a peer that is not root";
+  // Root is still served.
+  auto answer = request(path_, echo, 5s);
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+}
+
 TEST_F(ControlTest, AnErrorFromTheDaemonIsAnErrorForTheCaller) {
   if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
   auto answer = request(path_, {{"command", "nope"}}, 5s);
@@ -87,8 +147,8 @@ TEST_F(ControlTest, AnErrorFromTheDaemonIsAnErrorForTheCaller) {
 
 TEST_F(ControlTest, MalformedRequestsGetAClearErrorAndTheServerKeepsServing) {
   if (::geteuid() != 0) GTEST_SKIP() << "the control socket answers only root";
-  for (const std::string& bad : std::vector<std::string>{"not json\n", "[1,2]\n", "{\"command\": 5}\n", "{}\n",
-                          std::string("\0\xff\xfe\n", 4)}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "not json\n", "[1,2]\n", "{\"command\": 5}\n", "{}\n", std::string("\0\xff\xfe\n", 4)}) {
     auto answer = nlohmann::json::parse(raw_exchange(bad), nullptr, false);
     ASSERT_TRUE(answer.is_object()) << "for input " << bad;
     EXPECT_FALSE(answer["ok"].get<bool>());

@@ -96,7 +96,7 @@ TEST(DirStore, ConcurrentWriterProcessesLoseNothingAndCorruptNothing) {
   EXPECT_EQ(names.size(), listed->size());
   EXPECT_EQ(log.text(), "") << "a record was corrupt";
   for (const auto& name : dir_names(dir / "nfs1/monitor")) {
-    EXPECT_FALSE(files::is_temp_file_name(name)) << "leftover " << name;
+    EXPECT_FALSE(files::is_atomic_write_temp_name(name)) << "leftover " << name;
   }
 }
 

@@ -122,7 +122,7 @@ TEST(CreateFileExclusively, ExactlyOneOfManyRacingProcessesWins) {
     }
     EXPECT_EQ(winners, 1) << "round " << round;
   }
-  for (const auto& name : dir_names(dir.path())) EXPECT_FALSE(is_temp_file_name(name)) << name;
+  for (const auto& name : dir_names(dir.path())) EXPECT_FALSE(is_atomic_write_temp_name(name)) << name;
 }
 
 TEST(ReadFileBounded, ReadsARegularFileUpToTheLimit) {
@@ -171,9 +171,9 @@ TEST(EnsureDirectory, CreatesMissingParentsAndRefusesAFileInTheWay) {
 }
 
 TEST(TempFileNames, AreRecognisedAndStartWithADotSoStatdSkipsThem) {
-  EXPECT_TRUE(is_temp_file_name(".client.lockferry-tmp.123.0011223344556677"));
-  EXPECT_FALSE(is_temp_file_name("client"));
-  EXPECT_FALSE(is_temp_file_name(".client.new"));
+  EXPECT_TRUE(is_atomic_write_temp_name(".client.lockferry-tmp.123.0011223344556677"));
+  EXPECT_FALSE(is_atomic_write_temp_name("client"));
+  EXPECT_FALSE(is_atomic_write_temp_name(".client.new"));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <future>
@@ -15,6 +16,8 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "daemon/cluster.h"
+#include "daemon/worker.h"
 #include "dir_store_test_util.h"
 #include "health/agent.h"
 
@@ -49,8 +52,8 @@ class Node {
               adopters_.push_back(agent_->choose_adopter(e.node, order));
             cv_.notify_all();
           },
-          [] {
-            return std::pair<std::uint64_t, bool>{0, false};
+          [this] {
+            return std::pair<std::uint64_t, bool>{0, fenced_.load()};
           });
       if (!agent) {
         started.set_value(agent.error().message);
@@ -74,6 +77,8 @@ class Node {
     return future.get();
   }
 
+  // What its heartbeats say from now on: fenced (this node learned it was adopted).
+  void set_fenced(bool fenced) { fenced_ = fenced; }
   void freeze() { io_.stop(); }
   void shutdown() {
     if (!thread_.joinable()) return;
@@ -119,6 +124,7 @@ class Node {
   std::condition_variable cv_;
   std::vector<PeerEvent> events_;
   std::vector<std::string> adopters_;
+  std::atomic<bool> fenced_{false};
 };
 
 class HealthAgentTest : public ::testing::Test {
@@ -405,6 +411,105 @@ TEST_F(HealthAgentTest, AFloodOfForgedHeartbeatsDelaysNoHeartbeatAndHidesNoPeer)
   EXPECT_GT(c.rate_limited, 0u);
   // The HMACs paid for are bounded by the rate limit, not by the flood.
   EXPECT_LT(c.forged, 10 * 1000 / 100 * 4 + 100u);
+}
+
+// lockferryd on nodeB: the real daemon::Cluster (automatic adoption on, so nodeB adopts when it
+// is the only node left) on its own loop and thread, with a dir:// store and recognition off.
+class DaemonNode {
+ public:
+  DaemonNode(const Options& health, const std::string& dir)
+      : worker_(io_, "dir://" + dir + "/store") {
+    daemon::Config config;
+    config.node = "nodeB";
+    config.store_url = "dir://" + dir + "/store";
+    config.statmon_dir = dir + "/sm";
+    config.recognize = "none";
+    config.automatic = true;
+    config.audit_after = std::chrono::seconds(3600);
+    config.health = health;
+    auto cluster = daemon::Cluster::start(io_, config, worker_, [] {
+      return std::pair<std::uint64_t, bool>{0, false};
+    });
+    EXPECT_TRUE(cluster.ok()) << cluster.error().message;
+    if (!cluster) return;
+    cluster_ = std::move(*cluster);
+    thread_ = std::thread([this] {
+      auto guard = boost::asio::make_work_guard(io_);
+      io_.run_for(60s);  // failsafe
+    });
+  }
+  ~DaemonNode() {
+    if (!thread_.joinable()) return;
+    boost::asio::post(io_, [this] {
+      cluster_.reset();  // stops the agent and waits for a running adoption
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+  // Cluster::status() (what `lockferry health` shows), read on the daemon's loop.
+  nlohmann::json status() {
+    std::packaged_task<nlohmann::json()> task([this] { return cluster_->status(); });
+    auto future = task.get_future();
+    boost::asio::post(io_, [&task] { task(); });
+    return future.get();
+  }
+  nlohmann::json peer(const std::string& node) {
+    const nlohmann::json all = status();
+    for (const auto& p : all["peers"])
+      if (p["node"] == node) return p;
+    return nlohmann::json::object();
+  }
+  bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds t) {
+    for (const auto until = std::chrono::steady_clock::now() + t;
+         std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(20ms))
+      if (pred()) return true;
+    return pred();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  daemon::Worker worker_;
+  std::unique_ptr<daemon::Cluster> cluster_;
+  std::thread thread_;
+};
+
+// A serving primary that goes silent is adopted by the daemon of the only node left.
+TEST_F(HealthAgentTest, TheDaemonAdoptsAServingPeerThatWentDown) {
+  addresses_.erase("nodeC");
+  Node a("nodeA", options_for("nodeA", {"true"}));
+  a.start({});
+  DaemonNode b(options_for("nodeB", kStandby), dir_.path());
+  ASSERT_TRUE(b.wait_until([&] { return b.peer("nodeA").value("state", "") == "alive"; }, 5s))
+      << b.status().dump();
+  a.freeze();
+  ASSERT_TRUE(b.wait_until([&] { return !b.status()["adoptions"].empty(); }, 5s))
+      << b.status().dump();
+  EXPECT_EQ(b.status()["adoptions"][0]["from_node"], "nodeA");
+}
+
+// A primary that says it is fenced was adopted already (it learned so from the store): when it
+// then goes down, adopting it again would bump its epoch and fence its adopter out. The daemon
+// leaves it alone.
+TEST_F(HealthAgentTest, TheDaemonDoesNotAdoptAPeerThatSaidItIsFenced) {
+  addresses_.erase("nodeC");
+  Node a("nodeA", options_for("nodeA", {"true"}));
+  a.set_fenced(true);
+  a.start({});
+  DaemonNode b(options_for("nodeB", kStandby), dir_.path());
+  ASSERT_TRUE(b.wait_until(
+      [&] {
+        const auto p = b.peer("nodeA");
+        return p.value("state", "") == "alive" && p.value("fenced", false) &&
+               p.value("serving", false);
+      },
+      5s))
+      << b.status().dump();
+  a.freeze();
+  ASSERT_TRUE(b.wait_until([&] { return b.peer("nodeA").value("state", "") == "dead"; }, 5s));
+  // The down event reaches the daemon's loop after the agent marked the peer dead: give it time.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(b.status()["adoptions"].empty()) << b.status().dump();
 }
 
 TEST(HealthPrefilter, AClaimIsReadWithoutTheKeyAndMalformedDatagramsAreRefused) {

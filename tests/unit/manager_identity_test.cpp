@@ -15,6 +15,8 @@
 namespace lockferry::capture {
 namespace {
 
+using procfs::read_proc_stat;
+using procfs::read_process_identity;
 using lockferry::testing::TempDir;
 using lockferry::testing::write_raw_file;
 using ::testing::HasSubstr;

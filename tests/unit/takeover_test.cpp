@@ -132,8 +132,8 @@ TEST(AutoAdopter, AdoptsOnItsOwnThreadAndReportsOnTheLoop) {
   EXPECT_EQ(done[0].epoch, 1u);
   EXPECT_EQ(done[0].records, 1u);
   EXPECT_GE(done[0].finished_ns, done[0].detected_ns);
-  EXPECT_EQ(adopter.adoptions().size(), 1u);
-  EXPECT_FALSE(adopter.running("nodeA"));
+  ASSERT_EQ(adopter.adoptions().size(), 1u);
+  EXPECT_FALSE(adopter.adoptions().front().running);
 }
 
 TEST(AutoAdopter, TakesOverAPeerThatNeverStoredAnything) {

@@ -2,15 +2,11 @@
 // Translation of raw file events into FileChanges; see changes.h.
 #include "capture/changes.h"
 
+#include "statmon/file_names.h"
+
 namespace lockferry::capture {
 
 namespace {
-
-constexpr std::string_view kTempSuffix = ".new";
-
-bool ends_with_new(std::string_view name) {
-  return name.size() > kTempSuffix.size() && name.ends_with(kTempSuffix);
-}
 
 FileChange make_change(const RawFileEvent& e, FileChange::Kind kind, const std::string& dir,
                        const std::string& name) {
@@ -26,10 +22,6 @@ FileChange make_change(const RawFileEvent& e, FileChange::Kind kind, const std::
 
 }  // namespace
 
-bool is_temp_name(std::string_view name) {
-  return name.empty() || name.front() == '.' || ends_with_new(name);
-}
-
 std::vector<FileChange> translate(const RawFileEvent& e) {
   std::vector<FileChange> out;
   switch (e.kind) {
@@ -37,10 +29,10 @@ std::vector<FileChange> translate(const RawFileEvent& e) {
       // Content is incomplete until the writer closes the file.
       break;
     case RawFileEvent::Kind::closed_after_write: {
-      if (e.dir.empty() || e.name.empty() || e.name.front() == '.') break;
+      if (e.dir.empty() || statmon::is_hidden_name(e.name)) break;
       // "<name>.new" is old statd's temp file, unless statd created it with O_EXCL: then it is
       // the record of a client whose name happens to end in ".new".
-      if (ends_with_new(e.name) && !e.exclusive_create) break;
+      if (statmon::is_old_statd_temp_name(e.name) && !e.exclusive_create) break;
       out.push_back(make_change(e, FileChange::Kind::written, e.dir, e.name));
       break;
     }
@@ -49,19 +41,19 @@ std::vector<FileChange> translate(const RawFileEvent& e) {
       if (same) break;
       if (!e.old_dir.empty() && !e.old_name.empty()) {
         if (e.exchange) {
-          if (e.old_name.front() != '.')
+          if (!statmon::is_hidden_name(e.old_name))
             out.push_back(make_change(e, FileChange::Kind::written, e.old_dir, e.old_name));
-        } else if (!is_temp_name(e.old_name)) {
+        } else if (!statmon::is_statd_temp_name(e.old_name)) {
           out.push_back(make_change(e, FileChange::Kind::removed, e.old_dir, e.old_name));
         }
       }
       // Renaming a temp file into place is how statd updates a record: the target is written.
-      if (!e.dir.empty() && !e.name.empty() && e.name.front() != '.')
+      if (!e.dir.empty() && !statmon::is_hidden_name(e.name))
         out.push_back(make_change(e, FileChange::Kind::written, e.dir, e.name));
       break;
     }
     case RawFileEvent::Kind::deleted:
-      if (!e.dir.empty() && !is_temp_name(e.name))
+      if (!e.dir.empty() && !statmon::is_statd_temp_name(e.name))
         out.push_back(make_change(e, FileChange::Kind::removed, e.dir, e.name));
       break;
   }

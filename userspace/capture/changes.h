@@ -12,19 +12,14 @@
 
 namespace lockferry::capture {
 
-// statd's temp files: ".<name>.new" (nfs-utils >= 2.8.2, "libnsm: safer atomic filenames") and
-// "<name>.new" (older nfs-utils, e.g. Debian 12's 2.6.2), written and then renamed over <name>.
-// Dot files are never records (statd's nsm_load_dir skips them too).
-bool is_temp_name(std::string_view name);
-
 // One observed operation on a file in a watched directory. `dir`/`old_dir` are configured
 // directory paths; empty means "not in a watched directory".
 struct RawFileEvent {
   enum class Kind { opened, closed_after_write, renamed, deleted };
   Kind kind = Kind::closed_after_write;
   std::string dir;
-  std::string name;      // the file (for renames: the new name)
-  std::string old_dir;   // renames: where it came from
+  std::string name;     // the file (for renames: the new name)
+  std::string old_dir;  // renames: where it came from
   std::string old_name;
   bool exclusive_create = false;  // closed_after_write: opened with O_CREAT|O_EXCL (a new record)
   bool exchange = false;          // renames: RENAME_EXCHANGE, both names now hold new content

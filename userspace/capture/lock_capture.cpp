@@ -24,24 +24,15 @@
 #include "capture/bpf_loader.h"
 #include "capture/bpf_maps.h"
 #include "capture/bpf_probes.h"
-#include "capture/lock_kernel.h"
-#include "capture/lock_owner.h"
+#include "capture/kernel_locks.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "owner_hash/owner_hasher.h"
+#include "procfs/process.h"
 #include "lock_watch.skel.h"
 #include "lockferry/events.h"
 
 namespace lockferry::capture {
-
-namespace {
-
-std::string read_comm(const std::string& proc_root, std::uint32_t pid) {
-  std::ifstream in(proc_root + "/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  if (!in || !std::getline(in, comm)) return {};
-  return comm;
-}
-
-}  // namespace
 
 std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
                                                    const std::vector<std::string>& names,
@@ -54,7 +45,7 @@ std::vector<ManagerProcess> find_manager_processes(const std::string& proc_root,
     const unsigned long pid = std::strtoul(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0' || pid == 0 || pid > UINT32_MAX || pid == exclude_pid)
       continue;
-    std::string comm = read_comm(proc_root, static_cast<std::uint32_t>(pid));
+    std::string comm = procfs::read_comm(proc_root, static_cast<std::uint32_t>(pid));
     if (comm.empty() || std::find(names.begin(), names.end(), comm) == names.end()) continue;
     out.push_back({static_cast<std::uint32_t>(pid), std::move(comm)});
   }
@@ -92,12 +83,6 @@ std::string event_path(const lf_lock_event& e) {
     out += *it;
   }
   return out;
-}
-
-std::int64_t clock_ns(clockid_t id) {
-  timespec ts{};
-  ::clock_gettime(id, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 // tp_btf needs no tracefs; the classic hooks and the exec/rename helpers do: without it, ""
@@ -173,7 +158,8 @@ class BpfLockCapture final : public LockCapture {
   std::uint64_t impostor_events_ = 0;
   std::chrono::milliseconds rescan_interval_{2000};
   std::chrono::milliseconds reconcile_interval_{0};
-  OwnerHasher hasher_ = OwnerHasher::random();
+  owner_hash::OwnerHasher hasher_ = owner_hash::OwnerHasher::random();
+  KernelLockReader kernel_locks_;
   LockHook hook_ = LockHook::automatic;
   std::string reason_;
   std::uint64_t changes_ = 0;
@@ -204,7 +190,7 @@ Result<void> BpfLockCapture::take_options(const LockOptions& options) {
 // per-boot key, a key of this run only (logged, not fatal).
 void BpfLockCapture::use_owner_key(const std::string& path) {
   if (path.empty()) return;
-  if (auto h = OwnerHasher::for_boot(path))
+  if (auto h = owner_hash::OwnerHasher::for_boot(path))
     hasher_ = *h;
   else
     spdlog::warn(
@@ -331,7 +317,7 @@ bool BpfLockCapture::named_as_manager(const std::string& comm) const {
 // out of the kernel's map (no more events from it), counted once and logged (rate-limited: a
 // user can start many).
 bool BpfLockCapture::is_real_manager(std::uint32_t pid, const std::string& comm) {
-  const auto who = read_process_identity("/proc", pid);
+  const auto who = procfs::read_process_identity("/proc", pid);
   const std::string why = why_not_a_manager(who, binaries_);
   if (why.empty()) {
     impostors_.erase(pid);
@@ -352,7 +338,7 @@ bool BpfLockCapture::is_real_manager(std::uint32_t pid, const std::string& comm)
 void BpfLockCapture::track_kernel_added() {
   for (std::uint32_t pid : map_pids()) {
     if (managers_.contains(pid)) continue;
-    const std::string comm = read_comm("/proc", pid);
+    const std::string comm = procfs::read_comm("/proc", pid);
     if (named_as_manager(comm) && is_real_manager(pid, comm)) {
       managers_[pid] = comm;
       spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
@@ -417,7 +403,7 @@ void BpfLockCapture::reconcile() {
   std::map<std::uint32_t, std::string> managers;
   for (const auto& m : this->managers()) managers[m.pid] = m.comm;
   const auto t0 = std::chrono::steady_clock::now();
-  auto snapshot = std::make_shared<KernelSnapshot>(read_kernel_locks("/proc", managers));
+  auto snapshot = std::make_shared<KernelSnapshot>(kernel_locks_.read("/proc", managers));
   reconcile_us_ = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
@@ -494,8 +480,7 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   c.path = event_path(e);
   c.nlm_host = e.nlm_host;
   // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
-  c.time_ns = clock_ns(CLOCK_REALTIME) -
-              (clock_ns(CLOCK_MONOTONIC) - static_cast<std::int64_t>(e.hdr.ts_ns));
+  c.time_ns = clock::now_ns() - (clock::monotonic_ns() - static_cast<std::int64_t>(e.hdr.ts_ns));
   // The arguments alone cost more than the rest of the event: only when debugging.
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug(
@@ -576,7 +561,7 @@ void BpfLockCapture::rescan() {
   // out.
   for (std::uint32_t pid : map_pids()) {
     if (now.contains(pid)) continue;
-    std::string comm = read_comm("/proc", pid);
+    std::string comm = procfs::read_comm("/proc", pid);
     if (named_as_manager(comm) && is_real_manager(pid, comm)) {
       now[pid] = comm;
     } else {
@@ -587,7 +572,7 @@ void BpfLockCapture::rescan() {
   }
   // Impostors that exited or took another name: a process with that pid later is a new one.
   std::erase_if(impostors_,
-                [](const auto& entry) { return read_comm("/proc", entry.first) != entry.second; });
+                [](const auto& entry) { return procfs::read_comm("/proc", entry.first) != entry.second; });
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{LF_ADDED_BY_SCAN, 0};

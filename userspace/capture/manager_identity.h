@@ -5,12 +5,10 @@
 // process can become; NFS-Ganesha runs as root from its installed binary.
 #pragma once
 
-#include <sys/types.h>
-
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "procfs/process.h"
 
 namespace lockferry::capture {
 
@@ -18,33 +16,11 @@ namespace lockferry::capture {
 inline const std::vector<std::string> kDefaultManagerBinaries{
     "/usr/bin/ganesha.nfsd", "/usr/sbin/ganesha.nfsd", "/usr/local/bin/ganesha.nfsd"};
 
-// The fields of /proc/<pid>/stat this module needs.
-struct ProcStat {
-  std::uint32_t ppid = 0;
-  std::uint64_t flags = 0;  // task->flags: PF_KTHREAD is 0x00200000
-  bool kernel_thread() const;
-};
-// nullopt when the process is gone or the file cannot be parsed.
-std::optional<ProcStat> read_proc_stat(const std::string& proc_root, std::uint32_t pid);
-
-// Who a process is, as /proc says.
-struct ProcessIdentity {
-  std::uint32_t pid = 0;
-  bool exists = false;         // /proc/<pid>/stat could be read
-  bool kernel_thread = false;  // PF_KTHREAD
-  std::uint32_t ppid = 0;
-  std::optional<std::uint32_t> uid;   // real uid, from status "Uid:"
-  std::optional<std::uint32_t> euid;  // effective uid
-  std::string exe;                    // readlink of /proc/<pid>/exe ("" when unreadable)
-  int exe_error = 0;                  // errno of that readlink
-  std::optional<std::pair<dev_t, ino_t>> exe_file;  // stat() through /proc/<pid>/exe
-};
-ProcessIdentity read_process_identity(const std::string& proc_root, std::uint32_t pid);
-
 // Empty when `p` is a lock manager: a kernel thread, or a process whose real and effective uid
 // are 0 and whose executable is one of `binaries` (the same path, " (deleted)" after a package
 // upgrade included, or the same file). Otherwise why it is not, e.g. "runs as uid 65534, not
 // root", for the log.
-std::string why_not_a_manager(const ProcessIdentity& p, const std::vector<std::string>& binaries);
+std::string why_not_a_manager(const procfs::ProcessIdentity& p,
+                              const std::vector<std::string>& binaries);
 
 }  // namespace lockferry::capture

@@ -13,7 +13,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -21,18 +20,13 @@
 
 #include "capture/changes.h"
 #include "common/log.h"
+#include "procfs/process.h"
 
 namespace lockferry::capture {
 
 namespace {
 
-std::string comm_of(std::uint32_t pid) {
-  if (pid == 0) return {};
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
-}
+std::string comm_of(std::uint32_t pid) { return pid == 0 ? std::string() : procfs::read_comm("/proc", pid); }
 
 // The read loop shared by both modes; subclasses parse the bytes.
 class NotifyCapture : public Capture {
@@ -60,7 +54,7 @@ class NotifyCapture : public Capture {
     arm();
   }
 
-  // Parses `len` bytes of events; returns false if the read loop should stop.
+  // Parses `len` bytes of events and delivers the changes they describe.
   virtual void parse(const char* buf, std::size_t len) = 0;
 
   void deliver(const RawFileEvent& raw) {

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/text.h"
+
 namespace lockferry::files {
 Error io_error(int err, const std::string& what) {
   std::string message = fmt::format("{} ({}): {}", what, errno_name(err), strerror_text(err));
@@ -35,7 +37,7 @@ Result<void> check_component(std::string_view name, const std::string& dir) {
 }
 
 std::string random_hex() {
-  unsigned char bytes[8] = {};
+  std::uint8_t bytes[8] = {};
   // getrandom cannot block for 8 bytes once the pool is initialised; fall back to the clock
   // mixed with the pid if it fails, since uniqueness (not secrecy) is all that is needed.
   if (getrandom(bytes, sizeof(bytes), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(bytes))) {
@@ -46,9 +48,7 @@ std::string random_hex() {
                       (static_cast<std::uint64_t>(getpid()) << 48);
     std::memcpy(bytes, &v, sizeof(bytes));
   }
-  std::string out;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  return out;
+  return text::to_hex(std::span<const std::uint8_t>(bytes));
 }
 
 std::string temp_name_for(std::string_view name) {
@@ -63,7 +63,7 @@ std::string errno_name(int err) {
   return name ? std::string(name) : fmt::format("errno {}", err);
 }
 
-bool is_temp_file_name(std::string_view name) {
+bool is_atomic_write_temp_name(std::string_view name) {
   return !name.empty() && name.front() == '.' && name.find(kTempMarker) != std::string_view::npos;
 }
 

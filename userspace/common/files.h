@@ -23,11 +23,12 @@ struct Owner {
 
 // Prefix of every temp file write_file_atomically creates, after the leading '.'. Temp files
 // start with '.', so statd's nsm_load_dir and the dir:// store both skip them; a crash between
-// write and rename leaves one behind, which is harmless (see is_temp_file_name).
+// write and rename leaves one behind, which is harmless (see is_atomic_write_temp_name).
 inline constexpr std::string_view kTempMarker = ".lockferry-tmp.";
 
-// Whether `name` is a temp file this module creates (for cleanup and for listing code).
-bool is_temp_file_name(std::string_view name);
+// Whether `name` is a temp file write_file_atomically creates (for cleanup and for listing code);
+// statd's own temp files are statmon::is_statd_temp_name.
+bool is_atomic_write_temp_name(std::string_view name);
 
 // Owns a file descriptor and closes it on scope exit; close() closes now and returns its result,
 // for the paths where it matters (on NFS, close() is where a failed write shows up).

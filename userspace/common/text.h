@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,5 +31,17 @@ std::string display_safe(std::string_view s);
 
 // Whether display_safe(s) == s (nothing to escape): the cheap test for the common case.
 bool is_display_safe(std::string_view s);
+
+// `bytes` as lowercase hex, two digits a byte (statd's priv cookie, key files, JSON).
+std::string to_hex(std::span<const std::uint8_t> bytes);
+
+// Fills `out` from `hex`: true only when `hex` is exactly two lowercase hex digits for each byte
+// of `out` (the form to_hex writes and statd writes); `out` is unspecified otherwise.
+bool from_hex(std::string_view hex, std::span<std::uint8_t> out);
+
+// Replaces every `key` in `s` by `value`, left to right; text that `value` brings in is not
+// searched again (a value holding the key cannot make it loop). For "{node}"-style placeholders
+// in configured commands.
+void substitute(std::string& s, std::string_view key, std::string_view value);
 
 }  // namespace lockferry::text

@@ -71,7 +71,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view origin,
                             const Overrides& overrides = {});
 Result<Config> load_config(const std::string& path, const Overrides& overrides = {});
 
-// The lock owner hash key file (capture/lock_owner.h): in the daemon's runtime directory, the
+// The lock owner hash key file (owner_hash/owner_hasher.h): in the daemon's runtime directory, the
 // directory of its control socket (/run/lockferry, systemd's RuntimeDirectory=), so a daemon
 // given another socket directory keeps its key there too.
 std::string lock_owner_key_path(const Config& config);

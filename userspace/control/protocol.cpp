@@ -6,15 +6,10 @@
 
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/text.h"
 
 namespace lockferry::control {
 namespace {
-
-std::string hex(const std::array<std::uint8_t, 16>& bytes) {
-  std::string out;
-  for (auto b : bytes) out += fmt::format("{:02x}", b);
-  return out;
-}
 
 // statd stores the in-memory s_addr; inet_ntop of the same bytes gives the dotted address.
 std::string dotted(std::uint32_t s_addr) {
@@ -44,7 +39,7 @@ nlohmann::json to_json(const MonitorRecord& r) {
       {"prog", r.prog},
       {"vers", r.vers},
       {"proc", r.proc},
-      {"priv", hex(r.priv)},
+      {"priv", text::to_hex(r.priv)},
       {"first_seen", clock::format_ns(r.first_seen_ns)},
       {"last_seen", clock::format_ns(r.last_seen_ns)},
       {"raw", r.raw},

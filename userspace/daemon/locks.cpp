@@ -4,13 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <fstream>
 
 #include "common/clock.h"
 #include "daemon/counter_values.h"
 #include "daemon/daemon.h"
 #include "control/protocol.h"
 #include "daemon/lock_status.h"
+#include "procfs/process.h"
 
 namespace lockferry::daemon {
 
@@ -20,10 +20,8 @@ namespace {
 // manager (a table written before managers were verified may hold an impostor's locks).
 bool process_is(std::uint32_t pid, const std::string& comm,
                 const std::vector<std::string>& binaries) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string now;
-  return in && std::getline(in, now) && now == comm &&
-         capture::why_not_a_manager(capture::read_process_identity("/proc", pid), binaries).empty();
+  return !comm.empty() && procfs::read_comm("/proc", pid) == comm &&
+         capture::why_not_a_manager(procfs::read_process_identity("/proc", pid), binaries).empty();
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferryd's worker: requests that can take seconds (store reads, reclaim audits, migrations)
 // run here, one at a time, on a thread of its own with its own store connection, and hand their
-// answer back to the daemon's loop. The loop only dispatches (DESIGN.md).
+// answer back to the daemon's loop. The loop only dispatches (docs/security.md, "a busy event
+// loop").
 #pragma once
 
 #include <atomic>

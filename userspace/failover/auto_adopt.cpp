@@ -14,13 +14,6 @@ AutoAdopter::AutoAdopter(std::string store_url, Post post)
 
 AutoAdopter::~AutoAdopter() { join(); }
 
-bool AutoAdopter::running(const std::string& node) const {
-  std::lock_guard lock(mutex_);
-  for (const auto& a : adoptions_)
-    if (a.from_node == node && a.running) return true;
-  return false;
-}
-
 std::vector<Adoption> AutoAdopter::adoptions() const {
   std::lock_guard lock(mutex_);
   return adoptions_;

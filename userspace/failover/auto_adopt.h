@@ -50,7 +50,6 @@ class AutoAdopter {
 
   // Every adoption since the daemon started, oldest first.
   std::vector<Adoption> adoptions() const;
-  bool running(const std::string& node) const;
 
   // Waits for running adoptions (a takeover is not interrupted half-way).
   void join();

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/clock.h"
+#include "common/text.h"
 
 namespace lockferry::failover {
 namespace {
@@ -82,18 +83,13 @@ Error adopted_by_another(const MigrateOptions& options, const store::Fence& fenc
       fence.adopter);
 }
 
-void substitute(std::string& arg, std::string_view key, const std::string& value) {
-  for (auto pos = arg.find(key); pos != std::string::npos; pos = arg.find(key, pos + value.size()))
-    arg.replace(pos, key.size(), value);
-}
-
 // Runs the takeover command (or only shows it, in a dry run).
 CommandRun take_over(const MigrateOptions& options) {
   CommandRun run{options.takeover_command, -1, false, ""};
   for (auto& arg : run.argv) {
-    substitute(arg, "{from}", options.from_node);
-    substitute(arg, "{node}", options.to_node);
-    substitute(arg, "{service_ip}", options.recognize.service_ip);
+    text::substitute(arg, "{from}", options.from_node);
+    text::substitute(arg, "{node}", options.to_node);
+    text::substitute(arg, "{service_ip}", options.recognize.service_ip);
   }
   if (options.dry_run) return run;
   spdlog::info("migrate: taking over the service of {}: {}", options.from_node,

@@ -53,7 +53,7 @@ struct MigrateReport {
   std::string message;
 };
 
-// Order (DESIGN.md "Order matters"): fence, take over (the takeover command, if any), replay, then
+// Order (docs/user-guide.md, "Order matters"): fence, take over (the takeover command, if any), replay, then
 // recognise — the NFS service must answer on the service IP (and be in grace) before recognition
 // notifies clients: either the takeover command starts it, or the caller did before.
 // Fencing names this node as the adopter in the same atomic step that sets the new epoch

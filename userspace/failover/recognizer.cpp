@@ -7,15 +7,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/text.h"
 #include "common/trusted_dirs.h"
 
 namespace lockferry::failover {
 namespace {
-
-void substitute(std::string& arg, std::string_view key, const std::string& value) {
-  for (auto pos = arg.find(key); pos != std::string::npos; pos = arg.find(key, pos + value.size()))
-    arg.replace(pos, key.size(), value);
-}
 
 // Whether sm-notify left `client` in sm.bak/ of the state directory open as `state_dir`; no link
 // is followed (statd's user owns the directory and could point sm.bak anywhere).
@@ -82,8 +78,8 @@ std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions&
   }
   for (auto& cmd : cmds) {
     for (auto& arg : cmd) {
-      substitute(arg, "{service_ip}", o.service_ip);
-      substitute(arg, "{state_dir}", o.state_dir);
+      text::substitute(arg, "{service_ip}", o.service_ip);
+      text::substitute(arg, "{state_dir}", o.state_dir);
     }
   }
   return cmds;

@@ -16,6 +16,7 @@
 #include <ranges>
 
 #include "common/clock.h"
+#include "common/ip_port.h"
 
 namespace lockferry::health {
 namespace {
@@ -73,26 +74,11 @@ std::string first_line(const std::string& text) {
 }  // namespace
 
 Result<udp::endpoint> parse_endpoint(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    return make_error("'{}' is not IP:PORT (e.g. \"192.0.2.11:7789\" or \"[2001:db8::11]:7789\")",
-                      text);
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(host, ec);
-  if (ec) return make_error("'{}': '{}' is not an IP address (names are not resolved)", text, host);
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1) port = 70000;
-  } catch (const std::exception&) {
-    port = 70000;
-  }
-  if (port > 65535) return make_error("'{}': the port must be 0..65535", text);
-  return udp::endpoint(address, static_cast<unsigned short>(port));
+  auto parsed = net::parse_ip_port(text);
+  if (!parsed)
+    return make_error("'{}' {}: write IP:PORT (e.g. \"192.0.2.11:7789\" or \"[2001:db8::11]:7789\")",
+                      text, parsed.error().message);
+  return udp::endpoint(parsed->address, parsed->port);
 }
 
 bool is_local_address(const std::string& ip) {

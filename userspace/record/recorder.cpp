@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "statmon/file_names.h"
 #include "statmon/record.h"
 
 namespace lockferry::record {
@@ -25,20 +26,16 @@ Result<std::vector<std::string>> list_record_names(const std::string& dir) {
   std::vector<std::string> names;
   while (dirent* e = ::readdir(d.get())) {
     std::string name = e->d_name;
-    // Dot files are statd's own temp files (".<name>.new") and . / ..
-    if (name.empty() || name[0] == '.') continue;
+    if (statmon::is_hidden_name(name)) continue;
     names.push_back(std::move(name));
   }
   return names;
 }
 
 // Debian 12's statd (nfs-utils < 2.8.2) rewrites a record through "<name>.new" and renames it
-// over <name>; a rescan can meet that file. It holds <name>'s record, which a real record never
-// does (statd names each file after its mon_name), so that is how it is told apart.
+// over <name>; a rescan can meet that file.
 bool is_statd_temp_copy(const std::string& name, const std::vector<MonitorRecord>& records) {
-  constexpr std::string_view kSuffix = ".new";
-  return name.size() > kSuffix.size() && name.ends_with(kSuffix) && !records.empty() &&
-         records.front().mon_name + std::string(kSuffix) == name;
+  return !records.empty() && statmon::is_statd_temp_copy(name, records.front().mon_name);
 }
 
 bool is_out_of_descriptors(const Error& error) {
@@ -279,7 +276,7 @@ bool Recorder::remove(const std::string& name) {
 }
 
 void Recorder::on_change(const FileChange& change) {
-  if (change.name.empty() || change.name[0] == '.') return;
+  if (statmon::is_hidden_name(change.name)) return;
   if (change.kind == FileChange::Kind::removed) {
     retry_files_.erase(change.name);
     remove(change.name);

@@ -17,10 +17,6 @@ namespace {
 constexpr std::string_view kFieldNames[7] = {"addr", "prog",     "vers",   "proc",
                                              "priv", "mon_name", "my_name"};
 
-bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
-int hex_value(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
-
 // What is wrong with the bytes of a name, if anything: the rules shared by file names and the
 // two name fields.
 std::string name_bytes_problem(std::string_view name, std::size_t max_bytes) {
@@ -47,12 +43,11 @@ std::string name_bytes_problem(std::string_view name, std::size_t max_bytes) {
 
 Result<std::uint32_t> parse_hex32(std::string_view field) {
   if (field.size() != 8) return make_error("is {} characters, not 8", field.size());
-  std::uint32_t v = 0;
-  for (char c : field) {
-    if (!is_lower_hex(c)) return make_error("is not 8 lowercase hex digits as statd writes them");
-    v = (v << 4) | static_cast<std::uint32_t>(hex_value(c));
-  }
-  return v;
+  std::array<std::uint8_t, 4> bytes{};
+  if (!text::from_hex(field, bytes))
+    return make_error("is not 8 lowercase hex digits as statd writes them");
+  return std::uint32_t{bytes[0]} << 24 | std::uint32_t{bytes[1]} << 16 |
+         std::uint32_t{bytes[2]} << 8 | bytes[3];
 }
 
 std::string where(std::string_view file_name, std::size_t line) {
@@ -129,12 +124,7 @@ std::string printable(std::string_view name, std::size_t max_bytes) {
   return out;
 }
 
-std::string priv_to_hex(const std::array<std::uint8_t, 16>& priv) {
-  std::string out;
-  out.reserve(32);
-  for (auto b : priv) out += fmt::format("{:02x}", b);
-  return out;
-}
+std::string priv_to_hex(const std::array<std::uint8_t, 16>& priv) { return text::to_hex(priv); }
 
 Result<std::array<std::uint8_t, 16>> priv_from_hex(std::string_view hex) {
   if (hex.size() != 32) {
@@ -142,13 +132,9 @@ Result<std::array<std::uint8_t, 16>> priv_from_hex(std::string_view hex) {
                       printable(hex, 40), hex.size());
   }
   std::array<std::uint8_t, 16> out{};
-  for (std::size_t i = 0; i < 16; ++i) {
-    char hi = hex[2 * i], lo = hex[2 * i + 1];
-    if (!is_lower_hex(hi) || !is_lower_hex(lo)) {
-      return make_error("'{}' is not 32 lowercase hex digits as statd writes them",
-                        printable(hex, 40));
-    }
-    out[i] = static_cast<std::uint8_t>(hex_value(hi) << 4 | hex_value(lo));
+  if (!text::from_hex(hex, out)) {
+    return make_error("'{}' is not 32 lowercase hex digits as statd writes them",
+                      printable(hex, 40));
   }
   return out;
 }

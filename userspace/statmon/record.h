@@ -86,7 +86,10 @@ std::string priv_to_hex(const std::array<std::uint8_t, 16>& priv);
 Result<std::array<std::uint8_t, 16>> priv_from_hex(std::string_view hex);
 
 // A name made safe to print in a log line or message: non-printable bytes become \xNN and very
-// long names are cut (hostile file names must not forge log lines).
+// long names are cut (hostile file names must not forge log lines). Unlike text::display_safe,
+// which keeps valid UTF-8 for a person to read, this is ASCII only and also escapes ' and \,
+// so a name quoted in an error message (which also travels in JSON answers and CLI output)
+// reads back unambiguously; the fuzzer checks that property.
 std::string printable(std::string_view name, std::size_t max_bytes = 80);
 
 }  // namespace lockferry::statmon

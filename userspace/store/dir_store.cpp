@@ -17,7 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "common/trusted_dirs.h"
 #include "statmon/record.h"
 #include "store/document_limits.h"
@@ -40,12 +42,6 @@ constexpr std::string_view kLongName = ".longname";
 // How much of a long file name is kept readable in its document's name: 180 + '.' + 64 hex +
 // ".longname" = 254 bytes, under NAME_MAX.
 constexpr std::size_t kLongNameKept = 180;
-
-std::int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::string dump(const json& doc) {
   // Names are validated as UTF-8 before they get here; replace keeps free-text fields (a
@@ -202,7 +198,7 @@ std::string document_name(std::string_view file_name) {
   while (kept > 0 && (static_cast<unsigned char>(file_name[kept]) & 0xC0) == 0x80) --kept;
   std::string out(file_name.substr(0, kept));
   out += '.';
-  for (unsigned char b : hash) out += fmt::format("{:02x}", b);
+  out += text::to_hex(hash);
   out += kLongName;
   return out;
 }
@@ -423,7 +419,7 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   const json doc{{"format", kFormat}, {"node", std::string(node)},
                  {"epoch", next},     {"adopter", std::string(adopter)},
                  {"by_host", host},   {"by_pid", ::getpid()},
-                 {"at_ns", now_ns()}};
+                 {"at_ns", clock::now_ns()}};
   // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
   // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
   auto created = files::create_file_exclusively_at(dirfd->get(), dir, std::to_string(next),
@@ -576,7 +572,7 @@ Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
   // One lock per line: the table can hold thousands, and stays readable with grep.
   std::string text = fmt::format("{{\"format\": {}, \"node\": {}, \"epoch\": {}, \"written_ns\": {}, "
                                  "\"locks\": [",
-                                 kFormat, json(std::string(node)).dump(), epoch, now_ns());
+                                 kFormat, json(std::string(node)).dump(), epoch, clock::now_ns());
   for (std::size_t i = 0; i < locks.size(); ++i) {
     text += i == 0 ? "\n  " : ",\n  ";
     text += lock_to_json(locks[i]).dump(-1, ' ', false, json::error_handler_t::replace);

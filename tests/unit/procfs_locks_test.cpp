@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The kernel's own view of locks: /proc/locks and fdinfo "lock:" lines (real lines captured on
-// the development machine, kernel 6.18), and a snapshot of this process's own POSIX and OFD locks.
-#include "capture/lock_kernel.h"
-
+// the development machine, kernel 6.18, and the live /proc/locks), and kernel threads.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,12 +10,16 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
-namespace lockferry::capture {
+#include "procfs/locks.h"
+#include "procfs/process.h"
+
+namespace lockferry::procfs {
 namespace {
 
 constexpr std::uint64_t kEof = LockRecord::kToEndOfFile;
@@ -83,11 +85,42 @@ TEST(ProcLocks, MalformedLinesAreNotLocks) {
 }
 
 TEST(ProcLocks, ReadsTheRealFile) {
-  auto locks = read_proc_locks();
-  ASSERT_TRUE(locks) << locks.error().message;
-  auto missing = read_proc_locks("/nonexistent/locks");
+  // This process holds a lock, so the live file has at least one line, and every line with an
+  // inode parses.
+  char path[] = "/tmp/lockferry-proclocks-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  ASSERT_EQ(::fcntl(fd, F_SETLK, &fl), 0);
+  auto text = read_proc_file("/proc/locks");
+  ASSERT_TRUE(text) << text.error().message;
+  std::size_t lines = 0;
+  for (std::string_view rest = *text; !rest.empty();) {
+    const auto nl = rest.find('\n');
+    const std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    ++lines;
+    if (line.find("<none>") == std::string_view::npos) {
+      EXPECT_TRUE(parse_proc_lock_line(line)) << line;
+    }
+  }
+  EXPECT_GE(lines, 1u);
+  EXPECT_EQ(parse_proc_locks(*text).empty(), false);
+  ::close(fd);
+  ::unlink(path);
+  auto missing = read_proc_file("/nonexistent/locks");
   ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
   EXPECT_NE(missing.error().message.find("/nonexistent/locks"), std::string::npos);
+}
+
+TEST(ProcComm, IsTheNameWithoutItsNewline) {
+  std::string comm;
+  std::getline(std::ifstream("/proc/self/comm"), comm);
+  EXPECT_EQ(read_comm("/proc", static_cast<std::uint32_t>(::getpid())), comm);
+  EXPECT_EQ(read_comm("/proc", 2147483000u), "");  // no such process
 }
 
 TEST(KernelThreads, AreToldFromProcesses) {
@@ -101,57 +134,5 @@ TEST(KernelThreads, AreToldFromProcesses) {
   if (f) std::fclose(f);
 }
 
-bool set_lock(int fd, int cmd, short type, off_t start, off_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  return ::fcntl(fd, cmd, &fl) == 0;
-}
-
-// This process as a "lock manager": its POSIX locks (shown under both of its fds of the file,
-// reported once) and the OFD locks of two open files (one also reached through a dup).
-TEST(KernelSnapshot, ReadsAProcesssPosixAndOfdLocksOnce) {
-  std::string dir = "/tmp/lockferry-kernel-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
-  const std::string path = dir + "/f";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-  const int fd_again = ::open(path.c_str(), O_RDWR);
-  const int ofd1 = ::open(path.c_str(), O_RDWR);
-  const int ofd2 = ::open(path.c_str(), O_RDWR);
-  const int ofd1_dup = ::dup(ofd1);
-  ASSERT_GE(ofd1_dup, 0);
-  ASSERT_TRUE(set_lock(fd, F_SETLK, F_WRLCK, 0, 10));
-  ASSERT_TRUE(set_lock(fd, F_SETLK, F_RDLCK, 100, 0));
-  ASSERT_TRUE(set_lock(ofd1, F_OFD_SETLK, F_WRLCK, 20, 10));
-  ASSERT_TRUE(set_lock(ofd2, F_OFD_SETLK, F_WRLCK, 40, 10));
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  const std::uint64_t dev = (std::uint64_t{major(st.st_dev)} << 20) | minor(st.st_dev);
-  const auto pid = static_cast<std::uint32_t>(::getpid());
-
-  const auto snap = read_kernel_locks("/proc", {{pid, "self"}, {2147483000u, "gone"}});
-  ASSERT_EQ(snap.managers.size(), 2u);  // a process that is gone is covered, with no locks
-  EXPECT_GT(snap.time_ns, 0);
-  std::vector<std::tuple<bool, bool, std::uint64_t, std::uint64_t>> got;
-  std::set<std::uint64_t> ofd_files;
-  for (const auto& l : snap.locks) {
-    EXPECT_EQ(l.manager_pid, pid);
-    EXPECT_EQ(l.dev, dev);
-    EXPECT_EQ(l.ino, st.st_ino);
-    EXPECT_EQ(l.path, path);
-    if (l.ofd) ofd_files.insert(l.file_id);
-    got.emplace_back(l.ofd, l.write, l.start, l.end);
-  }
-  std::sort(got.begin(), got.end());
-  const decltype(got) want{
-      {false, false, 100, kEof}, {false, true, 0, 9}, {true, true, 20, 29}, {true, true, 40, 49}};
-  EXPECT_EQ(got, want);
-  EXPECT_EQ(ofd_files.size(), 2u);  // two open files, though three fds show OFD locks
-  for (int f : {fd, fd_again, ofd1, ofd2, ofd1_dup}) ::close(f);
-  std::filesystem::remove_all(dir);
-}
-
 }  // namespace
-}  // namespace lockferry::capture
+}  // namespace lockferry::procfs

@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lock owners leave the kernel as raw struct pointers (files_struct, struct file, nlm_lockowner);
-// OwnerHasher turns them into keyed SipHash-2-4 values before anything stores them, so the store
-// never holds a kernel address, while one owner still hashes alike for the whole boot.
+// OwnerHasher turns them into keyed SipHash-2-4 values (libsodium's crypto_shorthash) before
+// anything stores them, so the store never holds a kernel address, while one owner still hashes
+// alike for the whole boot.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "lockferry/result.h"
 
-namespace lockferry::capture {
+namespace lockferry::owner_hash {
 
 class OwnerHasher {
  public:
@@ -34,7 +36,8 @@ class OwnerHasher {
   Key key_;
 };
 
-// SipHash-2-4 of `len` bytes (the reference algorithm; exposed for its test vectors).
+// SipHash-2-4 of `len` bytes as the reference implementation's 64-bit value (libsodium's 8 output
+// bytes read little-endian), which is what stored owner ids hold; exposed for its test vectors.
 std::uint64_t siphash24(const OwnerHasher::Key& key, const void* data, std::size_t len);
 
-}  // namespace lockferry::capture
+}  // namespace lockferry::owner_hash
