@@ -419,15 +419,14 @@ class DaemonNode {
  public:
   DaemonNode(const Options& health, const std::string& dir)
       : worker_(io_, "dir://" + dir + "/store") {
-    daemon::Config config;
-    config.node = "nodeB";
-    config.store_url = "dir://" + dir + "/store";
-    config.statmon_dir = dir + "/sm";
-    config.recognize = "none";
-    config.automatic = true;
-    config.audit_after = std::chrono::seconds(3600);
-    config.health = health;
-    auto cluster = daemon::Cluster::start(io_, config, worker_, [] {
+    config_.node = "nodeB";
+    config_.store_url = "dir://" + dir + "/store";
+    config_.statmon_dir = dir + "/sm";
+    config_.recognize = "none";
+    config_.automatic = true;
+    config_.audit_after = std::chrono::seconds(3600);
+    config_.health = health;
+    auto cluster = daemon::Cluster::start(io_, config_, worker_, [] {
       return std::pair<std::uint64_t, bool>{0, false};
     });
     EXPECT_TRUE(cluster.ok()) << cluster.error().message;
@@ -470,6 +469,7 @@ class DaemonNode {
  private:
   boost::asio::io_context io_;
   daemon::Worker worker_;
+  daemon::Config config_;  // Cluster reads the running configuration by reference
   std::unique_ptr<daemon::Cluster> cluster_;
   std::thread thread_;
 };
