@@ -161,7 +161,7 @@ std::uint64_t provisional_owner(std::uint32_t pid, std::uint64_t dev, std::uint6
   return h == 0 ? 1 : h;
 }
 
-using LockList = std::vector<const KernelLock*>;
+using LockList = std::vector<const KernelLock*>;  // LockTable::LockList, for the helpers below
 
 // Bytes of `locks` that `ranges` also covers, with the same type.
 template <typename Ranges>
@@ -198,16 +198,11 @@ ReconcileResult LockTable::reconcile(const KernelSnapshot& snapshot) {
   return result;
 }
 
-void LockTable::reconcile_manager(std::uint32_t pid, const std::string& comm,
-                                  const std::vector<const KernelLock*>& locks, std::int64_t time_ns,
-                                  ReconcileResult& result) {
-  using File = std::pair<std::uint64_t, std::uint64_t>;
-  using Group = std::pair<bool, std::uint64_t>;  // (ofd, file_id); POSIX locks: one group
+void LockTable::reconcile_manager(std::uint32_t pid, const std::string& comm, const LockList& locks,
+                                  std::int64_t time_ns, ReconcileResult& result) {
   std::map<File, std::map<Group, LockList>> kernel;
-  for (const KernelLock* l : locks) {
-    auto& list = kernel[{l->dev, l->ino}][{l->ofd, l->ofd ? l->file_id : 0}];
-    list.push_back(l);
-  }
+  for (const KernelLock* l : locks)
+    kernel[{l->dev, l->ino}][{l->ofd, l->ofd ? l->file_id : 0}].push_back(l);
   std::map<File, std::vector<Key>> owned;
   for (const auto& [key, ranges] : table_)
     if (!ranges.empty() && ranges.begin()->second.manager_pid == pid)
@@ -216,98 +211,110 @@ void LockTable::reconcile_manager(std::uint32_t pid, const std::string& comm,
   for (const auto& [file, groups] : kernel) files.insert(file);
   for (const auto& [file, keys] : owned) files.insert(file);
 
-  const auto posix = posix_owner_.find(pid);
   for (const File& file : files) {
-    const auto& groups = kernel[file];
     const auto& keys = owned[file];
-    auto compatible = [&](const Key& key, bool ofd) {
-      const Class c = table_.at(key).begin()->second.cls;
-      return c == Class::unknown || (c == Class::ofd) == ofd;
-    };
-    std::map<Key, const LockList*> desired;
-    std::set<Key> used;
-    std::vector<std::pair<Group, const LockList*>> pending;
-    // 1. A table owner holding exactly the kernel owner's ranges is that owner.
-    for (const auto& [group, list] : groups) {
-      bool matched = false;
-      for (const Key& key : keys) {
-        if (used.contains(key) || !compatible(key, group.first) ||
-            !same_ranges(table_.at(key), list))
-          continue;
-        desired[key] = &list;
-        used.insert(key);
-        matched = true;
-        break;
-      }
-      if (!matched) pending.emplace_back(group, &list);
-    }
-    // 2. Else the process's POSIX owner, else the table owner overlapping most, else provisional.
-    for (const auto& [group, list] : pending) {
-      std::optional<Key> pick;
-      if (!group.first) {
-        if (posix != posix_owner_.end())
-          pick = Key{file.first, file.second, posix->second};
-        else
-          for (const Key& key : keys)
-            if (!used.contains(key) && table_.at(key).begin()->second.cls == Class::posix) {
-              pick = key;
-              break;
-            }
-      }
-      if (!pick) {
-        std::uint64_t best = 0;
-        for (const Key& key : keys) {
-          if (used.contains(key) || !compatible(key, group.first)) continue;
-          const std::uint64_t bytes = overlap(table_.at(key), *list);
-          if (bytes > best) {
-            best = bytes;
-            pick = key;
-          }
-        }
-      }
-      if (!pick || used.contains(*pick)) {
-        pick = Key{file.first, file.second,
-                   provisional_owner(pid, file.first, file.second, group.first, group.second)};
-        if (!table_.contains(*pick)) ++result.provisional;
-        provisional_.insert(*pick);
-      }
-      desired[*pick] = list;
-      used.insert(*pick);
-    }
-    // 3. The table now says what the kernel says, keeping what was right.
+    const auto desired = match_owners(pid, file, kernel[file], keys, result);
+    rewrite_owners(pid, comm, keys, desired, time_ns, result);
+  }
+}
+
+std::map<LockTable::Key, const LockTable::LockList*> LockTable::match_owners(
+    std::uint32_t pid, const File& file, const std::map<Group, LockList>& groups,
+    const std::vector<Key>& keys, ReconcileResult& result) {
+  auto compatible = [&](const Key& key, bool ofd) {
+    const Class c = table_.at(key).begin()->second.cls;
+    return c == Class::unknown || (c == Class::ofd) == ofd;
+  };
+  std::map<Key, const LockList*> desired;
+  std::set<Key> used;
+  std::vector<std::pair<Group, const LockList*>> pending;
+  // 1. A table owner holding exactly the kernel owner's ranges is that owner.
+  for (const auto& [group, list] : groups) {
+    bool matched = false;
     for (const Key& key : keys) {
-      if (desired.contains(key)) continue;
-      const auto it = table_.find(key);
-      result.removed += it->second.size();
-      erase_key(it);
+      if (used.contains(key) || !compatible(key, group.first) || !same_ranges(table_.at(key), list))
+        continue;
+      desired[key] = &list;
+      used.insert(key);
+      matched = true;
+      break;
     }
-    for (const auto& [key, list] : desired) {
-      Ranges& current = table_[key];
-      Ranges next;
-      for (const KernelLock* l : *list) {
-        const auto it = current.find(l->start);
-        if (it != current.end() && it->second.end == l->end && it->second.write == l->write) {
-          Range kept = std::move(it->second);
-          current.erase(it);
-          kept.cls = l->ofd ? Class::ofd : Class::posix;
-          next.emplace(l->start, std::move(kept));
-          continue;
+    if (!matched) pending.emplace_back(group, &list);
+  }
+  // 2. Else the process's POSIX owner, else the table owner overlapping most, else provisional.
+  const auto posix = posix_owner_.find(pid);
+  for (const auto& [group, list] : pending) {
+    std::optional<Key> pick;
+    if (!group.first) {
+      if (posix != posix_owner_.end())
+        pick = Key{file.first, file.second, posix->second};
+      else
+        for (const Key& key : keys)
+          if (!used.contains(key) && table_.at(key).begin()->second.cls == Class::posix) {
+            pick = key;
+            break;
+          }
+    }
+    if (!pick) {
+      std::uint64_t best = 0;
+      for (const Key& key : keys) {
+        if (used.contains(key) || !compatible(key, group.first)) continue;
+        const std::uint64_t bytes = overlap(table_.at(key), *list);
+        if (bytes > best) {
+          best = bytes;
+          pick = key;
         }
-        Range range;
-        range.end = l->end;
-        range.write = l->write;
-        range.cls = l->ofd ? Class::ofd : Class::posix;
-        range.manager_comm = comm;
-        range.manager_pid = pid;
-        range.owner_pid = static_cast<std::int32_t>(pid);  // fl_pid: the locking process
-        range.path = l->path;
-        range.granted_ns = time_ns;  // not known: when the reconcile found it
-        if (next.emplace(l->start, std::move(range)).second) ++result.added;
       }
-      result.removed += current.size();
-      current = std::move(next);
-      if (current.empty()) erase_key(table_.find(key));
     }
+    if (!pick || used.contains(*pick)) {
+      pick = Key{file.first, file.second,
+                 provisional_owner(pid, file.first, file.second, group.first, group.second)};
+      if (!table_.contains(*pick)) ++result.provisional;
+      provisional_.insert(*pick);
+    }
+    desired[*pick] = list;
+    used.insert(*pick);
+  }
+  return desired;
+}
+
+// 3. The table now says what the kernel says, keeping the path and grant time of what was right.
+void LockTable::rewrite_owners(std::uint32_t pid, const std::string& comm,
+                               const std::vector<Key>& keys,
+                               const std::map<Key, const LockList*>& desired, std::int64_t time_ns,
+                               ReconcileResult& result) {
+  for (const Key& key : keys) {
+    if (desired.contains(key)) continue;
+    const auto it = table_.find(key);
+    result.removed += it->second.size();
+    erase_key(it);
+  }
+  for (const auto& [key, list] : desired) {
+    Ranges& current = table_[key];
+    Ranges next;
+    for (const KernelLock* l : *list) {
+      const auto it = current.find(l->start);
+      if (it != current.end() && it->second.end == l->end && it->second.write == l->write) {
+        Range kept = std::move(it->second);
+        current.erase(it);
+        kept.cls = l->ofd ? Class::ofd : Class::posix;
+        next.emplace(l->start, std::move(kept));
+        continue;
+      }
+      Range range;
+      range.end = l->end;
+      range.write = l->write;
+      range.cls = l->ofd ? Class::ofd : Class::posix;
+      range.manager_comm = comm;
+      range.manager_pid = pid;
+      range.owner_pid = static_cast<std::int32_t>(pid);  // fl_pid: the locking process
+      range.path = l->path;
+      range.granted_ns = time_ns;  // not known: when the reconcile found it
+      if (next.emplace(l->start, std::move(range)).second) ++result.added;
+    }
+    result.removed += current.size();
+    current = std::move(next);
+    if (current.empty()) erase_key(table_.find(key));
   }
 }
 

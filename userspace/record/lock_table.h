@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "capture/lock_changes.h"
@@ -88,9 +89,20 @@ class LockTable {
   void adopt_provisional(const LockChange& change, const Key& key);
   void rekey(const Key& from, const Key& to);
   void erase_key(std::map<Key, Ranges>::iterator it);
-  void reconcile_manager(std::uint32_t pid, const std::string& comm,
-                         const std::vector<const KernelLock*>& locks, std::int64_t time_ns,
-                         ReconcileResult& result);
+  // A reconcile, per manager and then per file: which table owner each kernel owner is, then the
+  // table's ranges rewritten to the kernel's.
+  using LockList = std::vector<const KernelLock*>;
+  using File = std::pair<std::uint64_t, std::uint64_t>;  // (dev, ino)
+  using Group = std::pair<bool, std::uint64_t>;          // (ofd, file_id); POSIX locks: one group
+  void reconcile_manager(std::uint32_t pid, const std::string& comm, const LockList& locks,
+                         std::int64_t time_ns, ReconcileResult& result);
+  std::map<Key, const LockList*> match_owners(std::uint32_t pid, const File& file,
+                                              const std::map<Group, LockList>& groups,
+                                              const std::vector<Key>& keys,
+                                              ReconcileResult& result);
+  void rewrite_owners(std::uint32_t pid, const std::string& comm, const std::vector<Key>& keys,
+                      const std::map<Key, const LockList*>& desired, std::int64_t time_ns,
+                      ReconcileResult& result);
 
   std::map<Key, Ranges> table_;
   std::set<Key> provisional_;  // owners made up by a reconcile, until a change names the real one
