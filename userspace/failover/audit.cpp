@@ -103,16 +103,148 @@ const char* to_string(ReclaimStatus status) {
   return "?";
 }
 
+namespace {
+
+// One audit's matching of old locks to new ones, in two passes over the report's entries; each new
+// lock matches at most one old lock.
+class ReclaimMatcher {
+ public:
+  ReclaimMatcher(const std::vector<LockRecord>& new_locks, const std::string& new_root)
+      : new_locks_(new_locks), used_(new_locks.size(), false) {
+    new_paths_.reserve(new_locks.size());
+    for (const auto& n : new_locks) new_paths_.push_back(relative(n.path, new_root));
+  }
+
+  // Exact matches first, so a range that moved cannot take the lock of one that did not. An old
+  // lock takes the first unused new lock (table order) of the same file, range and type whose
+  // client is the same or not named on one side.
+  void match_exact(std::vector<AuditedLock>& entries) {
+    using Exact = std::tuple<std::string_view, std::uint64_t, std::uint64_t, std::string_view>;
+    std::map<Exact, Queue> exact_any, exact_unnamed;
+    std::map<std::pair<Exact, std::string_view>, Queue> exact_by_client;
+    for (std::size_t i = 0; i < new_locks_.size(); ++i) {
+      const auto& n = new_locks_[i];
+      const Exact key{new_paths_[i], n.start, n.end, n.type};
+      exact_any[key].ids.push_back(i);
+      if (n.nlm_host.empty())
+        exact_unnamed[key].ids.push_back(i);
+      else
+        exact_by_client[{key, n.nlm_host}].ids.push_back(i);
+    }
+    auto first_of = [&](auto& queues, const auto& key) {
+      const auto it = queues.find(key);
+      return it == queues.end() ? kNone : it->second.first_unused(used_);
+    };
+    for (auto& a : entries) {
+      const auto& o = a.old_lock;
+      const Exact key{a.path, o.start, o.end, o.type};
+      std::size_t id = kNone;
+      if (o.nlm_host.empty()) {
+        id = first_of(exact_any, key);
+      } else {
+        id = std::min(first_of(exact_unnamed, key),
+                      first_of(exact_by_client, std::pair{key, std::string_view(o.nlm_host)}));
+      }
+      if (id != kNone) match(a, id, ReclaimStatus::reclaimed);
+    }
+  }
+
+  // Then the same client on the same file, but not as it was: an old lock whose client is named
+  // takes the first unused lock of that client on the file (any range); failing that, and for
+  // locks whose client is not named, the overlapping unused lock (client unnamed, or the same)
+  // with the smallest start - an overlap is required without names, so another client's lock
+  // elsewhere in the file does not count.
+  void match_moved(std::vector<AuditedLock>& entries) {
+    struct FileIndex {
+      std::vector<std::size_t> all, unnamed;
+      std::map<std::string_view, Queue> by_client;
+    };
+    std::map<std::string_view, FileIndex> files;
+    for (std::size_t i = 0; i < new_locks_.size(); ++i) {
+      if (used_[i]) continue;
+      FileIndex& f = files[new_paths_[i]];
+      f.all.push_back(i);
+      if (new_locks_[i].nlm_host.empty())
+        f.unnamed.push_back(i);
+      else
+        f.by_client[new_locks_[i].nlm_host].ids.push_back(i);
+    }
+    struct FileOverlaps {
+      OverlapIndex all, unnamed;
+    };
+    std::map<std::string_view, FileOverlaps> overlaps;
+    for (auto& [path, f] : files)
+      // Braces: clang 14 (the fuzz build) has no parenthesized aggregate initialization.
+      overlaps.try_emplace(path, FileOverlaps{OverlapIndex(std::move(f.all), new_locks_),
+                                              OverlapIndex(std::move(f.unnamed), new_locks_)});
+    for (auto& a : entries) {
+      if (a.status == ReclaimStatus::reclaimed) continue;
+      const auto file = files.find(a.path);
+      if (file == files.end()) continue;
+      FileOverlaps& o = overlaps.at(a.path);
+      const LockRecord& old = a.old_lock;
+      std::size_t id = kNone;
+      if (old.nlm_host.empty()) {
+        id = o.all.find(old.start, old.end);
+      } else {
+        if (auto q = file->second.by_client.find(old.nlm_host); q != file->second.by_client.end())
+          id = q->second.first_unused(used_);
+        if (id == kNone) id = o.unnamed.find(old.start, old.end);
+      }
+      if (id == kNone) continue;
+      match(a, id, ReclaimStatus::different_range);
+      o.all.remove(id);
+      if (new_locks_[id].nlm_host.empty()) o.unnamed.remove(id);
+    }
+  }
+
+  std::vector<LockRecord> unmatched() const {
+    std::vector<LockRecord> out;
+    for (std::size_t i = 0; i < new_locks_.size(); ++i)
+      if (!used_[i]) out.push_back(new_locks_[i]);
+    return out;
+  }
+
+ private:
+  void match(AuditedLock& a, std::size_t id, ReclaimStatus status) {
+    used_[id] = true;
+    a.status = status;
+    a.now = new_locks_[id];
+  }
+
+  const std::vector<LockRecord>& new_locks_;
+  std::vector<std::string> new_paths_;
+  std::vector<bool> used_;
+};
+
+void count(const AuditedLock& a, AuditReport& report) {
+  ClientAudit& c = report.clients[a.client];
+  ++c.locks;
+  ++report.locks;
+  switch (a.status) {
+    case ReclaimStatus::reclaimed:
+      ++c.reclaimed;
+      ++report.reclaimed;
+      break;
+    case ReclaimStatus::different_range:
+      ++c.different_range;
+      ++report.different_range;
+      break;
+    case ReclaimStatus::not_reclaimed:
+      ++c.not_reclaimed;
+      ++report.not_reclaimed;
+      break;
+  }
+}
+
+}  // namespace
+
 AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
                         const std::vector<LockRecord>& new_locks, const AuditOptions& options) {
   AuditReport report;
   report.at_ns = clock::now_ns();
   if (!old_locks.empty()) report.from_node = old_locks.front().node;
   if (!new_locks.empty()) report.to_node = new_locks.front().node;
-  std::vector<std::string> new_paths;
-  new_paths.reserve(new_locks.size());
-  for (const auto& n : new_locks) new_paths.push_back(relative(n.path, options.new_root));
-  std::vector<bool> used(new_locks.size(), false);
   report.entries.reserve(old_locks.size());
   for (const auto& o : old_locks) {
     AuditedLock a;
@@ -121,112 +253,11 @@ AuditReport audit_locks(const std::vector<LockRecord>& old_locks,
     a.path = relative(o.path, options.old_root);
     report.entries.push_back(std::move(a));
   }
-  auto match = [&](AuditedLock& a, std::size_t id, ReclaimStatus status) {
-    used[id] = true;
-    a.status = status;
-    a.now = new_locks[id];
-  };
-
-  // Exact matches first, so a range that moved cannot take the lock of one that did not. An old
-  // lock takes the first unused new lock (table order) of the same file, range and type whose
-  // client is the same or not named on one side.
-  using Exact = std::tuple<std::string_view, std::uint64_t, std::uint64_t, std::string_view>;
-  std::map<Exact, Queue> exact_any, exact_unnamed;
-  std::map<std::pair<Exact, std::string_view>, Queue> exact_by_client;
-  for (std::size_t i = 0; i < new_locks.size(); ++i) {
-    const auto& n = new_locks[i];
-    const Exact key{new_paths[i], n.start, n.end, n.type};
-    exact_any[key].ids.push_back(i);
-    if (n.nlm_host.empty())
-      exact_unnamed[key].ids.push_back(i);
-    else
-      exact_by_client[{key, n.nlm_host}].ids.push_back(i);
-  }
-  auto first_of = [&](auto& queues, const auto& key) {
-    const auto it = queues.find(key);
-    return it == queues.end() ? kNone : it->second.first_unused(used);
-  };
-  for (auto& a : report.entries) {
-    const auto& o = a.old_lock;
-    const Exact key{a.path, o.start, o.end, o.type};
-    std::size_t id = kNone;
-    if (o.nlm_host.empty()) {
-      id = first_of(exact_any, key);
-    } else {
-      id = std::min(first_of(exact_unnamed, key),
-                    first_of(exact_by_client, std::pair{key, std::string_view(o.nlm_host)}));
-    }
-    if (id != kNone) match(a, id, ReclaimStatus::reclaimed);
-  }
-
-  // Then the same client on the same file, but not as it was: an old lock whose client is named
-  // takes the first unused lock of that client on the file (any range); failing that, and for
-  // locks whose client is not named, the overlapping unused lock (client unnamed, or the same)
-  // with the smallest start - an overlap is required without names, so another client's lock
-  // elsewhere in the file does not count.
-  struct FileIndex {
-    std::vector<std::size_t> all, unnamed;
-    std::map<std::string_view, Queue> by_client;
-  };
-  std::map<std::string_view, FileIndex> files;
-  for (std::size_t i = 0; i < new_locks.size(); ++i) {
-    if (used[i]) continue;
-    FileIndex& f = files[new_paths[i]];
-    f.all.push_back(i);
-    if (new_locks[i].nlm_host.empty())
-      f.unnamed.push_back(i);
-    else
-      f.by_client[new_locks[i].nlm_host].ids.push_back(i);
-  }
-  struct FileOverlaps {
-    OverlapIndex all, unnamed;
-  };
-  std::map<std::string_view, FileOverlaps> overlaps;
-  for (auto& [path, f] : files)
-    // Braces: clang 14 (the fuzz build) has no parenthesized aggregate initialization.
-    overlaps.try_emplace(path, FileOverlaps{OverlapIndex(std::move(f.all), new_locks),
-                                            OverlapIndex(std::move(f.unnamed), new_locks)});
-  for (auto& a : report.entries) {
-    if (a.status == ReclaimStatus::reclaimed) continue;
-    const auto file = files.find(a.path);
-    if (file == files.end()) continue;
-    FileOverlaps& o = overlaps.at(a.path);
-    const LockRecord& old = a.old_lock;
-    std::size_t id = kNone;
-    if (old.nlm_host.empty()) {
-      id = o.all.find(old.start, old.end);
-    } else {
-      if (auto q = file->second.by_client.find(old.nlm_host); q != file->second.by_client.end())
-        id = q->second.first_unused(used);
-      if (id == kNone) id = o.unnamed.find(old.start, old.end);
-    }
-    if (id == kNone) continue;
-    match(a, id, ReclaimStatus::different_range);
-    o.all.remove(id);
-    if (new_locks[id].nlm_host.empty()) o.unnamed.remove(id);
-  }
-
-  for (const auto& a : report.entries) {
-    ClientAudit& c = report.clients[a.client];
-    ++c.locks;
-    ++report.locks;
-    switch (a.status) {
-      case ReclaimStatus::reclaimed:
-        ++c.reclaimed;
-        ++report.reclaimed;
-        break;
-      case ReclaimStatus::different_range:
-        ++c.different_range;
-        ++report.different_range;
-        break;
-      case ReclaimStatus::not_reclaimed:
-        ++c.not_reclaimed;
-        ++report.not_reclaimed;
-        break;
-    }
-  }
-  for (std::size_t i = 0; i < new_locks.size(); ++i)
-    if (!used[i]) report.unmatched.push_back(new_locks[i]);
+  ReclaimMatcher matcher(new_locks, options.new_root);
+  matcher.match_exact(report.entries);
+  matcher.match_moved(report.entries);
+  for (const auto& a : report.entries) count(a, report);
+  report.unmatched = matcher.unmatched();
   return report;
 }
 
