@@ -104,8 +104,9 @@ static long walk_step(__u32 i, void *ctx)
 	}
 	parent = BPF_CORE_READ(d, d_parent);
 	if (parent == d) {
-		// A filesystem root that is no mount's root: an anonymous dentry of a file opened by
-		// handle (open_by_handle_at, as Ganesha does) whose parents are not in the dcache.
+		// A filesystem root that is no mount's root: an anonymous dentry of a file opened
+		// by handle (open_by_handle_at, as Ganesha does) whose parents are not in the
+		// dcache.
 		w->flags |= LF_PATH_DISCONNECTED;
 		return 1;
 	}
@@ -348,7 +349,7 @@ static __always_inline void manager_named(const char *comm, __u32 how)
 			bpf_map_delete_elem(&lock_managers, &tgid);
 			return;
 		}
-		mark_manager(tgid);  // before the hash entry: the bitmap stays a superset
+		mark_manager(tgid); // before the hash entry: the bitmap stays a superset
 		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0)
 			lcount(LF_LCNT_MANAGER_ADDS);
 		return;
@@ -374,8 +375,9 @@ int tracepoint__task__task_rename(struct trace_event_raw_task_rename *ctx)
 {
 	char comm[LF_COMM_LEN] = {};
 
+	// A thread's name (or another process's): the process name is the leader's.
 	if ((__u32)ctx->pid != (__u32)(bpf_get_current_pid_tgid() >> 32))
-		return 0;  // a thread's name (or another process's): the process name is the leader's
+		return 0;
 	bpf_probe_read_kernel_str(comm, sizeof(comm), ctx->newcomm);
 	manager_named(comm, LF_ADDED_BY_RENAME);
 	return 0;

@@ -42,7 +42,7 @@ struct lf_path_walk {
 	__u32 off;    /* bytes used in the path buffer */
 	__u32 depth;  /* names written */
 	__u32 max_depth;
-	__u32 flags;  /* LF_PATH_* */
+	__u32 flags; /* LF_PATH_* */
 };
 
 #endif /* LOCKFERRY_LOCK_WATCH_BPF_H */

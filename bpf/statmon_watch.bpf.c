@@ -233,7 +233,7 @@ static __always_inline int open_exit(long ret)
 
 	tid = current_tid();
 	if (!maybe_pending(tid))
-		return 0;  // this thread is not between enter and exit of anything we follow
+		return 0; // this thread is not between enter and exit of anything we follow
 	p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
 		return 0;
@@ -349,7 +349,7 @@ int tracepoint__syscalls__sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 
 	fk.tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!tracked_slots[LF_SLOT(fk.tgid)])
-		return 0;  // this process has no file of a watched directory open
+		return 0; // this process has no file of a watched directory open
 	fk.fd = (__u32)ctx->args[0];
 	fv = bpf_map_lookup_elem(&tracked_fds, &fk);
 	if (!fv)
@@ -489,7 +489,7 @@ static __noinline __u32 resolve_dir(__s32 dfd, const char *upath, __u32 *name_of
 	if (dirlen < 0)
 		dirlen = 0;
 	if (dirlen >= LF_REL_LEN || last >= LF_PATH_LEN)
-		return 0;  // longer than any directory userspace can register
+		return 0; // longer than any directory userspace can register
 	dentry_dir_key(base, &dk);
 	s->key.dev = dk.dev;
 	s->key.ino = dk.ino;
@@ -497,7 +497,7 @@ static __noinline __u32 resolve_dir(__s32 dfd, const char *upath, __u32 *name_of
 	// i < dirlen would have the verifier walk every possible length separately.
 	__builtin_memset(s->key.rel, 0, sizeof(s->key.rel));
 	len = dirlen;
-	asm volatile("" : "+r"(len));  // keep clang from dropping the mask the verifier needs
+	asm volatile("" : "+r"(len)); // keep clang from dropping the mask the verifier needs
 	len &= LF_REL_LEN - 1;
 	bpf_probe_read_kernel(s->key.rel, len, s->path + start);
 	*name_off = last + 1;

@@ -6,7 +6,8 @@
 
 #include "lockferry/events.h"
 
-/* include/uapi/linux/fcntl.h (the open flags, which cross to userspace, are in lockferry/events.h) */
+/* include/uapi/linux/fcntl.h (the open flags, which cross to userspace, are in lockferry/events.h)
+ */
 #define LF_AT_FDCWD -100
 #define LF_AT_REMOVEDIR 0x200
 

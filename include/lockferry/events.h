@@ -25,41 +25,41 @@
 /* Every ring-buffer record starts with this header; `kind` selects the struct that follows.
  * Later concerns (lock grants from posix_lock_inode) add kinds and structs, never change this. */
 struct lf_event_header {
-	__u16 version; /* LF_EVENTS_VERSION */
-	__u16 kind;    /* enum lf_event_kind */
-	__u32 size;    /* sizeof the whole event struct, for forward compatibility checks */
-	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
-	__u32 pid;     /* tgid of the process */
-	__u32 tid;
-	char comm[LF_COMM_LEN];
+  __u16 version; /* LF_EVENTS_VERSION */
+  __u16 kind;    /* enum lf_event_kind */
+  __u32 size;    /* sizeof the whole event struct, for forward compatibility checks */
+  __u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+  __u32 pid;     /* tgid of the process */
+  __u32 tid;
+  char comm[LF_COMM_LEN];
 };
 
 enum lf_event_kind {
-	/* Monitor-directory file events (struct lf_file_event), statmon_watch.bpf.c. */
-	/* Opens: FMODE_CREATED moved between kernels (1 << 20, later 1 << 21), so "created" is only
-	 * claimed when O_EXCL proves it (statd's nsm_insert_monitored_host). The fd is now tracked. */
-	LF_EV_FILE_CREATED = 1,     /* open(O_CREAT|O_EXCL) succeeded: a new file */
-	LF_EV_FILE_UPDATED = 2,     /* open with O_CREAT or O_TRUNC, file possibly existed */
-	LF_EV_FILE_CLOSED = 3,      /* the tracked fd was closed: the content is complete */
-	LF_EV_FILE_RENAMED = 4,     /* rename; old and/or new side lies in a watched directory */
-	LF_EV_FILE_DELETED = 5,     /* unlink of a file in a watched directory */
-	/* Lock manager grants and releases (struct lf_lock_event), lock_watch.bpf.c. Only
-	 * successful ones are emitted; failed attempts are only counted. */
-	LF_EV_LOCK_GRANTED = 16,  /* F_RDLCK/F_WRLCK set on [start, end] for owner */
-	LF_EV_LOCK_RELEASED = 17, /* F_UNLCK of [start, end] for owner (explicit, or on close) */
+  /* Monitor-directory file events (struct lf_file_event), statmon_watch.bpf.c. */
+  /* Opens: FMODE_CREATED moved between kernels (1 << 20, later 1 << 21), so "created" is only
+   * claimed when O_EXCL proves it (statd's nsm_insert_monitored_host). The fd is now tracked. */
+  LF_EV_FILE_CREATED = 1, /* open(O_CREAT|O_EXCL) succeeded: a new file */
+  LF_EV_FILE_UPDATED = 2, /* open with O_CREAT or O_TRUNC, file possibly existed */
+  LF_EV_FILE_CLOSED = 3,  /* the tracked fd was closed: the content is complete */
+  LF_EV_FILE_RENAMED = 4, /* rename; old and/or new side lies in a watched directory */
+  LF_EV_FILE_DELETED = 5, /* unlink of a file in a watched directory */
+  /* Lock manager grants and releases (struct lf_lock_event), lock_watch.bpf.c. Only
+   * successful ones are emitted; failed attempts are only counted. */
+  LF_EV_LOCK_GRANTED = 16,  /* F_RDLCK/F_WRLCK set on [start, end] for owner */
+  LF_EV_LOCK_RELEASED = 17, /* F_UNLCK of [start, end] for owner (explicit, or on close) */
 };
 
 /* One file in a watched directory changed. `dir_id` names the directory (watched_dirs value);
  * 0 means "not in a watched directory" (the other side of a rename). */
 struct lf_file_event {
-	struct lf_event_header hdr;
-	__u32 dir_id;      /* new side for renames */
-	__u32 old_dir_id;  /* LF_EV_FILE_RENAMED: old side; else 0 */
-	__u32 open_flags;  /* CREATED/TRUNCATED/CLOSED: flags of the open (LF_O_*) */
-	__u32 rename_flags; /* LF_EV_FILE_RENAMED: LF_RENAME_* */
-	__s64 ret;         /* the syscall's return value (fd for opens) */
-	char name[LF_NAME_LEN];     /* file name inside dir_id (for renames: the new name) */
-	char old_name[LF_NAME_LEN]; /* LF_EV_FILE_RENAMED: the old name */
+  struct lf_event_header hdr;
+  __u32 dir_id;               /* new side for renames */
+  __u32 old_dir_id;           /* LF_EV_FILE_RENAMED: old side; else 0 */
+  __u32 open_flags;           /* CREATED/TRUNCATED/CLOSED: flags of the open (LF_O_*) */
+  __u32 rename_flags;         /* LF_EV_FILE_RENAMED: LF_RENAME_* */
+  __s64 ret;                  /* the syscall's return value (fd for opens) */
+  char name[LF_NAME_LEN];     /* file name inside dir_id (for renames: the new name) */
+  char old_name[LF_NAME_LEN]; /* LF_EV_FILE_RENAMED: the old name */
 };
 
 /* lf_file_event.open_flags: open(2) flags (include/uapi/asm-generic/fcntl.h; the same values on
@@ -76,13 +76,13 @@ struct lf_file_event {
 
 /* Watched directories by identity. dev is the kernel's encoding (MKDEV: major << 20 | minor). */
 struct lf_dir_key {
-	__u64 dev;
-	__u64 ino;
+  __u64 dev;
+  __u64 ino;
 };
 
 struct lf_dir_value {
-	__u32 dir_id; /* userspace's id for this directory; never reused within one run */
-	__u32 pad;
+  __u32 dir_id; /* userspace's id for this directory; never reused within one run */
+  __u32 pad;
 };
 
 /* How rename/unlink path strings are resolved without a dentry: for each watched directory W
@@ -92,9 +92,9 @@ struct lf_dir_value {
  * {base, dirname}. So "/var/lib/nfs/sm/x", "sm/x" from /var/lib/nfs and "x" from the monitor
  * directory all resolve with one hash lookup. Paths with "..", "//" or "./" do not match. */
 struct lf_path_key {
-	__u64 dev;
-	__u64 ino;
-	char rel[LF_REL_LEN]; /* no leading or trailing '/', zero-padded; "" = the directory itself */
+  __u64 dev;
+  __u64 ino;
+  char rel[LF_REL_LEN]; /* no leading or trailing '/', zero-padded; "" = the directory itself */
 };
 
 /* ---- lock capture (bpf/lock_watch.bpf.c) ---- */
@@ -109,8 +109,8 @@ struct lf_path_key {
 
 /* Which kernel hook saw the change (struct lf_lock_event.source). */
 enum lf_lock_source {
-	LF_LOCK_SRC_POSIX_LOCK_INODE = 1,   /* filelock:posix_lock_inode: set/unlock, incl. OFD */
-	LF_LOCK_SRC_LOCKS_REMOVE_POSIX = 2, /* filelock:locks_remove_posix: release on close */
+  LF_LOCK_SRC_POSIX_LOCK_INODE = 1,   /* filelock:posix_lock_inode: set/unlock, incl. OFD */
+  LF_LOCK_SRC_LOCKS_REMOVE_POSIX = 2, /* filelock:locks_remove_posix: release on close */
 };
 
 /* struct lf_lock_event.path_flags */
@@ -135,39 +135,39 @@ enum lf_lock_source {
 
 /* One successful lock grant or release by a lock manager process. */
 struct lf_lock_event {
-	struct lf_event_header hdr; /* pid = tgid of the lock manager, comm = its thread's comm */
-	char manager_comm[LF_COMM_LEN]; /* comm of the manager's thread-group leader */
-	__u64 dev;   /* inode's superblock device, kernel encoding (major << 20 | minor) */
-	__u64 ino;
-	__u64 owner; /* fl_owner: files_struct (fcntl), struct file (OFD), nlm_lockowner (lockd) */
-	__s64 start; /* fl_start */
-	__s64 end;   /* fl_end, inclusive; LF_OFFSET_MAX = to end of file */
-	__s32 ret;   /* the kernel's result (always 0 in emitted events) */
-	__s32 fl_pid;   /* fl_pid: the locking tgid (OFD locks too; only /proc/locks shows them as -1) */
-	__u32 fl_flags; /* LF_FL_* */
-	__u8 type;      /* LF_F_RDLCK, LF_F_WRLCK, LF_F_UNLCK */
-	__u8 source;    /* enum lf_lock_source */
-	__u8 path_depth; /* names in `path` */
-	__u8 path_flags; /* LF_PATH_* */
-	__u32 path_len;  /* bytes of `path` used */
-	__u32 pad;
-	char path[LF_LOCK_PATH_LEN];
-	char nlm_host[LF_HOST_LEN]; /* "" unless kernel lockd with BTF for its nlm_host */
+  struct lf_event_header hdr;     /* pid = tgid of the lock manager, comm = its thread's comm */
+  char manager_comm[LF_COMM_LEN]; /* comm of the manager's thread-group leader */
+  __u64 dev; /* inode's superblock device, kernel encoding (major << 20 | minor) */
+  __u64 ino;
+  __u64 owner;     /* fl_owner: files_struct (fcntl), struct file (OFD), nlm_lockowner (lockd) */
+  __s64 start;     /* fl_start */
+  __s64 end;       /* fl_end, inclusive; LF_OFFSET_MAX = to end of file */
+  __s32 ret;       /* the kernel's result (always 0 in emitted events) */
+  __s32 fl_pid;    /* fl_pid: the locking tgid (OFD locks too; only /proc/locks shows them as -1) */
+  __u32 fl_flags;  /* LF_FL_* */
+  __u8 type;       /* LF_F_RDLCK, LF_F_WRLCK, LF_F_UNLCK */
+  __u8 source;     /* enum lf_lock_source */
+  __u8 path_depth; /* names in `path` */
+  __u8 path_flags; /* LF_PATH_* */
+  __u32 path_len;  /* bytes of `path` used */
+  __u32 pad;
+  char path[LF_LOCK_PATH_LEN];
+  char nlm_host[LF_HOST_LEN]; /* "" unless kernel lockd with BTF for its nlm_host */
 };
 
 /* Lock manager processes the lock programs record (map "lock_managers", key: tgid). Userspace
  * keeps it current from /proc; the exec/rename programs add a process the moment it takes a
  * configured name (map "manager_names", key: comm zero-padded to LF_COMM_LEN). */
 struct lf_manager_value {
-	__u32 added_by; /* enum lf_manager_added_by */
-	__u32 pad;
+  __u32 added_by; /* enum lf_manager_added_by */
+  __u32 pad;
 };
 
 /* Who put a process into lock_managers (struct lf_manager_value.added_by). */
 enum lf_manager_added_by {
-	LF_ADDED_BY_SCAN = 1,   /* userspace's /proc scan */
-	LF_ADDED_BY_EXEC = 2,   /* tracepoint sched/sched_process_exec */
-	LF_ADDED_BY_RENAME = 3, /* tracepoint task/task_rename */
+  LF_ADDED_BY_SCAN = 1,   /* userspace's /proc scan */
+  LF_ADDED_BY_EXEC = 2,   /* tracepoint sched/sched_process_exec */
+  LF_ADDED_BY_RENAME = 3, /* tracepoint task/task_rename */
 };
 
 /* Value of a manager_names entry: its presence is what counts. */
@@ -181,27 +181,27 @@ enum lf_manager_added_by {
 
 /* Per-CPU counters of the lock programs (array map "lock_counters"). */
 enum lf_lock_counter {
-	LF_LCNT_HITS = 0,      /* lock operations by a lock manager process (passed the tgid filter) */
-	LF_LCNT_GRANTS = 1,    /* LF_EV_LOCK_GRANTED emitted */
-	LF_LCNT_RELEASES = 2,  /* LF_EV_LOCK_RELEASED emitted */
-	LF_LCNT_FAILED = 3,    /* not granted (conflict, deferred, ENOLCK) or test-only: not emitted */
-	LF_LCNT_DROPS = 4,     /* ring buffer full: an event was lost, the lock table may be wrong */
-	LF_LCNT_PATH_TRUNCATED = 5, /* path longer than the depth/buffer, or disconnected */
-	LF_LCNT_MANAGER_ADDS = 6,   /* manager processes added in the kernel (exec/rename) */
-	LF_LCNT_IMPOSTORS = 7,      /* processes that took a manager's name but are not root (nor a
-	                             * kernel thread): not added */
-	LF_LCNT_MAX = 8,
+  LF_LCNT_HITS = 0,     /* lock operations by a lock manager process (passed the tgid filter) */
+  LF_LCNT_GRANTS = 1,   /* LF_EV_LOCK_GRANTED emitted */
+  LF_LCNT_RELEASES = 2, /* LF_EV_LOCK_RELEASED emitted */
+  LF_LCNT_FAILED = 3,   /* not granted (conflict, deferred, ENOLCK) or test-only: not emitted */
+  LF_LCNT_DROPS = 4,    /* ring buffer full: an event was lost, the lock table may be wrong */
+  LF_LCNT_PATH_TRUNCATED = 5, /* path longer than the depth/buffer, or disconnected */
+  LF_LCNT_MANAGER_ADDS = 6,   /* manager processes added in the kernel (exec/rename) */
+  LF_LCNT_IMPOSTORS = 7,      /* processes that took a manager's name but are not root (nor a
+                               * kernel thread): not added */
+  LF_LCNT_MAX = 8,
 };
 
 /* Per-CPU counters (array map "counters"), summed over CPUs by userspace. */
 enum lf_counter {
-	LF_CNT_HITS = 0,       /* syscalls that passed the cheap filters (flags, success) */
-	LF_CNT_MATCHED = 1,    /* ... whose directory is watched */
-	LF_CNT_EMITS = 2,      /* events put on the ring buffer */
-	LF_CNT_DROPS = 3,      /* ring buffer full: an event was lost, userspace must rescan */
-	LF_CNT_UNRESOLVED = 4, /* a path could not be read or was too long to resolve */
-	LF_CNT_FD_UNTRACKED = 5, /* a close was seen for a tracked fd that now holds another file */
-	LF_CNT_MAX = 8,
+  LF_CNT_HITS = 0,         /* syscalls that passed the cheap filters (flags, success) */
+  LF_CNT_MATCHED = 1,      /* ... whose directory is watched */
+  LF_CNT_EMITS = 2,        /* events put on the ring buffer */
+  LF_CNT_DROPS = 3,        /* ring buffer full: an event was lost, userspace must rescan */
+  LF_CNT_UNRESOLVED = 4,   /* a path could not be read or was too long to resolve */
+  LF_CNT_FD_UNTRACKED = 5, /* a close was seen for a tracked fd that now holds another file */
+  LF_CNT_MAX = 8,
 };
 
 #endif /* LOCKFERRY_EVENTS_H */

@@ -31,7 +31,9 @@ T quantile(std::vector<T> v, double q) {
   return v[std::min(idx, v.size() - 1)];
 }
 template <typename T>
-T median(std::vector<T> v) { return quantile(std::move(v), 0.5); }
+T median(std::vector<T> v) {
+  return quantile(std::move(v), 0.5);
+}
 
 // "--name=value" flags; `value_of` returns the fallback when absent.
 class Flags {

@@ -27,8 +27,8 @@
 
 #include "bench_util.h"
 #include "capture/capture.h"
-#include "record/recorder.h"
 #include "common/files.h"
+#include "record/recorder.h"
 #include "store/dir_store.h"
 
 namespace fs = std::filesystem;

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Capture against the real kernel: records written the way rpc.statd writes them (nfs-utils
 // support/nsm/file.c) must come out as FileChanges, in BPF mode and in both fallback modes.
+#include "capture/capture.h"
+
 #include <bpf/bpf.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,11 +18,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
-
 #include "bpf_env.h"
-#include "capture/capture.h"
 #include "capture/dir_keys.h"
 #include "lockferry/events.h"
 
@@ -55,7 +55,9 @@ class TempTree {
 
 std::string test_pin_dir() { return "/sys/fs/bpf/lockferry-test-" + std::to_string(::getpid()); }
 
-std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+std::string join(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
 
 // --- what rpc.statd does, as raw syscalls (returning false on any failure) ---
 
@@ -68,18 +70,23 @@ bool write_all_and_close(int fd) {
 
 // nsm_insert_monitored_host: open(O_WRONLY|O_CREAT|O_EXCL|O_SYNC), write, close.
 bool statd_create(int dfd, const std::string& path) {
-  return write_all_and_close(::openat(dfd, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0600));
+  return write_all_and_close(
+      ::openat(dfd, path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0600));
 }
 
 // nsm_atomic_write: temp file with O_CREAT|O_TRUNC|O_SYNC, write, close, rename() over the
 // record. New nfs-utils name the temp ".<name>.new", older ones "<name>.new".
 bool statd_update(int dfd, const std::string& dir, const std::string& name, bool dot_temp = true) {
   const std::string temp = join(dir, dot_temp ? "." + name + ".new" : name + ".new");
-  if (!write_all_and_close(::openat(dfd, temp.c_str(), O_CREAT | O_TRUNC | O_SYNC | O_WRONLY, 0644))) return false;
+  if (!write_all_and_close(
+          ::openat(dfd, temp.c_str(), O_CREAT | O_TRUNC | O_SYNC | O_WRONLY, 0644)))
+    return false;
   return ::renameat(dfd, temp.c_str(), dfd, join(dir, name).c_str()) == 0;
 }
 
-bool statd_delete(int dfd, const std::string& path) { return ::unlinkat(dfd, path.c_str(), 0) == 0; }
+bool statd_delete(int dfd, const std::string& path) {
+  return ::unlinkat(dfd, path.c_str(), 0) == 0;
+}
 
 // Runs `body` in a child process (so events carry a pid that is not ours, and chdir() stays
 // there) and returns the child's pid; the child's false return fails the test.
@@ -88,7 +95,8 @@ pid_t in_child(const std::function<bool()>& body) {
   if (pid == 0) ::_exit(body() ? 0 : 1);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "file operations in child " << pid << " failed";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "file operations in child " << pid << " failed";
   return pid;
 }
 
@@ -140,13 +148,13 @@ class Harness {
 std::string describe(const std::vector<FileChange>& changes) {
   std::string out;
   for (const auto& c : changes)
-    out += std::string(c.kind == FileChange::Kind::written ? " written " : " removed ") + c.dir + "/" + c.name +
-           " pid " + std::to_string(c.pid) + ";";
+    out += std::string(c.kind == FileChange::Kind::written ? " written " : " removed ") + c.dir +
+           "/" + c.name + " pid " + std::to_string(c.pid) + ";";
   return out.empty() ? " none" : out;
 }
 
-void expect_change(const FileChange& c, FileChange::Kind kind, const std::string& dir, const std::string& name,
-                   pid_t pid) {
+void expect_change(const FileChange& c, FileChange::Kind kind, const std::string& dir,
+                   const std::string& name, pid_t pid) {
   EXPECT_EQ(c.kind, kind) << "for " << c.dir << "/" << c.name;
   EXPECT_EQ(c.dir, dir);
   EXPECT_EQ(c.name, name);
@@ -182,7 +190,8 @@ TEST_F(BpfCapture, ReportsRecordsCreatedUpdatedAndDeletedTheStatdWay) {
   ASSERT_TRUE(h.wait_for(2));
   expect_change(h.changes[1], W, sm, "client1", updater);
 
-  pid_t old_updater = in_child([&] { return statd_update(AT_FDCWD, sm, "client1", /*dot_temp=*/false); });
+  pid_t old_updater =
+      in_child([&] { return statd_update(AT_FDCWD, sm, "client1", /*dot_temp=*/false); });
   ASSERT_TRUE(h.wait_for(3));
   expect_change(h.changes[2], W, sm, "client1", old_updater);
 
@@ -204,14 +213,16 @@ TEST_F(BpfCapture, IgnoresFilesOutsideTheWatchedDirectory) {
 
   pid_t child = in_child([&] {
     return statd_create(AT_FDCWD, other + "/client1") && statd_update(AT_FDCWD, other, "client1") &&
-           statd_create(AT_FDCWD, sub + "/client2") && statd_create(AT_FDCWD, t.root() + "/client3") &&
+           statd_create(AT_FDCWD, sub + "/client2") &&
+           statd_create(AT_FDCWD, t.root() + "/client3") &&
            statd_delete(AT_FDCWD, other + "/client1") &&
            ::rename((sub + "/client2").c_str(), (other + "/client2").c_str()) == 0 &&
            statd_create(AT_FDCWD, sm + "/marker");
   });
   ASSERT_TRUE(h.wait_for(1));
   h.settle();
-  ASSERT_EQ(h.changes.size(), 1u) << "first unexpected change: " << h.changes[0].dir << "/" << h.changes[0].name;
+  ASSERT_EQ(h.changes.size(), 1u) << "first unexpected change: " << h.changes[0].dir << "/"
+                                  << h.changes[0].name;
   expect_change(h.changes[0], W, sm, "marker", child);
 }
 
@@ -223,9 +234,10 @@ TEST_F(BpfCapture, ResolvesNamesRelativeToTheWorkingDirectory) {
 
   // rpc.statd chdir()s into its state directory (nsm_drop_privileges).
   pid_t child = in_child([&] {
-    return ::chdir(sm.c_str()) == 0 && statd_create(AT_FDCWD, "a") && statd_update(AT_FDCWD, "", "a") &&
-           statd_delete(AT_FDCWD, "a") && ::chdir("..") == 0 && statd_create(AT_FDCWD, "sm/b") &&
-           statd_update(AT_FDCWD, "sm", "b") && ::chdir("..") == 0 && statd_delete(AT_FDCWD, "nfs/sm/b");
+    return ::chdir(sm.c_str()) == 0 && statd_create(AT_FDCWD, "a") &&
+           statd_update(AT_FDCWD, "", "a") && statd_delete(AT_FDCWD, "a") && ::chdir("..") == 0 &&
+           statd_create(AT_FDCWD, "sm/b") && statd_update(AT_FDCWD, "sm", "b") &&
+           ::chdir("..") == 0 && statd_delete(AT_FDCWD, "nfs/sm/b");
   });
   ASSERT_TRUE(h.wait_for(6));
   expect_change(h.changes[0], W, sm, "a", child);
@@ -249,8 +261,8 @@ TEST_F(BpfCapture, ResolvesNamesRelativeToADirectoryFd) {
     int smfd = ::open(sm.c_str(), O_DIRECTORY | O_RDONLY);
     int nfsfd = ::open(nfs.c_str(), O_DIRECTORY | O_RDONLY);
     bool ok = smfd >= 0 && nfsfd >= 0 && statd_create(smfd, "c") && statd_update(smfd, "", "c") &&
-              statd_delete(smfd, "c") && statd_create(nfsfd, "sm/d") && statd_update(nfsfd, "sm", "d") &&
-              statd_delete(nfsfd, "sm/d");
+              statd_delete(smfd, "c") && statd_create(nfsfd, "sm/d") &&
+              statd_update(nfsfd, "sm", "d") && statd_delete(nfsfd, "sm/d");
     ::close(smfd);
     ::close(nfsfd);
     return ok;
@@ -290,7 +302,9 @@ TEST_F(BpfCapture, CountersMoveWithEvents) {
   h.settle(50ms);
   const Counters before = h.capture->counters();
 
-  in_child([&] { return statd_create(AT_FDCWD, sm + "/client1") && statd_delete(AT_FDCWD, sm + "/client1"); });
+  in_child([&] {
+    return statd_create(AT_FDCWD, sm + "/client1") && statd_delete(AT_FDCWD, sm + "/client1");
+  });
   ASSERT_TRUE(h.wait_for(2));
   const Counters after = h.capture->counters();
   EXPECT_GT(after.hits, before.hits);
@@ -308,8 +322,9 @@ TEST_F(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
   ASSERT_TRUE(h.capture) << h.error;
   EXPECT_NE(h.capture->mode_reason().find(pins), std::string::npos) << h.capture->mode_reason();
 
-  for (const char* name : {"watched_dirs", "watched_paths", "tracked_fds", "counters", "events", "sys_enter_openat",
-                           "sys_exit_openat", "sys_enter_close", "sys_exit_close", "sys_exit_renameat2"})
+  for (const char* name :
+       {"watched_dirs", "watched_paths", "tracked_fds", "counters", "events", "sys_enter_openat",
+        "sys_exit_openat", "sys_enter_close", "sys_exit_close", "sys_exit_renameat2"})
     EXPECT_TRUE(fs::exists(pins + "/" + name)) << name;
 
   // What `bpftool map dump pinned .../watched_dirs` shows: our directory's kernel identity.
@@ -369,7 +384,8 @@ TEST_F(BpfCapture, ASecondInstanceLeavesALiveInstancesPinsAlone) {
 
   {
     Harness second(Mode::bpf, {sm}, pins);
-    ASSERT_TRUE(second.capture) << "pinning is optional, capture must still start: " << second.error;
+    ASSERT_TRUE(second.capture) << "pinning is optional, capture must still start: "
+                                << second.error;
     EXPECT_NE(second.capture->mode_reason().find("not pinned"), std::string::npos)
         << second.capture->mode_reason();
     pid_t child = in_child([&] { return statd_create(AT_FDCWD, sm + "/client1"); });
@@ -420,7 +436,8 @@ TEST_F(BpfCapture, AutomaticModePicksBpf) {
 class FallbackCapture : public ::testing::TestWithParam<Mode> {
  protected:
   void SetUp() override {
-    if (GetParam() == Mode::fanotify && ::geteuid() != 0) GTEST_SKIP() << "fanotify needs root here";
+    if (GetParam() == Mode::fanotify && ::geteuid() != 0)
+      GTEST_SKIP() << "fanotify needs root here";
   }
 };
 
@@ -451,7 +468,8 @@ TEST_P(FallbackCapture, ReportsTheSameChangesAsBpf) {
   ASSERT_TRUE(h.wait_for(3)) << "got:" << describe(h.changes);
   expect_change(h.changes[2], W, sm, "client1", 0);
 
-  const pid_t mover = in_child([&] { return ::rename((sm + "/client1").c_str(), (bak + "/client1").c_str()) == 0; });
+  const pid_t mover = in_child(
+      [&] { return ::rename((sm + "/client1").c_str(), (bak + "/client1").c_str()) == 0; });
   ASSERT_TRUE(h.wait_for(5)) << "got:" << describe(h.changes);
   expect_change(h.changes[3], R, sm, "client1", has_pid ? mover : 0);
   expect_change(h.changes[4], W, bak, "client1", has_pid ? mover : 0);

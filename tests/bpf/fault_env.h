@@ -6,6 +6,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -20,8 +21,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "control/client.h"
 #include "store/store.h"
@@ -108,7 +107,8 @@ inline std::string statd_line(const std::string& mon_name, const std::string& my
 }
 
 // The three things rpc.statd does to a record file (nfs-utils support/nsm/file.c).
-inline bool statd_create(const std::string& dir, const std::string& name, const std::string& my_name = "nodeA") {
+inline bool statd_create(const std::string& dir, const std::string& name,
+                         const std::string& my_name = "nodeA") {
   int fd = ::open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0600);
   if (fd < 0) return false;
   const std::string line = statd_line(name, my_name);
@@ -119,8 +119,8 @@ inline bool statd_create(const std::string& dir, const std::string& name, const 
 
 // A rewrite goes through a temp copy renamed over the record: ".<name>.new" (nfs-utils 2.8.2+)
 // or "<name>.new" (Debian 12's 2.6.2); `debian_temp` picks the latter.
-inline bool statd_rewrite(const std::string& dir, const std::string& name, const std::string& my_name,
-                          bool debian_temp) {
+inline bool statd_rewrite(const std::string& dir, const std::string& name,
+                          const std::string& my_name, bool debian_temp) {
   const std::string temp = dir + "/" + (debian_temp ? name + ".new" : "." + name + ".new");
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_SYNC, 0600);
   if (fd < 0) return false;
@@ -147,7 +147,8 @@ inline std::map<std::string, std::string> dir_state(const std::string& dir) {
 }
 
 // File name -> the lines the store holds for it, as statd's file would read.
-inline std::map<std::string, std::string> store_state(const std::string& store_dir, const std::string& node) {
+inline std::map<std::string, std::string> store_state(const std::string& store_dir,
+                                                      const std::string& node) {
   std::map<std::string, std::string> out;
   auto store = store::open_store("dir://" + store_dir);
   if (!store) return {{"<store error>", store.error().message}};
@@ -162,8 +163,10 @@ inline std::string describe_difference(const std::map<std::string, std::string>&
   std::string out;
   for (const auto& [name, content] : dir) {
     auto it = stored.find(name);
-    if (it == stored.end()) out += "  missing in store: " + name + "\n";
-    else if (it->second != content) out += "  differs: " + name + "\n    dir:   " + content + "    store: " + it->second;
+    if (it == stored.end())
+      out += "  missing in store: " + name + "\n";
+    else if (it->second != content)
+      out += "  differs: " + name + "\n    dir:   " + content + "    store: " + it->second;
   }
   for (const auto& [name, content] : stored)
     if (!dir.count(name)) out += "  only in store: " + name + "\n";
@@ -183,7 +186,8 @@ class TmpfsMount {
   }
   bool mounted() const { return mounted_; }
   bool set_read_only(bool ro) {
-    return ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | (ro ? MS_RDONLY : 0), nullptr) == 0;
+    return ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | (ro ? MS_RDONLY : 0), nullptr) ==
+           0;
   }
 
  private:

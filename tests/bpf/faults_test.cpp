@@ -19,7 +19,8 @@ namespace lockferry::faults {
 namespace {
 
 std::uint32_t fault_seed() {
-  if (const char* s = std::getenv("LOCKFERRY_FAULT_SEED")) return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
+  if (const char* s = std::getenv("LOCKFERRY_FAULT_SEED"))
+    return static_cast<std::uint32_t>(std::strtoul(s, nullptr, 10));
   return std::random_device{}();
 }
 
@@ -46,7 +47,8 @@ class Faults : public ::testing::Test {
     daemon_.kill_and_reap();
     mount_.reset();
     std::error_code ec;
-    if (HasFailure()) std::cout << "lockferryd log (" << log_ << "):\n" << file_text(log_).substr(0, 20000);
+    if (HasFailure())
+      std::cout << "lockferryd log (" << log_ << "):\n" << file_text(log_).substr(0, 20000);
     fs::remove_all(root_, ec);
     // SIGKILLed daemons leave their pins (maps and programs, and the lock capture's "-locks"
     // directory): remove every pin directory this test's name starts.
@@ -66,13 +68,15 @@ class Faults : public ::testing::Test {
 
   // Starts lockferryd and waits until its control socket answers (after the start reconcile).
   void start_daemon() {
-    ASSERT_TRUE(daemon_.spawn({kBinDir + "lockferryd", "--config", root_ + "/lockferry.toml"}, log_))
+    ASSERT_TRUE(
+        daemon_.spawn({kBinDir + "lockferryd", "--config", root_ + "/lockferry.toml"}, log_))
         << "cannot start lockferryd (is it built?)";
-    for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
-         std::this_thread::sleep_for(10ms)) {
+    for (auto deadline = std::chrono::steady_clock::now() + 20s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(10ms)) {
       if (control(socket_, "status").ok()) return;
       int code = 0;
-      if (daemon_.wait_exit(0ms, &code)) FAIL() << "lockferryd exited with " << code << "\n" << file_text(log_);
+      if (daemon_.wait_exit(0ms, &code))
+        FAIL() << "lockferryd exited with " << code << "\n" << file_text(log_);
     }
     FAIL() << "lockferryd did not become ready\n" << file_text(log_);
   }
@@ -84,7 +88,8 @@ class Faults : public ::testing::Test {
   }
 
   // Waits until the store holds exactly what the monitor directory holds.
-  ::testing::AssertionResult store_matches_dir(const std::string& node, std::chrono::milliseconds timeout) {
+  ::testing::AssertionResult store_matches_dir(const std::string& node,
+                                               std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::map<std::string, std::string> in_dir, stored;
     do {
@@ -93,9 +98,10 @@ class Faults : public ::testing::Test {
       if (in_dir == stored) return ::testing::AssertionSuccess() << in_dir.size() << " records";
       std::this_thread::sleep_for(20ms);
     } while (std::chrono::steady_clock::now() < deadline);
-    return ::testing::AssertionFailure() << "store and monitor directory differ (" << in_dir.size()
-                                         << " files in the directory, " << stored.size() << " in the store):\n"
-                                         << describe_difference(in_dir, stored);
+    return ::testing::AssertionFailure()
+           << "store and monitor directory differ (" << in_dir.size() << " files in the directory, "
+           << stored.size() << " in the store):\n"
+           << describe_difference(in_dir, stored);
   }
 
   // Puts `n` records of node `from` into the store the way its lockferryd would.
@@ -133,10 +139,12 @@ class Faults : public ::testing::Test {
   }
 
   std::vector<std::string> migrate_args(const std::string& sm, bool via_store = true) {
-    std::vector<std::string> a{"migrate", "--from", "nodeA", "--node", "nodeB", "--statmon-dir", sm,
-                               "--recognize", "none"};
-    if (via_store) a.insert(a.end(), {"--store", "dir://" + store_});
-    else a.insert(a.end(), {"--socket", socket_});
+    std::vector<std::string> a{"migrate",       "--from", "nodeA",       "--node", "nodeB",
+                               "--statmon-dir", sm,       "--recognize", "none"};
+    if (via_store)
+      a.insert(a.end(), {"--store", "dir://" + store_});
+    else
+      a.insert(a.end(), {"--socket", socket_});
     return a;
   }
 
@@ -151,7 +159,8 @@ class Faults : public ::testing::Test {
 // records of a fixed set of clients at random until stopped.
 class StatdWriter {
  public:
-  StatdWriter(std::string dir, std::uint32_t seed, int clients) : dir_(std::move(dir)), rng_(seed), clients_(clients) {
+  StatdWriter(std::string dir, std::uint32_t seed, int clients)
+      : dir_(std::move(dir)), rng_(seed), clients_(clients) {
     thread_ = std::thread([this] { run(); });
   }
   ~StatdWriter() { stop(); }
@@ -169,9 +178,12 @@ class StatdWriter {
       const std::string name = "192.0.2." + std::to_string(client(rng_));
       const bool exists = fs::exists(dir_ + "/" + name);
       const int o = op(rng_);
-      if (!exists) statd_create(dir_, name, "nodeA");
-      else if (o < 6) statd_rewrite(dir_, name, "nodeA-v" + std::to_string(++version), o < 2);
-      else statd_delete(dir_, name);
+      if (!exists)
+        statd_create(dir_, name, "nodeA");
+      else if (o < 6)
+        statd_rewrite(dir_, name, "nodeA-v" + std::to_string(++version), o < 2);
+      else
+        statd_delete(dir_, name);
       ++ops_;
       std::this_thread::sleep_for(std::chrono::microseconds(200 + rng_() % 800));
     }
@@ -216,17 +228,21 @@ TEST_F(Faults, KillNineOfLockferrydAtRandomPointsLosesNoRecord) {
 TEST_F(Faults, RingBufferOverflowIsRepairedByTheRescan) {
   write_config("nodeA", 3600, /*ring_kb=*/4);
   ASSERT_NO_FATAL_FAILURE(start_daemon());
-  EXPECT_NE(status()["capture"]["reason"].get<std::string>().find("4 KiB ring buffer"), std::string::npos);
+  EXPECT_NE(status()["capture"]["reason"].get<std::string>().find("4 KiB ring buffer"),
+            std::string::npos);
   // Stop the reader so the burst cannot be drained while it happens.
   daemon_.signal(SIGSTOP);
   for (int i = 0; i < 300; ++i) statd_create(sm_, "198.51.100." + std::to_string(i));
-  for (int i = 0; i < 100; ++i) statd_rewrite(sm_, "198.51.100." + std::to_string(i), "nodeA-2", i % 2 == 0);
+  for (int i = 0; i < 100; ++i)
+    statd_rewrite(sm_, "198.51.100." + std::to_string(i), "nodeA-2", i % 2 == 0);
   for (int i = 200; i < 250; ++i) statd_delete(sm_, "198.51.100." + std::to_string(i));
   daemon_.signal(SIGCONT);
   EXPECT_TRUE(store_matches_dir("nodeA", 10s));
   auto s = status();
-  std::cout << "[ measure  ] capture " << s["capture"].dump() << ", reconcile " << s["reconcile"].dump() << "\n";
-  EXPECT_GT(s["capture"]["drops"].get<std::uint64_t>(), 0u) << "the 4 KiB ring buffer must have overflowed";
+  std::cout << "[ measure  ] capture " << s["capture"].dump() << ", reconcile "
+            << s["reconcile"].dump() << "\n";
+  EXPECT_GT(s["capture"]["drops"].get<std::uint64_t>(), 0u)
+      << "the 4 KiB ring buffer must have overflowed";
   EXPECT_GE(s["reconcile"]["runs"].get<std::uint64_t>(), 2u) << "a drop triggers a rescan";
   EXPECT_NE(file_text(log_).find("dropped"), std::string::npos);
 }
@@ -251,12 +267,14 @@ TEST_P(StoreFaults, WritesFailClearlyAreRetriedAndNothingIsLost) {
     ASSERT_TRUE(store_matches_dir("nodeA", 5s));
   }
   std::string filler;
-  if (enospc) filler = fill_up(store_);
-  else ASSERT_TRUE(mount_->set_read_only(true));
+  if (enospc)
+    filler = fill_up(store_);
+  else
+    ASSERT_TRUE(mount_->set_read_only(true));
 
-  statd_create(sm_, "192.0.2.100");                      // new record
-  statd_rewrite(sm_, "192.0.2.1", "nodeA-v2", false);    // changed record
-  if (!enospc) statd_delete(sm_, "192.0.2.2");           // removed record
+  statd_create(sm_, "192.0.2.100");                    // new record
+  statd_rewrite(sm_, "192.0.2.1", "nodeA-v2", false);  // changed record
+  if (!enospc) statd_delete(sm_, "192.0.2.2");         // removed record
   bool saw_error = false;
   for (int i = 0; i < 300 && !saw_error; ++i, std::this_thread::sleep_for(10ms))
     saw_error = status()["records"]["store_errors"].get<std::uint64_t>() > 0;
@@ -264,7 +282,8 @@ TEST_P(StoreFaults, WritesFailClearlyAreRetriedAndNothingIsLost) {
   std::this_thread::sleep_for(1500ms);  // at least one reconcile retry against the broken store
 
   auto s = status();
-  EXPECT_NE(s["records"]["last_error"].get<std::string>().find(fault), std::string::npos) << s.dump();
+  EXPECT_NE(s["records"]["last_error"].get<std::string>().find(fault), std::string::npos)
+      << s.dump();
   auto text = cli({"status", "--socket", socket_});
   EXPECT_EQ(text.exit_code, 0) << text.output;
   EXPECT_NE(text.output.find("last error:"), std::string::npos) << text.output;
@@ -278,8 +297,10 @@ TEST_P(StoreFaults, WritesFailClearlyAreRetriedAndNothingIsLost) {
   EXPECT_EQ(during.count("192.0.2.100"), 0u);
 
   // Space (or write access) comes back: the periodic reconcile retries and catches up.
-  if (!filler.empty()) ASSERT_TRUE(fs::remove(filler));
-  else ASSERT_TRUE(mount_->set_read_only(false));
+  if (!filler.empty())
+    ASSERT_TRUE(fs::remove(filler));
+  else
+    ASSERT_TRUE(mount_->set_read_only(false));
   EXPECT_TRUE(store_matches_dir("nodeA", 10s));
   EXPECT_EQ(control(socket_, "status").ok(), true) << "lockferryd kept running";
 }
@@ -320,7 +341,8 @@ TEST_F(Faults, AStoreLostHalfWayThroughAMigrationLeavesItRerunnable) {
   args[8] = "command";
   args.insert(args.end(), {"--command", script});
   auto half = cli(args);
-  EXPECT_NE(half.output.find("could not record the finished migration"), std::string::npos) << half.output;
+  EXPECT_NE(half.output.find("could not record the finished migration"), std::string::npos)
+      << half.output;
   ASSERT_TRUE(mount_->set_read_only(false));
   auto m = migrations();
   ASSERT_EQ(m.size(), 1u);
@@ -357,7 +379,9 @@ TEST_F(Faults, KillNineOfLockferryMigrateAtRandomPointsThenARerunCompletesIt) {
       ASSERT_TRUE(migrate.wait_exit(120s, &code));
       ASSERT_EQ(code, 0) << file_text(root_ + "/migrate.log");
       std::cout << "[ measure  ] migrating " << kRecords << " records takes "
-                << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+                << std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count()
                 << " ms\n";
     } else {
       // The kill point is a number of records already replayed (0: during start-up and
@@ -373,7 +397,8 @@ TEST_F(Faults, KillNineOfLockferryMigrateAtRandomPointsThenARerunCompletesIt) {
         ASSERT_TRUE(migrate.wait_exit(5s));
         ++interrupted;
       } else {
-        std::cout << "[ measure  ] round " << round << ": finished (exit " << code << ") before its SIGKILL\n";
+        std::cout << "[ measure  ] round " << round << ": finished (exit " << code
+                  << ") before its SIGKILL\n";
       }
       auto rerun = cli(migrate_args(sm));
       EXPECT_EQ(rerun.exit_code, 0) << "round " << round << ": " << rerun.output;
@@ -391,8 +416,9 @@ TEST_F(Faults, KillNineOfLockferryMigrateAtRandomPointsThenARerunCompletesIt) {
     for (const auto& e : fs::directory_iterator(sm))
       if (e.path().filename().string()[0] == '.') ++litter;
   }
-  std::cout << "[ measure  ] " << interrupted << " of 5 migrations SIGKILLed mid-way, " << double_fenced
-            << " fenced twice, " << litter << " temp files left in statd directories\n";
+  std::cout << "[ measure  ] " << interrupted << " of 5 migrations SIGKILLed mid-way, "
+            << double_fenced << " fenced twice, " << litter
+            << " temp files left in statd directories\n";
   EXPECT_GE(interrupted, 3) << "too few runs were actually interrupted";
 }
 
@@ -434,12 +460,15 @@ TEST_F(Faults, HostileFilesInTheMonitorDirectoryAreSkippedAndGoodRecordsKept) {
   statd_create(sm_, "192.0.2.1");
   {
     std::ofstream big(sm_ + "/big", std::ios::binary);
-    big << std::string(8 << 20, 'x');                                      // 8 MiB
+    big << std::string(8 << 20, 'x');  // 8 MiB
   }
-  std::ofstream(sm_ + "/binary", std::ios::binary) << std::string("\x7f" "ELF\0\0\x01\x02", 8);
-  ASSERT_EQ(::mkfifo((sm_ + "/fifo").c_str(), 0600), 0);                    // would block a naive read
+  std::ofstream(sm_ + "/binary", std::ios::binary) << std::string(
+      "\x7f"
+      "ELF\0\0\x01\x02",
+      8);
+  ASSERT_EQ(::mkfifo((sm_ + "/fifo").c_str(), 0600), 0);  // would block a naive read
   std::ofstream(root_ + "/outside") << statd_line("outside");
-  fs::create_symlink(root_ + "/outside", sm_ + "/outside");                 // content from elsewhere
+  fs::create_symlink(root_ + "/outside", sm_ + "/outside");  // content from elsewhere
   fs::create_symlink("/etc/shadow", sm_ + "/shadow");
   fs::create_directories(sm_ + "/subdir");
   std::ofstream(sm_ + "/" + std::string("latin1-\xe9", 8)) << statd_line("latin1");
@@ -450,16 +479,18 @@ TEST_F(Faults, HostileFilesInTheMonitorDirectoryAreSkippedAndGoodRecordsKept) {
   ASSERT_EQ(control(socket_, "reconcile").ok(), true);
 
   auto stored = store_state(store_, "nodeA");
-  std::map<std::string, std::string> expected{{"192.0.2.1", statd_line("192.0.2.1")},
-                                              {"192.0.2.2", statd_line("192.0.2.2")},
-                                              {std::string(250, 'n'), statd_line(std::string(250, 'n'))},
-                                              {std::string(255, 'n'), statd_line(std::string(255, 'n'))}};
+  std::map<std::string, std::string> expected{
+      {"192.0.2.1", statd_line("192.0.2.1")},
+      {"192.0.2.2", statd_line("192.0.2.2")},
+      {std::string(250, 'n'), statd_line(std::string(250, 'n'))},
+      {std::string(255, 'n'), statd_line(std::string(255, 'n'))}};
   EXPECT_EQ(stored, expected) << describe_difference(expected, stored);
   auto s = status();
   EXPECT_GE(s["records"]["bad"].get<std::uint64_t>(), 5u) << s.dump();
   statd_create(sm_, "192.0.2.3");
   expected["192.0.2.3"] = statd_line("192.0.2.3");
-  for (int i = 0; i < 200 && store_state(store_, "nodeA") != expected; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 200 && store_state(store_, "nodeA") != expected; ++i)
+    std::this_thread::sleep_for(10ms);
   EXPECT_EQ(store_state(store_, "nodeA"), expected) << "still capturing after all of that";
 }
 

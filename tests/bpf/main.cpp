@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // main() of lockferry_bpf_tests: decides once whether root and BPF are available, says why not
 // in one clear line, then runs the tests (which skip, or fail under LOCKFERRY_REQUIRE_BPF=1).
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 
 #include "bpf_env.h"
 #include "capture/bpf_capture.h"

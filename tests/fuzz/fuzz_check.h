@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define LF_FUZZ_CHECK(cond, ...)                                             \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      std::fprintf(stderr, "fuzz invariant broken at %s:%d: %s\n", __FILE__, \
-                   __LINE__, #cond);                                         \
-      std::fprintf(stderr, __VA_ARGS__);                                     \
-      std::fprintf(stderr, "\n");                                            \
-      std::abort();                                                          \
-    }                                                                        \
+#define LF_FUZZ_CHECK(cond, ...)                                                               \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      std::fprintf(stderr, "fuzz invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                                                       \
+      std::fprintf(stderr, "\n");                                                              \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)

@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 namespace {
 
 void check_accepted_name(std::string_view name, std::size_t max_bytes) {
-  LF_FUZZ_CHECK(!name.empty() && name.size() <= max_bytes, "accepted name of %zu bytes", name.size());
+  LF_FUZZ_CHECK(!name.empty() && name.size() <= max_bytes, "accepted name of %zu bytes",
+                name.size());
   LF_FUZZ_CHECK(name.find('/') == std::string_view::npos, "accepted a name with '/'");
   LF_FUZZ_CHECK(name.find('\0') == std::string_view::npos, "accepted a name with NUL");
   LF_FUZZ_CHECK(name.find('\n') == std::string_view::npos, "accepted a name with a newline");
@@ -47,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_accepted_name(r.my_name, statmon::kMaxNameBytes);
     }
     auto single = statmon::parse_record(std::string("client.example"), in);
-    LF_FUZZ_CHECK(single.ok() == (records->size() == 1), "parse_record disagrees with parse_record_file");
+    LF_FUZZ_CHECK(single.ok() == (records->size() == 1),
+                  "parse_record disagrees with parse_record_file");
   } else {
     LF_FUZZ_CHECK(!records.error().message.empty(), "a refusal without a message");
   }
@@ -57,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto name = statmon::file_name_for(in); name.ok()) {
     check_accepted_name(*name, statmon::kMaxFileNameBytes);
     // And a file of that name parses with any good record in it.
-    auto line = statmon::parse_record_file(*name,
+    auto line = statmon::parse_record_file(
+        *name,
         "0100007f 000186b5 00000004 00000010 00000000000000000000000000000000 " + *name + " vm\n");
     LF_FUZZ_CHECK(line.ok(), "a name file_name_for accepts cannot name a record: %s",
                   line.error().message.c_str());

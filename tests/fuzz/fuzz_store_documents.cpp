@@ -37,7 +37,9 @@ struct Bed {
 
   Bed() = default;
   Bed(Bed&& other) noexcept
-      : root(std::exchange(other.root, {})), store(std::move(other.store)), sm(std::move(other.sm)),
+      : root(std::exchange(other.root, {})),
+        store(std::move(other.store)),
+        sm(std::move(other.sm)),
         opened(std::move(other.opened)) {}
   ~Bed() {
     std::error_code ec;
@@ -49,8 +51,9 @@ Bed& bed() {
   static Bed b = [] {
     Bed out;
     // /dev/shm keeps the per-input file writes in memory.
-    std::string tmpl = (fs::exists("/dev/shm") ? std::string("/dev/shm") : fs::temp_directory_path().string()) +
-                       "/lockferry-fuzz-XXXXXX";
+    std::string tmpl =
+        (fs::exists("/dev/shm") ? std::string("/dev/shm") : fs::temp_directory_path().string()) +
+        "/lockferry-fuzz-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
     out.root = tmpl;
     out.store = out.root + "/store";
@@ -84,28 +87,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Bed& b = bed();
   const std::string_view doc(reinterpret_cast<const char*>(data), size);
   const std::string node_dir = b.store + "/" + kNode;
-  LF_FUZZ_CHECK(files::write_file_atomically(node_dir + "/monitor", std::string(kFile) + ".json", doc, 0640,
-                                             std::nullopt, false).ok(), "cannot write the monitor document");
-  LF_FUZZ_CHECK(files::write_file_atomically(node_dir, "locks.json", doc, 0640, std::nullopt, false).ok(),
-                "cannot write the lock table");
-  LF_FUZZ_CHECK(files::write_file_atomically(b.store + "/migrations", std::string(kNode) + "-1.json", doc, 0640,
-                                             std::nullopt, false).ok(), "cannot write the migration");
+  LF_FUZZ_CHECK(files::write_file_atomically(node_dir + "/monitor", std::string(kFile) + ".json",
+                                             doc, 0640, std::nullopt, false)
+                    .ok(),
+                "cannot write the monitor document");
+  LF_FUZZ_CHECK(
+      files::write_file_atomically(node_dir, "locks.json", doc, 0640, std::nullopt, false).ok(),
+      "cannot write the lock table");
+  LF_FUZZ_CHECK(
+      files::write_file_atomically(b.store + "/migrations", std::string(kNode) + "-1.json", doc,
+                                   0640, std::nullopt, false)
+          .ok(),
+      "cannot write the migration");
 
   // Monitor records: only valid records of this node and file come out.
   auto records = b.opened->list_monitor(kNode);
-  LF_FUZZ_CHECK(records.ok(), "a corrupt document failed the whole listing: %s", records.error().message.c_str());
+  LF_FUZZ_CHECK(records.ok(), "a corrupt document failed the whole listing: %s",
+                records.error().message.c_str());
   for (const auto& r : *records) {
     LF_FUZZ_CHECK(r.node == kNode && r.file_name == kFile, "a listed record claims another home");
     auto ok = statmon::check_record(r);
     LF_FUZZ_CHECK(ok.ok(), "a listed record is invalid: %s", ok.error().message.c_str());
-    LF_FUZZ_CHECK(!r.raw.empty() && r.raw == statmon::format_record(r), "raw line differs from its fields");
+    LF_FUZZ_CHECK(!r.raw.empty() && r.raw == statmon::format_record(r),
+                  "raw line differs from its fields");
   }
   if (!records->empty()) {
     // Replay what the store hands out: it lands as exactly one file in sm/ and nowhere else.
     auto report = failover::replay(*records, failover::ReplayOptions{b.sm, false});
     LF_FUZZ_CHECK(report.ok(), "replay failed: %s", report.error().message.c_str());
     const auto in_sm = names_in(b.sm);
-    LF_FUZZ_CHECK(in_sm.size() <= 1 && (in_sm.empty() || in_sm.front() == kFile), "replay wrote an unexpected file");
+    LF_FUZZ_CHECK(in_sm.size() <= 1 && (in_sm.empty() || in_sm.front() == kFile),
+                  "replay wrote an unexpected file");
     LF_FUZZ_CHECK(names_in(b.root).size() == 2, "replay wrote beside the statd directory");
     std::error_code ec;
     fs::remove(b.sm + "/" + kFile, ec);
@@ -116,7 +128,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (locks) {
     for (const auto& l : *locks) {
       LF_FUZZ_CHECK(l.node == kNode, "a listed lock names another node");
-      LF_FUZZ_CHECK(l.start <= l.end && (l.type == "read" || l.type == "write"), "an invalid lock was listed");
+      LF_FUZZ_CHECK(l.start <= l.end && (l.type == "read" || l.type == "write"),
+                    "an invalid lock was listed");
     }
   } else {
     LF_FUZZ_CHECK(!locks.error().message.empty(), "a refusal without a message");
@@ -124,9 +137,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Migrations: a corrupt record is skipped, the listing itself works.
   auto migrations = b.opened->list_migrations();
-  LF_FUZZ_CHECK(migrations.ok(), "a corrupt migration failed the listing: %s", migrations.error().message.c_str());
+  LF_FUZZ_CHECK(migrations.ok(), "a corrupt migration failed the listing: %s",
+                migrations.error().message.c_str());
   for (const auto& m : *migrations) {
-    LF_FUZZ_CHECK(m.from_node == kNode && m.epoch == 1, "a listed migration does not match its file name");
+    LF_FUZZ_CHECK(m.from_node == kNode && m.epoch == 1,
+                  "a listed migration does not match its file name");
   }
   auto nodes = b.opened->list_nodes();
   LF_FUZZ_CHECK(nodes.ok() && nodes->size() == 1, "node listing changed");

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // files::read_file_bounded costs what the file holds, not what the limit allows: the store reads
 // every monitor document with a 1 MiB limit and lock tables with 256 MiB, on every reconcile.
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "common/files.h"
 #include "dir_store_test_util.h"
@@ -74,7 +73,8 @@ TEST(BoundedRead, AFileThatGrowsPastWhatFstatSawIsReadWhole) {
   auto r = read_file_bounded("/proc/self/status", 1 << 20);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_NE(r->find("Name:"), std::string::npos);
-  EXPECT_FALSE(read_file_bounded("/proc/self/status", 16).ok()) << "and is still refused past the limit";
+  EXPECT_FALSE(read_file_bounded("/proc/self/status", 16).ok())
+      << "and is still refused past the limit";
 }
 
 }  // namespace

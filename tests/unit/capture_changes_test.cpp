@@ -20,8 +20,8 @@ RawFileEvent closed(const std::string& name, bool exclusive = false) {
   return e;
 }
 
-RawFileEvent renamed(const std::string& old_dir, const std::string& old_name, const std::string& dir,
-                     const std::string& name) {
+RawFileEvent renamed(const std::string& old_dir, const std::string& old_name,
+                     const std::string& dir, const std::string& name) {
   RawFileEvent e;
   e.kind = RawFileEvent::Kind::renamed;
   e.old_dir = old_dir;

@@ -161,9 +161,10 @@ TEST(Config, ReloadedFileIsValidatedLikeTheFirst) {
 }
 
 TEST(Config, LocksSectionIsRead) {
-  auto cfg = parse_config("node = \"n\"\n[locks]\nenabled = false\nmanagers = [\"ganesha.nfsd\"]\n"
-                          "hook = \"tracepoint\"\n",
-                          "test.toml");
+  auto cfg = parse_config(
+      "node = \"n\"\n[locks]\nenabled = false\nmanagers = [\"ganesha.nfsd\"]\n"
+      "hook = \"tracepoint\"\n",
+      "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_FALSE(cfg->locks_enabled);
   EXPECT_EQ(cfg->lock_managers, std::vector<std::string>{"ganesha.nfsd"});
@@ -175,10 +176,12 @@ TEST(Config, BadLocksSettingsNameTheKey) {
     auto cfg = parse_config("node = \"n\"\n" + text, "test.toml");
     return cfg.ok() ? std::string() : cfg.error().message;
   };
-  EXPECT_NE(bad("[locks]\nmanagers = [\"a-very-long-daemon-name\"]\n").find("locks.managers"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nmanagers = [\"a-very-long-daemon-name\"]\n").find("locks.managers"),
+            std::string::npos);
   EXPECT_NE(bad("[locks]\nhook = \"kprobe\"\n").find("locks.hook"), std::string::npos);
   EXPECT_NE(bad("[locks]\nenabled = \"yes\"\n").find("locks.enabled"), std::string::npos);
-  EXPECT_NE(bad("[locks]\nmanager = [\"lockd\"]\n").find("unknown key 'locks.manager'"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nmanager = [\"lockd\"]\n").find("unknown key 'locks.manager'"),
+            std::string::npos);
   EXPECT_NE(bad("locks = 1\n").find("[locks]"), std::string::npos);
 }
 

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The control socket: a request gets its answer, malformed input gets a clear error, and the
 // server keeps serving afterwards.
-#include "control/server.h"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -19,6 +17,7 @@
 #include <thread>
 
 #include "control/client.h"
+#include "control/server.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::control {

@@ -19,12 +19,12 @@ namespace lockferry::store {
 namespace {
 
 using lockferry::testing::dir_names;
+using lockferry::testing::everything_under;
 using lockferry::testing::make_lock;
 using lockferry::testing::make_record;
 using lockferry::testing::open_at;
 using lockferry::testing::read_raw_file;
 using lockferry::testing::TempDir;
-using lockferry::testing::everything_under;
 using lockferry::testing::write_raw_file;
 using ::testing::HasSubstr;
 

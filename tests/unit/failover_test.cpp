@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Failover: replay into a statd directory, recognition commands, and the migration as a whole
 // (fencing, idempotence, one adopter) against a real dir:// store in a temp directory.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "dir_store_test_util.h"
 #include "failover/migration.h"
@@ -11,10 +10,10 @@
 namespace lockferry::failover {
 namespace {
 
-using testing::TempDir;
+using testing::dir_names;
 using testing::make_record;
 using testing::read_raw_file;
-using testing::dir_names;
+using testing::TempDir;
 
 struct Cluster {
   TempDir tmp;
@@ -76,8 +75,9 @@ TEST(Replay, KeepsTheRecordsTheAdoptiveServerAlreadyHas) {
 TEST(Replay, RefusesNamesThatEscapeTheDirectoryAndStillWritesTheGoodOnes) {
   Cluster c;
   std::vector<MonitorRecord> records;
-  for (const std::string& bad : std::vector<std::string>{"../escaped", "/etc/passwd-lf", "a/b", "..", ".hidden", "x\ny",
-                          std::string("nul\0name", 8), std::string(5000, 'n')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"../escaped", "/etc/passwd-lf", "a/b", "..", ".hidden", "x\ny",
+                                std::string("nul\0name", 8), std::string(5000, 'n')}) {
     auto r = make_record("nodeA", "192.0.2.101");
     r.file_name = bad;
     records.push_back(r);
@@ -103,7 +103,8 @@ TEST(Replay, RefusesNamesThatEscapeTheDirectoryAndStillWritesTheGoodOnes) {
 
 TEST(Replay, AFileWithSeveralLinesIsWrittenWholeAsStatdWroteIt) {
   Cluster c;
-  const std::string real = read_raw_file(std::string(LOCKFERRY_TEST_DATA) + "/statd/198.51.100.2.record");
+  const std::string real =
+      read_raw_file(std::string(LOCKFERRY_TEST_DATA) + "/statd/198.51.100.2.record");
   auto lines = statmon::parse_record_file("198.51.100.2", real);
   ASSERT_TRUE(lines.ok()) << lines.error().message;
   ASSERT_EQ(lines->size(), 2u);

@@ -122,7 +122,8 @@ TEST(CreateFileExclusively, ExactlyOneOfManyRacingProcessesWins) {
     }
     EXPECT_EQ(winners, 1) << "round " << round;
   }
-  for (const auto& name : dir_names(dir.path())) EXPECT_FALSE(is_atomic_write_temp_name(name)) << name;
+  for (const auto& name : dir_names(dir.path()))
+    EXPECT_FALSE(is_atomic_write_temp_name(name)) << name;
 }
 
 TEST(ReadFileBounded, ReadsARegularFileUpToTheLimit) {

@@ -3,12 +3,11 @@
 // adoptive server's monitor directory: whatever the name (../, absolute, NUL, newline, 4 KiB,
 // not UTF-8, a planted symlink), nothing is ever written outside the directories it belongs in,
 // and the good records next to it still make it through.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "dir_store_test_util.h"
 #include "failover/migration.h"
@@ -17,17 +16,36 @@
 namespace lockferry {
 namespace {
 
-using testing::TempDir;
 using testing::dir_names;
 using testing::make_record;
 using testing::read_raw_file;
+using testing::TempDir;
 
 const std::vector<std::string>& hostile_names() {
-  static const std::vector<std::string> names{
-      "../escaped", "../../../../tmp/escaped", "/tmp/escaped-absolute", "a/b", "x/", "./x", ".", "..",
-      ".hidden", ".x.new", "x\ny", "x\rfake log line", std::string("nul\0name", 8), " leading-space",
-      "tab\there", "del\x7f", std::string(256, 'n'), std::string(4096, 'n'), std::string(4097, '.'),
-      "latin1-\xe9t\xe9", "overlong-\xc0\xaf", "surrogate-\xed\xa0\x80", "truncated-\xe2\x82", ""};
+  static const std::vector<std::string> names{"../escaped",
+                                              "../../../../tmp/escaped",
+                                              "/tmp/escaped-absolute",
+                                              "a/b",
+                                              "x/",
+                                              "./x",
+                                              ".",
+                                              "..",
+                                              ".hidden",
+                                              ".x.new",
+                                              "x\ny",
+                                              "x\rfake log line",
+                                              std::string("nul\0name", 8),
+                                              " leading-space",
+                                              "tab\there",
+                                              "del\x7f",
+                                              std::string(256, 'n'),
+                                              std::string(4096, 'n'),
+                                              std::string(4097, '.'),
+                                              "latin1-\xe9t\xe9",
+                                              "overlong-\xc0\xaf",
+                                              "surrogate-\xed\xa0\x80",
+                                              "truncated-\xe2\x82",
+                                              ""};
   return names;
 }
 
@@ -59,8 +77,9 @@ TEST(HostileNames, ReplayRefusesHostileNamesInsideTheRecord) {
   const std::string sm = tmp / "sm";
   std::filesystem::create_directories(sm);
   std::vector<MonitorRecord> records;
-  for (const std::string& bad : std::vector<std::string>{"../../etc/passwd", "a b", "x\ny", std::string("n\0ul", 4),
-                                                        std::string(1025, 'm'), std::string("\xff\xfe", 2)}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"../../etc/passwd", "a b", "x\ny", std::string("n\0ul", 4),
+                                std::string(1025, 'm'), std::string("\xff\xfe", 2)}) {
     auto r = make_record("nodeA", "192.0.2.150");
     r.file_name = "client" + std::to_string(records.size());
     r.mon_name = bad;
@@ -146,7 +165,8 @@ TEST(HostileNames, AMigrationOfAHostileNodeNameIsRefused) {
   TempDir tmp;
   auto store = testing::open_at(tmp / "store");
   ASSERT_NE(store, nullptr);
-  for (const std::string& bad : std::vector<std::string>{"../nodeA", "/etc", "migrations", "", "a/b", "x\ny"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"../nodeA", "/etc", "migrations", "", "a/b", "x\ny"}) {
     failover::MigrateOptions options;
     options.from_node = bad;
     options.to_node = "nodeB";

@@ -15,10 +15,10 @@
 namespace lockferry::capture {
 namespace {
 
-using procfs::read_proc_stat;
-using procfs::read_process_identity;
 using lockferry::testing::TempDir;
 using lockferry::testing::write_raw_file;
+using procfs::read_proc_stat;
+using procfs::read_process_identity;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 

@@ -270,13 +270,40 @@ TEST(Metrics, ShippedDefaultConfigParsesWithAndWithoutItsExamples) {
   EXPECT_EQ(all->lock_ring_buffer_kb, as_shipped->lock_ring_buffer_kb);
   EXPECT_EQ(all->lock_reconcile_interval, as_shipped->lock_reconcile_interval);
   // Every option lockferryd knows is documented in the file.
-  for (const char* key :
-       {"node", "store", "log_level", "monitor_dirs", "mode", "reconcile_interval_s", "pin_dir",
-        "ring_buffer_kb", "socket", "statmon_dir", "service_ip", "recognize", "recognize_command",
-        "recognize_timeout_s", "automatic", "adopt_order", "takeover_command", "takeover_timeout_s",
-        "audit_after_s", "enabled", "managers", "hook", "listen", "[health]", "heartbeats",
-        "key_file", "interval_ms", "dead_after_ms", "replay_window_ms", "check_command",
-        "check_interval_ms", "check_timeout_ms", "check_failures", "[health.peers]"}) {
+  for (const char* key : {"node",
+                          "store",
+                          "log_level",
+                          "monitor_dirs",
+                          "mode",
+                          "reconcile_interval_s",
+                          "pin_dir",
+                          "ring_buffer_kb",
+                          "socket",
+                          "statmon_dir",
+                          "service_ip",
+                          "recognize",
+                          "recognize_command",
+                          "recognize_timeout_s",
+                          "automatic",
+                          "adopt_order",
+                          "takeover_command",
+                          "takeover_timeout_s",
+                          "audit_after_s",
+                          "enabled",
+                          "managers",
+                          "hook",
+                          "listen",
+                          "[health]",
+                          "heartbeats",
+                          "key_file",
+                          "interval_ms",
+                          "dead_after_ms",
+                          "replay_window_ms",
+                          "check_command",
+                          "check_interval_ms",
+                          "check_timeout_ms",
+                          "check_failures",
+                          "[health.peers]"}) {
     EXPECT_TRUE(keys.count(key)) << "packaging/lockferry.toml does not document '" << key << "'";
   }
   // ... and every key of the settings table, by its full name.
@@ -337,7 +364,8 @@ class MetricsServerTest : public ::testing::Test {
 };
 
 TEST_F(MetricsServerTest, GetMetricsReturnsTheExposition) {
-  const std::string response = exchange("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n");
+  const std::string response =
+      exchange("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n");
   ASSERT_TRUE(response.starts_with("HTTP/1.1 200 OK\r\n")) << response;
   EXPECT_NE(response.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   const auto body_at = response.find("\r\n\r\n");
@@ -415,9 +443,11 @@ TEST(MetricsServer, ABusyPortIsAnErrorThatSaysWhatToDo) {
   auto first = MetricsServer::start(io, "127.0.0.1:0", [] { return std::string(); });
   ASSERT_TRUE(first.ok()) << first.error().message;
   const auto port = (*first)->local_endpoint().port();
-  auto second = MetricsServer::start(io, fmt::format("127.0.0.1:{}", port), [] { return std::string(); });
+  auto second =
+      MetricsServer::start(io, fmt::format("127.0.0.1:{}", port), [] { return std::string(); });
   ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.error().message.find("[metrics] listen"), std::string::npos) << second.error().message;
+  EXPECT_NE(second.error().message.find("[metrics] listen"), std::string::npos)
+      << second.error().message;
 }
 
 }  // namespace

@@ -19,9 +19,14 @@ failover::MigrateOptions defaults() {
 }
 
 TEST(MigrateRequest, AFieldOfTheWrongTypeIsAnErrorNamingIt) {
-  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
-           {"statmon_dir", 7}, {"node", true}, {"service_ip", nlohmann::json::array()},
-           {"recognize", 1}, {"state_dir", 2.5}, {"timeout_s", "60"}, {"retry_minutes", 1.5}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, nlohmann::json>>{{"statmon_dir", 7},
+                                                           {"node", true},
+                                                           {"service_ip", nlohmann::json::array()},
+                                                           {"recognize", 1},
+                                                           {"state_dir", 2.5},
+                                                           {"timeout_s", "60"},
+                                                           {"retry_minutes", 1.5}}) {
     nlohmann::json request{{"command", "migrate"}, {"from", "nodeA"}, {key, value}};
     auto options = migrate_options(request, defaults());
     ASSERT_FALSE(options.ok()) << request.dump();

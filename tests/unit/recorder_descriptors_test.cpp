@@ -8,8 +8,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "record/recorder.h"
 #include "dir_store_test_util.h"
+#include "record/recorder.h"
 
 namespace lockferry::record {
 namespace {

@@ -6,9 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "record/recorder.h"
 #include "dir_store_test_util.h"
 #include "forwarding_store.h"
+#include "record/recorder.h"
 
 namespace lockferry::record {
 namespace {

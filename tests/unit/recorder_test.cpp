@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Recorder: file changes and reconcile scans of a monitor directory, into a real dir:// store.
+#include "record/recorder.h"
+
 #include <gtest/gtest.h>
 
-#include "record/recorder.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::record {
 namespace {
 
-using testing::TempDir;
 using testing::make_record;
+using testing::TempDir;
 using testing::write_raw_file;
 
 struct Fixture {
@@ -70,7 +71,9 @@ TEST(Recorder, AGarbageFileIsIgnoredAndTheLastGoodRecordKept) {
   write_raw_file(f.sm + "/192.0.2.101", rec.raw);
   Recorder recorder(*f.store, "nodeA", 0);
   recorder.on_change(f.written("192.0.2.101"));
-  write_raw_file(f.sm + "/192.0.2.101", std::string("\x7f" "ELF\0\0garbage", 12));
+  write_raw_file(f.sm + "/192.0.2.101", std::string("\x7f"
+                                                    "ELF\0\0garbage",
+                                                    12));
   recorder.on_change(f.written("192.0.2.101"));
   EXPECT_EQ(recorder.stats().bad_records, 1u);
   auto list = f.store->list_monitor("nodeA");

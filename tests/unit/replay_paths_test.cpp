@@ -24,11 +24,11 @@ namespace lockferry::failover {
 namespace {
 
 using testing::dir_names;
+using testing::everything_under;
 using ::testing::HasSubstr;
 using testing::make_record;
 using testing::read_raw_file;
 using testing::TempDir;
-using testing::everything_under;
 
 constexpr uid_t kNobody = 65534;
 

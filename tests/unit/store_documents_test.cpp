@@ -12,9 +12,9 @@
 namespace lockferry::store {
 namespace {
 
-using testing::TempDir;
 using testing::make_record;
 using testing::read_raw_file;
+using testing::TempDir;
 using testing::write_raw_file;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
@@ -49,7 +49,8 @@ TEST(StoreDocuments, ALockTableWithAnOutOfRangeNumberIsAnErrorNamingIt) {
   auto store = testing::open_at(tmp / "store");
   ASSERT_NE(store, nullptr);
   std::filesystem::create_directories(tmp / "store/nodeA");
-  const std::string crash = std::string(LOCKFERRY_TEST_DATA) + "/fuzz/store_documents/crash-out-of-range-integer.json";
+  const std::string crash =
+      std::string(LOCKFERRY_TEST_DATA) + "/fuzz/store_documents/crash-out-of-range-integer.json";
   write_raw_file(tmp / "store/nodeA/locks.json", read_raw_file(crash));
   auto locks = store->list_locks("nodeA");
   ASSERT_FALSE(locks.ok());
@@ -65,7 +66,8 @@ TEST(StoreDocuments, AMigrationWithAnOutOfRangeEpochIsSkipped) {
   m.from_node = "nodeC";
   ASSERT_TRUE(store->put_migration(m).ok());
   const std::string path = tmp / "store/migrations/nodeC-1.json";
-  write_raw_file(path, replace_all(read_raw_file(path), "\"started_ns\": 1", "\"started_ns\": 9e99"));
+  write_raw_file(path,
+                 replace_all(read_raw_file(path), "\"started_ns\": 1", "\"started_ns\": 9e99"));
   auto list = store->list_migrations();
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 1u);

@@ -31,14 +31,15 @@ Result<std::unique_ptr<Capture>> Capture::start(boost::asio::io_context& io, con
       if (result) break;
       const std::string fan_error = result.error().message;
       spdlog::warn("capture: fanotify mode unavailable: {}; falling back to inotify", fan_error);
-      result = start_inotify(io, options, on_change, on_resync,
-                             "; bpf unavailable: " + bpf_error + "; fanotify unavailable: " + fan_error);
+      result =
+          start_inotify(io, options, on_change, on_resync,
+                        "; bpf unavailable: " + bpf_error + "; fanotify unavailable: " + fan_error);
       break;
     }
   }
   if (!result)
-    return make_error("cannot watch the monitor directories in {} mode: {}", to_string(options.mode),
-                      result.error().message);
+    return make_error("cannot watch the monitor directories in {} mode: {}",
+                      to_string(options.mode), result.error().message);
   spdlog::info("capture: mode {} ({})", to_string((*result)->mode()), (*result)->mode_reason());
   return result;
 }

@@ -3,14 +3,13 @@
 // eBPF programs (best) or fanotify/inotify (fallback), on the daemon's io_context.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "lockferry/result.h"
 
@@ -30,15 +29,15 @@ struct FileChange {
   std::string dir;   // the watched directory, as configured
   std::string name;  // the file name inside it
   std::uint32_t pid = 0;
-  std::string comm;  // the writer's process name, when known
+  std::string comm;        // the writer's process name, when known
   std::int64_t ts_ns = 0;  // CLOCK_MONOTONIC of the event, when known
 };
 
 struct Counters {
-  std::uint64_t hits = 0;    // BPF: program invocations that passed the cheap filters
-  std::uint64_t emits = 0;   // events put on the ring buffer / read from fanotify/inotify
-  std::uint64_t drops = 0;   // ring buffer full (or inotify queue overflow)
-  std::uint64_t changes = 0; // FileChange callbacks delivered
+  std::uint64_t hits = 0;     // BPF: program invocations that passed the cheap filters
+  std::uint64_t emits = 0;    // events put on the ring buffer / read from fanotify/inotify
+  std::uint64_t drops = 0;    // ring buffer full (or inotify queue overflow)
+  std::uint64_t changes = 0;  // FileChange callbacks delivered
 };
 
 inline constexpr std::uint32_t kDefaultRingBufferKb = 1024;
@@ -46,8 +45,8 @@ inline constexpr std::uint32_t kMinRingBufferKb = 4;
 inline constexpr std::uint32_t kMaxRingBufferKb = 256 * 1024;
 
 struct Options {
-  std::vector<std::string> dirs;   // absolute paths of the watched monitor directories
-  Mode mode = Mode::automatic;     // automatic = bpf, else fanotify, else inotify
+  std::vector<std::string> dirs;  // absolute paths of the watched monitor directories
+  Mode mode = Mode::automatic;    // automatic = bpf, else fanotify, else inotify
   std::string pin_dir = "/sys/fs/bpf/lockferry";  // empty = do not pin
   // BPF mode: size of the ring buffer carrying events to userspace (a power of two; rounded up to
   // the page size). Overflow is counted and repaired by a rescan; tests shrink it to force that.

@@ -27,10 +27,10 @@
 #include "capture/kernel_locks.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "owner_hash/owner_hasher.h"
-#include "procfs/process.h"
 #include "lock_watch.skel.h"
 #include "lockferry/events.h"
+#include "owner_hash/owner_hasher.h"
+#include "procfs/process.h"
 
 namespace lockferry::capture {
 
@@ -571,8 +571,9 @@ void BpfLockCapture::rescan() {
     }
   }
   // Impostors that exited or took another name: a process with that pid later is a new one.
-  std::erase_if(impostors_,
-                [](const auto& entry) { return procfs::read_comm("/proc", entry.first) != entry.second; });
+  std::erase_if(impostors_, [](const auto& entry) {
+    return procfs::read_comm("/proc", entry.first) != entry.second;
+  });
   for (const auto& [pid, comm] : now) {
     if (managers_.contains(pid)) continue;
     lf_manager_value v{LF_ADDED_BY_SCAN, 0};

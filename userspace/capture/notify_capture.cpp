@@ -5,18 +5,17 @@
 #include "capture/notify_capture.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
 #include <cstring>
 #include <map>
-
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <spdlog/spdlog.h>
 
 #include "capture/changes.h"
 #include "common/log.h"
@@ -26,7 +25,9 @@ namespace lockferry::capture {
 
 namespace {
 
-std::string comm_of(std::uint32_t pid) { return pid == 0 ? std::string() : procfs::read_comm("/proc", pid); }
+std::string comm_of(std::uint32_t pid) {
+  return pid == 0 ? std::string() : procfs::read_comm("/proc", pid);
+}
 
 // The read loop shared by both modes; subclasses parse the bytes.
 class NotifyCapture : public Capture {
@@ -84,27 +85,32 @@ class NotifyCapture : public Capture {
 
  private:
   void arm() {
-    fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
-      if (ec == boost::asio::error::operation_aborted) return;  // stopped; `this` may be gone
-      if (ec) {
-        spdlog::error("capture: waiting on the {} fd failed: {}", to_string(mode()), ec.message());
-        return;
-      }
-      // Events are read in one aligned buffer; the kernel never splits an event across reads.
-      alignas(8) static std::array<char, 64 * 1024> buf;
-      for (;;) {
-        ssize_t n = ::read(fd_->native_handle(), buf.data(), buf.size());
-        if (n > 0) {
-          parse(buf.data(), static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno != EAGAIN)
-          spdlog::error("capture: reading the {} fd failed: {}", to_string(mode()), strerror_text(errno));
-        break;
-      }
-      if (!stopped_) arm();
-    });
+    fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                    [this](const boost::system::error_code& ec) {
+                      if (ec == boost::asio::error::operation_aborted)
+                        return;  // stopped; `this` may be gone
+                      if (ec) {
+                        spdlog::error("capture: waiting on the {} fd failed: {}", to_string(mode()),
+                                      ec.message());
+                        return;
+                      }
+                      // Events are read in one aligned buffer; the kernel never splits an event
+                      // across reads.
+                      alignas(8) static std::array<char, 64 * 1024> buf;
+                      for (;;) {
+                        ssize_t n = ::read(fd_->native_handle(), buf.data(), buf.size());
+                        if (n > 0) {
+                          parse(buf.data(), static_cast<std::size_t>(n));
+                          continue;
+                        }
+                        if (n < 0 && errno == EINTR) continue;
+                        if (n < 0 && errno != EAGAIN)
+                          spdlog::error("capture: reading the {} fd failed: {}", to_string(mode()),
+                                        strerror_text(errno));
+                        break;
+                      }
+                      if (!stopped_) arm();
+                    });
   }
 
   std::unique_ptr<boost::asio::posix::stream_descriptor> fd_;
@@ -113,13 +119,15 @@ class NotifyCapture : public Capture {
 
 /* ---------------- fanotify ---------------- */
 
-constexpr std::uint64_t kFanMask = FAN_CLOSE_WRITE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE | FAN_EVENT_ON_CHILD;
+constexpr std::uint64_t kFanMask =
+    FAN_CLOSE_WRITE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_DELETE | FAN_EVENT_ON_CHILD;
 
 // fsid + handle type + handle bytes: what a FAN_EVENT_INFO_TYPE_DFID_NAME record names a
 // directory by, compared byte-wise with name_to_handle_at() of each watched directory.
 Result<std::string> fanotify_dir_key(const std::string& path) {
   struct statfs st {};
-  if (::statfs(path.c_str(), &st) != 0) return make_errno_error(errno, "cannot statfs watched directory {}", path);
+  if (::statfs(path.c_str(), &st) != 0)
+    return make_errno_error(errno, "cannot statfs watched directory {}", path);
   alignas(file_handle) std::array<char, sizeof(file_handle) + MAX_HANDLE_SZ> storage{};
   auto* fh = reinterpret_cast<file_handle*>(storage.data());
   fh->handle_bytes = MAX_HANDLE_SZ;
@@ -137,13 +145,16 @@ class FanotifyCapture final : public NotifyCapture {
   using NotifyCapture::NotifyCapture;
 
   Result<void> init(const Options& options, const std::string& note) {
-    int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME, O_RDONLY | O_CLOEXEC);
+    int fd = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
+                             O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-      return make_errno_error(errno, "fanotify_init(FAN_REPORT_DFID_NAME) failed (needs Linux 5.9+ and "
+      return make_errno_error(errno,
+                              "fanotify_init(FAN_REPORT_DFID_NAME) failed (needs Linux 5.9+ and "
                               "CAP_SYS_ADMIN, or 5.13+ for unprivileged use)");
     start_reading(fd);
     if (auto r = set_dirs(options.dirs); !r) return r;
-    reason_ = "fanotify: FAN_REPORT_DFID_NAME with FAN_CLOSE_WRITE, FAN_MOVED_FROM/TO, FAN_DELETE" + note;
+    reason_ =
+        "fanotify: FAN_REPORT_DFID_NAME with FAN_CLOSE_WRITE, FAN_MOVED_FROM/TO, FAN_DELETE" + note;
     return {};
   }
 
@@ -158,12 +169,14 @@ class FanotifyCapture final : public NotifyCapture {
     }
     for (const auto& [key, path] : next) {
       if (dirs_.contains(key)) continue;
-      if (::fanotify_mark(raw_fd(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, kFanMask, AT_FDCWD, path.c_str()) != 0)
+      if (::fanotify_mark(raw_fd(), FAN_MARK_ADD | FAN_MARK_ONLYDIR, kFanMask, AT_FDCWD,
+                          path.c_str()) != 0)
         return make_errno_error(errno, "fanotify_mark({}) failed", path);
     }
     for (const auto& [key, path] : dirs_) {
       if (next.contains(key)) continue;
-      if (::fanotify_mark(raw_fd(), FAN_MARK_REMOVE | FAN_MARK_ONLYDIR, kFanMask, AT_FDCWD, path.c_str()) != 0)
+      if (::fanotify_mark(raw_fd(), FAN_MARK_REMOVE | FAN_MARK_ONLYDIR, kFanMask, AT_FDCWD,
+                          path.c_str()) != 0)
         spdlog::warn("capture: cannot remove fanotify mark on {}: {}", path, strerror_text(errno));
     }
     dirs_ = std::move(next);
@@ -174,12 +187,13 @@ class FanotifyCapture final : public NotifyCapture {
  private:
   void parse(const char* buf, std::size_t len) override {
     auto left = static_cast<long>(len);
-    for (auto* meta = reinterpret_cast<const fanotify_event_metadata*>(buf); FAN_EVENT_OK(meta, left);
-         meta = FAN_EVENT_NEXT(meta, left)) {
+    for (auto* meta = reinterpret_cast<const fanotify_event_metadata*>(buf);
+         FAN_EVENT_OK(meta, left); meta = FAN_EVENT_NEXT(meta, left)) {
       ++counters_.emits;
       if (meta->fd >= 0) ::close(meta->fd);
       if (meta->vers != FANOTIFY_METADATA_VERSION) {
-        spdlog::error("capture: fanotify metadata version {} (expected {})", meta->vers, FANOTIFY_METADATA_VERSION);
+        spdlog::error("capture: fanotify metadata version {} (expected {})", meta->vers,
+                      FANOTIFY_METADATA_VERSION);
         continue;
       }
       if (meta->mask & FAN_Q_OVERFLOW) {
@@ -202,7 +216,8 @@ class FanotifyCapture final : public NotifyCapture {
           key.append(reinterpret_cast<const char*>(&fh.handle_type), sizeof(fh.handle_type));
           key.append(p + sizeof(file_handle), fh.handle_bytes);
           const char* n = p + sizeof(file_handle) + fh.handle_bytes;
-          if (n < info + hdr.len) name.assign(n, ::strnlen(n, static_cast<std::size_t>(info + hdr.len - n)));
+          if (n < info + hdr.len)
+            name.assign(n, ::strnlen(n, static_cast<std::size_t>(info + hdr.len - n)));
           if (auto it = dirs_.find(key); it != dirs_.end()) dir = it->second;
         }
         info += hdr.len;
@@ -216,9 +231,11 @@ class FanotifyCapture final : public NotifyCapture {
       // event both wrote and removed the name, the file's existence now says which came last.
       const bool wrote = meta->mask & (FAN_CLOSE_WRITE | FAN_MOVED_TO);
       const bool gone = meta->mask & (FAN_MOVED_FROM | FAN_DELETE);
-      const bool exists_now = ::faccessat(AT_FDCWD, (dir + "/" + name).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+      const bool exists_now =
+          ::faccessat(AT_FDCWD, (dir + "/" + name).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
       const bool write_last = wrote && (!gone || exists_now);
-      if (wrote && gone && write_last) deliver_removed(raw, dir, name);  // removed, then written again
+      if (wrote && gone && write_last)
+        deliver_removed(raw, dir, name);  // removed, then written again
       if (write_last && (meta->mask & FAN_CLOSE_WRITE)) {
         raw.kind = RawFileEvent::Kind::closed_after_write;
         raw.dir = dir;
@@ -249,7 +266,8 @@ class FanotifyCapture final : public NotifyCapture {
 
 /* ---------------- inotify ---------------- */
 
-constexpr std::uint32_t kInotifyMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
+constexpr std::uint32_t kInotifyMask =
+    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
 
 class InotifyCapture final : public NotifyCapture {
  public:
@@ -329,7 +347,8 @@ class InotifyCapture final : public NotifyCapture {
 }  // namespace
 
 Result<std::unique_ptr<Capture>> start_fanotify(boost::asio::io_context& io, const Options& options,
-                                                Capture::ChangeHandler on_change, Capture::ResyncHandler on_resync,
+                                                Capture::ChangeHandler on_change,
+                                                Capture::ResyncHandler on_resync,
                                                 const std::string& fallback_note) {
   auto capture = std::make_unique<FanotifyCapture>(io, std::move(on_change), std::move(on_resync));
   if (auto r = capture->init(options, fallback_note); !r) return r.error();
@@ -337,7 +356,8 @@ Result<std::unique_ptr<Capture>> start_fanotify(boost::asio::io_context& io, con
 }
 
 Result<std::unique_ptr<Capture>> start_inotify(boost::asio::io_context& io, const Options& options,
-                                               Capture::ChangeHandler on_change, Capture::ResyncHandler on_resync,
+                                               Capture::ChangeHandler on_change,
+                                               Capture::ResyncHandler on_resync,
                                                const std::string& fallback_note) {
   auto capture = std::make_unique<InotifyCapture>(io, std::move(on_change), std::move(on_resync));
   if (auto r = capture->init(options, fallback_note); !r) return r.error();

@@ -4,10 +4,9 @@
 // a better mode was not used; it is appended to mode_reason().
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
-
-#include <boost/asio/io_context.hpp>
 
 #include "capture/capture.h"
 

@@ -78,7 +78,9 @@ int fail(const std::string& message, const Globals& g) {
   return 1;
 }
 
-Result<std::unique_ptr<store::Store>> open(const Globals& g) { return store::open_store(g.store_url); }
+Result<std::unique_ptr<store::Store>> open(const Globals& g) {
+  return store::open_store(g.store_url);
+}
 
 Result<json> ask_daemon(const Globals& g, const json& request, std::chrono::seconds timeout) {
   std::string socket = g.socket.empty() ? defaults(g).socket_path : g.socket;
@@ -87,12 +89,16 @@ Result<json> ask_daemon(const Globals& g, const json& request, std::chrono::seco
 
 // The [locks] part of `lockferry status`.
 void print_locks_status(const json& l) {
-  fmt::print("locks:          {} ({})\n", l["mode"].get<std::string>(), l["reason"].get<std::string>());
+  fmt::print("locks:          {} ({})\n", l["mode"].get<std::string>(),
+             l["reason"].get<std::string>());
   if (l.contains("managers")) {
     std::vector<std::string> managers;
     for (const auto& m : l["managers"])
-      managers.push_back(fmt::format("{} (pid {})", m["comm"].get<std::string>(), m["pid"].get<std::uint32_t>()));
-    fmt::print("  managers:     {}\n", managers.empty() ? std::string("none running") : fmt::format("{}", fmt::join(managers, ", ")));
+      managers.push_back(
+          fmt::format("{} (pid {})", m["comm"].get<std::string>(), m["pid"].get<std::uint32_t>()));
+    fmt::print("  managers:     {}\n", managers.empty()
+                                           ? std::string("none running")
+                                           : fmt::format("{}", fmt::join(managers, ", ")));
     fmt::print("  events:       {}\n", counters::row(counters::kLockEvents, l));
   }
   if (l.contains("impostors") && l["impostors"].value("processes", std::uint64_t{0}) > 0)
@@ -126,13 +132,16 @@ int cmd_status(const Globals& g) {
   const json& c = s["capture"];
   const json& r = s["records"];
   fmt::print("node:           {} (fencing epoch {}{})\n", s["node"].get<std::string>(),
-             s["epoch"].get<std::uint64_t>(), s["fenced"].get<bool>() ? ", FENCED: adopted by another node" : "");
+             s["epoch"].get<std::uint64_t>(),
+             s["fenced"].get<bool>() ? ", FENCED: adopted by another node" : "");
   fmt::print("store:          {}\n", s["store"].get<std::string>());
   if (s.value("store_backlog", std::uint64_t{0}) > 0)
     fmt::print("  backlog:      {} writes waiting for the database (not stored yet)\n",
                s["store_backlog"].get<std::uint64_t>());
-  fmt::print("monitor dirs:   {}\n", fmt::join(s["monitor_dirs"].get<std::vector<std::string>>(), ", "));
-  fmt::print("capture:        {} ({})\n", c["mode"].get<std::string>(), c["reason"].get<std::string>());
+  fmt::print("monitor dirs:   {}\n",
+             fmt::join(s["monitor_dirs"].get<std::vector<std::string>>(), ", "));
+  fmt::print("capture:        {} ({})\n", c["mode"].get<std::string>(),
+             c["reason"].get<std::string>());
   fmt::print("  events:       {}\n", counters::row(counters::kCapture, c));
   fmt::print("records:        {}\n", counters::row(counters::kRecords, r));
   if (!r["last_error"].get<std::string>().empty())
@@ -193,23 +202,31 @@ int cmd_records(const Globals& g, std::string node) {
     if (!answer) return fail(answer.error().message, g);
     records = *answer;
   }
-  if (g.json_output) std::cout << records.dump(2) << "\n";
+  if (g.json_output)
+    std::cout << records.dump(2) << "\n";
   else
     print_records(displayable(records));
   return 0;
 }
 
 void print_locks(const json& locks) {
-  fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}\n", "FILE", "RANGE", "TYPE", "MANAGER", "OWNER", "GRANTED");
+  fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}\n", "FILE", "RANGE", "TYPE", "MANAGER", "OWNER",
+             "GRANTED");
   for (const auto& l : locks) {
-    const std::string end = l["end"].is_null() ? "EOF" : std::to_string(l["end"].get<std::uint64_t>());
+    const std::string end =
+        l["end"].is_null() ? "EOF" : std::to_string(l["end"].get<std::uint64_t>());
     std::string file = l["path"].get<std::string>();
-    if (file.empty()) file = fmt::format("dev {} ino {}", l["dev"].get<std::string>(), l["ino"].get<std::uint64_t>());
-    fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}{}\n", file,
-               fmt::format("{}-{}", l["start"].get<std::uint64_t>(), end), l["type"].get<std::string>(),
-               fmt::format("{}/{}", l["manager_comm"].get<std::string>(), l["manager_pid"].get<std::uint32_t>()),
-               l["owner"].get<std::string>(), l["granted"].get<std::string>(),
-               l["nlm_host"].get<std::string>().empty() ? "" : " client " + l["nlm_host"].get<std::string>());
+    if (file.empty())
+      file =
+          fmt::format("dev {} ino {}", l["dev"].get<std::string>(), l["ino"].get<std::uint64_t>());
+    fmt::print(
+        "{:<40} {:<24} {:<6} {:<22} {:<22} {}{}\n", file,
+        fmt::format("{}-{}", l["start"].get<std::uint64_t>(), end), l["type"].get<std::string>(),
+        fmt::format("{}/{}", l["manager_comm"].get<std::string>(),
+                    l["manager_pid"].get<std::uint32_t>()),
+        l["owner"].get<std::string>(), l["granted"].get<std::string>(),
+        l["nlm_host"].get<std::string>().empty() ? ""
+                                                 : " client " + l["nlm_host"].get<std::string>());
   }
 }
 
@@ -230,7 +247,8 @@ int cmd_locks(const Globals& g, std::string node) {
     if (!answer) return fail(answer.error().message, g);
     locks = *answer;
   }
-  if (g.json_output) std::cout << locks.dump(2) << "\n";
+  if (g.json_output)
+    std::cout << locks.dump(2) << "\n";
   else
     print_locks(displayable(locks));
   return 0;
@@ -238,8 +256,10 @@ int cmd_locks(const Globals& g, std::string node) {
 
 int cmd_nodes(const Globals& g) {
   if (g.store_url.empty())
-    return fail("nodes reads the store directly: pass --store URL (the 'store' of lockferryd's "
-                "config, e.g. --store dir:///srv/shared/lockferry)", g);
+    return fail(
+        "nodes reads the store directly: pass --store URL (the 'store' of lockferryd's "
+        "config, e.g. --store dir:///srv/shared/lockferry)",
+        g);
   auto store = open(g);
   if (!store) return fail(store.error().message, g);
   auto nodes = (*store)->list_nodes();
@@ -248,23 +268,26 @@ int cmd_nodes(const Globals& g) {
   for (const auto& n : *nodes) {
     auto epoch = (*store)->epoch(n);
     auto recs = (*store)->list_monitor(n);
-    out.push_back({{"node", n}, {"epoch", epoch ? *epoch : 0}, {"records", recs ? recs->size() : 0}});
+    out.push_back(
+        {{"node", n}, {"epoch", epoch ? *epoch : 0}, {"records", recs ? recs->size() : 0}});
   }
   if (g.json_output) {
     std::cout << out.dump(2) << "\n";
   } else {
     fmt::print("{:<24} {:>8} {:>8}\n", "NODE", "EPOCH", "RECORDS");
     for (const auto& n : displayable(out))
-      fmt::print("{:<24} {:>8} {:>8}\n", n["node"].get<std::string>(), n["epoch"].get<std::uint64_t>(),
-                 n["records"].get<std::size_t>());
+      fmt::print("{:<24} {:>8} {:>8}\n", n["node"].get<std::string>(),
+                 n["epoch"].get<std::uint64_t>(), n["records"].get<std::size_t>());
   }
   return 0;
 }
 
 int cmd_migrations(const Globals& g) {
   if (g.store_url.empty())
-    return fail("migrations reads the store directly: pass --store URL (the 'store' of lockferryd's "
-                "config, e.g. --store dir:///srv/shared/lockferry)", g);
+    return fail(
+        "migrations reads the store directly: pass --store URL (the 'store' of lockferryd's "
+        "config, e.g. --store dir:///srv/shared/lockferry)",
+        g);
   auto store = open(g);
   if (!store) return fail(store.error().message, g);
   auto list = (*store)->list_migrations();
@@ -274,7 +297,8 @@ int cmd_migrations(const Globals& g) {
   if (g.json_output) {
     std::cout << out.dump(2) << "\n";
   } else {
-    fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", "FROM", "TO", "EPOCH", "RECORDS", "STARTED", "RESULT");
+    fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", "FROM", "TO", "EPOCH", "RECORDS", "STARTED",
+               "RESULT");
     for (const auto& m : displayable(out))
       fmt::print("{:<12} {:<12} {:>6} {:>8} {:<26} {}\n", m["from_node"].get<std::string>(),
                  m["to_node"].get<std::string>(), m["epoch"].get<std::uint64_t>(),
@@ -311,11 +335,13 @@ void print_migrate_report(const json& r) {
                                           : fmt::format("exit {}", c["exit_code"].get<int>()));
   }
   if (!rec["notified"].empty())
-    fmt::print("  notified: {}\n", fmt::join(rec["notified"].get<std::vector<std::string>>(), ", "));
+    fmt::print("  notified: {}\n",
+               fmt::join(rec["notified"].get<std::vector<std::string>>(), ", "));
   if (!rec["not_notified"].empty())
-    fmt::print("  NOT notified: {}\n", fmt::join(rec["not_notified"].get<std::vector<std::string>>(), ", "));
-  fmt::print("{}: {} ({} ms)\n", r["ok"].get<bool>() ? "OK" : "FAILED", r["message"].get<std::string>(),
-             r["duration_ms"].get<std::int64_t>());
+    fmt::print("  NOT notified: {}\n",
+               fmt::join(rec["not_notified"].get<std::vector<std::string>>(), ", "));
+  fmt::print("{}: {} ({} ms)\n", r["ok"].get<bool>() ? "OK" : "FAILED",
+             r["message"].get<std::string>(), r["duration_ms"].get<std::int64_t>());
 }
 
 int cmd_migrate(const Globals& g, const json& request) {
@@ -335,7 +361,8 @@ int cmd_migrate(const Globals& g, const json& request) {
     if (!answer) return fail(answer.error().message, g);
     report = *answer;
   }
-  if (g.json_output) std::cout << report.dump(2) << "\n";
+  if (g.json_output)
+    std::cout << report.dump(2) << "\n";
   else
     print_migrate_report(displayable(report));
   return report.value("ok", false) ? 0 : 3;
@@ -343,25 +370,33 @@ int cmd_migrate(const Globals& g, const json& request) {
 
 void print_health(const json& h) {
   const json& l = h["local"];
-  fmt::print("node:        {} ({}{}{}) - {}\n", h["node"].get<std::string>(),
-             l["healthy"].get<bool>() ? (l["serving"].get<bool>() ? "serving" : "standby") : "UNHEALTHY",
-             l["set_down"].get<bool>() ? ", SET DOWN" : "", l["fit"].get<bool>() ? "" : ", not fit to adopt",
-             l["reason"].get<std::string>());
+  fmt::print(
+      "node:        {} ({}{}{}) - {}\n", h["node"].get<std::string>(),
+      l["healthy"].get<bool>() ? (l["serving"].get<bool>() ? "serving" : "standby") : "UNHEALTHY",
+      l["set_down"].get<bool>() ? ", SET DOWN" : "",
+      l["fit"].get<bool>() ? "" : ", not fit to adopt", l["reason"].get<std::string>());
   if (h["heartbeats"].get<bool>())
-    fmt::print("heartbeats:  on {}, every {} ms, dead after {} ms\n", h["listen"].get<std::string>(),
-               h["interval_ms"].get<std::int64_t>(), h["dead_after_ms"].get<std::int64_t>());
+    fmt::print("heartbeats:  on {}, every {} ms, dead after {} ms\n",
+               h["listen"].get<std::string>(), h["interval_ms"].get<std::int64_t>(),
+               h["dead_after_ms"].get<std::int64_t>());
   else
     fmt::print("heartbeats:  off (node state from `lockferry health set-down/set-up` only)\n");
-  fmt::print("adoption:    {}{}\n", h["automatic"].get<bool>() ? "automatic" : "manual (lockferry migrate)",
-             h["adopt_order"].empty() ? std::string()
-                                      : ", order " + fmt::format("{}", fmt::join(h["adopt_order"].get<std::vector<std::string>>(), ", ")));
-  fmt::print("\n{:<16} {:<8} {:<8} {:>6} {:>10} {}\n", "PEER", "STATE", "SERVING", "EPOCH", "HEARD (ms)", "WHY");
+  fmt::print("adoption:    {}{}\n",
+             h["automatic"].get<bool>() ? "automatic" : "manual (lockferry migrate)",
+             h["adopt_order"].empty()
+                 ? std::string()
+                 : ", order " +
+                       fmt::format("{}", fmt::join(h["adopt_order"].get<std::vector<std::string>>(),
+                                                   ", ")));
+  fmt::print("\n{:<16} {:<8} {:<8} {:>6} {:>10} {}\n", "PEER", "STATE", "SERVING", "EPOCH",
+             "HEARD (ms)", "WHY");
   for (const auto& p : h["peers"]) {
     auto ago = p["last_heard_ms_ago"].get<std::int64_t>();
     fmt::print("{:<16} {:<8} {:<8} {:>6} {:>10} {}\n", p["node"].get<std::string>(),
                p["state"].get<std::string>(),
                p["serving"].get<bool>() ? (p["fenced"].get<bool>() ? "fenced" : "yes") : "no",
-               p["epoch"].get<std::uint64_t>(), ago < 0 ? std::string("never") : std::to_string(ago),
+               p["epoch"].get<std::uint64_t>(),
+               ago < 0 ? std::string("never") : std::to_string(ago),
                p["reason"].get<std::string>());
   }
   const json& c = h["counters"];
@@ -382,17 +417,20 @@ std::string range_text(std::uint64_t start, std::uint64_t end) {
 }
 
 void print_audit(const json& a) {
-  fmt::print("reclaim audit {} -> {} ({}): {} locks held on {}: {} reclaimed ({:.1f} %), {} with a "
-             "different range, {} NOT reclaimed\n",
-             a["from_node"].get<std::string>(), a["to_node"].get<std::string>(), a["at"].get<std::string>(),
-             a["locks_held_before"].get<std::size_t>(), a["from_node"].get<std::string>(),
-             a["reclaimed"].get<std::size_t>(), a["percent_reclaimed"].get<double>(),
-             a["different_range"].get<std::size_t>(), a["not_reclaimed"].get<std::size_t>());
-  fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", "STATUS", "CLIENT", "PATH", "RANGE", "TYPE", "NOW");
+  fmt::print(
+      "reclaim audit {} -> {} ({}): {} locks held on {}: {} reclaimed ({:.1f} %), {} with a "
+      "different range, {} NOT reclaimed\n",
+      a["from_node"].get<std::string>(), a["to_node"].get<std::string>(),
+      a["at"].get<std::string>(), a["locks_held_before"].get<std::size_t>(),
+      a["from_node"].get<std::string>(), a["reclaimed"].get<std::size_t>(),
+      a["percent_reclaimed"].get<double>(), a["different_range"].get<std::size_t>(),
+      a["not_reclaimed"].get<std::size_t>());
+  fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", "STATUS", "CLIENT", "PATH", "RANGE", "TYPE",
+             "NOW");
   for (const auto& l : a["locks"]) {
     std::string now = l.contains("now") ? range_text(l["now"]["start"].get<std::uint64_t>(),
-                                                     l["now"]["end"].get<std::uint64_t>()) + " " +
-                                              l["now"]["type"].get<std::string>()
+                                                     l["now"]["end"].get<std::uint64_t>()) +
+                                              " " + l["now"]["type"].get<std::string>()
                                         : "-";
     fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", l["status"].get<std::string>(),
                l["client"].get<std::string>().empty() ? "?" : l["client"].get<std::string>(),
@@ -420,12 +458,14 @@ int cmd_audit(const Globals& g, const std::string& from, std::string node) {
     if (!r) return fail(r.error().message, g);
     report = control::to_json(*r);
   } else {
-    if (!node.empty()) return fail("audit --node needs --store (lockferryd audits its own node)", g);
+    if (!node.empty())
+      return fail("audit --node needs --store (lockferryd audits its own node)", g);
     auto answer = ask_daemon(g, {{"command", "audit"}, {"from", from}}, std::chrono::seconds(30));
     if (!answer) return fail(answer.error().message, g);
     report = *answer;
   }
-  if (g.json_output) std::cout << report.dump(2) << "\n";
+  if (g.json_output)
+    std::cout << report.dump(2) << "\n";
   else
     print_audit(displayable(report));
   return 0;
@@ -438,13 +478,15 @@ int cmd_health(const Globals& g, const std::string& action, const std::string& n
   if (!reason.empty()) request["reason"] = reason;
   auto answer = ask_daemon(g, request, std::chrono::seconds(10));
   if (!answer) return fail(answer.error().message, g);
-  if (g.json_output) std::cout << answer->dump(2) << "\n";
+  if (g.json_output)
+    std::cout << answer->dump(2) << "\n";
   else
     print_health(displayable(*answer));
   return 0;
 }
 
-int cmd_store_migrate_data(const Globals& g, const std::string& from_url, const std::string& to_url) {
+int cmd_store_migrate_data(const Globals& g, const std::string& from_url,
+                           const std::string& to_url) {
   if (from_url == to_url) return fail("store migrate-data: --from and --to name the same store", g);
   auto from = store::open_store(from_url);
   if (!from) return fail("--from: " + from.error().message, g);
@@ -504,9 +546,13 @@ struct Commands {
 };
 
 void add_global_options(CLI::App& app, Globals& g) {
-  app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")->capture_default_str();
-  app.add_option("--socket", g.socket, "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
-  app.add_option("--store", g.store_url, "work on this store directly instead of asking lockferryd");
+  app.add_option("-c,--config", g.config_path, "lockferryd config to take defaults from")
+      ->capture_default_str();
+  app.add_option(
+      "--socket", g.socket,
+      "lockferryd control socket (default from the config: /run/lockferry/lockferryd.sock)");
+  app.add_option("--store", g.store_url,
+                 "work on this store directly instead of asking lockferryd");
   app.add_flag("--json", g.json_output, "machine-readable output");
   app.add_flag("-v,--verbose", g.verbose, "debug logging");
   app.set_version_flag("--version", std::string("lockferry ") + LOCKFERRY_VERSION);
@@ -514,13 +560,18 @@ void add_global_options(CLI::App& app, Globals& g) {
 
 // status, records, locks, nodes, migrations, version: what lockferryd or the store holds.
 void add_read_commands(CLI::App& app, Commands& c) {
-  c.status = app.add_subcommand("status", "capture mode, counters, store and fencing state of lockferryd");
+  c.status =
+      app.add_subcommand("status", "capture mode, counters, store and fencing state of lockferryd");
   c.records = app.add_subcommand("records", "monitor records captured for a node");
-  c.records->add_option("--node", c.records_node, "node whose records to show (default: this node)");
-  c.locks = app.add_subcommand("locks", "byte-range locks the lock managers (lockd, ganesha.nfsd) hold on a node");
+  c.records->add_option("--node", c.records_node,
+                        "node whose records to show (default: this node)");
+  c.locks = app.add_subcommand(
+      "locks", "byte-range locks the lock managers (lockd, ganesha.nfsd) hold on a node");
   c.locks->add_option("--node", c.locks_node, "node whose locks to show (default: this node)");
-  c.nodes = app.add_subcommand("nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
-  c.migrations = app.add_subcommand("migrations", "past and running migrations recorded in the store (needs --store)");
+  c.nodes = app.add_subcommand(
+      "nodes", "nodes in the store, their fencing epochs and record counts (needs --store)");
+  c.migrations = app.add_subcommand(
+      "migrations", "past and running migrations recorded in the store (needs --store)");
   c.version = app.add_subcommand("version", "print the version");
 }
 
@@ -533,7 +584,10 @@ void add_store_commands(CLI::App& app, Commands& c) {
       "another (e.g. dir:// to postgresql://), then read both back and compare. Stop lockferryd\n"
       "on every node first; running it again after an interruption finishes the copy.");
   c.migrate_data->add_option("--from", c.data_from, "URL of the store to copy from")->required();
-  c.migrate_data->add_option("--to", c.data_to, "URL of the store to copy into: empty, or an earlier copy of --from")->required();
+  c.migrate_data
+      ->add_option("--to", c.data_to,
+                   "URL of the store to copy into: empty, or an earlier copy of --from")
+      ->required();
 }
 
 void add_audit_and_health(CLI::App& app, Commands& c) {
@@ -541,9 +595,11 @@ void add_audit_and_health(CLI::App& app, Commands& c) {
       "audit",
       "reclaim audit of an adoption: the locks NODE held (its lock table, frozen when it was\n"
       "fenced) against the locks this node's lock manager holds now - per lock reclaimed,\n"
-      "reclaimed with a different range, or not reclaimed. Run it during or after the grace period.");
+      "reclaimed with a different range, or not reclaimed. Run it during or after the grace "
+      "period.");
   c.audit->add_option("--from", c.audit_from, "the adopted node (the old primary)")->required();
-  c.audit->add_option("--node", c.audit_node, "the adoptive node (with --store; default: this node)");
+  c.audit->add_option("--node", c.audit_node,
+                      "the adoptive node (with --store; default: this node)");
   c.health = app.add_subcommand(
       "health",
       "this node's health view: peers (alive, dead, left, down), heartbeat counters, adoptions.\n"
@@ -570,16 +626,26 @@ void add_migrate(CLI::App& app, Commands& c) {
   control::MigrateRequest& r = c.migrate_request;
   auto* m = c.migrate;
   m->add_option("--from", r.from, "node to adopt (the failed primary)")->required();
-  m->add_option("--node", r.node, "this node's name (default: from the config, else the host name)");
-  m->add_option("--statmon-dir", r.statmon_dir, "statd monitor directory to replay into (default /var/lib/nfs/sm)");
-  m->add_option("--service-ip", r.service_ip, "service IP clients mounted from; sm-notify sends from it (-v)");
+  m->add_option("--node", r.node,
+                "this node's name (default: from the config, else the host name)");
+  m->add_option("--statmon-dir", r.statmon_dir,
+                "statd monitor directory to replay into (default /var/lib/nfs/sm)");
+  m->add_option("--service-ip", r.service_ip,
+                "service IP clients mounted from; sm-notify sends from it (-v)");
   m->add_option("--recognize", r.recognize,
                 "how this server recognises the records: sm-notify (default), restart-statd, "
                 "restart-nfs, ganesha-grace, command, none");
-  m->add_option("--sm-notify-state-dir", r.state_dir, "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
-  m->add_option("--command", r.command, "the command for --recognize command (or to override a method's); {service_ip} and {state_dir} are replaced")->expected(1, -1);
-  m->add_option("--timeout", r.timeout_s, "seconds each recognition command may run")->capture_default_str();
-  m->add_option("--retry-minutes", r.retry_minutes, "sm-notify -m: how long to retry unreachable clients")->capture_default_str();
+  m->add_option("--sm-notify-state-dir", r.state_dir,
+                "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
+  m->add_option("--command", r.command,
+                "the command for --recognize command (or to override a method's); {service_ip} and "
+                "{state_dir} are replaced")
+      ->expected(1, -1);
+  m->add_option("--timeout", r.timeout_s, "seconds each recognition command may run")
+      ->capture_default_str();
+  m->add_option("--retry-minutes", r.retry_minutes,
+                "sm-notify -m: how long to retry unreachable clients")
+      ->capture_default_str();
   m->add_flag("--dry-run", r.dry_run, "show what would be written and run; change nothing");
   m->add_flag("--force", r.force,
               "adopt even if another node already adopted --from at its current epoch, or "
@@ -594,8 +660,10 @@ void set_up_logging(const Globals& g) {
 }
 
 int cmd_version(const Globals& g) {
-  if (g.json_output) std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
-  else fmt::print("lockferry {}\n", LOCKFERRY_VERSION);
+  if (g.json_output)
+    std::cout << json{{"version", LOCKFERRY_VERSION}}.dump() << "\n";
+  else
+    fmt::print("lockferry {}\n", LOCKFERRY_VERSION);
   return 0;
 }
 

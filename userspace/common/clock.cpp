@@ -2,9 +2,9 @@
 // Timestamp formatting; see clock.h.
 #include "common/clock.h"
 
-#include <ctime>
-
 #include <fmt/format.h>
+
+#include <ctime>
 
 namespace lockferry::clock {
 

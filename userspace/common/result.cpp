@@ -6,6 +6,8 @@
 
 namespace lockferry {
 
-const char* strerror_text(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error"; }
+const char* strerror_text(int err) {
+  return strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error";
+}
 
 }  // namespace lockferry

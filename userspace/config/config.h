@@ -18,9 +18,9 @@ inline constexpr const char* kDefaultSocketPath = "/run/lockferry/lockferryd.soc
 inline constexpr const char* kDefaultStoreUrl = "dir:///var/lib/lockferry/store";
 
 struct Config {
-  std::string node;                    // this server's node name (default: the host name)
+  std::string node;  // this server's node name (default: the host name)
   std::string store_url = kDefaultStoreUrl;
-  std::string log_level = "info";      // trace, debug, info, warn, error
+  std::string log_level = "info";  // trace, debug, info, warn, error
   // [capture]
   std::vector<std::string> monitor_dirs{"/var/lib/nfs/sm"};
   capture::Mode capture_mode = capture::Mode::automatic;
@@ -33,14 +33,17 @@ struct Config {
   std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
   std::string service_ip;                       // the floating IP clients mount from
   std::string recognize = "sm-notify";
-  std::vector<std::string> recognize_command;   // overrides the method's command ({service_ip}, {state_dir})
+  std::vector<std::string>
+      recognize_command;  // overrides the method's command ({service_ip}, {state_dir})
   std::chrono::seconds recognize_timeout{60};
   // Automatic adoption of a node the health agent declares down (needs [health]).
   bool automatic = false;
-  std::vector<std::string> adopt_order;         // preferred adoptive nodes, first first
-  std::vector<std::string> takeover_command;    // takes the service here before replay ({from}, {node}, {service_ip})
+  std::vector<std::string> adopt_order;  // preferred adoptive nodes, first first
+  std::vector<std::string>
+      takeover_command;  // takes the service here before replay ({from}, {node}, {service_ip})
   std::chrono::seconds takeover_timeout{120};
-  std::chrono::seconds audit_after{90};         // the adoptive server's grace period: final reclaim audit then
+  std::chrono::seconds audit_after{
+      90};  // the adoptive server's grace period: final reclaim audit then
   // [health] (enabled when the section is present)
   health::Options health;
   // [locks]: lock grant capture (eBPF on the filelock tracepoints)
@@ -48,7 +51,7 @@ struct Config {
   std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names
   // A user process with a manager's name counts only when it runs as root from one of these.
   std::vector<std::string> lock_manager_binaries = capture::kDefaultManagerBinaries;
-  capture::LockHook lock_hook = capture::LockHook::automatic;        // auto | tp_btf | tracepoint
+  capture::LockHook lock_hook = capture::LockHook::automatic;  // auto | tp_btf | tracepoint
   // The lock capture's own BPF ring buffer (KiB) and its reconcile with the kernel's locks; the
   // defaults are LockOptions' so lockferryd and the capture's tests agree.
   std::uint32_t lock_ring_buffer_kb = capture::LockOptions{}.ring_buffer_kb;

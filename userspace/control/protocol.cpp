@@ -67,10 +67,14 @@ nlohmann::json to_json(const LockRecord& l) {
 
 nlohmann::json to_json(const store::MigrationRecord& m) {
   return {
-      {"from_node", m.from_node},   {"to_node", m.to_node},
-      {"epoch", m.epoch},           {"started", clock::format_ns(m.started_ns)},
-      {"finished", clock::format_ns(m.finished_ns)}, {"records", m.records},
-      {"service_ip", m.service_ip}, {"recognize", m.recognize_method},
+      {"from_node", m.from_node},
+      {"to_node", m.to_node},
+      {"epoch", m.epoch},
+      {"started", clock::format_ns(m.started_ns)},
+      {"finished", clock::format_ns(m.finished_ns)},
+      {"records", m.records},
+      {"service_ip", m.service_ip},
+      {"recognize", m.recognize_method},
       {"result", m.result},
   };
 }
@@ -90,7 +94,9 @@ nlohmann::json to_json(const failover::AuditReport& r) {
   nlohmann::json clients = nlohmann::json::object();
   for (const auto& [client, c] : r.clients) {
     clients[client.empty() ? "(not named by the lock table)" : client] = {
-        {"locks", c.locks}, {"reclaimed", c.reclaimed}, {"different_range", c.different_range},
+        {"locks", c.locks},
+        {"reclaimed", c.reclaimed},
+        {"different_range", c.different_range},
         {"not_reclaimed", c.not_reclaimed}};
   }
   nlohmann::json unmatched = nlohmann::json::array();
@@ -151,7 +157,8 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
         {"not_notified", r.recognize.not_notified}}},
       {"started", clock::format_ns(r.started_ns)},
       {"finished", clock::format_ns(r.finished_ns)},
-      {"duration_ms", r.finished_ns > r.started_ns ? (r.finished_ns - r.started_ns) / 1'000'000 : 0},
+      {"duration_ms",
+       r.finished_ns > r.started_ns ? (r.finished_ns - r.started_ns) / 1'000'000 : 0},
   };
 }
 
@@ -160,8 +167,8 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
 namespace lockferry::control {
 
 nlohmann::json to_json(const MigrateRequest& r) {
-  nlohmann::json request{{"command", "migrate"}, {"from", r.from},
-                         {"dry_run", r.dry_run},  {"force", r.force},
+  nlohmann::json request{{"command", "migrate"},     {"from", r.from},
+                         {"dry_run", r.dry_run},     {"force", r.force},
                          {"timeout_s", r.timeout_s}, {"retry_minutes", r.retry_minutes}};
   if (!r.node.empty()) request["node"] = r.node;
   if (!r.statmon_dir.empty()) request["statmon_dir"] = r.statmon_dir;
@@ -188,7 +195,8 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
     return it->get<std::string>().empty() ? fallback : it->get<std::string>();
   };
   for (const char* key : {"timeout_s", "retry_minutes"}) {
-    if (auto it = request.find(key); it != request.end() && !it->is_null() && !it->is_number_integer())
+    if (auto it = request.find(key);
+        it != request.end() && !it->is_null() && !it->is_number_integer())
       return make_error("migrate: '{}' must be a whole number, not {}", key, it->dump());
   }
   o.from_node = str("from", "");

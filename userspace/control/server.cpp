@@ -54,10 +54,9 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     }
     arm(server_.limits_.request_timeout);
     auto self = shared_from_this();
-    boost::asio::async_read_until(socket_, buffer_, '\n',
-                                  [self](boost::system::error_code ec, std::size_t n) {
-                                    self->on_request(ec, n);
-                                  });
+    boost::asio::async_read_until(
+        socket_, buffer_, '\n',
+        [self](boost::system::error_code ec, std::size_t n) { self->on_request(ec, n); });
   }
 
   void close() {

@@ -31,8 +31,8 @@ struct ControlLimits {
 };
 
 // Requests are {"command": "...", ...}; responses {"ok": true, "result": ...} or
-// {"ok": false, "error": "..."} (control/protocol.h). Requests are capped in size and must come from uid 0 (checked
-// with SO_PEERCRED), so a local user cannot trigger a migration.
+// {"ok": false, "error": "..."} (control/protocol.h). Requests are capped in size and must come
+// from uid 0 (checked with SO_PEERCRED), so a local user cannot trigger a migration.
 class ControlServer {
  public:
   // Answers on the loop.

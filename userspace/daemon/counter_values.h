@@ -6,11 +6,11 @@
 
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
-#include "record/lock_recorder.h"
-#include "record/recorder.h"
 #include "common/counters.h"
 #include "control/server.h"
 #include "health/agent.h"
+#include "record/lock_recorder.h"
+#include "record/recorder.h"
 
 namespace lockferry::daemon {
 

@@ -51,18 +51,21 @@ Result<void> Daemon::start() {
 // 1: the store, this node's fencing epoch, and the recorder that writes to them.
 Result<void> Daemon::open_store() {
   auto store = store::open_store(config_.store_url);
-  if (!store) return make_error("cannot open store {}: {}", config_.store_url, store.error().message);
+  if (!store)
+    return make_error("cannot open store {}: {}", config_.store_url, store.error().message);
   store_ = std::move(*store);
 
   auto epoch = store_->epoch(config_.node);
-  if (!epoch) return make_error("cannot read the fencing epoch of node {} from {}: {}", config_.node,
-                                config_.store_url, epoch.error().message);
+  if (!epoch)
+    return make_error("cannot read the fencing epoch of node {} from {}: {}", config_.node,
+                      config_.store_url, epoch.error().message);
   if (auto migrations = store_->list_migrations()) {
     for (const auto& m : *migrations) {
       if (m.from_node == config_.node && m.epoch == *epoch)
-        spdlog::warn("node {} was adopted by {} at epoch {} ({}); recording this node's records "
-                     "again from now on", config_.node, m.to_node, m.epoch,
-                     clock::format_ns(m.started_ns));
+        spdlog::warn(
+            "node {} was adopted by {} at epoch {} ({}); recording this node's records "
+            "again from now on",
+            config_.node, m.to_node, m.epoch, clock::format_ns(m.started_ns));
     }
   }
   recorder_ = std::make_unique<record::Recorder>(*store_, config_.node, *epoch, io_);
@@ -94,7 +97,9 @@ Result<void> Daemon::start_control() {
   worker_ = std::make_unique<Worker>(io_, config_.store_url);
   auto control = control::ControlServer::start(
       io_, config_.socket_path,
-      [this](const nlohmann::json& r, control::ControlServer::Reply reply) { handle(r, std::move(reply)); });
+      [this](const nlohmann::json& r, control::ControlServer::Reply reply) {
+        handle(r, std::move(reply));
+      });
   if (!control) return control.error();
   control_ = std::move(*control);
   return {};
@@ -316,11 +321,13 @@ nlohmann::json Daemon::handle_on_loop(const nlohmann::json& request) {
   }
   if (command == "health") {
     if (!cluster_)
-      return fail("health is not configured on this node: add a [health] section to lockferryd's "
-                  "configuration (see the user guide)");
+      return fail(
+          "health is not configured on this node: add a [health] section to lockferryd's "
+          "configuration (see the user guide)");
     return cluster_->handle(request);
   }
-  return fail("unknown command '" + command + "' (status, records, locks, reconcile, migrate, health, audit)");
+  return fail("unknown command '" + command +
+              "' (status, records, locks, reconcile, migrate, health, audit)");
 }
 
 int Daemon::run() {

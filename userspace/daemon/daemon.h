@@ -3,24 +3,23 @@
 // signals onto one io_context.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "capture/capture.h"
 #include "capture/lock_capture.h"
-#include "record/lock_recorder.h"
-#include "record/recorder.h"
-#include "daemon/cluster.h"
 #include "config/config.h"
 #include "control/server.h"
+#include "daemon/cluster.h"
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/worker.h"
+#include "record/lock_recorder.h"
+#include "record/recorder.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
@@ -73,8 +72,8 @@ class Daemon {
   std::unique_ptr<Worker> worker_;  // long control requests, with its own store connection
   std::unique_ptr<control::ControlServer> control_;
   std::unique_ptr<record::LockRecorder> lock_recorder_;  // only with [locks] enabled
-  std::unique_ptr<capture::LockCapture> lock_capture_;    // null when disabled or unavailable
-  std::string locks_error_;                                // why lock capture is not running
+  std::unique_ptr<capture::LockCapture> lock_capture_;   // null when disabled or unavailable
+  std::string locks_error_;                              // why lock capture is not running
   capture::LockOptions lock_options_;       // what the running lock capture was started with
   std::unique_ptr<MetricsServer> metrics_;  // only with [metrics] listen
   std::unique_ptr<Cluster> cluster_;        // only with [health]

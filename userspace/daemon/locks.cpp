@@ -4,11 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-
 #include "common/clock.h"
+#include "control/protocol.h"
 #include "daemon/counter_values.h"
 #include "daemon/daemon.h"
-#include "control/protocol.h"
 #include "daemon/lock_status.h"
 #include "procfs/process.h"
 

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // lockferryd: captures statd monitor records on this NFS server into shared storage.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/log.h"
 #include "config/config.h"
+#include "config/settings.h"
 #include "daemon/daemon.h"
 #include "daemon/limits.h"
-#include "config/settings.h"
 
 int main(int argc, char** argv) {
   using namespace lockferry;
@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (::geteuid() != 0) {
-    spdlog::critical("lockferryd must run as root: it loads eBPF programs, reads statd's monitor "
-                     "directory and serves a root-only control socket");
+    spdlog::critical(
+        "lockferryd must run as root: it loads eBPF programs, reads statd's monitor "
+        "directory and serves a root-only control socket");
     return 1;
   }
   if (auto files = daemon::raise_open_file_limit(); !files) {

@@ -64,7 +64,8 @@ MetricsSample collect_metrics(const std::string& node, const capture::Capture& c
   if (auto records = store.list_monitor(node)) {
     s.monitor_records = records->size();
   } else {
-    spdlog::debug("metrics: cannot count the records of node {}: {}", node, records.error().message);
+    spdlog::debug("metrics: cannot count the records of node {}: {}", node,
+                  records.error().message);
   }
   if (auto migrations = store.list_migrations()) {
     for (const auto& m : *migrations) {
@@ -127,7 +128,8 @@ std::string render_metrics(const MetricsSample& s) {
   e.group(counters::kRecords, records_values(s.recorder));
   e.group(counters::kReconcile, reconcile_values(s.recorder));
 
-  e.one("lockferry_fencing_epoch", "gauge", "This node's fencing epoch in the store.", s.epoch, node);
+  e.one("lockferry_fencing_epoch", "gauge", "This node's fencing epoch in the store.", s.epoch,
+        node);
   e.one("lockferry_fenced", "gauge",
         "1 when another node adopted this one: lockferryd no longer writes its records.",
         s.recorder.fenced ? 1 : 0, node);
@@ -170,7 +172,9 @@ std::string render_metrics(const MetricsSample& s) {
 class MetricsServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Render& render)
-      : socket_(std::move(socket)), deadline_(socket_.get_executor()), buffer_(kMaxRequest),
+      : socket_(std::move(socket)),
+        deadline_(socket_.get_executor()),
+        buffer_(kMaxRequest),
         render_(render) {}
 
   void start() {
@@ -180,10 +184,9 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
       if (auto self = weak.lock()) self->close();
     });
     auto self = shared_from_this();
-    boost::asio::async_read_until(socket_, buffer_, headers_end,
-                                  [self](boost::system::error_code ec, std::size_t) {
-                                    self->on_request(ec);
-                                  });
+    boost::asio::async_read_until(
+        socket_, buffer_, headers_end,
+        [self](boost::system::error_code ec, std::size_t) { self->on_request(ec); });
   }
 
   // Still waiting for its request head: the one to close when a new scrape needs the slot.
@@ -202,7 +205,8 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
   void on_request(boost::system::error_code ec) {
     answered_ = true;
     if (ec == boost::asio::error::not_found) {
-      reply(http_response(431, "Request Header Fields Too Large", "text/plain", "request too large\n", true));
+      reply(http_response(431, "Request Header Fields Too Large", "text/plain",
+                          "request too large\n", true));
       return;
     }
     if (ec) return;  // client went away, or the deadline closed the socket
@@ -226,7 +230,8 @@ class MetricsServer::Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (path == "/metrics") {
-      reply(http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_(), !head_only));
+      reply(http_response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_(),
+                          !head_only));
     } else if (path == "/") {
       reply(http_response(200, "OK", "text/plain; charset=utf-8",
                           "lockferryd: Prometheus metrics are at /metrics\n", !head_only));
@@ -257,7 +262,8 @@ MetricsServer::MetricsServer(boost::asio::io_context& io, Render render)
 MetricsServer::~MetricsServer() { stop(); }
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_context& io,
-                                                            std::string_view listen, Render render) {
+                                                            std::string_view listen,
+                                                            Render render) {
   auto endpoint = parse_listen_address(listen);
   if (!endpoint) return endpoint.error();
   std::unique_ptr<MetricsServer> server(new MetricsServer(io, std::move(render)));
@@ -270,12 +276,15 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(boost::asio::io_cont
   if (!ec) acceptor.bind(*endpoint, ec);
   if (!ec) acceptor.listen(tcp::socket::max_listen_connections, ec);
   if (ec)
-    return make_error("cannot serve /metrics on {}: {} (another process may use that port: choose "
-                      "another [metrics] listen, or \"\" to turn metrics off)", listen, ec.message());
+    return make_error(
+        "cannot serve /metrics on {}: {} (another process may use that port: choose "
+        "another [metrics] listen, or \"\" to turn metrics off)",
+        listen, ec.message());
   if (!endpoint->address().is_loopback())
-    spdlog::warn("metrics: /metrics on {} is reachable from the network without authentication; "
-                 "prefer a loopback address (127.0.0.1) and scrape through a proxy or tunnel",
-                 listen);
+    spdlog::warn(
+        "metrics: /metrics on {} is reachable from the network without authentication; "
+        "prefer a loopback address (127.0.0.1) and scrape through a proxy or tunnel",
+        listen);
   spdlog::info("metrics: serving Prometheus metrics at http://{}/metrics", listen);
   server->accept();
   return server;

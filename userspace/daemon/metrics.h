@@ -18,10 +18,10 @@
 #include "capture/lock_capture.h"
 #include "config/listen_address.h"
 #include "control/server.h"
-#include "record/lock_recorder.h"
-#include "record/recorder.h"
 #include "health/agent.h"
 #include "lockferry/result.h"
+#include "record/lock_recorder.h"
+#include "record/recorder.h"
 #include "store/store.h"
 
 namespace lockferry::daemon {
@@ -42,12 +42,14 @@ struct MetricsSample {
   capture::Mode capture_mode = capture::Mode::automatic;
   capture::Counters events;
   record::RecorderStats recorder;
-  std::optional<std::size_t> monitor_records;  // this node's records in the store; empty = unreadable
+  std::optional<std::size_t>
+      monitor_records;  // this node's records in the store; empty = unreadable
   std::optional<store::MigrationRecord> last_migration;  // the latest adoption *by* this node
-  std::int64_t started_ns = 0;  // CLOCK_REALTIME of the daemon's start
-  std::optional<LockMetrics> locks;  // empty when lock capture is disabled or could not start
+  std::int64_t started_ns = 0;                           // CLOCK_REALTIME of the daemon's start
+  std::optional<LockMetrics> locks;        // empty when lock capture is disabled or could not start
   std::optional<health::Counters> health;  // empty without [health]
-  std::optional<control::ControlServer::Counters> control;  // empty when the control socket is not up
+  std::optional<control::ControlServer::Counters>
+      control;  // empty when the control socket is not up
 };
 
 // Reads the counters of the running pieces, and this node's record count and latest migration

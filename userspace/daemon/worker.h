@@ -27,8 +27,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Queues `job` (call on the loop). The daemon's loop does not finish (io_context::run() does not return) before a
-  // job that started has finished, so its answer is still delivered.
+  // Queues `job` (call on the loop). The daemon's loop does not finish (io_context::run() does not
+  // return) before a job that started has finished, so its answer is still delivered.
   void post(Job job);
   // Runs `compute` on the worker and `done` with its result on the daemon's loop.
   template <typename T>

@@ -102,7 +102,8 @@ CommandRun take_over(const MigrateOptions& options) {
   run.exit_code = result->exit_code;
   run.timed_out = result->timed_out;
   run.output = result->output;
-  spdlog::info("migrate: takeover {}", run.timed_out ? "timed out" : fmt::format("exited with {}", run.exit_code));
+  spdlog::info("migrate: takeover {}",
+               run.timed_out ? "timed out" : fmt::format("exited with {}", run.exit_code));
   return run;
 }
 
@@ -117,7 +118,8 @@ Result<void> fence_node(store::Store& store, const MigrateOptions& options,
                  options.from_node, fence.epoch);
     return {};
   }
-  if (!fence.adopter.empty() && !options.force) return adopted_by_another(options, fence, migrations);
+  if (!fence.adopter.empty() && !options.force)
+    return adopted_by_another(options, fence, migrations);
   if (options.dry_run) return {};
   // Fence first: from here on the old primary's lockferryd cannot change these records. The
   // compare-and-set from the epoch read above also decides between adopters: whoever moves it
@@ -150,13 +152,15 @@ Result<void> run_takeover(store::Store& store, const MigrateOptions& options,
   auto ran = take_over(options);
   report.takeover = ran;
   if (!options.dry_run && (ran.timed_out || ran.exit_code != 0)) {
-    migration.result = fmt::format("takeover failed: {} {}", process::to_display(ran.argv),
-                                   ran.timed_out ? "timed out" : fmt::format("exited with {}", ran.exit_code));
+    migration.result =
+        fmt::format("takeover failed: {} {}", process::to_display(ran.argv),
+                    ran.timed_out ? "timed out" : fmt::format("exited with {}", ran.exit_code));
     migration.finished_ns = clock::now_ns();
     (void)store.put_migration(migration);  // best effort: the error is returned
-    return make_error("{} (output: {}); node {} stays fenced and nothing was replayed: fix the "
-                      "service on this node and run the migration again", migration.result,
-                      ran.output.empty() ? "none" : ran.output, options.from_node);
+    return make_error(
+        "{} (output: {}); node {} stays fenced and nothing was replayed: fix the "
+        "service on this node and run the migration again",
+        migration.result, ran.output.empty() ? "none" : ran.output, options.from_node);
   }
   if (!options.dry_run && options.after_takeover) options.after_takeover();
   return {};
@@ -178,9 +182,12 @@ void finish(store::Store& store, const MigrateOptions& options, store::Migration
             MigrateReport& report) {
   report.finished_ns = clock::now_ns();
   report.ok = report.recognize.ok && report.replay.refused == 0;
-  if (!report.recognize.ok) report.message = report.recognize.message;
-  else if (report.replay.refused) report.message = fmt::format("{} record(s) refused", report.replay.refused);
-  else report.message = report.recognize.message.empty() ? "ok" : report.recognize.message;
+  if (!report.recognize.ok)
+    report.message = report.recognize.message;
+  else if (report.replay.refused)
+    report.message = fmt::format("{} record(s) refused", report.replay.refused);
+  else
+    report.message = report.recognize.message.empty() ? "ok" : report.recognize.message;
 
   migration.finished_ns = report.finished_ns;
   migration.result = report.ok ? "ok" : report.message;
@@ -194,8 +201,10 @@ void finish(store::Store& store, const MigrateOptions& options, store::Migration
 
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options) {
   if (options.from_node == options.to_node)
-    return make_error("cannot migrate node {} onto itself: run migrate on the adoptive node, or "
-                      "pass --node with this node's name", options.from_node);
+    return make_error(
+        "cannot migrate node {} onto itself: run migrate on the adoptive node, or "
+        "pass --node with this node's name",
+        options.from_node);
   MigrateReport report;
   report.from_node = options.from_node;
   report.to_node = options.to_node;
@@ -216,10 +225,15 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   if (auto fenced = fence_node(store, options, *migrations, *fence, report); !fenced)
     return fenced.error();
 
-  store::MigrationRecord migration{options.from_node, options.to_node, report.epoch,
-                                   report.started_ns,  0, report.records,
+  store::MigrationRecord migration{options.from_node,
+                                   options.to_node,
+                                   report.epoch,
+                                   report.started_ns,
+                                   0,
+                                   report.records,
                                    options.recognize.service_ip,
-                                   to_string(options.recognize.method), "running"};
+                                   to_string(options.recognize.method),
+                                   "running"};
   if (!options.dry_run) {
     if (auto r = store.put_migration(migration); !r) return r.error();
   }
@@ -228,17 +242,19 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   auto replayed = replay(*records, ReplayOptions{options.statmon_dir, options.dry_run});
   if (!replayed) {
     migration.result = replayed.error().message;
-    if (!options.dry_run) (void)store.put_migration(migration);  // best effort: the error is returned
+    if (!options.dry_run)
+      (void)store.put_migration(migration);  // best effort: the error is returned
     return replayed.error();
   }
   report.replay = std::move(*replayed);
   const RecognizeOptions recognize = recognize_options(options, report.replay);
   report.recognize = failover::recognize(recognize);
   finish(store, options, migration, report);
-  spdlog::info("migrate: {} -> {}: {} records, {} written, {} unchanged, {} refused; recognize {}: {}",
-               options.from_node, options.to_node, report.records, report.replay.written,
-               report.replay.unchanged, report.replay.refused, to_string(recognize.method),
-               report.ok ? "ok" : report.message);
+  spdlog::info(
+      "migrate: {} -> {}: {} records, {} written, {} unchanged, {} refused; recognize {}: {}",
+      options.from_node, options.to_node, report.records, report.replay.written,
+      report.replay.unchanged, report.replay.refused, to_string(recognize.method),
+      report.ok ? "ok" : report.message);
   return report;
 }
 

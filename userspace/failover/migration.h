@@ -53,9 +53,9 @@ struct MigrateReport {
   std::string message;
 };
 
-// Order (docs/user-guide.md, "Order matters"): fence, take over (the takeover command, if any), replay, then
-// recognise — the NFS service must answer on the service IP (and be in grace) before recognition
-// notifies clients: either the takeover command starts it, or the caller did before.
+// Order (docs/user-guide.md, "Order matters"): fence, take over (the takeover command, if any),
+// replay, then recognise — the NFS service must answer on the service IP (and be in grace) before
+// recognition notifies clients: either the takeover command starts it, or the caller did before.
 // Fencing names this node as the adopter in the same atomic step that sets the new epoch
 // (Store::bump_epoch), so of several nodes adopting from_node at once exactly one wins and the
 // others are refused naming it, however their steps interleave.

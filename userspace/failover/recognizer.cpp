@@ -3,9 +3,8 @@
 #include "failover/recognizer.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include "common/text.h"
 #include "common/trusted_dirs.h"
@@ -24,24 +23,32 @@ bool pending_in_sm_bak(int state_dir, const std::string& client) {
 
 const char* to_string(RecognizeMethod method) {
   switch (method) {
-    case RecognizeMethod::sm_notify: return "sm-notify";
-    case RecognizeMethod::restart_statd: return "restart-statd";
-    case RecognizeMethod::restart_nfs: return "restart-nfs";
-    case RecognizeMethod::ganesha_grace: return "ganesha-grace";
-    case RecognizeMethod::command: return "command";
-    case RecognizeMethod::none: return "none";
+    case RecognizeMethod::sm_notify:
+      return "sm-notify";
+    case RecognizeMethod::restart_statd:
+      return "restart-statd";
+    case RecognizeMethod::restart_nfs:
+      return "restart-nfs";
+    case RecognizeMethod::ganesha_grace:
+      return "ganesha-grace";
+    case RecognizeMethod::command:
+      return "command";
+    case RecognizeMethod::none:
+      return "none";
   }
   return "?";
 }
 
 Result<RecognizeMethod> recognize_method_from_string(std::string_view text) {
-  for (auto m : {RecognizeMethod::sm_notify, RecognizeMethod::restart_statd,
-                 RecognizeMethod::restart_nfs, RecognizeMethod::ganesha_grace,
-                 RecognizeMethod::command, RecognizeMethod::none}) {
+  for (auto m :
+       {RecognizeMethod::sm_notify, RecognizeMethod::restart_statd, RecognizeMethod::restart_nfs,
+        RecognizeMethod::ganesha_grace, RecognizeMethod::command, RecognizeMethod::none}) {
     if (text == to_string(m)) return m;
   }
-  return make_error("unknown recognize method '{}' (use sm-notify, restart-statd, restart-nfs, "
-                    "ganesha-grace, command or none)", text);
+  return make_error(
+      "unknown recognize method '{}' (use sm-notify, restart-statd, restart-nfs, "
+      "ganesha-grace, command or none)",
+      text);
 }
 
 std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions& o) {
@@ -88,11 +95,14 @@ std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions&
 RecognizeReport recognize(const RecognizeOptions& o) {
   RecognizeReport report;
   report.method = o.method;
-  bool uses_ip = o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd ||
+  bool uses_ip = o.method == RecognizeMethod::sm_notify ||
+                 o.method == RecognizeMethod::restart_statd ||
                  o.method == RecognizeMethod::ganesha_grace;
   if (uses_ip && o.service_ip.empty()) {
-    report.message = fmt::format("{} needs the service IP (--service-ip): clients only accept a "
-                                 "notification from the address they mounted", to_string(o.method));
+    report.message = fmt::format(
+        "{} needs the service IP (--service-ip): clients only accept a "
+        "notification from the address they mounted",
+        to_string(o.method));
     return report;
   }
   if (o.method == RecognizeMethod::command && o.command.empty()) {
@@ -133,10 +143,11 @@ RecognizeReport recognize(const RecognizeOptions& o) {
     run.output = result->output;
     report.commands.push_back(run);
     if (run.timed_out || run.exit_code != 0) {
-      report.message = fmt::format("{} {} (output: {})", process::to_display(argv),
-                                   run.timed_out ? fmt::format("timed out after {} s", o.timeout.count())
-                                                 : fmt::format("exited with {}", run.exit_code),
-                                   run.output.empty() ? "none" : run.output);
+      report.message =
+          fmt::format("{} {} (output: {})", process::to_display(argv),
+                      run.timed_out ? fmt::format("timed out after {} s", o.timeout.count())
+                                    : fmt::format("exited with {}", run.exit_code),
+                      run.output.empty() ? "none" : run.output);
       spdlog::error("recognize: {}", report.message);
       // sm-notify timing out still notified whoever answered; report them below.
       if (!(run.timed_out && o.method == RecognizeMethod::sm_notify)) return report;
@@ -150,10 +161,11 @@ RecognizeReport recognize(const RecognizeOptions& o) {
     }
   }
   report.ok = report.message.empty();
-  if (o.dry_run) report.message = "dry run: nothing was run";
+  if (o.dry_run)
+    report.message = "dry run: nothing was run";
   else if (report.ok && !report.not_notified.empty())
-    report.message = fmt::format("{} client(s) did not acknowledge SM_NOTIFY",
-                                 report.not_notified.size());
+    report.message =
+        fmt::format("{} client(s) did not acknowledge SM_NOTIFY", report.not_notified.size());
   return report;
 }
 

@@ -18,8 +18,8 @@ Result<RecognizeMethod> recognize_method_from_string(std::string_view text);
 
 struct RecognizeOptions {
   RecognizeMethod method = RecognizeMethod::sm_notify;
-  std::string service_ip;   // the address clients know; sm-notify sends from and names it (-v)
-  std::string state_dir;    // statd's state directory, parent of sm/ and sm.bak/ (sm-notify -P)
+  std::string service_ip;  // the address clients know; sm-notify sends from and names it (-v)
+  std::string state_dir;   // statd's state directory, parent of sm/ and sm.bak/ (sm-notify -P)
   std::chrono::seconds timeout{60};  // hard limit for each command
   int sm_notify_retry_minutes = 1;   // sm-notify -m: a dead client must not hang the failover
   // Overrides the default command of the method (required for `command`). "{service_ip}" and

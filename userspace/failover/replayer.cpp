@@ -175,7 +175,8 @@ Result<ReplayReport> replay(const std::vector<MonitorRecord>& records,
 
   ReplayReport report;
   report.statmon_dir = options.statmon_dir;
-  for (const auto& [file_name, lines] : by_file) replay_file(*dir, options, file_name, lines, report);
+  for (const auto& [file_name, lines] : by_file)
+    replay_file(*dir, options, file_name, lines, report);
   // Every record must be durable before sm-notify tells clients to reclaim (the caller's next
   // step). A machine crash before this point may leave empty files (the data was not written
   // back yet); running the migration again rewrites them, as it rewrites any file whose content

@@ -76,8 +76,9 @@ std::string first_line(const std::string& text) {
 Result<udp::endpoint> parse_endpoint(const std::string& text) {
   auto parsed = net::parse_ip_port(text);
   if (!parsed)
-    return make_error("'{}' {}: write IP:PORT (e.g. \"192.0.2.11:7789\" or \"[2001:db8::11]:7789\")",
-                      text, parsed.error().message);
+    return make_error(
+        "'{}' {}: write IP:PORT (e.g. \"192.0.2.11:7789\" or \"[2001:db8::11]:7789\")", text,
+        parsed.error().message);
   return udp::endpoint(parsed->address, parsed->port);
 }
 

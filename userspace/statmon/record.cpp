@@ -2,7 +2,6 @@
 // statd monitor record parsing and formatting; the rules and their nfs-utils sources are in
 // record.h. Parsing is stricter than statd's sscanf so that every accepted line formats back
 // to the same bytes.
-#include "common/text.h"
 #include "statmon/record.h"
 
 #include <arpa/inet.h>
@@ -10,6 +9,8 @@
 #include <netinet/in.h>
 
 #include <cstring>
+
+#include "common/text.h"
 
 namespace lockferry::statmon {
 namespace {

@@ -350,8 +350,8 @@ Result<std::string> DirStore::epoch_adopter(std::string_view node, std::uint64_t
   const std::string path = node_dir(node) + "/epochs/" + std::to_string(epoch);
   auto dirfd = open_dir(std::string(node) + "/epochs", false);
   if (!dirfd) return dirfd.error();
-  auto text = files::read_file_bounded_at(dirfd->get(), std::to_string(epoch), path,
-                                         kMaxDocumentBytes);
+  auto text =
+      files::read_file_bounded_at(dirfd->get(), std::to_string(epoch), path, kMaxDocumentBytes);
   if (!text) return text.error();
   try {
     const json doc = json::parse(*text);
@@ -416,9 +416,9 @@ Result<std::uint64_t> DirStore::bump_epoch(std::string_view node, std::uint64_t 
   const std::uint64_t next = expected + 1;
   char host[256] = {};
   ::gethostname(host, sizeof(host) - 1);
-  const json doc{{"format", kFormat}, {"node", std::string(node)},
-                 {"epoch", next},     {"adopter", std::string(adopter)},
-                 {"by_host", host},   {"by_pid", ::getpid()},
+  const json doc{{"format", kFormat},       {"node", std::string(node)},
+                 {"epoch", next},           {"adopter", std::string(adopter)},
+                 {"by_host", host},         {"by_pid", ::getpid()},
                  {"at_ns", clock::now_ns()}};
   // Only the name decides the epoch: whoever links <expected+1> first wins, everyone else sees
   // EEXIST. Names are never removed, so a stale `expected` can never succeed later.
@@ -562,17 +562,20 @@ Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
     const LockRecord& l = locks[i];
     if (l.node != node || l.epoch != epoch)
       return make_error("lock {} of the table for node '{}' names node '{}' epoch {}, not epoch {}",
-                        i + 1, statmon::printable(node), statmon::printable(l.node), l.epoch, epoch);
+                        i + 1, statmon::printable(node), statmon::printable(l.node), l.epoch,
+                        epoch);
     if (auto ok = check_lock(l); !ok)
-      return make_error("lock {} of node '{}': {}", i + 1, statmon::printable(node), ok.error().message);
+      return make_error("lock {} of node '{}': {}", i + 1, statmon::printable(node),
+                        ok.error().message);
   }
   const std::string action = "writing the lock table";
   if (auto ok = check_not_fenced(node, epoch, action); !ok) return ok;
 
   // One lock per line: the table can hold thousands, and stays readable with grep.
-  std::string text = fmt::format("{{\"format\": {}, \"node\": {}, \"epoch\": {}, \"written_ns\": {}, "
-                                 "\"locks\": [",
-                                 kFormat, json(std::string(node)).dump(), epoch, clock::now_ns());
+  std::string text = fmt::format(
+      "{{\"format\": {}, \"node\": {}, \"epoch\": {}, \"written_ns\": {}, "
+      "\"locks\": [",
+      kFormat, json(std::string(node)).dump(), epoch, clock::now_ns());
   for (std::size_t i = 0; i < locks.size(); ++i) {
     text += i == 0 ? "\n  " : ",\n  ";
     text += lock_to_json(locks[i]).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -608,7 +611,8 @@ Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
   } release{text->size()};
   try {
     const json doc = json::parse(*text);
-    if (holds_non_integer(doc)) return make_error("{}: not a valid lock table: {}", path, kNotInteger);
+    if (holds_non_integer(doc))
+      return make_error("{}: not a valid lock table: {}", path, kNotInteger);
     if (doc.at("format").get<int>() != kFormat)
       return make_error("{}: unknown format {}", path, doc.at("format").dump());
     if (doc.at("node").get<std::string>() != node)
@@ -618,7 +622,8 @@ Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
     for (const auto& j : doc.at("locks")) {
       auto l = lock_from_json(j);
       if (!l) return make_error("{}: lock {}: {}", path, out.size() + 1, l.error().message);
-      if (l->node != node) return make_error("{}: lock {} names another node", path, out.size() + 1);
+      if (l->node != node)
+        return make_error("{}: lock {} names another node", path, out.size() + 1);
       out.push_back(std::move(*l));
     }
     return out;
