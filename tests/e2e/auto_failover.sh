@@ -52,27 +52,6 @@ clients=3
 name="e2e_automatic_failover ($scenario)"
 e2e_trap_cleanup
 
-client_ip() { echo "203.0.113.$((100 + $1))"; }
-nlm() {   # CLIENT-NUMBER ARGS...
-  local k=$1
-  shift
-  tb_exec "client$k" "$client_bin" --server "$svc" --export "$export_dir" --name "$(client_ip "$k")" "$@"
-}
-locks_of() { echo "file$1.dat:0:4096:exclusive shared.dat:$(($1 * 1000)):1000:exclusive"; }
-count_status() { jq --arg s "$2" '[.locks[] | select(.status == $s)] | length' "$1" 2>/dev/null || echo 0; }
-wait_until() {   # SECONDS CMD...
-  local secs=$1 i
-  shift
-  for ((i = 0; i < secs * 10; i++)); do "$@" && return 0; sleep 0.1; done
-  return 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-secs() { printf '%d.%01d s' $(($1 / 1000)) $(($1 % 1000 / 100)); }
-lf_on() {   # NODE ARGS...: the lockferry CLI against NODE's lockferryd
-  local node=$1
-  shift
-  "$lf_bin" --socket "$state/nodes/$node/run/lockferry/lockferryd.sock" "$@"
-}
 peer_state() {   # NODE PEER -> state as NODE sees it
   lf_on "$1" --json health 2>/dev/null | jq -r --arg p "$2" '.peers[] | select(.node == $p) | .state'
 }

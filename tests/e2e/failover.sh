@@ -54,7 +54,6 @@ grace_b=${LF_TESTBED_GRACE:-20}
 name="e2e_failover ($replay replay, $store_kind store)"
 e2e_trap_cleanup
 
-client_ip() { echo "203.0.113.$((100 + $1))"; }
 nlm() {   # CLIENT-NUMBER ARGS...: one lf-nlm-client run on that client host
   local k=$1
   shift

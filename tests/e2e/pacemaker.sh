@@ -39,14 +39,6 @@ clients=3
 name="e2e_pacemaker_failover"
 e2e_trap_cleanup
 
-client_ip() { echo "203.0.113.$((100 + $1))"; }
-nlm() {   # CLIENT-NUMBER ARGS...
-  local k=$1
-  shift
-  tb_exec "client$k" "$client_bin" --server "$svc" --export "$export_dir" --name "$(client_ip "$k")" "$@"
-}
-locks_of() { echo "file$1.dat:0:4096:exclusive shared.dat:$(($1 * 1000)):1000:exclusive"; }
-count_status() { jq --arg s "$2" '[.locks[] | select(.status == $s)] | length' "$1" 2>/dev/null || echo 0; }
 wait_until() {   # SECONDS CMD...: by the clock (some CMDs here take a good part of a second)
   local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
   shift
@@ -54,13 +46,6 @@ wait_until() {   # SECONDS CMD...: by the clock (some CMDs here take a good part
     [ "$(($(date +%s%N) / 1000000))" -lt "$end" ] || return 1
     sleep 0.1
   done
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-secs() { printf '%d.%01d s' $(($1 / 1000)) $(($1 % 1000 / 100)); }
-lf_on() {   # NODE ARGS...: the lockferry CLI against the lockferryd the agent runs on NODE
-  local node=$1
-  shift
-  "$lf_bin" --socket "$state/nodes/$node/run/lockferry/lockferryd.sock" "$@"
 }
 on_node() { tb_exec "$@"; }
 group_on() {   # NODE: every member of g_nfs runs there (the group is "running" once its first one does)
