@@ -69,6 +69,31 @@ lf_on() {   # NODE ARGS...: the lockferry CLI against NODE's lockferryd
   "$lf_bin" --socket "$state/nodes/$node/run/lockferry/lockferryd.sock" "$@"
 }
 
+# Every client (1..$clients) locks two ranges through $svc and keeps them, listening for SM_NOTIFY;
+# their pids go to client_pid[k]. Then nodeA's monitor records must reach the store.
+declare -A client_pid
+e2e_clients_hold_locks() {
+  local k
+  e2e_step "every client locks two ranges through $svc and keeps them (listening for SM_NOTIFY)"
+  for ((k = 1; k <= clients; k++)); do
+    # shellcheck disable=SC2046
+    setsid "$E2E_CLUSTER/exec" "client$k" "$client_bin" --server "$svc" --export "$export_dir" \
+      --name "$(client_ip "$k")" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
+      lock $(locks_of "$k") >"$state/client$k.out" 2>"$state/client$k.err" &
+    client_pid[$k]=$!
+  done
+  wait_until 30 e2e_all_hold && e2e_ok "every client holds its two locks" || e2e_bad "not every client got its locks"
+  wait_until 15 e2e_records_stored && e2e_ok "nodeA's $clients monitor records are in the store" ||
+    e2e_bad "nodeA's monitor records did not reach the store"
+}
+e2e_all_hold() {
+  local k
+  for ((k = 1; k <= clients; k++)); do [ "$(count_status "$state/client$k.json" held)" -eq 2 ] || return 1; done
+}
+e2e_records_stored() {
+  [ "$("$lf_bin" --store "$store_url" --json records --node nodeA 2>/dev/null | jq length)" -ge "$clients" ]
+}
+
 e2e_cleanup() {
   local rc=$?
   if [ "${E2E_KEEP:-0}" = 1 ]; then

@@ -152,21 +152,7 @@ tb pacemaker status | sed 's/^/    /'
 e2e_step "wait for nodeA's grace period to end"
 wait_until $((grace + 20)) not_in_grace nodeA || e2e_fatal "nodeA stayed in grace"
 
-e2e_step "every client locks two ranges through $svc and keeps them (listening for SM_NOTIFY)"
-for ((k = 1; k <= clients; k++)); do
-  # shellcheck disable=SC2046
-  setsid "$E2E_CLUSTER/exec" "client$k" "$client_bin" --server "$svc" --export "$export_dir" \
-    --name "$(client_ip "$k")" --state "$state/client$k.json" --listen-notify --reclaim-window 60 --hold-forever \
-    lock $(locks_of "$k") >"$state/client$k.out" 2>"$state/client$k.err" &
-done
-all_hold() {
-  local k
-  for ((k = 1; k <= clients; k++)); do [ "$(count_status "$state/client$k.json" held)" -eq 2 ] || return 1; done
-}
-wait_until 30 all_hold && e2e_ok "every client holds its two locks" || e2e_bad "not every client got its locks"
-records_ok() { [ "$("$lf_bin" --store "$store_url" --json records --node nodeA 2>/dev/null | jq length)" -ge "$clients" ]; }
-wait_until 15 records_ok && e2e_ok "nodeA's $clients monitor records are in the store" ||
-  e2e_bad "nodeA's monitor records did not reach the store"
+e2e_clients_hold_locks
 locks_ok() {
   [ "$("$lf_bin" --store "$store_url" --json locks --node nodeA 2>/dev/null |
     jq --arg e "$export_dir/" '[.[] | select(.path | startswith($e))] | length')" -ge $((clients * 2)) ]
