@@ -25,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../support/fcntl_lock.h"
 #include "bench_util.h"
 #include "capture/lock_capture.h"
 #include "procfs/locks.h"
@@ -49,14 +50,7 @@ struct Reply {
   std::int64_t failures = 0;
 };
 
-bool set_lock(int fd, int cmd, short type, off_t start, off_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  return ::fcntl(fd, cmd, &fl) == 0;
-}
+using lockferry::test::set_lock;
 
 // The lock manager: operation k toggles slot (k / files) % slots of file k % files — a grant
 // if the slot is free, a release if held — so every operation is one kernel lock change. Even

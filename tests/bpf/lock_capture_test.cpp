@@ -26,6 +26,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../support/fcntl_lock.h"
 #include "bpf_env.h"
 #include "procfs/locks.h"
 #include "procfs/process.h"
@@ -70,15 +71,7 @@ std::pair<std::uint64_t, std::uint64_t> kernel_dev_ino(const std::string& path) 
   return {(static_cast<std::uint64_t>(major(st.st_dev)) << 20) | minor(st.st_dev), st.st_ino};
 }
 
-bool set_lock(int fd, int cmd, short type, off_t start, off_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  fl.l_pid = 0;  // must be 0 for OFD locks
-  return ::fcntl(fd, cmd, &fl) == 0;
-}
+using lockferry::test::set_lock;
 
 // A child process that runs numbered steps when told to (one byte down a pipe) and answers with
 // one byte ('k' done, 'f' a lock call failed). Steps run in the child, so its locks have the

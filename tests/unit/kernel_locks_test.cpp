@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../support/fcntl_lock.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::capture {
@@ -24,14 +25,7 @@ namespace {
 
 constexpr std::uint64_t kEof = LockRecord::kToEndOfFile;
 
-bool set_lock(int fd, int cmd, short type, off_t start, off_t len) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  return ::fcntl(fd, cmd, &fl) == 0;
-}
+using lockferry::test::set_lock;
 
 // This process as a "lock manager": its POSIX locks (shown under both of its fds of the file,
 // reported once) and the OFD locks of two open files (one also reached through a dup).
