@@ -58,6 +58,8 @@ struct LockChange {
   std::int32_t owner_pid = 0;
   std::string path;
   std::string nlm_host;
+  std::string client_addr;  // kernel lockd: LockRecord::client_addr, server_addr
+  std::string server_addr;
   std::int64_t time_ns = 0;                        // CLOCK_REALTIME of the change
   std::shared_ptr<const KernelSnapshot> snapshot;  // reconciled only
 };

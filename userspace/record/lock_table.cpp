@@ -141,6 +141,8 @@ void LockTable::apply(const LockChange& change) {
   range.owner_pid = change.owner_pid;
   range.path = change.path;
   range.nlm_host = change.nlm_host;
+  range.client_addr = change.client_addr;
+  range.server_addr = change.server_addr;
   range.granted_ns = change.time_ns;
   insert_merged(ranges, change.start, std::move(range));
 }
@@ -360,6 +362,8 @@ void LockTable::restore(const std::vector<LockRecord>& records) {
     c.owner_pid = r.owner_pid;
     c.path = r.path;
     c.nlm_host = r.nlm_host;
+    c.client_addr = r.client_addr;
+    c.server_addr = r.server_addr;
     c.time_ns = r.granted_ns;
     apply(c);
   }
@@ -389,6 +393,8 @@ std::vector<LockRecord> LockTable::records(std::string_view node, std::uint64_t 
       r.owner_pid = range.owner_pid;
       r.granted_ns = range.granted_ns;
       r.nlm_host = range.nlm_host;
+      r.client_addr = range.client_addr;
+      r.server_addr = range.server_addr;
       out.push_back(std::move(r));
     }
   }

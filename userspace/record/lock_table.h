@@ -89,6 +89,8 @@ class LockTable {
     std::int32_t owner_pid = 0;
     std::string path;
     std::string nlm_host;
+    std::string client_addr;
+    std::string server_addr;
     std::int64_t granted_ns = 0;
   };
   using Ranges = std::map<std::uint64_t, Range>;  // by start; never overlapping
