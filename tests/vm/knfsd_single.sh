@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: Apache-2.0
 # One kernel NFS server (knfsd + lockd + rpc.statd + rpc.mountd, NFSv3 only) in the guest's root
 # namespaces, exporting an ext4 loop device, with NFS clients in network namespaces over veth
@@ -5,7 +6,9 @@
 # vanishes at power-off); never executed. The server answers on the service IPs given to
 # knfsd_start; client K is 10.77.K.2 behind veth knv K, routed to every service IP.
 
+# shellcheck disable=SC2034  # used by the tests that source this
 KNFSD_EXPORT=/srv/lfexport
+# shellcheck disable=SC2034
 KNFSD_SM=/var/lib/nfs/sm
 
 knfsd_fail() { printf 'FAIL: %s\n' "$*"; exit 1; }

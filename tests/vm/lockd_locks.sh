@@ -119,7 +119,7 @@ out=$(mig --service-ip "$svc_b")
 check "for $svc_b: client 1 (locks through $svc_a only) is left out" \
   test "$(jq -c '.left_out' <<<"$out")" = '["10.77.1.2"]'
 check "for $svc_b: clients 2 and 3 are replayed" \
-  test "$(cd "$work/sm2" && ls | sort | tr '\n' ' ')" = "10.77.2.2 10.77.3.2 "
+  test "$(find "$work/sm2" -mindepth 1 -printf '%f\n' | sort | tr '\n' ' ')" = "10.77.2.2 10.77.3.2 "
 
 if [ "$fails" -ne 0 ]; then
   echo "--- lockferryd log (tail)"
