@@ -154,6 +154,17 @@ static __always_inline void read_path(struct lf_lock_event *e, struct file *file
 
 /* ---- the lock itself ---- */
 
+// Which client, through which of our addresses (per-service-IP attribution): nlm_host keeps both
+// (one nlm_host per client and server address, fs/lockd/host.c nlmsvc_lookup_host).
+static __always_inline void read_nlm_addrs(struct lf_lock_event *e, struct nlm_host___lf *host)
+{
+	if (!host || !bpf_core_field_exists(struct nlm_host___lf, h_srcaddr) ||
+	    !bpf_core_field_exists(struct nlm_host___lf, h_addr))
+		return;
+	bpf_core_read(e->nlm_client_addr, sizeof(e->nlm_client_addr), &host->h_addr);
+	bpf_core_read(e->nlm_server_addr, sizeof(e->nlm_server_addr), &host->h_srcaddr);
+}
+
 // Kernel lockd (a kernel thread) owns its locks through an nlm_lockowner whose host names the
 // NLM client. Guarded so the program loads on kernels without lockd or without its BTF.
 static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, __u64 lmops)
@@ -172,6 +183,7 @@ static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, 
 	name = BPF_CORE_READ(lo, host, h_name);
 	if (name)
 		bpf_probe_read_kernel_str(e->nlm_host, sizeof(e->nlm_host), name);
+	read_nlm_addrs(e, BPF_CORE_READ(lo, host));
 }
 
 static __always_inline void mark_manager(__u32 tgid)
@@ -245,6 +257,8 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	e->source = source;
 	e->pad = 0;
 	e->nlm_host[0] = 0;
+	__builtin_memset(e->nlm_client_addr, 0, sizeof(e->nlm_client_addr));
+	__builtin_memset(e->nlm_server_addr, 0, sizeof(e->nlm_server_addr));
 	if (bpf_core_field_exists(struct file_lock, c)) {
 		owner = (__u64)BPF_CORE_READ(fl, c.flc_owner);
 		e->fl_pid = BPF_CORE_READ(fl, c.flc_pid);

@@ -28,6 +28,8 @@ struct file_lock___pre69 {
  * (nlmsvc_locks_init_private). Only the fields read are declared; bpf_core_type_exists()
  * is false where lockd has no BTF, and that code is then dead. */
 struct nlm_host___lf {
+	struct __kernel_sockaddr_storage h_addr;    /* the client */
+	struct __kernel_sockaddr_storage h_srcaddr; /* our address the client sent to */
 	char *h_name;
 } __attribute__((preserve_access_index));
 

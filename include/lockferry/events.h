@@ -12,7 +12,7 @@
  * alike: nothing that crosses a map or the ring buffer is spelled as a literal elsewhere. */
 
 /* Bump when any layout below changes; every event carries it so userspace refuses a mismatch. */
-#define LF_EVENTS_VERSION 1
+#define LF_EVENTS_VERSION 2
 
 #define LF_COMM_LEN 16
 /* A file name inside a watched directory (NAME_MAX + NUL). */
@@ -106,6 +106,9 @@ struct lf_path_key {
 #define LF_LOCK_PATH_DEPTH 16
 /* NLM client host name (kernel lockd's nlm_host.h_name), when the kernel tells it. */
 #define LF_HOST_LEN 64
+/* An address as the kernel's struct sockaddr_in / sockaddr_in6 holds it (family first, host
+ * order; then port and address, network order): sizeof(struct sockaddr_in6). */
+#define LF_SOCKADDR_LEN 28
 
 /* Which kernel hook saw the change (struct lf_lock_event.source). */
 enum lf_lock_source {
@@ -153,6 +156,11 @@ struct lf_lock_event {
   __u32 pad;
   char path[LF_LOCK_PATH_LEN];
   char nlm_host[LF_HOST_LEN]; /* "" unless kernel lockd with BTF for its nlm_host */
+  /* Kernel lockd, as nlm_host: the NLM client's address (nlm_host.h_addr) and the server address
+   * it sent the request to (h_srcaddr: which service IP it locked through). All zero (family 0)
+   * when not known. */
+  __u8 nlm_client_addr[LF_SOCKADDR_LEN];
+  __u8 nlm_server_addr[LF_SOCKADDR_LEN];
 };
 
 /* Lock manager processes the lock programs record (map "lock_managers", key: tgid). Userspace

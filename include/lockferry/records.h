@@ -55,6 +55,11 @@ struct LockRecord {
                                 // (only /proc/locks shows those as -1)
   std::int64_t granted_ns = 0;  // CLOCK_REALTIME of the grant (the oldest, for merged ranges)
   std::string nlm_host;  // kernel lockd only, where the kernel's BTF tells it: the NLM client
+  // Kernel lockd only, likewise (nlm_host.h_addr, h_srcaddr): the NLM client's address and the
+  // server address it locked through (the service IP), as text ("192.0.2.10", "2001:db8::1");
+  // "" if unknown. `lockferry migrate --service-ip` replays the clients of one address.
+  std::string client_addr;
+  std::string server_addr;
 
   bool operator==(const LockRecord&) const = default;
 };

@@ -109,5 +109,42 @@ TEST_F(CliDisplay, AuditAndMigrationTablesToo) {
   EXPECT_NE(migrations.find("failed\\x1b]0;pwned"), std::string::npos) << migrations;
 }
 
+// Kernel lockd's attribution: which client address, through which service IP.
+TEST(CliAttribution, LocksAndTheAuditNameTheServiceIpEachLockCameThrough) {
+  TempDir tmp;
+  auto store = testing::open_at(tmp / "store");
+  ASSERT_NE(store, nullptr);
+  LockRecord l;
+  l.node = "nodeA";
+  l.manager_comm = "lockd";
+  l.manager_pid = 162;
+  l.path = "/srv/export/f1.dat";
+  l.end = 99;
+  l.type = "write";
+  l.nlm_host = "client1";
+  l.client_addr = "10.77.1.2";
+  l.server_addr = "192.0.2.11";
+  ASSERT_TRUE(store->put_locks("nodeA", 0, {l}).ok());
+  const std::string url = "dir://" + tmp.path() + "/store";
+  auto [out, status] = run_cli("locks --store " + url + " --node nodeA");
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("client client1 (10.77.1.2) via 192.0.2.11"), std::string::npos) << out;
+  auto [json_out, json_status] = run_cli("locks --store " + url + " --node nodeA --json");
+  ASSERT_EQ(json_status, 0);
+  const auto locks = nlohmann::json::parse(json_out);
+  EXPECT_EQ(locks.at(0)["client_addr"].get<std::string>(), "10.77.1.2");
+  EXPECT_EQ(locks.at(0)["server_addr"].get<std::string>(), "192.0.2.11");
+  auto [audit, audit_status] = run_cli("audit --store " + url + " --from nodeA --node nodeB");
+  ASSERT_EQ(audit_status, 0) << audit;
+  EXPECT_NE(audit.find("VIA"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("192.0.2.11"), std::string::npos) << audit;
+  auto [audit_json, audit_json_status] =
+      run_cli("audit --store " + url + " --from nodeA --node nodeB --json");
+  ASSERT_EQ(audit_json_status, 0) << audit_json;
+  const auto a = nlohmann::json::parse(audit_json);
+  EXPECT_EQ(a["locks"].at(0)["server_addr"].get<std::string>(), "192.0.2.11");
+  EXPECT_EQ(a["locks"].at(0)["client_addr"].get<std::string>(), "10.77.1.2");
+}
+
 }  // namespace
 }  // namespace lockferry

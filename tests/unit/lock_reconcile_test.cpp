@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -207,6 +208,124 @@ TEST(LockReconcile, TheRecorderStoresARepairedTable) {
   EXPECT_EQ(recorder.stats().reconcile_repairs, 1u);
   EXPECT_FALSE(recorder.dirty());
   std::filesystem::remove_all(dir);
+}
+
+// ---- kernel lockd: one kernel thread, an owner per NLM client, /proc/locks without owners ----
+
+constexpr std::uint32_t kLockd = 162;
+
+LockChange lockd_grant(std::uint64_t owner, std::uint64_t ino, std::uint64_t start,
+                       std::uint64_t end, bool write, const std::string& client) {
+  LockChange c = grant(owner, ino, start, end, write, false, kLockd);
+  c.manager_comm = "lockd";
+  c.nlm_host = client;
+  return c;
+}
+LockChange lockd_release(std::uint64_t owner, std::uint64_t ino, std::uint64_t start,
+                         std::uint64_t end) {
+  LockChange c = change(LockChange::Kind::released, owner, ino, start, end, false, false, kLockd);
+  c.manager_comm = "lockd";
+  return c;
+}
+KernelLock lockd_lock(std::uint64_t ino, std::uint64_t start, std::uint64_t end, bool write) {
+  KernelLock l = klock(ino, start, end, write, false, 0, kLockd);
+  l.path.clear();  // /proc/locks has no paths
+  return l;
+}
+KernelSnapshot lockd_snapshot(std::vector<KernelLock> locks) {
+  KernelSnapshot s;
+  s.managers[kLockd] = "lockd";
+  s.kernel_threads.insert(kLockd);
+  s.locks = std::move(locks);
+  s.time_ns = 5000;
+  return s;
+}
+std::vector<std::pair<Row, std::string>> clients(const LockTable& table) {
+  std::vector<std::pair<Row, std::string>> out;
+  for (const auto& r : table.records("nfs1", 0))
+    out.push_back({{r.ino, r.start, r.end, r.type}, r.nlm_host});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(LockReconcileLockd, RangesTheKernelShowsKeepTheirClientsAndOwners) {
+  LockTable t;
+  t.apply(lockd_grant(1, 100, 0, 9, true, "client1"));
+  t.apply(lockd_grant(2, 100, 20, 29, false, "client2"));
+  t.apply(lockd_grant(3, 100, 20, 29, false, "client3"));  // the same read range, another client
+  const auto before = t.records("nfs1", 0);
+  const auto r =
+      t.reconcile(lockd_snapshot({lockd_lock(100, 0, 9, true), lockd_lock(100, 20, 29, false),
+                                  lockd_lock(100, 20, 29, false)}));
+  EXPECT_EQ(r.repairs(), 0u);
+  EXPECT_EQ(r.provisional, 0u);
+  EXPECT_EQ(t.records("nfs1", 0), before);
+}
+
+TEST(LockReconcileLockd, LostGrantsAndReleasesAreRepairedRangeByRange) {
+  LockTable t;
+  t.apply(lockd_grant(1, 100, 0, 9, true, "client1"));
+  t.apply(lockd_grant(2, 100, 20, 29, false, "client2"));
+  t.apply(lockd_grant(3, 100, 20, 29, false, "client3"));
+  t.apply(lockd_grant(2, 200, 0, kEof, true, "client2"));  // its release was lost
+  // Kernel: client1's lock; one of the two readers (the other's release was lost); a lock on 100
+  // and two readers of 300 whose grants were lost.
+  const auto s = lockd_snapshot({lockd_lock(100, 0, 9, true), lockd_lock(100, 20, 29, false),
+                                 lockd_lock(100, 40, 49, true), lockd_lock(300, 0, 9, false),
+                                 lockd_lock(300, 0, 9, false)});
+  auto r = t.reconcile(s);
+  EXPECT_EQ(rows(t, kLockd), rows(s));
+  EXPECT_EQ(r.removed, 2u);      // a reader of 100, 200's lock
+  EXPECT_EQ(r.added, 3u);        // 100's 40-49, 300's two readers
+  EXPECT_EQ(r.provisional, 3u);  // one owner per range: each may be another client's
+  const auto named = clients(t);
+  EXPECT_EQ(named[0], (std::pair<Row, std::string>{{100, 0, 9, "write"}, "client1"}));
+  EXPECT_FALSE(named[1].second.empty()) << "a reader of 100 keeps its client";
+  EXPECT_EQ(named[2].second, "") << "neither /proc/locks nor sm/ say whose lock it is";
+  // The path of a range the kernel only shows comes from a recorded range of the file.
+  for (const auto& rec : t.records("nfs1", 0))
+    EXPECT_EQ(rec.path, rec.ino == 100 ? "/export/f100" : "") << rec.ino << " " << rec.start;
+  // The same kernel state again: nothing to repair, the same provisional owners.
+  r = t.reconcile(s);
+  EXPECT_EQ(r.repairs(), 0u);
+  EXPECT_EQ(r.provisional, 0u);
+}
+
+TEST(LockReconcileLockd, ARealOwnersReleaseOrWriteGrantTakesOverItsProvisionalRange) {
+  LockTable t;
+  t.reconcile(lockd_snapshot({lockd_lock(100, 0, 9, true), lockd_lock(100, 20, 29, true),
+                              lockd_lock(300, 0, 9, false), lockd_lock(300, 0, 9, false)}));
+  ASSERT_EQ(t.size(), 4u);
+  // A client releases 0-4 of its lock: it was that client's; 5-9 stays under its owner.
+  t.apply(lockd_release(7, 100, 0, 4));
+  // Another client upgrades 20-29 to a (new) write lock over it: the kernel only grants that to
+  // the range's own owner.
+  t.apply(lockd_grant(8, 100, 20, 39, true, "client8"));
+  // Two readers of 300: a release by one of them cannot tell which range was its: both stay
+  // until the next reconcile says.
+  t.apply(lockd_release(9, 300, 0, 9));
+  EXPECT_EQ(
+      rows(t, kLockd),
+      (std::vector<Row>{
+          {100, 5, 9, "write"}, {100, 20, 39, "write"}, {300, 0, 9, "read"}, {300, 0, 9, "read"}}));
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> owner;
+  for (const auto& rec : t.records("nfs1", 0)) owner[{rec.ino, rec.start}] = rec.owner;
+  EXPECT_EQ((owner[{100, 5}]), 7u);
+  EXPECT_EQ((owner[{100, 20}]), 8u);
+  // The kernel dropped one reader of 300: the next reconcile repairs exactly that.
+  const auto r = t.reconcile(lockd_snapshot(
+      {lockd_lock(100, 5, 9, true), lockd_lock(100, 20, 39, true), lockd_lock(300, 0, 9, false)}));
+  EXPECT_EQ(r.removed, 1u);
+  EXPECT_EQ(r.added, 0u);
+}
+
+TEST(LockReconcileLockd, AnotherManagersLocksAreUntouched) {
+  LockTable t;
+  t.apply(grant(1, 100, 0, 9));  // ganesha.nfsd, pid 42, not in the snapshot
+  t.apply(lockd_grant(2, 100, 50, 59, true, "client2"));
+  t.reconcile(lockd_snapshot({}));
+  EXPECT_EQ(rows(t), (std::vector<Row>{{100, 0, 9, "write"}}));
+  EXPECT_TRUE(rows(t, kLockd).empty());
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(SqliteStore, CreatesAWalDatabaseOnlyItsOwnerAndGroupCanRead) {
   // SQL users see plain tables.
   EXPECT_EQ(sql(path, "SELECT node, file_name, mon_name FROM monitor_records"),
             "nfs1|client|client|");
-  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|");
+  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|3|");
 }
 
 TEST(SqliteStore, ReopeningKeepsTheDataAndDoesNotMigrateAgain) {
@@ -72,7 +72,7 @@ TEST(SqliteStore, ReopeningKeepsTheDataAndDoesNotMigrateAgain) {
   ASSERT_TRUE(store.ok()) << store.error().message;
   EXPECT_EQ((*store)->list_monitor("nfs1")->size(), 1u);
   EXPECT_EQ(*(*store)->epoch("nfs1"), 1u);
-  EXPECT_EQ(sql(dir / "store.db", "SELECT count(*) FROM schema_version"), "2|");
+  EXPECT_EQ(sql(dir / "store.db", "SELECT count(*) FROM schema_version"), "3|");
 }
 
 TEST(SqliteStore, AVersion1DatabaseIsUpgradedAndItsEpochsKeptWithoutAnAdopter) {
@@ -81,11 +81,13 @@ TEST(SqliteStore, AVersion1DatabaseIsUpgradedAndItsEpochsKeptWithoutAnAdopter) {
   ASSERT_TRUE(open_store("sqlite://" + path).ok());
   // What lockferry with schema version 1 left: no adopter column, nfs1 fenced at epoch 1.
   sql(path,
-      "ALTER TABLE nodes DROP COLUMN adopter; DELETE FROM schema_version WHERE version = 2; "
+      "ALTER TABLE nodes DROP COLUMN adopter; ALTER TABLE lock_records DROP COLUMN client_addr; "
+      "ALTER TABLE lock_records DROP COLUMN server_addr; DELETE FROM schema_version WHERE version "
+      ">= 2; "
       "INSERT INTO nodes (node, epoch, epoch_changed_ns) VALUES ('nfs1', 1, 5)");
   auto store = open_store("sqlite://" + path);
   ASSERT_TRUE(store.ok()) << store.error().message;
-  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|");
+  EXPECT_EQ(sql(path, "SELECT version FROM schema_version"), "1|2|3|");
   EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{1, ""}));
   ASSERT_EQ(*(*store)->bump_epoch("nfs1", 1, "nfs3"), 2u);
   EXPECT_EQ(*(*store)->fence("nfs1"), (Fence{2, "nfs3"}));

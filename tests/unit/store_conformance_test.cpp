@@ -233,6 +233,8 @@ TYPED_TEST(StoreConformance, LockTablesAreReplacedWholeAndKeepEveryField) {
   std::vector<LockRecord> first{make_lock("nfs1", 0, 0, 39), make_lock("nfs1", 0, 60, 99),
                                 make_lock("nfs1", 0, 100, LockRecord::kToEndOfFile, "read")};
   first[2].nlm_host = "client-a.example";
+  first[2].client_addr = "198.51.100.7";
+  first[2].server_addr = "2001:db8::10";
   first[2].path = "/päth with spaces/\"quoted\"";
   first[1].dev = UINT64_MAX;
   first[1].ino = UINT64_MAX - 1;

@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <optional>
 #include <tuple>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "procfs/open_files.h"
 #include "procfs/process.h"
 
@@ -83,12 +85,39 @@ std::vector<KernelLock> ofd_once(const std::vector<procfs::FdLocks>& files, std:
 
 }  // namespace
 
+std::vector<KernelLock> kernel_thread_locks(const std::vector<procfs::ProcLock>& lines,
+                                            std::uint32_t pid) {
+  std::vector<KernelLock> out;
+  procfs::FdLocks all;
+  for (const auto& l : lines)
+    if (l.kind == "POSIX" && l.pid == static_cast<std::int64_t>(pid)) all.locks.push_back(l);
+  for (auto& k : held_locks(all, pid)) out.push_back(std::move(k));
+  return out;
+}
+
 KernelSnapshot KernelLockReader::read(const std::string& proc_root,
                                       const std::map<std::uint32_t, std::string>& managers) {
   KernelSnapshot snap;
   snap.time_ns = clock::now_ns();
+  std::optional<std::vector<procfs::ProcLock>> proc_locks;  // read once, for kernel threads only
   for (const auto& [pid, comm] : managers) {
-    if (procfs::is_kernel_thread(proc_root, pid)) continue;
+    if (procfs::is_kernel_thread(proc_root, pid)) {
+      if (!proc_locks) {
+        auto text = procfs::read_proc_file(proc_root + "/locks");
+        if (!text) {
+          log::warn_limited("locks: cannot read /proc/locks",
+                            "locks: cannot read {}/locks: {}; kernel lockd's locks are not "
+                            "reconciled",
+                            proc_root, text.error().message);
+          continue;
+        }
+        proc_locks = procfs::parse_proc_locks(*text);
+      }
+      snap.managers[pid] = comm;
+      snap.kernel_threads.insert(pid);
+      for (auto& k : kernel_thread_locks(*proc_locks, pid)) snap.locks.push_back(std::move(k));
+      continue;
+    }
     auto fds = procfs::list_fds(proc_root, pid);
     if (!fds) {
       const int err = fds.error().code;

@@ -25,6 +25,7 @@
 #include "capture/bpf_maps.h"
 #include "capture/bpf_probes.h"
 #include "capture/kernel_locks.h"
+#include "common/address_text.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "lock_watch.skel.h"
@@ -479,20 +480,23 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   c.owner_pid = e.fl_pid;
   c.path = event_path(e);
   c.nlm_host = e.nlm_host;
+  c.client_addr = net::sockaddr_text(e.nlm_client_addr, sizeof(e.nlm_client_addr));
+  c.server_addr = net::sockaddr_text(e.nlm_server_addr, sizeof(e.nlm_server_addr));
   // The kernel stamps CLOCK_MONOTONIC; records keep wall-clock time.
   c.time_ns = clock::now_ns() - (clock::monotonic_ns() - static_cast<std::int64_t>(e.hdr.ts_ns));
   // The arguments alone cost more than the rest of the event: only when debugging.
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug(
         "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid "
-        "{}{}{}",
+        "{}{}{}{}",
         c.kind == LockChange::Kind::released ? "released"
                                              : (c.write ? "granted write" : "granted read"),
         c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
         c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
         c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
         e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
-        c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host);
+        c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host,
+        c.server_addr.empty() ? "" : fmt::format(" ({} via {})", c.client_addr, c.server_addr));
   ++changes_;
   if (on_change_) on_change_(c);
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ struct KernelLock {
 // Every lock the kernel held for some lock manager processes at one moment.
 struct KernelSnapshot {
   std::map<std::uint32_t, std::string> managers;  // pid -> comm: the processes covered, entirely
+  // Managers among them whose locks /proc shows without their owners (kernel lockd: a kernel
+  // thread holding one owner per NLM client, listed in /proc/locks under its own pid): the
+  // table matches their locks range by range instead of owner by owner.
+  std::set<std::uint32_t> kernel_threads;
   std::vector<KernelLock> locks;
   std::int64_t time_ns = 0;  // CLOCK_REALTIME when it was read
 };
@@ -53,6 +58,8 @@ struct LockChange {
   std::int32_t owner_pid = 0;
   std::string path;
   std::string nlm_host;
+  std::string client_addr;  // kernel lockd: LockRecord::client_addr, server_addr
+  std::string server_addr;
   std::int64_t time_ns = 0;                        // CLOCK_REALTIME of the change
   std::shared_ptr<const KernelSnapshot> snapshot;  // reconciled only
 };

@@ -209,6 +209,17 @@ int cmd_records(const Globals& g, std::string node) {
   return 0;
 }
 
+// " client NAME (ADDR) via SERVER-ADDR" as far as the lock record tells (kernel lockd), else "".
+std::string client_text(const json& l) {
+  const auto field = [&](const char* key) { return l.value(key, std::string()); };
+  std::string out;
+  if (!field("nlm_host").empty()) out += " client " + field("nlm_host");
+  if (!field("client_addr").empty())
+    out += out.empty() ? " client " + field("client_addr") : " (" + field("client_addr") + ")";
+  if (!field("server_addr").empty()) out += " via " + field("server_addr");
+  return out;
+}
+
 void print_locks(const json& locks) {
   fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}\n", "FILE", "RANGE", "TYPE", "MANAGER", "OWNER",
              "GRANTED");
@@ -219,14 +230,12 @@ void print_locks(const json& locks) {
     if (file.empty())
       file =
           fmt::format("dev {} ino {}", l["dev"].get<std::string>(), l["ino"].get<std::uint64_t>());
-    fmt::print(
-        "{:<40} {:<24} {:<6} {:<22} {:<22} {}{}\n", file,
-        fmt::format("{}-{}", l["start"].get<std::uint64_t>(), end), l["type"].get<std::string>(),
-        fmt::format("{}/{}", l["manager_comm"].get<std::string>(),
-                    l["manager_pid"].get<std::uint32_t>()),
-        l["owner"].get<std::string>(), l["granted"].get<std::string>(),
-        l["nlm_host"].get<std::string>().empty() ? ""
-                                                 : " client " + l["nlm_host"].get<std::string>());
+    fmt::print("{:<40} {:<24} {:<6} {:<22} {:<22} {}{}\n", file,
+               fmt::format("{}-{}", l["start"].get<std::uint64_t>(), end),
+               l["type"].get<std::string>(),
+               fmt::format("{}/{}", l["manager_comm"].get<std::string>(),
+                           l["manager_pid"].get<std::uint32_t>()),
+               l["owner"].get<std::string>(), l["granted"].get<std::string>(), client_text(l));
   }
 }
 
@@ -323,6 +332,9 @@ void print_migrate_report(const json& r) {
              rep["statmon_dir"].get<std::string>(), r["records"].get<std::size_t>(),
              rep["written"].get<std::size_t>(), rep["unchanged"].get<std::size_t>(),
              rep["refused"].get<std::size_t>());
+  if (r.contains("left_out") && !r["left_out"].empty())
+    fmt::print("  left out (locked only through other addresses): {}\n",
+               fmt::join(r["left_out"].get<std::vector<std::string>>(), ", "));
   for (const auto& e : rep["entries"]) {
     fmt::print("  {:<10} {}{}\n", e["action"].get<std::string>(), e["file_name"].get<std::string>(),
                e.contains("reason") ? " (" + e["reason"].get<std::string>() + ")" : "");
@@ -425,16 +437,17 @@ void print_audit(const json& a) {
       a["from_node"].get<std::string>(), a["reclaimed"].get<std::size_t>(),
       a["percent_reclaimed"].get<double>(), a["different_range"].get<std::size_t>(),
       a["not_reclaimed"].get<std::size_t>());
-  fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", "STATUS", "CLIENT", "PATH", "RANGE", "TYPE",
-             "NOW");
+  fmt::print("{:<16} {:<16} {:<16} {:<40} {:<16} {:<6} {}\n", "STATUS", "CLIENT", "VIA", "PATH",
+             "RANGE", "TYPE", "NOW");
   for (const auto& l : a["locks"]) {
     std::string now = l.contains("now") ? range_text(l["now"]["start"].get<std::uint64_t>(),
                                                      l["now"]["end"].get<std::uint64_t>()) +
                                               " " + l["now"]["type"].get<std::string>()
                                         : "-";
-    fmt::print("{:<16} {:<16} {:<40} {:<16} {:<6} {}\n", l["status"].get<std::string>(),
+    const std::string via = l.value("server_addr", std::string());
+    fmt::print("{:<16} {:<16} {:<16} {:<40} {:<16} {:<6} {}\n", l["status"].get<std::string>(),
                l["client"].get<std::string>().empty() ? "?" : l["client"].get<std::string>(),
-               l["path"].get<std::string>(),
+               via.empty() ? "?" : via, l["path"].get<std::string>(),
                range_text(l["start"].get<std::uint64_t>(), l["end"].get<std::uint64_t>()),
                l["type"].get<std::string>(), now);
   }
@@ -631,7 +644,14 @@ void add_migrate(CLI::App& app, Commands& c) {
   m->add_option("--statmon-dir", r.statmon_dir,
                 "statd monitor directory to replay into (default /var/lib/nfs/sm)");
   m->add_option("--service-ip", r.service_ip,
-                "service IP clients mounted from; sm-notify sends from it (-v)");
+                "service IP clients mounted from; sm-notify sends from it (-v). Given here, only\n"
+                "the clients that locked through it are replayed (kernel lockd records which\n"
+                "server address each lock came through): a client whose recorded locks all came\n"
+                "through other addresses is left out; one with a monitor record but no lock of\n"
+                "known address (no lock recorded, NFS-Ganesha, locks found only by a reconcile)\n"
+                "is replayed, since an extra SM_NOTIFY is ignored and a missing one loses locks.\n"
+                "Without it, [failover] service_ip is used for sm-notify and every client is\n"
+                "replayed");
   m->add_option("--recognize", r.recognize,
                 "how this server recognises the records: sm-notify (default), restart-statd, "
                 "restart-nfs, ganesha-grace, command, none");

@@ -62,6 +62,8 @@ nlohmann::json to_json(const LockRecord& l) {
       {"owner_pid", l.owner_pid},
       {"granted", clock::format_ns(l.granted_ns)},
       {"nlm_host", l.nlm_host},
+      {"client_addr", l.client_addr},
+      {"server_addr", l.server_addr},
   };
 }
 
@@ -84,6 +86,8 @@ nlohmann::json to_json(const failover::AuditReport& r) {
   for (const auto& e : r.entries) {
     nlohmann::json j{{"status", failover::to_string(e.status)},
                      {"client", e.client},
+                     {"client_addr", e.old_lock.client_addr},
+                     {"server_addr", e.old_lock.server_addr},
                      {"path", e.path},
                      {"start", e.old_lock.start},
                      {"end", e.old_lock.end},
@@ -137,6 +141,7 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
       {"epoch", r.epoch},
       {"repeated", r.repeated},
       {"records", r.records},
+      {"left_out", r.left_out},
       {"takeover", r.takeover ? nlohmann::json{{"command", process::to_display(r.takeover->argv)},
                                                {"exit_code", r.takeover->exit_code},
                                                {"timed_out", r.takeover->timed_out},
@@ -204,6 +209,8 @@ Result<failover::MigrateOptions> migrate_options(const nlohmann::json& request,
   o.to_node = str("node", defaults.to_node);
   o.statmon_dir = str("statmon_dir", defaults.statmon_dir);
   o.recognize.service_ip = str("service_ip", defaults.recognize.service_ip);
+  // Named in the request (not the configured default): replay only that address's clients.
+  o.only_service_ip = str("service_ip", "");
   o.recognize.state_dir = str("state_dir", defaults.recognize.state_dir);
   if (const std::string method = str("recognize", ""); !method.empty()) {
     auto parsed = failover::recognize_method_from_string(method);

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/text.h"
+#include "failover/client_selection.h"
 
 namespace lockferry::failover {
 namespace {
@@ -214,6 +215,22 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   if (!records)
     return make_error("cannot read the monitor records of node {} from {}: {}", options.from_node,
                       store.url(), records.error().message);
+  if (!options.only_service_ip.empty()) {
+    auto locks = store.list_locks(options.from_node);
+    if (!locks)
+      return make_error(
+          "cannot read the lock table of node {} from {} to pick the clients of {}: {}",
+          options.from_node, store.url(), options.only_service_ip, locks.error().message);
+    ClientSelection picked = select_clients(*records, *locks, options.only_service_ip);
+    if (!picked.left_out.empty())
+      spdlog::info(
+          "migrate: {} client(s) of {} locked only through other addresses than {}: "
+          "not replayed ({})",
+          picked.left_out.size(), options.from_node, options.only_service_ip,
+          fmt::join(picked.left_out, ", "));
+    *records = std::move(picked.replay);
+    report.left_out = std::move(picked.left_out);
+  }
   report.records = records->size();
 
   auto migrations = store.list_migrations();

@@ -19,6 +19,9 @@ struct MigrateOptions {
   std::string from_node;  // the node being adopted (old primary)
   std::string to_node;    // this node
   std::string statmon_dir = "/var/lib/nfs/sm";
+  // Replay only the clients that locked through this server address (client_selection.h) when
+  // set: `lockferry migrate --service-ip IP` on a node with several service IPs. "" = all.
+  std::string only_service_ip;
   RecognizeOptions recognize;  // state_dir defaults to the parent of statmon_dir
   bool dry_run = false;
   // Adopt even if another node already adopted from_node at its current epoch.
@@ -44,6 +47,7 @@ struct MigrateReport {
   std::uint64_t epoch = 0;  // from_node's fencing epoch after the adoption
   bool repeated = false;    // this node had already adopted from_node at this epoch
   std::size_t records = 0;
+  std::vector<std::string> left_out;   // clients not replayed: locked through other addresses only
   std::optional<CommandRun> takeover;  // when a takeover command ran (or would, in a dry run)
   ReplayReport replay;
   RecognizeReport recognize;

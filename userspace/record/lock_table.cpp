@@ -78,6 +78,7 @@ void LockTable::rekey(const Key& from, const Key& to) {
 // A change by an owner the table does not know on this file, while a reconcile left a
 // provisional owner of the same process there: that was this owner (see lock_table.h).
 void LockTable::adopt_provisional(const LockChange& change, const Key& key) {
+  if (range_matched_.contains(change.manager_pid)) return adopt_provisional_range(change, key);
   const auto posix = posix_owner_.find(change.manager_pid);
   // A release on close does not say whether it closes an OFD file or drops the process's POSIX
   // locks; the process's known POSIX owner tells.
@@ -140,6 +141,8 @@ void LockTable::apply(const LockChange& change) {
   range.owner_pid = change.owner_pid;
   range.path = change.path;
   range.nlm_host = change.nlm_host;
+  range.client_addr = change.client_addr;
+  range.server_addr = change.server_addr;
   range.granted_ns = change.time_ns;
   insert_merged(ranges, change.start, std::move(range));
 }
@@ -194,7 +197,10 @@ ReconcileResult LockTable::reconcile(const KernelSnapshot& snapshot) {
   for (const auto& l : snapshot.locks)
     if (snapshot.managers.contains(l.manager_pid)) by_pid[l.manager_pid].push_back(&l);
   for (const auto& [pid, comm] : snapshot.managers)
-    reconcile_manager(pid, comm, by_pid[pid], snapshot.time_ns, result);
+    if (snapshot.kernel_threads.contains(pid))
+      reconcile_ranges(pid, comm, by_pid[pid], snapshot.time_ns, result);
+    else
+      reconcile_manager(pid, comm, by_pid[pid], snapshot.time_ns, result);
   return result;
 }
 
@@ -334,6 +340,7 @@ std::size_t LockTable::drop_manager(std::uint32_t manager_pid) {
     }
   }
   posix_owner_.erase(manager_pid);
+  range_matched_.erase(manager_pid);
   return removed;
 }
 
@@ -355,6 +362,8 @@ void LockTable::restore(const std::vector<LockRecord>& records) {
     c.owner_pid = r.owner_pid;
     c.path = r.path;
     c.nlm_host = r.nlm_host;
+    c.client_addr = r.client_addr;
+    c.server_addr = r.server_addr;
     c.time_ns = r.granted_ns;
     apply(c);
   }
@@ -384,6 +393,8 @@ std::vector<LockRecord> LockTable::records(std::string_view node, std::uint64_t 
       r.owner_pid = range.owner_pid;
       r.granted_ns = range.granted_ns;
       r.nlm_host = range.nlm_host;
+      r.client_addr = range.client_addr;
+      r.server_addr = range.server_addr;
       out.push_back(std::move(r));
     }
   }

@@ -41,6 +41,15 @@ struct ReconcileResult {
 // owner, else a table owner of the file overlapping it most; one never seen gets a provisional
 // owner, which the owner of the next change by that process on that file then takes over (the
 // same owner for every provisional POSIX owner of the process), so releases keep matching.
+//
+// Kernel lockd is one kernel thread holding a lock owner per NLM client process, and /proc/locks
+// lists them all under lockd's pid (KernelSnapshot::kernel_threads): its locks are matched range
+// by range instead. A recorded range the kernel shows (same file, start, end and type) stays as
+// it was, with its owner and NLM client; one it does not show goes; a range only the kernel
+// shows is added under a provisional owner of its own, without a client (neither /proc/locks nor
+// statd's sm/ say whose it is) and with the path of another recorded range of the file if any.
+// A later release, or write grant, by a real owner overlapping exactly one such range takes it
+// over.
 class LockTable {
  public:
   void apply(const LockChange& change);
@@ -80,6 +89,8 @@ class LockTable {
     std::int32_t owner_pid = 0;
     std::string path;
     std::string nlm_host;
+    std::string client_addr;
+    std::string server_addr;
     std::int64_t granted_ns = 0;
   };
   using Ranges = std::map<std::uint64_t, Range>;  // by start; never overlapping
@@ -96,6 +107,10 @@ class LockTable {
   using Group = std::pair<bool, std::uint64_t>;          // (ofd, file_id); POSIX locks: one group
   void reconcile_manager(std::uint32_t pid, const std::string& comm, const LockList& locks,
                          std::int64_t time_ns, ReconcileResult& result);
+  void reconcile_ranges(std::uint32_t pid, const std::string& comm, const LockList& locks,
+                        std::int64_t time_ns, ReconcileResult& result);
+  void adopt_provisional_range(const LockChange& change, const Key& key);
+  std::string known_path(std::uint64_t dev, std::uint64_t ino) const;
   std::map<Key, const LockList*> match_owners(std::uint32_t pid, const File& file,
                                               const std::map<Group, LockList>& groups,
                                               const std::vector<Key>& keys,
@@ -107,6 +122,7 @@ class LockTable {
   std::map<Key, Ranges> table_;
   std::set<Key> provisional_;  // owners made up by a reconcile, until a change names the real one
   std::map<std::uint32_t, std::uint64_t> posix_owner_;  // manager pid -> its fcntl locks' owner
+  std::set<std::uint32_t> range_matched_;  // kernel-thread managers (kernel lockd), see above
 };
 
 }  // namespace lockferry::record

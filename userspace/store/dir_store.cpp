@@ -140,7 +140,9 @@ json lock_to_json(const LockRecord& l) {
               {"owner", l.owner},
               {"owner_pid", l.owner_pid},
               {"granted_ns", l.granted_ns},
-              {"nlm_host", l.nlm_host}};
+              {"nlm_host", l.nlm_host},
+              {"client_addr", l.client_addr},
+              {"server_addr", l.server_addr}};
 }
 
 // Throws json::exception on missing or mistyped fields; the caller turns that into an Error.
@@ -160,6 +162,8 @@ Result<LockRecord> lock_from_json(const json& j) {
   j.at("owner_pid").get_to(l.owner_pid);
   j.at("granted_ns").get_to(l.granted_ns);
   l.nlm_host = j.value("nlm_host", std::string());
+  l.client_addr = j.value("client_addr", std::string());
+  l.server_addr = j.value("server_addr", std::string());
   if (auto ok = check_lock(l); !ok) return ok.error();
   return l;
 }

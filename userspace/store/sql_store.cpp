@@ -94,6 +94,13 @@ const std::vector<SchemaMigration>& schema_migrations() {
        {
            "ALTER TABLE nodes ADD COLUMN adopter {text} NOT NULL DEFAULT ''",
        }},
+      // Kernel lockd's per-service-IP attribution (LockRecord::client_addr, server_addr).
+      {3,
+       "the NLM client's address and the server address each lock came through",
+       {
+           "ALTER TABLE lock_records ADD COLUMN client_addr {text} NOT NULL DEFAULT ''",
+           "ALTER TABLE lock_records ADD COLUMN server_addr {text} NOT NULL DEFAULT ''",
+       }},
   };
   return migrations;
 }
@@ -101,8 +108,9 @@ const std::vector<SchemaMigration>& schema_migrations() {
 // An arbitrary constant: the advisory lock that serialises schema migrations of several
 // lockferry processes starting at once against one PostgreSQL database.
 constexpr std::int64_t kSchemaLockKey = 0x6c6b6672;  // "lkfr"
-// Rows per multi-row INSERT of a lock table (15 parameters each).
+// Rows per multi-row INSERT of a lock table (17 parameters each).
 constexpr std::size_t kLockRowsPerInsert = 100;
+constexpr std::size_t kLockColumns = 17;
 
 std::string expand_types(std::string_view sql, SqlDialect dialect) {
   const bool pg = dialect == SqlDialect::kPostgres;
@@ -200,7 +208,7 @@ std::vector<SqlValue> monitor_params(const MonitorRecord& r, std::int64_t line) 
 
 Result<LockRecord> lock_from_row(const SqlRow& row) {
   // node, seq, epoch, manager_comm, manager_pid, dev, ino, path, range_start, range_end,
-  // lock_type, lock_owner, owner_pid, granted_ns, nlm_host
+  // lock_type, lock_owner, owner_pid, granted_ns, nlm_host, client_addr, server_addr
   LockRecord l;
   l.node = row.at(0);
   for (auto [col, field] :
@@ -226,6 +234,8 @@ Result<LockRecord> lock_from_row(const SqlRow& row) {
   l.owner_pid = static_cast<std::int32_t>(*owner_pid);
   l.granted_ns = *granted;
   l.nlm_host = row.at(14);
+  l.client_addr = row.at(15);
+  l.server_addr = row.at(16);
   if (auto ok = check_lock(l); !ok) return ok.error();
   return l;
 }
@@ -502,20 +512,22 @@ Result<void> SqlStore::write_locks(std::string_view node, std::uint64_t epoch,
       const std::size_t n = std::min(kLockRowsPerInsert, locks.size() - first);
       std::string sql =
           "INSERT INTO lock_records (node, seq, epoch, manager_comm, manager_pid, dev, ino, path, "
-          "range_start, range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host) VALUES ";
+          "range_start, range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host, "
+          "client_addr, server_addr) VALUES ";
       std::vector<SqlValue> params;
-      params.reserve(n * 15);
+      params.reserve(n * kLockColumns);
       for (std::size_t k = 0; k < n; ++k) {
         const LockRecord& l = locks[first + k];
         sql += k == 0 ? "(" : ", (";
-        for (std::size_t c = 1; c <= 15; ++c)
-          sql += fmt::format("${}{}", params.size() + c, c == 15 ? ")" : ", ");
+        for (std::size_t c = 1; c <= kLockColumns; ++c)
+          sql += fmt::format("${}{}", params.size() + c, c == kLockColumns ? ")" : ", ");
         params.insert(
             params.end(),
             {name, static_cast<std::int64_t>(first + k), l.epoch, text::valid_utf8(l.manager_comm),
              static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino, text::valid_utf8(l.path),
              l.start, l.end, l.type, l.owner, static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
-             text::valid_utf8(l.nlm_host)});
+             text::valid_utf8(l.nlm_host), text::valid_utf8(l.client_addr),
+             text::valid_utf8(l.server_addr)});
       }
       auto put = db.query(sql, params);
       if (!put) return put.error();
@@ -530,7 +542,8 @@ Result<std::vector<LockRecord>> SqlStore::list_locks(std::string_view node) {
   auto read = transaction(false, [&](SqlDatabase& db) -> Result<void> {
     auto r = db.query(
         "SELECT node, seq, epoch, manager_comm, manager_pid, dev, ino, path, range_start, "
-        "range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host FROM lock_records "
+        "range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host, client_addr, "
+        "server_addr FROM lock_records "
         "WHERE node = $1 ORDER BY seq",
         {std::string(node)});
     if (!r) return r.error();
