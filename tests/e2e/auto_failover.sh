@@ -56,7 +56,7 @@ store_url="dir://$state/store"
 grace_b=${LF_TESTBED_GRACE:-15}
 clients=3
 [ "$scenario" = partition ] && clients=2
-name="e2e_automatic_failover ($scenario$([ "$server" = knfsd ] && echo ", knfsd"))"
+name="e2e_automatic_failover ($scenario$([ "$server" = ganesha ] || echo ", $server"))"
 e2e_trap_cleanup
 
 peer_state() {   # NODE PEER -> state as NODE sees it
