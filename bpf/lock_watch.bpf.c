@@ -186,6 +186,25 @@ static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, 
 	read_nlm_addrs(e, BPF_CORE_READ(lo, host));
 }
 
+// Which network namespace (which NFS server, when several share the kernel) a lock belongs to:
+// kernel lockd's NLM host's (the one lockd thread serves every namespace), else the locking
+// process's; 0 when a kernel thread's lock says nothing more.
+static __always_inline void read_netns(struct lf_lock_event *e, __u64 owner, __u64 lmops)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct nlm_lockowner___lfnet *lo = (struct nlm_lockowner___lfnet *)owner;
+
+	e->netns = 0;
+	e->netns_pad = 0;
+	if (!(BPF_CORE_READ(task, flags) & LF_PF_KTHREAD)) {
+		e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+		return;
+	}
+	if (lmops && owner && bpf_core_type_exists(struct nlm_lockowner___lfnet) &&
+	    bpf_core_field_exists(struct nlm_host___lfnet, net))
+		e->netns = BPF_CORE_READ(lo, host, net, ns.inum);
+}
+
 static __always_inline void mark_manager(__u32 tgid)
 {
 	__sync_fetch_and_or(&manager_bits[(tgid / 64) & (LF_MANAGER_BITMAP_WORDS - 1)],
@@ -285,6 +304,7 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	if (e->hdr.kind == LF_EV_LOCK_GRANTED)
 		read_path(e, file);
 	read_nlm_host(e, owner, lmops);
+	read_netns(e, owner, lmops);
 
 	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0) != 0) {
 		lcount(LF_LCNT_DROPS);

@@ -37,6 +37,16 @@ struct nlm_lockowner___lf {
 	struct nlm_host___lf *host;
 } __attribute__((preserve_access_index));
 
+/* The network namespace of kernel lockd's NLM host (nlm_host.net, Linux 3.9+): which of several
+ * NFS servers on one kernel (one per network namespace) a lockd lock belongs to. */
+struct nlm_host___lfnet {
+	struct net *net;
+} __attribute__((preserve_access_index));
+
+struct nlm_lockowner___lfnet {
+	struct nlm_host___lfnet *host;
+} __attribute__((preserve_access_index));
+
 /* State of one dentry walk (bpf_loop context): scalars only, the path goes to scratch. */
 struct lf_path_walk {
 	__u64 dentry; /* struct dentry * */

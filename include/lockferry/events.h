@@ -156,6 +156,12 @@ struct lf_lock_event {
   __u32 pad;
   char path[LF_LOCK_PATH_LEN];
   char nlm_host[LF_HOST_LEN]; /* "" unless kernel lockd with BTF for its nlm_host */
+  /* Inode number of the network namespace the lock was granted in (what /proc/<pid>/ns/net
+   * names): for kernel lockd its NLM host's (one lockd thread serves every namespace's NFS
+   * server), else the locking process's. 0 = not known (another kernel thread, no lockd BTF).
+   * Lets the lockferryd of one of several NFS servers sharing a kernel keep only its own. */
+  __u32 netns;
+  __u32 netns_pad;
   /* Kernel lockd, as nlm_host: the NLM client's address (nlm_host.h_addr) and the server address
    * it sent the request to (h_srcaddr: which service IP it locked through). All zero (family 0)
    * when not known. */

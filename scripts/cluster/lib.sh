@@ -52,6 +52,13 @@ tb_node_ip() {
   esac
 }
 
+# The NFS server kind chosen by `up` (ganesha, or knfsd: the kernel's nfsd + lockd, see knfsd.sh).
+tb_server() {
+  local kind=""
+  [ -r "$LF_TB_DIR/testbed.env" ] && kind=$(sed -n 's/^SERVER=//p' "$LF_TB_DIR/testbed.env")
+  echo "${kind:-ganesha}"
+}
+
 # The client count chosen by `up`, so later commands know every node.
 tb_clients() {
   local n=0

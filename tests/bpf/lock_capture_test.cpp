@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -393,6 +394,39 @@ TEST_P(LockCaptureTest, AConflictIsCountedButChangesNothing) {
   expect_table(h.table, child.pid(), name, {{a, 10, 19, "write", 'A'}});
   EXPECT_GE(h.capture->counters().refused, 1u);
   ::close(mine);
+}
+
+// Several NFS servers can share one kernel, one per network namespace (nodeA and nodeB in the
+// knfsd failover test): each lockferryd keeps only the locks of its own namespace. The same
+// manager process locks once here and once after moving into a new network namespace.
+TEST_P(LockCaptureTest, LocksOfAnotherNetworkNamespaceAreNotRecorded) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  const std::string name = "lfmgr" + std::to_string(::getpid() % 1000000);
+  TempTree tree;
+  const std::string a = tree.file("a.dat");
+  Harness h(GetParam(), {name});
+  ASSERT_TRUE(h.capture) << h.error;
+  int fd = -1;
+  Child child(name, {[&] {
+                       fd = ::open(a.c_str(), O_RDWR);
+                       return set_lock(fd, F_SETLK, F_WRLCK, 0, 10);
+                     },
+                     [&] {
+                       return ::unshare(CLONE_NEWNET) == 0 &&
+                              set_lock(fd, F_SETLK, F_WRLCK, 20, 10) &&
+                              set_lock(fd, F_SETLK, F_UNLCK, 0, 10);
+                     }});
+  ASSERT_TRUE(child.ready());
+  h.capture->rescan();
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_for_changes(1));
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_until([&] { return h.capture->counters().other_netns_events >= 2; }))
+      << "other_netns " << h.capture->counters().other_netns_events;
+  // Only the lock taken in our namespace; the grant and the release in the other one are not
+  // ours (a real node's lockd releases its own locks).
+  expect_table(h.table, child.pid(), name, {{a, 0, 9, "write", 'P'}});
+  EXPECT_EQ(h.changes.size(), 1u);
 }
 
 // Between /proc scans, the kernel side adds a process the moment it takes a manager's name, so

@@ -9,6 +9,10 @@
 #                       prove the testbed independently of lockferry;
 #   --replay none       what happens today: nobody is notified, the locks are lost, another
 #                       client's conflicting lock is granted.
+# --server knfsd runs the kernel's nfsd + lockd instead of NFS-Ganesha (a kernel with them: the
+# 6.1 guest, tests/vm); with --replay lockferry, lockferryd then also captures lockd's locks on
+# both nodes (nodeB's must not record nodeA's: one lockd thread serves both network namespaces),
+# and the reclaim audit names every client's locks.
 # --store postgresql keeps lockferry's store in a PostgreSQL server (scripts/cluster/pg) whose
 # Unix socket in the state dir both nodes reach, instead of the dir:// store.
 # Prints each step, so it doubles as the demo. Env: LF_REPLAY (default for --replay), LF_STORE,
@@ -19,6 +23,7 @@ set -euo pipefail
 
 replay=${LF_REPLAY:-lockferry}
 store_kind=${LF_STORE:-dir}
+server=${LF_TESTBED_SERVER:-ganesha}
 order=${LF_REPLAY_ORDER:-after}
 clients=${E2E_CLIENTS:-3}
 build=${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}
@@ -28,12 +33,14 @@ while [ $# -gt 0 ]; do
     --clients) clients=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --store) store_kind=$2; shift 2 ;;
-    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --store dir|postgresql, --clients N, --build-dir DIR)" ;;
+    --server) server=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --store dir|postgresql, --server ganesha|knfsd, --clients N, --build-dir DIR)" ;;
   esac
 done
 case "$replay" in lockferry | manual | none) ;; *) e2e_fatal "--replay must be lockferry, manual or none" ;; esac
 case "$order" in after | before) ;; *) e2e_fatal "LF_REPLAY_ORDER must be after or before" ;; esac
 case "$store_kind" in dir | postgresql) ;; *) e2e_fatal "--store must be dir or postgresql" ;; esac
+case "$server" in ganesha | knfsd) ;; *) e2e_fatal "--server must be ganesha or knfsd" ;; esac
 e2e_require_root
 command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
 
@@ -51,7 +58,7 @@ state=$LF_TESTBED_DIR
 export_dir=$state/export
 store_url="dir://$state/store"
 grace_b=${LF_TESTBED_GRACE:-20}
-name="e2e_failover ($replay replay, $store_kind store)"
+name="e2e_failover ($replay replay, $store_kind store, $server)"
 e2e_trap_cleanup
 
 nlm() {   # CLIENT-NUMBER ARGS...: one lf-nlm-client run on that client host
@@ -82,11 +89,46 @@ all_clients_have() {   # STATUS COUNT-PER-CLIENT
 }
 not_in_grace() { ! tb nfs "$1" grace; }
 
+# knfsd: lockferryd on nodeA recorded every client's lockd locks; nodeB's, on the same kernel and
+# the same lockd thread, recorded none of them (they belong to nodeA's network namespace).
+stored_locks() {   # NODE: its stored locks on this testbed's export
+  "$lf_bin" --store "$store_url" --json locks --node "$1" 2>/dev/null |
+    jq --arg e "$export_dir/" '[.[] | select(.path | startswith($e))]'
+}
+knfsd_locks_stored() {
+  all_stored() { [ "$(stored_locks nodeA | jq length)" -ge $((clients * 2)) ]; }
+  wait_until 15 all_stored || true
+  stored_locks nodeA | jq -r '.[] | "    lock: \(.path) \(.start)-\(.end) \(.type) client \(.nlm_host) by \(.manager_comm)"' || true
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "nodeA's lock table holds client$k's two lockd locks" \
+      test "$(stored_locks nodeA | jq --arg c "$(client_ip "$k")" '[.[] | select(.nlm_host == $c and .manager_comm == "lockd")] | length')" -eq 2
+  done
+  e2e_check "nodeB's lockferryd recorded none of nodeA's locks (another network namespace)" \
+    test "$(stored_locks nodeB | jq length)" -eq 0
+  e2e_check "nodeB's lockferryd counted nodeA's lock events as another namespace's" \
+    bash -c "'$lf_bin' --socket '$state/nodes/nodeB/run/lockferry/lockferryd.sock' --json status | jq -e '[.. | objects | .other_netns? // empty] | add > 0'"
+}
+# knfsd: the reclaim audit on nodeB names every client's two locks as reclaimed.
+knfsd_audit() {
+  e2e_step "the reclaim audit on nodeB: nodeA's lock table against nodeB's lockd locks"
+  local audit_json=$state/audit.json k
+  audited() {
+    "$lf_bin" --store "$store_url" --json audit --from nodeA --node nodeB >"$audit_json" 2>"$state/audit.err" &&
+      [ "$(jq --arg e "$export_dir/" '[.locks[] | select((.path | startswith($e)) and .status == "reclaimed")] | length' "$audit_json")" -ge $((clients * 2)) ]
+  }
+  wait_until 20 audited || true
+  "$lf_bin" --store "$store_url" audit --from nodeA --node nodeB 2>&1 | sed 's/^/    /' || true
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "the audit names client$k's two locks as reclaimed" \
+      test "$(jq --arg c "$(client_ip "$k")" '[.locks[] | select(.client == $c and .status == "reclaimed")] | length' "$audit_json")" -eq 2
+  done
+}
+
 # ---------------------------------------------------------------------------------------------
 e2e_step "bring up the cluster: nodeA (active, service IP $svc), nodeB (standby), $clients clients"
 tb down >/dev/null 2>&1
 # nodeA's own boot grace only delays the demo: keep it short. nodeB gets the real one.
-LF_TESTBED_GRACE=5 tb up --clients "$clients"
+LF_TESTBED_GRACE=5 tb up --clients "$clients" --server "$server"
 for ((k = 1; k <= clients; k++)); do : >"$export_dir/file$k.dat"; done
 : >"$export_dir/shared.dat"
 : >"$export_dir/fresh.dat"
@@ -99,11 +141,10 @@ if [ "$store_kind" = postgresql ]; then
 fi
 
 lfd_pid=""
-if [ "$replay" = lockferry ]; then
-  e2e_step "start lockferryd on nodeA, watching nodeA's statd monitor dir"
-  conf=$state/nodes/nodeA/lockferryd.toml
+start_lockferryd() {   # NODE
+  local node=$1 conf=$state/nodes/$1/lockferryd.toml lfd_log=$state/nodes/$1/log/lockferryd.log
   cat >"$conf" <<EOF
-node = "nodeA"
+node = "$node"
 store = "$store_url"
 log_level = "info"
 [capture]
@@ -111,16 +152,22 @@ monitor_dirs = ["/var/lib/nfs/sm"]
 [control]
 socket = "/run/lockferry/lockferryd.sock"
 EOF
-  lfd_log=$state/nodes/nodeA/log/lockferryd.log
+  # Kernel lockd's locks: the lock table the reclaim audit compares.
+  [ "$server" = knfsd ] && printf '[locks]\nmanagers = ["lockd"]\n' >>"$conf"
   # setsid: long-running helpers get their own session, away from the harness's process group.
-  setsid "$E2E_CLUSTER/exec" nodeA "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
-  lfd_pid=$!
+  setsid "$E2E_CLUSTER/exec" "$node" "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
+  [ "$node" = nodeA ] && lfd_pid=$!
   if wait_until 30 grep -q "capture attached" "$lfd_log"; then
-    e2e_ok "lockferryd on nodeA: $(grep -m1 'capture attached' "$lfd_log" | cut -c1-160)"
+    e2e_ok "lockferryd on $node: $(grep -m1 'capture attached' "$lfd_log" | cut -c1-160)"
   else
     tail -n 20 "$lfd_log"
     e2e_fatal "lockferryd did not log 'capture attached' within 30 s (log $lfd_log)"
   fi
+}
+if [ "$replay" = lockferry ]; then
+  e2e_step "start lockferryd on nodeA, watching nodeA's statd monitor dir$([ "$server" = knfsd ] && echo ", and on nodeB; both capture lockd's locks")"
+  start_lockferryd nodeA
+  [ "$server" = knfsd ] && start_lockferryd nodeB
 fi
 
 e2e_step "wait for nodeA's boot grace period to end"
@@ -167,10 +214,11 @@ if [ "$replay" = lockferry ]; then
     e2e_check "record for client$k ($(client_ip "$k")) captured" \
       jq -e --arg m "$(client_ip "$k")" 'type == "array" and any(.[]; .mon_name == $m)' "$records_json"
   done
+  [ "$server" = knfsd ] && knfsd_locks_stored
 fi
 
 # ---------------------------------------------------------------------------------------------
-e2e_step "CRASH nodeA: SIGKILL ganesha.nfsd + rpc.statd$( [ -n "$lfd_pid" ] && echo ' + lockferryd'), move $svc to nodeB"
+e2e_step "CRASH nodeA: $([ "$server" = knfsd ] && echo "stop knfsd (lockd drops nodeA's locks), SIGKILL rpc.statd + rpc.mountd" || echo "SIGKILL ganesha.nfsd + rpc.statd")$( [ -n "$lfd_pid" ] && echo ' + lockferryd'), move $svc to nodeB"
 t_crash=$(date +%s%N)
 if [ -n "$lfd_pid" ]; then
   for p in $(ip netns pids "$LF_TESTBED_PREFIX-nodeA"); do
@@ -198,7 +246,7 @@ if [ "$replay" = manual ] && [ "$order" = before ]; then
   e2e_step "replay BEFORE starting nodeB's statd + Ganesha"
   replay_manual
 fi
-e2e_step "start NFS on nodeB: statd + Ganesha, which starts IN GRACE (${grace_b}s) on $svc"
+e2e_step "start NFS on nodeB: statd + $server, which starts IN GRACE (${grace_b}s) on $svc"
 LF_TESTBED_GRACE=$grace_b tb nfs nodeB start
 t_nfs_b=$(date +%s%N)
 e2e_check "nodeB in grace" tb nfs nodeB grace
@@ -274,6 +322,7 @@ else
   grace_check
 fi
 
+[ "$server" = knfsd ] && [ "$replay" = lockferry ] && knfsd_audit
 e2e_say "nodeB's sm/ now (statd re-monitors each client that reclaimed):"
 ls -l "$state/nodes/nodeB/nfs/sm" | sed 's/^/    /'
 

@@ -95,8 +95,10 @@ TEST(CounterValues, EachStructMemberLandsUnderItsName) {
   c.drops = 2;
   c.impostors = 1;
   c.impostor_events = 9;
+  c.other_netns_events = 7;
   const auto events = to_json(kLockEvents, daemon::lock_events_values(c));
   EXPECT_EQ(events.at("refused").get<std::uint64_t>(), 4u);
+  EXPECT_EQ(events.at("other_netns").get<std::uint64_t>(), 7u);
   EXPECT_EQ(events.at("drops").get<std::uint64_t>(), 2u);
   const auto impostors = to_json(kLockImpostors, daemon::lock_impostors_values(c));
   EXPECT_EQ(impostors.at("processes").get<std::uint64_t>(), 1u);

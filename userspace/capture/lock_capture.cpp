@@ -26,11 +26,13 @@
 #include "capture/bpf_probes.h"
 #include "capture/kernel_locks.h"
 #include "common/address_text.h"
+#include "capture/lock_netns.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "lock_watch.skel.h"
 #include "lockferry/events.h"
 #include "owner_hash/owner_hasher.h"
+#include "procfs/netns.h"
 #include "procfs/process.h"
 
 namespace lockferry::capture {
@@ -121,6 +123,7 @@ class BpfLockCapture final : public LockCapture {
 
  private:
   Result<void> take_options(const LockOptions& options);
+  void use_own_netns();
   void use_owner_key(const std::string& path);
   Result<void> load_hooks(const LockOptions& options, const std::string& tracefs);
   Result<void> fill_managers();
@@ -157,6 +160,8 @@ class BpfLockCapture final : public LockCapture {
   std::map<std::uint32_t, bool> event_verdicts_;
   std::uint64_t impostors_seen_ = 0;
   std::uint64_t impostor_events_ = 0;
+  LockNetnsFilter netns_;
+  std::uint64_t other_netns_events_ = 0;
   std::chrono::milliseconds rescan_interval_{2000};
   std::chrono::milliseconds reconcile_interval_{0};
   owner_hash::OwnerHasher hasher_ = owner_hash::OwnerHasher::random();
@@ -185,6 +190,17 @@ Result<void> BpfLockCapture::take_options(const LockOptions& options) {
                             : std::max(options.reconcile_interval, std::chrono::milliseconds(100));
   if (auto r = lock_ring_bytes(options.ring_buffer_kb); !r) return r.error();
   return {};
+}
+
+// Phase 2: several NFS servers may share this kernel, one per network namespace (kernel lockd
+// serves them all from one thread): this node's locks are those of lockferryd's namespace.
+void BpfLockCapture::use_own_netns() {
+  auto own = procfs::read_netns("/proc");
+  if (!own) {
+    spdlog::warn("locks: {}; recording the locks of every network namespace", own.error().message);
+    return;
+  }
+  netns_ = LockNetnsFilter(*own);
 }
 
 // Phase 2: owners are kernel addresses: only their keyed hash leaves this class. Without the
@@ -276,6 +292,7 @@ void BpfLockCapture::describe(const std::string& pin_note) {
 // Each phase fails with its own error; pinning never fails the capture (bpftool only).
 Result<void> BpfLockCapture::init(const LockOptions& options) {
   if (auto r = take_options(options); !r) return r;
+  use_own_netns();
   use_owner_key(options.owner_key_path);
   if (auto r = load_hooks(options, find_tracefs()); !r) return r;
   const std::string pin_note = loader_.pin(options.pin_dir);  // phase 4
@@ -450,6 +467,11 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
                       e.start, e.end);
     return;
   }
+  // Another node's lock (another NFS server on this kernel): its own lockferryd records it.
+  if (!netns_.keeps(e.netns)) {
+    ++other_netns_events_;
+    return;
+  }
   // Added by the kernel side on exec/rename since the last rescan: verified here first.
   if (!managers_.contains(e.hdr.pid)) {
     const std::string comm = e.manager_comm[0] ? e.manager_comm : e.hdr.comm;
@@ -488,12 +510,11 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug(
         "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid "
-        "{}{}{}{}",
         c.kind == LockChange::Kind::released ? "released"
                                              : (c.write ? "granted write" : "granted read"),
         c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
         c.path.empty() ? "?" : c.path, c.dev >> 20, c.dev & 0xfffff, c.ino, c.manager_comm,
-        c.manager_pid, e.hdr.comm, c.owner, c.owner_pid,
+        c.manager_pid, e.hdr.comm, c.owner, c.owner_pid, e.netns,
         e.source == LF_LOCK_SRC_LOCKS_REMOVE_POSIX ? " on close" : "",
         c.nlm_host.empty() ? "" : " for NLM client " + c.nlm_host,
         c.server_addr.empty() ? "" : fmt::format(" ({} via {})", c.client_addr, c.server_addr));
@@ -536,6 +557,7 @@ LockCounters BpfLockCapture::counters() const {
   out.impostors = impostors_seen_;
   out.impostors_refused_in_kernel = c[LF_LCNT_IMPOSTORS];
   out.impostor_events = impostor_events_;
+  out.other_netns_events = other_netns_events_;
   return out;
 }
 

@@ -66,6 +66,8 @@ struct LockCounters {
   std::uint64_t impostors = 0;
   std::uint64_t impostors_refused_in_kernel = 0;
   std::uint64_t impostor_events = 0;  // lock events of such processes, ignored
+  // Lock events of another network namespace (another NFS server on this kernel), not recorded.
+  std::uint64_t other_netns_events = 0;
 };
 
 struct ManagerProcess {

@@ -99,6 +99,10 @@ inline constexpr Counter kLockEventsCounters[] = {
     {"changes", Kind::counter, "Lock grants and releases handed to the lock recorder.", ""},
     {"path_truncated", Kind::counter,
      "Lock paths recorded cut short (deeper than the capture reads, or disconnected).", ""},
+    {"other_netns", Kind::counter,
+     "Lock events of another network namespace (another NFS server sharing this kernel), not "
+     "recorded.",
+     "of another network namespace"},
 };
 inline constexpr Group kLockEvents{"lock_events_", kLockEventsCounters};
 

@@ -30,7 +30,8 @@ counters::Values reconcile_values(const record::RecorderStats& r) {
 
 counters::Values lock_events_values(const capture::LockCounters& c) {
   return in_table_order<counters::kLockEventsCounters>(c.hits, c.grants, c.releases, c.refused,
-                                                       c.drops, c.changes, c.path_truncated);
+                                                       c.drops, c.changes, c.path_truncated,
+                                                       c.other_netns_events);
 }
 
 counters::Values lock_impostors_values(const capture::LockCounters& c) {
