@@ -510,6 +510,7 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
   if (spdlog::should_log(spdlog::level::debug))
     spdlog::debug(
         "locks: {} {}-{} of {} (dev {}:{} ino {}) by {} pid {} (thread {}) owner {:#x} fl_pid "
+        "{} netns {}{}{}{}",
         c.kind == LockChange::Kind::released ? "released"
                                              : (c.write ? "granted write" : "granted read"),
         c.start, c.end == LockRecord::kToEndOfFile ? std::string("EOF") : std::to_string(c.end),
