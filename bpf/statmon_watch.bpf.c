@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
-// Watches statd monitor directories from the syscall tracepoints: creates/truncating opens
-// (then the close of that fd), renames and unlinks, filtered in the kernel by directory.
+// Watches statd monitor directories, filtered in the kernel by directory, with one of two hook
+// sets (the program table in userspace/capture/bpf_programs.cpp says which program is which):
+//   fentry:     function-level hooks on the kernel paths that change directory entries (the last
+//               fput of a file opened for writing, vfs_rename, vfs_unlink, vfs_link): only those
+//               operations pay, and the first check is the parent directory's inode number.
+//   tracepoint: the syscall tracepoints (creating/truncating opens, then the close of that fd,
+//               renames and unlinks); once any is enabled, every syscall of every process takes
+//               the kernel's tracing slow path, which is why `mode = auto` never picks them.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -656,4 +662,196 @@ SEC("tracepoint/syscalls/sys_exit_rename")
 int tracepoint__syscalls__sys_exit_rename(struct trace_event_raw_sys_exit *ctx)
 {
 	return rename_exit(ctx->ret);
+}
+
+/* ---- fentry hook set: function-level hooks where only directory-entry operations pay ---- */
+
+// One byte per (inode number % LF_INO_FILTER) of the watched directories, set by userspace. The
+// first check of every function-level program: one load, before any map lookup or probe read;
+// a collision only costs the exact watched_dirs lookup behind it.
+__u8 watched_ino_filter[LF_INO_FILTER];
+
+// Renames seen at vfs_rename entry (names before the rename moves them), by thread, for its exit.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct lf_file_event);
+} rename_stash SEC(".maps");
+
+// The watched directory `dir` is, or NULL. Arguments of fentry/fexit programs are BTF pointers:
+// their fields are plain loads (a NULL or bad pointer reads as 0), no probe-read helper calls.
+static __always_inline struct lf_dir_value *watched_inode(struct inode *dir)
+{
+	struct lf_dir_key dk = {};
+	unsigned long ino = dir->i_ino;
+
+	if (!watched_ino_filter[ino & (LF_INO_FILTER - 1)])
+		return NULL;
+	dk.ino = ino;
+	dk.dev = dir->i_sb->s_dev;
+	return bpf_map_lookup_elem(&watched_dirs, &dk);
+}
+
+static __always_inline struct lf_dir_value *watched_parent(struct dentry *dentry)
+{
+	return watched_inode(dentry->d_parent->d_inode);
+}
+
+// The last reference to a file is gone: for a file opened for writing in a watched directory
+// its writer is done (close, exit, kill -9 alike), so the record is complete. Runs for every
+// last close on the machine: the write bit and the parent's inode decide before anything else.
+SEC("fentry/__fput")
+int BPF_PROG(fentry__enter_fput, struct file *file)
+{
+	struct lf_dir_value *dir;
+	struct lf_file_event *e;
+	struct dentry *dentry;
+
+	if (!(file->f_mode & LF_FMODE_WRITE))
+		return 0;
+	dentry = file->f_path.dentry;
+	dir = watched_parent(dentry);
+	if (!dir)
+		return 0;
+	count(LF_CNT_HITS);
+	// Unhashed: unlinked while open (its unlink was reported) or an O_TMPFILE never linked
+	// (its link is reported): there is no record under this name to read.
+	if (!dentry->d_hash.pprev)
+		return 0;
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_CLOSED);
+	if (!e)
+		return 0;
+	e->dir_id = dir->dir_id;
+	// O_EXCL is gone from f_flags by now (do_dentry_open clears it): like fanotify, a closed
+	// "<name>.new" counts as old statd's temp file and the reconcile scan reads such a record.
+	e->open_flags = LF_O_WRONLY;
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dentry->d_name.name);
+	submit_event(e);
+	return 0;
+}
+
+SEC("fexit/vfs_unlink")
+int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry,
+	     void *delegated_inode, int ret)
+{
+	struct lf_dir_value *d;
+	struct lf_file_event *e;
+
+	if (ret != 0)
+		return 0;
+	d = watched_inode(dir);
+	if (!d)
+		return 0;
+	count(LF_CNT_HITS);
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_DELETED);
+	if (!e)
+		return 0;
+	e->dir_id = d->dir_id;
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dentry->d_name.name);
+	submit_event(e);
+	return 0;
+}
+
+// A hard link into a watched directory (lockferry's own replay links a finished O_TMPFILE into
+// place): reported as a rename from nowhere, i.e. the new name is written.
+SEC("fexit/vfs_link")
+int BPF_PROG(fexit__exit_vfs_link, struct dentry *old_dentry, void *idmap, struct inode *dir,
+	     struct dentry *new_dentry, void *delegated_inode, int ret)
+{
+	struct lf_dir_value *d;
+	struct lf_file_event *e;
+
+	if (ret != 0)
+		return 0;
+	d = watched_inode(dir);
+	if (!d)
+		return 0;
+	count(LF_CNT_HITS);
+	count(LF_CNT_MATCHED);
+	e = reserve_event(LF_EV_FILE_RENAMED);
+	if (!e)
+		return 0;
+	e->dir_id = d->dir_id;
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), new_dentry->d_name.name);
+	submit_event(e);
+	return 0;
+}
+
+// Entry: both dentries still carry their old names and parents (the rename moves them). Both
+// 6.1's renamedata (old_dir, new_dir inodes) and 6.17+'s (old_parent, new_parent dentries) have
+// old_dentry and new_dentry, so only those are read.
+SEC("fentry/vfs_rename")
+int BPF_PROG(fentry__enter_vfs_rename, struct renamedata *rd)
+{
+	struct dentry *old_dentry = rd->old_dentry, *new_dentry = rd->new_dentry;
+	struct lf_dir_value *old_dir = watched_parent(old_dentry);
+	struct lf_dir_value *new_dir = watched_parent(new_dentry);
+	// Ids, not pointers: the verifier refuses arithmetic on two map-value pointers.
+	__u32 old_id = old_dir ? old_dir->dir_id : 0, new_id = new_dir ? new_dir->dir_id : 0;
+	struct lf_file_event *e;
+	struct lf_scratch *s;
+	__u64 id;
+	__u32 zero = 0, tid;
+
+	if (!old_id && !new_id)
+		return 0;
+	count(LF_CNT_HITS);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tid = (__u32)id;
+	e = &s->ev;
+	e->hdr.version = LF_EVENTS_VERSION;
+	e->hdr.kind = LF_EV_FILE_RENAMED;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.pid = id >> 32;
+	e->hdr.tid = tid;
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	e->dir_id = new_id;
+	e->old_dir_id = old_id;
+	e->open_flags = 0;
+	e->rename_flags = rd->flags;
+	e->ret = 0;
+	e->name[0] = 0;
+	e->old_name[0] = 0;
+	if (new_id)
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name), new_dentry->d_name.name);
+	if (old_id)
+		bpf_probe_read_kernel_str(e->old_name, sizeof(e->old_name),
+					  old_dentry->d_name.name);
+	// pending_slots count the stash's entries here (the tracepoint set's `pending` map is not
+	// loaded with this set), so the exit of every other rename skips its lookup.
+	__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], 1);
+	if (bpf_map_update_elem(&rename_stash, &tid, e, BPF_ANY) != 0)
+		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+	return 0;
+}
+
+// Exit: reported only if the rename happened.
+SEC("fexit/vfs_rename")
+int BPF_PROG(fexit__exit_vfs_rename, struct renamedata *rd, int ret)
+{
+	struct lf_file_event *e;
+	__u32 tid = current_tid();
+
+	if (!maybe_pending(tid))
+		return 0;
+	e = bpf_map_lookup_elem(&rename_stash, &tid);
+	if (!e)
+		return 0;
+	if (ret == 0) {
+		count(LF_CNT_MATCHED);
+		if (bpf_ringbuf_output(&events, e, sizeof(*e), 0) == 0)
+			count(LF_CNT_EMITS);
+		else
+			count(LF_CNT_DROPS);
+	}
+	if (bpf_map_delete_elem(&rename_stash, &tid) == 0)
+		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+	return 0;
 }

@@ -11,6 +11,12 @@
 #define LF_AT_FDCWD -100
 #define LF_AT_REMOVEDIR 0x200
 
+/* include/linux/fs.h: a file opened for writing; the one fmode bit that has never moved. */
+#define LF_FMODE_WRITE 0x2
+
+/* Bytes of the watched-directory inode filter of the function-level hooks (power of two). */
+#define LF_INO_FILTER 4096
+
 /* Slots of the counting filters in front of the pending and tracked_fds hashes (power of two;
  * 2 x 64 KiB of .bss). */
 #define LF_FILTER_SLOTS 16384
@@ -52,6 +58,7 @@ struct lf_scratch {
 	__u32 pad;
 	struct lf_path_key key;
 	struct lf_fd_value fd;
+	struct lf_file_event ev; /* function-level hooks: a rename seen at entry, for its exit */
 };
 
 #endif /* LOCKFERRY_STATMON_WATCH_BPF_H */

@@ -6,12 +6,24 @@
 
 #include <string>
 
+#include "capture/capture.h"
+
 namespace lockferry::test {
 
 // Empty when root and BPF are available; else why not (set by main.cpp before any test runs).
 const std::string& bpf_unavailable_reason();
 // LOCKFERRY_REQUIRE_BPF=1: a missing BPF environment fails the tests instead of skipping them.
 bool bpf_required();
+
+// The BPF hook sets of the monitor-record capture, each test of them runs once per set.
+inline constexpr capture::Mode kHookSets[] = {capture::Mode::fentry, capture::Mode::tracepoint};
+// Empty when hook set `hooks` loads and attaches here; else why not (tried once, then cached).
+const std::string& hook_set_unavailable_reason(capture::Mode hooks);
+// LOCKFERRY_REQUIRE_HOOKS=fentry,tracepoint (as vm.bpf_tests sets in the guest, whose kernel
+// takes both): a listed hook set that does not load fails its tests instead of skipping them.
+bool hook_set_required(capture::Mode hooks);
+// For INSTANTIATE_TEST_SUITE_P: the hook set's name as the test's suffix.
+std::string hook_set_name(const ::testing::TestParamInfo<capture::Mode>& info);
 
 }  // namespace lockferry::test
 
@@ -23,4 +35,17 @@ bool bpf_required();
         FAIL() << "LOCKFERRY_REQUIRE_BPF=1 but " << ::lockferry::test::bpf_unavailable_reason(); \
       GTEST_SKIP() << ::lockferry::test::bpf_unavailable_reason();                               \
     }                                                                                            \
+  } while (0)
+
+// Skips (or, when required, fails) the current test if hook set `hooks` cannot load here.
+#define LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(hooks)                                               \
+  do {                                                                                       \
+    LOCKFERRY_REQUIRE_BPF_OR_SKIP();                                                         \
+    const std::string& why = ::lockferry::test::hook_set_unavailable_reason(hooks);          \
+    if (!why.empty()) {                                                                      \
+      if (::lockferry::test::hook_set_required(hooks))                                       \
+        FAIL() << "LOCKFERRY_REQUIRE_HOOKS names " << ::lockferry::capture::to_string(hooks) \
+               << " but " << why;                                                            \
+      GTEST_SKIP() << why;                                                                   \
+    }                                                                                        \
   } while (0)

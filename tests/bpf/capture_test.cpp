@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,17 +169,19 @@ constexpr auto R = FileChange::Kind::removed;
 
 // ---------------------------------------------------------------- BPF mode
 
-class BpfCapture : public ::testing::Test {
+// Every test of the BPF capture runs once per hook set (test::kHookSets): the host runs those
+// its kernel loads, the guest (vm.bpf_tests, LOCKFERRY_REQUIRE_HOOKS) all of them.
+class BpfCapture : public ::testing::TestWithParam<Mode> {
  protected:
-  void SetUp() override { LOCKFERRY_REQUIRE_BPF_OR_SKIP(); }
+  void SetUp() override { LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(GetParam()); }
 };
 
-TEST_F(BpfCapture, ReportsRecordsCreatedUpdatedAndDeletedTheStatdWay) {
+TEST_P(BpfCapture, ReportsRecordsCreatedUpdatedAndDeletedTheStatdWay) {
   TempTree t;
   const std::string sm = t.dir("sm");
-  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
-  EXPECT_EQ(h.capture->mode(), Mode::bpf);
+  EXPECT_EQ(h.capture->mode(), GetParam());
 
   pid_t creator = in_child([&] { return statd_create(AT_FDCWD, sm + "/client1"); });
   ASSERT_TRUE(h.wait_for(1));
@@ -203,12 +206,12 @@ TEST_F(BpfCapture, ReportsRecordsCreatedUpdatedAndDeletedTheStatdWay) {
   EXPECT_EQ(h.changes.size(), 4u) << "temp files must not be reported";
 }
 
-TEST_F(BpfCapture, IgnoresFilesOutsideTheWatchedDirectory) {
+TEST_P(BpfCapture, IgnoresFilesOutsideTheWatchedDirectory) {
   TempTree t;
   const std::string sm = t.dir("sm");
   const std::string other = t.dir("other");
   const std::string sub = t.dir("sm/sub");
-  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
 
   pid_t child = in_child([&] {
@@ -226,10 +229,10 @@ TEST_F(BpfCapture, IgnoresFilesOutsideTheWatchedDirectory) {
   expect_change(h.changes[0], W, sm, "marker", child);
 }
 
-TEST_F(BpfCapture, ResolvesNamesRelativeToTheWorkingDirectory) {
+TEST_P(BpfCapture, ResolvesNamesRelativeToTheWorkingDirectory) {
   TempTree t;
   const std::string sm = t.dir("nfs/sm");
-  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
 
   // rpc.statd chdir()s into its state directory (nsm_drop_privileges).
@@ -250,11 +253,11 @@ TEST_F(BpfCapture, ResolvesNamesRelativeToTheWorkingDirectory) {
   EXPECT_EQ(h.changes.size(), 6u);
 }
 
-TEST_F(BpfCapture, ResolvesNamesRelativeToADirectoryFd) {
+TEST_P(BpfCapture, ResolvesNamesRelativeToADirectoryFd) {
   TempTree t;
   const std::string sm = t.dir("nfs/sm");
   const std::string nfs = t.root() + "/nfs";
-  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
 
   pid_t child = in_child([&] {
@@ -276,11 +279,11 @@ TEST_F(BpfCapture, ResolvesNamesRelativeToADirectoryFd) {
   expect_change(h.changes[5], R, sm, "d", child);
 }
 
-TEST_F(BpfCapture, RenameFromMonitorToNotifyDirectoryIsRemovedThenWritten) {
+TEST_P(BpfCapture, RenameFromMonitorToNotifyDirectoryIsRemovedThenWritten) {
   TempTree t;
   const std::string sm = t.dir("sm");
   const std::string bak = t.dir("sm.bak");
-  Harness h(Mode::bpf, {sm, bak}, test_pin_dir());
+  Harness h(GetParam(), {sm, bak}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
 
   // nsm_retire_monitored_hosts moves every record from sm/ to sm.bak/ at statd start.
@@ -294,10 +297,10 @@ TEST_F(BpfCapture, RenameFromMonitorToNotifyDirectoryIsRemovedThenWritten) {
   expect_change(h.changes[2], W, bak, "client1", child);
 }
 
-TEST_F(BpfCapture, CountersMoveWithEvents) {
+TEST_P(BpfCapture, CountersMoveWithEvents) {
   TempTree t;
   const std::string sm = t.dir("sm");
-  Harness h(Mode::bpf, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
   h.settle(50ms);
   const Counters before = h.capture->counters();
@@ -308,23 +311,32 @@ TEST_F(BpfCapture, CountersMoveWithEvents) {
   ASSERT_TRUE(h.wait_for(2));
   const Counters after = h.capture->counters();
   EXPECT_GT(after.hits, before.hits);
-  EXPECT_GE(after.emits, before.emits + 3) << "created, closed and deleted events";
+  if (GetParam() == Mode::tracepoint) {
+    EXPECT_GE(after.emits, before.emits + 3) << "created, closed and deleted events";
+  } else {
+    EXPECT_GE(after.emits, before.emits + 2) << "closed (the last fput) and deleted events";
+  }
   EXPECT_EQ(after.drops, 0u);
   EXPECT_EQ(after.changes, 2u);
   EXPECT_TRUE(h.resyncs.empty());
 }
 
-TEST_F(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
+TEST_P(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
   TempTree t;
   const std::string sm = t.dir("sm");
   const std::string pins = test_pin_dir();
-  Harness h(Mode::bpf, {sm}, pins);
+  Harness h(GetParam(), {sm}, pins);
   ASSERT_TRUE(h.capture) << h.error;
   EXPECT_NE(h.capture->mode_reason().find(pins), std::string::npos) << h.capture->mode_reason();
 
-  for (const char* name :
-       {"watched_dirs", "watched_paths", "tracked_fds", "counters", "events", "sys_enter_openat",
-        "sys_exit_openat", "sys_enter_close", "sys_exit_close", "sys_exit_renameat2"})
+  const std::vector<std::string> programs =
+      GetParam() == Mode::fentry
+          ? std::vector<std::string>{"enter_fput", "exit_vfs_unlink", "enter_vfs_rename",
+                                     "exit_vfs_rename"}
+          : std::vector<std::string>{"sys_enter_openat", "sys_exit_openat", "sys_enter_close",
+                                     "sys_exit_close", "sys_exit_renameat2"};
+  for (const auto& name : programs) EXPECT_TRUE(fs::exists(pins + "/" + name)) << name;
+  for (const char* name : {"watched_dirs", "watched_paths", "tracked_fds", "counters", "events"})
     EXPECT_TRUE(fs::exists(pins + "/" + name)) << name;
 
   // What `bpftool map dump pinned .../watched_dirs` shows: our directory's kernel identity.
@@ -342,7 +354,7 @@ TEST_F(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
   EXPECT_FALSE(fs::exists(pins)) << "pins must be removed on stop()";
 }
 
-TEST_F(BpfCapture, ReplacesStalePinsFromACrashedRun) {
+TEST_P(BpfCapture, ReplacesStalePinsFromACrashedRun) {
   TempTree t;
   const std::string sm = t.dir("sm");
   const std::string pins = test_pin_dir();
@@ -356,7 +368,7 @@ TEST_F(BpfCapture, ReplacesStalePinsFromACrashedRun) {
     ASSERT_EQ(bpf_obj_pin(stale, (pins + "/watched_dirs").c_str()), 0);
     ::close(stale);
   }
-  Harness h(Mode::bpf, {sm}, pins);
+  Harness h(GetParam(), {sm}, pins);
   ASSERT_TRUE(h.capture) << h.error;
   int fd = bpf_obj_get((pins + "/watched_dirs").c_str());
   ASSERT_GE(fd, 0);
@@ -369,11 +381,11 @@ TEST_F(BpfCapture, ReplacesStalePinsFromACrashedRun) {
   EXPECT_FALSE(fs::exists(pins));
 }
 
-TEST_F(BpfCapture, ASecondInstanceLeavesALiveInstancesPinsAlone) {
+TEST_P(BpfCapture, ASecondInstanceLeavesALiveInstancesPinsAlone) {
   TempTree t;
   const std::string sm = t.dir("sm");
   const std::string pins = test_pin_dir();
-  Harness first(Mode::bpf, {sm}, pins);
+  Harness first(GetParam(), {sm}, pins);
   ASSERT_TRUE(first.capture) << first.error;
   int before = bpf_obj_get((pins + "/watched_dirs").c_str());
   ASSERT_GE(before, 0);
@@ -383,7 +395,7 @@ TEST_F(BpfCapture, ASecondInstanceLeavesALiveInstancesPinsAlone) {
   ::close(before);
 
   {
-    Harness second(Mode::bpf, {sm}, pins);
+    Harness second(GetParam(), {sm}, pins);
     ASSERT_TRUE(second.capture) << "pinning is optional, capture must still start: "
                                 << second.error;
     EXPECT_NE(second.capture->mode_reason().find("not pinned"), std::string::npos)
@@ -402,11 +414,11 @@ TEST_F(BpfCapture, ASecondInstanceLeavesALiveInstancesPinsAlone) {
   ::close(after);
 }
 
-TEST_F(BpfCapture, SetDirsMovesTheWatch) {
+TEST_P(BpfCapture, SetDirsMovesTheWatch) {
   TempTree t;
   const std::string a = t.dir("a");
   const std::string b = t.dir("b");
-  Harness h(Mode::bpf, {a}, test_pin_dir());
+  Harness h(GetParam(), {a}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
   ASSERT_TRUE(h.capture->set_dirs({b}));
 
@@ -423,12 +435,81 @@ TEST_F(BpfCapture, SetDirsMovesTheWatch) {
   EXPECT_FALSE(bad) << "a reload naming a missing directory must be refused";
 }
 
-TEST_F(BpfCapture, AutomaticModePicksBpf) {
+INSTANTIATE_TEST_SUITE_P(HookSets, BpfCapture, ::testing::ValuesIn(test::kHookSets),
+                         test::hook_set_name);
+
+// A kernel where a writer dies with the record open (kill -9 before close): its files are closed
+// at exit, and the function-level hook sees that last fput like any close.
+TEST(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
+  LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(Mode::fentry);
+  TempTree t;
+  const std::string sm = t.dir("sm");
+  Harness h(Mode::fentry, {sm}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open((sm + "/client1").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_SYNC, 0600);
+    const std::string content = kRecord;
+    if (fd < 0 || ::write(fd, content.data(), content.size()) < 0) ::_exit(1);
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the writer must die by SIGKILL";
+  ASSERT_TRUE(h.wait_for(1)) << "got:" << describe(h.changes);
+  expect_change(h.changes[0], W, sm, "client1", pid);
+}
+
+// ---------------------------------------------------------------- which mode auto and bpf pick
+
+// auto: the cheapest complete capture. Function-level hooks where they load; else fanotify, never
+// the syscall tracepoints, even where they load (they tax every syscall on the machine).
+TEST(CaptureModeChoice, AutoPicksFunctionLevelHooksElseFanotifyNeverSyscallTracepoints) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
   TempTree t;
   Harness h(Mode::automatic, {t.dir("sm")}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
-  EXPECT_EQ(h.capture->mode(), Mode::bpf);
-  EXPECT_EQ(h.capture->mode_reason().rfind("bpf:", 0), 0u) << h.capture->mode_reason();
+  const std::string& reason = h.capture->mode_reason();
+  EXPECT_NE(reason.find("chosen by auto"), std::string::npos) << reason;
+  if (test::hook_set_unavailable_reason(Mode::fentry).empty()) {
+    EXPECT_EQ(h.capture->mode(), Mode::fentry) << reason;
+    EXPECT_EQ(reason.rfind("fentry:", 0), 0u) << reason;
+  } else {
+    EXPECT_FALSE(test::hook_set_required(Mode::fentry))
+        << test::hook_set_unavailable_reason(Mode::fentry);
+    EXPECT_EQ(h.capture->mode(), Mode::fanotify) << reason;
+    EXPECT_NE(reason.find("fentry unavailable"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("syscall tracepoints skipped"), std::string::npos) << reason;
+  }
+}
+
+// bpf: the best BPF hook set, the syscall tracepoints only where the function-level hooks fail.
+TEST(CaptureModeChoice, BpfPicksFunctionLevelHooksElseSyscallTracepoints) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  TempTree t;
+  Harness h(Mode::bpf, {t.dir("sm")}, test_pin_dir());
+  ASSERT_TRUE(h.capture) << h.error;
+  const bool fentry = test::hook_set_unavailable_reason(Mode::fentry).empty();
+  EXPECT_EQ(h.capture->mode(), fentry ? Mode::fentry : Mode::tracepoint)
+      << h.capture->mode_reason();
+  if (!fentry) {
+    EXPECT_NE(h.capture->mode_reason().find("fentry unavailable"), std::string::npos)
+        << h.capture->mode_reason();
+  }
+}
+
+// poll: no kernel events; every watched directory is handed to the rescan every second.
+TEST(CaptureModeChoice, PollAsksForARescanOfEveryDirectoryEverySecond) {
+  TempTree t;
+  const std::string a = t.dir("a"), b = t.dir("b");
+  Harness h(Mode::poll, {a, b});
+  ASSERT_TRUE(h.capture) << h.error;
+  EXPECT_EQ(h.capture->mode(), Mode::poll);
+  h.settle(2300ms);
+  ASSERT_GE(h.resyncs.size(), 4u);
+  EXPECT_LE(h.resyncs.size(), 6u);
+  EXPECT_EQ(h.resyncs[0], a);
+  EXPECT_EQ(h.resyncs[1], b);
 }
 
 // ---------------------------------------------------------------- fallback modes

@@ -60,7 +60,7 @@ class Faults : public ::testing::Test {
   void write_config(const std::string& node, int reconcile_s, int ring_kb = 1024) {
     std::ofstream(root_ + "/lockferry.toml")
         << "node = \"" << node << "\"\nstore = \"dir://" << store_ << "\"\n"
-        << "[capture]\nmonitor_dirs = [\"" << sm_ << "\"]\nmode = \"bpf\"\n"
+        << "[capture]\nmonitor_dirs = [\"" << sm_ << "\"]\nmode = \"" << mode_ << "\"\n"
         << "reconcile_interval_s = " << reconcile_s << "\nring_buffer_kb = " << ring_kb << "\n"
         << "pin_dir = \"" << pin_dir_ << "\"\n[control]\nsocket = \"" << socket_ << "\"\n"
         << "[failover]\nstatmon_dir = \"" << sm_ << "\"\nrecognize = \"none\"\n";
@@ -116,6 +116,8 @@ class Faults : public ::testing::Test {
       ASSERT_TRUE((*store)->put_monitor_file(*records).ok());
     }
   }
+
+  std::string mode_ = "bpf";  // the capture mode write_config() writes
 
   std::uint64_t epoch_of(const std::string& node) {
     auto store = store::open_store("dir://" + store_);
@@ -197,7 +199,17 @@ class StatdWriter {
   std::thread thread_;
 };
 
-TEST_F(Faults, KillNineOfLockferrydAtRandomPointsLosesNoRecord) {
+// The capture's own faults, once per BPF hook set (the host runs those its kernel loads).
+class CaptureFaults : public Faults, public ::testing::WithParamInterface<capture::Mode> {
+ protected:
+  void SetUp() override {
+    LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(GetParam());
+    Faults::SetUp();
+    mode_ = capture::to_string(GetParam());
+  }
+};
+
+TEST_P(CaptureFaults, KillNineOfLockferrydAtRandomPointsLosesNoRecord) {
   // No periodic reconcile: only the start scan and live events may repair the store.
   write_config("nodeA", 3600);
   StatdWriter writer(sm_, seed_, 40);
@@ -225,7 +237,7 @@ TEST_F(Faults, KillNineOfLockferrydAtRandomPointsLosesNoRecord) {
   EXPECT_EQ(status()["records"]["store_errors"], 0);
 }
 
-TEST_F(Faults, RingBufferOverflowIsRepairedByTheRescan) {
+TEST_P(CaptureFaults, RingBufferOverflowIsRepairedByTheRescan) {
   write_config("nodeA", 3600, /*ring_kb=*/4);
   ASSERT_NO_FATAL_FAILURE(start_daemon());
   EXPECT_NE(status()["capture"]["reason"].get<std::string>().find("4 KiB ring buffer"),
@@ -246,6 +258,9 @@ TEST_F(Faults, RingBufferOverflowIsRepairedByTheRescan) {
   EXPECT_GE(s["reconcile"]["runs"].get<std::uint64_t>(), 2u) << "a drop triggers a rescan";
   EXPECT_NE(file_text(log_).find("dropped"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(HookSets, CaptureFaults, ::testing::ValuesIn(test::kHookSets),
+                         test::hook_set_name);
 
 // The store fills up (ENOSPC) or turns read-only (EROFS) under a running lockferryd.
 class StoreFaults : public Faults, public ::testing::WithParamInterface<const char*> {};

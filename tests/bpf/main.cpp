@@ -5,8 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/io_context.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "bpf_env.h"
@@ -25,6 +29,42 @@ bool bpf_required() {
   return v != nullptr && std::string(v) == "1";
 }
 
+const std::string& hook_set_unavailable_reason(capture::Mode hooks) {
+  static std::map<capture::Mode, std::string> reasons;
+  if (auto it = reasons.find(hooks); it != reasons.end()) return it->second;
+  std::string& reason = reasons[hooks];
+  if (!g_reason.empty()) return reason = g_reason;
+  // What lockferryd would do: start the capture of that hook set alone on a scratch directory.
+  std::string dir = "/tmp/lockferry-hook-probe-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return reason = "cannot create a scratch directory";
+  boost::asio::io_context io;
+  capture::Options options;
+  options.dirs = {dir};
+  options.mode = hooks;
+  options.pin_dir.clear();
+  auto started = capture::Capture::start(io, options, nullptr, nullptr);
+  if (started)
+    (*started)->stop();
+  else
+    reason =
+        std::string(capture::to_string(hooks)) + " hooks unavailable: " + started.error().message;
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return reason;
+}
+
+bool hook_set_required(capture::Mode hooks) {
+  const char* v = std::getenv("LOCKFERRY_REQUIRE_HOOKS");
+  std::stringstream list(v ? v : "");
+  for (std::string name; std::getline(list, name, ',');)
+    if (name == capture::to_string(hooks)) return true;
+  return false;
+}
+
+std::string hook_set_name(const ::testing::TestParamInfo<capture::Mode>& info) {
+  return capture::to_string(info.param);
+}
+
 }  // namespace lockferry::test
 
 int main(int argc, char** argv) {
@@ -36,7 +76,7 @@ int main(int argc, char** argv) {
 
   if (::geteuid() != 0) {
     lockferry::test::g_reason = "not root: the BPF tests load programs and need root";
-  } else if (auto r = lockferry::capture::probe_bpf(); !r) {
+  } else if (auto r = lockferry::capture::probe_bpf(/*syscall_tracepoints=*/true); !r) {
     lockferry::test::g_reason = "BPF unavailable: " + r.error().message;
   }
   if (!lockferry::test::g_reason.empty()) {

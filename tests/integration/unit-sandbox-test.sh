@@ -129,7 +129,7 @@ check "lockferryd started inside the bounding set" wait_for 60 test -S "$tmp/nfs
 # nsenter and unshare exec; sh execs strace, whose child is setpriv, which became lockferryd.
 pid=$(ps -o pid= --ppid $strace_pid | tr -d ' ')
 check "lockferryd runs as strace's child" grep -q lockferryd "/proc/$pid/cmdline"
-check "capture mode is $mode" sh -c "'$lockferry' --socket '$tmp/nfs1/ctl.sock' status --json | grep -q '\"mode\": \"$([ $mode = bpf ] && echo bpf || echo '[a-z]*')\"'"
+check "capture mode is $mode" sh -c "'$lockferry' --socket '$tmp/nfs1/ctl.sock' status --json | grep -q '\"mode\": \"$([ $mode = bpf ] && echo '\(fentry\|tracepoint\)' || echo '[a-z]*')\"'"
 cp "$(dirname "$0")/../data/statd/client-b.lockferry.test.record" "$tmp/nfs1/sm/client-b.lockferry.test"
 check "it captured a record" wait_for 10 sh -c "'$lockferry' --store 'dir://$tmp/store' records --node nfs1 --json | grep -q client-b"
 check "the file system is read-only for lockferryd" sh -c "awk '\$5 == \"/\" { print \$6 }' /proc/$pid/mountinfo | grep -q '^ro'"

@@ -97,10 +97,18 @@ TEST(BpfProgramTable, ShortNamesAreUniqueWithinEachVariant) {
   }
 }
 
+// The syscall tracepoint's name, or for a function-level hook enter_/exit_ and the function.
 TEST(BpfProgramTable, ShortNameIsTheHookName) {
   const auto statmon = objects()[0];
-  for (std::size_t i = 0; i < statmon.programs.size(); ++i)
-    EXPECT_EQ("tracepoint__syscalls__" + statmon.short_names[i], statmon.programs[i]);
+  for (std::size_t i = 0; i < statmon.programs.size(); ++i) {
+    const std::string& short_name = statmon.short_names[i];
+    if (statmon.programs[i].starts_with("tracepoint__"))
+      EXPECT_EQ("tracepoint__syscalls__" + short_name, statmon.programs[i]);
+    else if (short_name.starts_with("enter_"))
+      EXPECT_EQ("fentry__" + short_name, statmon.programs[i]);
+    else
+      EXPECT_EQ("fexit__exit_" + short_name.substr(5), statmon.programs[i]);
+  }
 }
 
 TEST(RingBufferBytes, TakesPowerOfTwoPagesAndRoundsUpToAPage) {

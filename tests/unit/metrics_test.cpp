@@ -26,7 +26,7 @@ MetricsSample a_sample() {
   MetricsSample s;
   s.node = "nfs1";
   s.epoch = 3;
-  s.capture_mode = capture::Mode::bpf;
+  s.capture_mode = capture::Mode::fentry;
   s.events = {.hits = 120, .emits = 40, .drops = 2, .changes = 38};
   s.recorder.records_written = 17;
   s.recorder.records_deleted = 4;
@@ -63,7 +63,7 @@ std::map<std::string, std::string> samples(const std::string& text) {
 
 TEST(Metrics, ExpositionHasEveryCounterWithItsValue) {
   const auto s = samples(render_metrics(a_sample()));
-  EXPECT_EQ(s.at("lockferry_capture_mode{mode=\"bpf\"}"), "1");
+  EXPECT_EQ(s.at("lockferry_capture_mode{mode=\"fentry\"}"), "1");
   EXPECT_EQ(s.at("lockferry_capture_mode{mode=\"fanotify\"}"), "0");
   EXPECT_EQ(s.at("lockferry_capture_mode{mode=\"inotify\"}"), "0");
   EXPECT_EQ(s.at("lockferry_events_hits_total"), "120");

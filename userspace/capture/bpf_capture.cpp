@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <span>
+#include <vector>
 
 #include "capture/bpf_loader.h"
 #include "capture/bpf_maps.h"
@@ -33,9 +35,11 @@ class BpfCapture final : public Capture {
         on_resync_(std::move(on_resync)) {}
   ~BpfCapture() override { stop(); }
 
-  Result<void> init(const Options& options);
+  // Loads the first of `hook_sets` (Mode::fentry, Mode::tracepoint) that loads and attaches.
+  Result<void> init(const Options& options, std::span<const Mode> hook_sets,
+                    const std::string& note);
 
-  Mode mode() const override { return Mode::bpf; }
+  Mode mode() const override { return mode_; }
   std::string mode_reason() const override { return reason_; }
   Counters counters() const override;
   Result<void> set_dirs(const std::vector<std::string>& dirs) override;
@@ -53,6 +57,7 @@ class BpfCapture final : public Capture {
   void on_ring_event(const void* data, std::size_t size);
   void handle_event(const lf_file_event& e);
   void check_drops();
+  void set_inode_filter();
   std::array<std::uint64_t, LF_CNT_MAX> read_counters() const;
   std::string dir_path(std::uint32_t dir_id) const;
 
@@ -64,25 +69,55 @@ class BpfCapture final : public Capture {
   std::uint64_t seen_drops_ = 0;
   std::uint64_t changes_ = 0;
   std::string reason_;
+  Mode mode_ = Mode::bpf;
   bool stopped_ = false;
 };
 
-Result<void> BpfCapture::init(const Options& options) {
-  auto tracefs = ensure_tracefs();
-  if (!tracefs) return tracefs.error();
+// The maps only the other hook set uses shrink to one entry, so they cost no memory.
+void shrink_unused_maps(statmon_watch& skel) {
+  if (bpf_program__autoload(skel.progs.fentry__enter_fput)) {
+    bpf_map__set_max_entries(skel.maps.pending, 1);
+    bpf_map__set_max_entries(skel.maps.tracked_fds, 1);
+  } else {
+    bpf_map__set_max_entries(skel.maps.rename_stash, 1);
+  }
+}
 
-  // One variant; programs whose syscall is missing on this architecture stay unloaded.
-  constexpr std::array<std::string_view, 1> kOnlyVariant{""};
+std::string describe_hooks(Mode mode, int programs, const std::string& tracefs) {
+  if (mode == Mode::fentry)
+    return fmt::format(
+        "{} programs on kernel functions (fentry/fexit: __fput, vfs_rename, vfs_unlink, "
+        "vfs_link); only directory-entry operations pay",
+        programs);
+  return fmt::format("{} programs on syscall tracepoints ({}); every syscall on the machine pays",
+                     programs, tracefs);
+}
+
+Result<void> BpfCapture::init(const Options& options, std::span<const Mode> hook_sets,
+                              const std::string& note) {
+  std::vector<std::string_view> variants;
+  bool tracepoints = false;
+  for (Mode m : hook_sets) {
+    variants.push_back(to_string(m));
+    tracepoints = tracepoints || m == Mode::tracepoint;
+  }
+  // tracefs only matters to the tracepoint set; its probes say so when it is missing.
+  std::string tracefs;
+  if (tracepoints)
+    if (auto t = ensure_tracefs()) tracefs = *t;
+
   LoadSteps<statmon_watch> steps;
   std::uint32_t ring_bytes = 0;
   steps.configure = [&](statmon_watch& skel) -> Result<void> {
+    shrink_unused_maps(skel);
     auto bytes = size_ring_buffer(skel.maps.events, options.ring_buffer_kb, "capture");
     if (!bytes) return bytes.error();
     ring_bytes = *bytes;
     return {};
   };
   steps.fill = [&](statmon_watch&) { return set_dirs(options.dirs); };
-  if (auto r = loader_.load(kOnlyVariant, *tracefs, steps); !r) return r;
+  if (auto r = loader_.load(variants, tracefs, steps); !r) return r;
+  mode_ = loader_.variant() == to_string(Mode::fentry) ? Mode::fentry : Mode::tracepoint;
 
   const std::string pin_note = loader_.pin(options.pin_dir);
   auto ring = loader_.ring().start(
@@ -91,8 +126,10 @@ Result<void> BpfCapture::init(const Options& options) {
       [this] { check_drops(); });
   if (!ring) return ring;
 
-  reason_ = fmt::format("bpf: {} programs on syscall tracepoints ({}), {} KiB ring buffer{}",
-                        loader_.programs_loaded(), *tracefs, ring_bytes / 1024, pin_note);
+  const std::string tried = loader_.tried().empty() ? "" : "; " + loader_.tried();
+  reason_ = fmt::format("{}: {}, {} KiB ring buffer{}{}{}", to_string(mode_),
+                        describe_hooks(mode_, loader_.programs_loaded(), tracefs),
+                        ring_bytes / 1024, pin_note, tried, note);
   return {};
 }
 
@@ -244,6 +281,9 @@ Result<void> BpfCapture::set_dirs(const std::vector<std::string>& dirs) {
   // never unwatched in between.
   std::set<std::pair<std::uint64_t, std::uint64_t>> keep_dirs;
   for (const auto& w : next) {
+    auto& filter = skel()->bss->watched_ino_filter;
+    filter[w.id.ino % std::size(filter)] = 1;  // before the exact entry
+
     lf_dir_key k = dir_key(w.id);
     lf_dir_value v{w.dir_id, 0};
     if (bpf_map_update_elem(dirs_fd, &k, &v, BPF_ANY) != 0)
@@ -269,10 +309,20 @@ Result<void> BpfCapture::set_dirs(const std::vector<std::string>& dirs) {
     }
   }
   dirs_ = std::move(next);
+  set_inode_filter();
   for (const auto& w : dirs_)
     spdlog::info("capture: watching {} (dev {}:{} ino {}, dir id {}, {} path keys)", w.path,
                  w.id.dev >> 20, w.id.dev & 0xfffff, w.id.ino, w.dir_id, w.keys.size());
   return {};
+}
+
+// The function-level programs' first check: one byte per watched directory's inode number. Set
+// for new directories before their map entries (set_dirs); rebuilt once the stale ones are gone.
+void BpfCapture::set_inode_filter() {
+  auto& filter = skel()->bss->watched_ino_filter;
+  std::vector<std::uint8_t> next(std::size(filter), 0);
+  for (const auto& w : dirs_) next[w.id.ino % next.size()] = 1;
+  std::copy(next.begin(), next.end(), std::begin(filter));
 }
 
 void BpfCapture::stop() {
@@ -284,11 +334,15 @@ void BpfCapture::stop() {
 }  // namespace
 
 Result<std::unique_ptr<Capture>> start_bpf(boost::asio::io_context& io, const Options& options,
+                                           std::span<const Mode> hook_sets,
                                            Capture::ChangeHandler on_change,
-                                           Capture::ResyncHandler on_resync) {
-  if (auto r = probe_bpf(); !r) return r.error();
+                                           Capture::ResyncHandler on_resync,
+                                           const std::string& note) {
+  const bool tracepoints =
+      std::find(hook_sets.begin(), hook_sets.end(), Mode::tracepoint) != hook_sets.end();
+  if (auto r = probe_bpf(tracepoints); !r) return r.error();
   auto capture = std::make_unique<BpfCapture>(io, std::move(on_change), std::move(on_resync));
-  if (auto r = capture->init(options); !r) {
+  if (auto r = capture->init(options, hook_sets, note); !r) {
     capture->stop();
     return r.error();
   }

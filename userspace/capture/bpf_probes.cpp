@@ -8,11 +8,21 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 
 #include "capture/bpf_loader.h"
 
 namespace lockferry::capture {
+namespace {
+
+// r0 = 0; exit: the program every hook probe loads.
+constexpr std::array<bpf_insn, 2> kReturnZero{{
+    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+    {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+}};
+
+}  // namespace
 
 Result<std::string> ensure_tracefs(const std::string& required_group) {
   for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
@@ -51,32 +61,53 @@ Result<void> probe_tp_btf(std::string_view name) {
     return make_errno_error(-btf_id, "the kernel's BTF has no tracepoint btf_trace_{}", name);
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
               .attach_btf_id = static_cast<__u32>(btf_id));
-  const bpf_insn insns[] = {
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
-      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
-  };
-  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", insns, 2, &opts);
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", kReturnZero.data(),
+                               kReturnZero.size(), &opts);
   if (fd < 0) return make_errno_error(errno, "the kernel refuses tp_btf programs on {}", name);
   ::close(fd);
   return {};
 }
 
-Result<void> probe_bpf() {
+Result<void> probe_function_hook(std::string_view function, bool exit) {
+  const std::string fn(function);
+  const char* kind = exit ? "fexit" : "fentry";
+  const auto type = exit ? BPF_TRACE_FEXIT : BPF_TRACE_FENTRY;
+  const int btf_id = libbpf_find_vmlinux_btf_id(fn.c_str(), type);
+  if (btf_id < 0)
+    return make_errno_error(-btf_id, "the kernel's BTF has no function {} for {}", function, kind);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type,
+              .attach_btf_id = static_cast<__u32>(btf_id));
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, nullptr, "GPL", kReturnZero.data(),
+                               kReturnZero.size(), &opts);
+  if (fd < 0)
+    return make_errno_error(errno, "the kernel refuses {} programs on {}", kind, function);
+  const int link = bpf_link_create(fd, 0, type, nullptr);
+  const int err = errno;
+  ::close(fd);
+  if (link < 0) return make_errno_error(err, "the kernel cannot attach {} to {}", kind, function);
+  ::close(link);
+  return {};
+}
+
+Result<void> probe_bpf(bool syscall_tracepoints) {
   if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0)
     return make_errno_error(errno,
                             "no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF), "
                             "the CO-RE programs cannot be relocated");
-  auto tracefs = ensure_tracefs();
-  if (!tracefs) return tracefs.error();
+  if (syscall_tracepoints) {
+    auto tracefs = ensure_tracefs();
+    if (!tracefs) return tracefs.error();
+  }
   route_libbpf_logs();
-  int r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, nullptr);
+  const auto type = syscall_tracepoints ? BPF_PROG_TYPE_TRACEPOINT : BPF_PROG_TYPE_TRACING;
+  int r = libbpf_probe_bpf_prog_type(type, nullptr);
   if (r < 0)
-    return make_errno_error(
-        -r, "cannot load tracepoint BPF programs (needs root or CAP_BPF+CAP_PERFMON)");
-  if (r == 0) return make_error("the kernel does not support tracepoint BPF programs");
+    return make_errno_error(-r, "cannot load BPF programs (needs root or CAP_BPF+CAP_PERFMON)");
+  if (r == 0) return make_error("the kernel does not support this type of BPF program");
   if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1)
     return make_error("the kernel has no BPF ring buffer (needs Linux 5.8+)");
-  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr) != 1)
+  if (syscall_tracepoints &&
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, nullptr) != 1)
     return make_error("the kernel has no bpf_loop helper (needs Linux 5.17+)");
   return {};
 }

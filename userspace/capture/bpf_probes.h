@@ -23,9 +23,15 @@ Result<void> probe_tracepoint(const std::string& tracefs, std::string_view group
 // a two-instruction program loaded against the tracepoint's BTF id.
 Result<void> probe_tp_btf(std::string_view name);
 
-// Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, tracefs, syscall
-// tracepoints, ring buffer, bpf_loop): ok, or an error saying what is missing. Mounts tracefs if
-// needed.
-Result<void> probe_bpf();
+// Whether the kernel loads AND attaches an fentry (or, with `exit`, fexit) program on kernel
+// function `function`: a two-instruction program, attached and detached at once. Both steps are
+// tried because kernels refuse either one (EPERM at load on locked-down kernels, ENOTSUPP at
+// attach for a function ftrace cannot patch).
+Result<void> probe_function_hook(std::string_view function, bool exit);
+
+// Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, ring buffer; with
+// `syscall_tracepoints` also tracefs with the syscall tracepoints and bpf_loop, which only the
+// tracepoint hook set needs): ok, or an error saying what is missing. Mounts tracefs if needed.
+Result<void> probe_bpf(bool syscall_tracepoints);
 
 }  // namespace lockferry::capture

@@ -13,16 +13,25 @@ namespace {
 
 // clang-format off
 constexpr ProgramRow kPrograms[] = {
-    // statmon_watch (monitor records): these syscalls exist on every architecture; open(2),
+    // statmon_watch (monitor records), two hook sets (capture.h: Mode::fentry, Mode::tracepoint).
+    // fentry: function-level hooks, paid only by operations on directory entries and the last
+    // close of a file opened for writing. A hard link into the directory is only lockferry's own
+    // replay (seen by its reconcile anyway), so vfs_link is optional.
+    {"statmon_watch", "fentry__enter_fput", "fentry", Need::required},
+    {"statmon_watch", "fexit__exit_vfs_unlink", "fentry", Need::required},
+    {"statmon_watch", "fentry__enter_vfs_rename", "fentry", Need::required},
+    {"statmon_watch", "fexit__exit_vfs_rename", "fentry", Need::required},
+    {"statmon_watch", "fexit__exit_vfs_link", "fentry", Need::optional},
+    // tracepoint: the syscall tracepoints. These syscalls exist on every architecture; open(2),
     // creat(2), rename(2), renameat(2) and unlink(2) do not (arm64 has only the *at forms), and
     // their programs stay unloaded where the tracepoint is missing.
-    {"statmon_watch", "tracepoint__syscalls__sys_enter_openat", "", Need::required},
-    {"statmon_watch", "tracepoint__syscalls__sys_exit_openat", "", Need::required},
-    {"statmon_watch", "tracepoint__syscalls__sys_enter_close", "", Need::required},
-    {"statmon_watch", "tracepoint__syscalls__sys_exit_close", "", Need::required},
-    {"statmon_watch", "tracepoint__syscalls__sys_enter_unlinkat", "", Need::required},
-    {"statmon_watch", "tracepoint__syscalls__sys_exit_renameat2", "", Need::required},
-    {"statmon_watch", "*", "", Need::optional},
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_openat", "tracepoint", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_openat", "tracepoint", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_close", "tracepoint", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_close", "tracepoint", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_enter_unlinkat", "tracepoint", Need::required},
+    {"statmon_watch", "tracepoint__syscalls__sys_exit_renameat2", "tracepoint", Need::required},
+    {"statmon_watch", "*", "tracepoint", Need::optional},
 
     // lock_watch (lock grants): exactly one variant of the lock hooks. tp_btf needs BTF but no
     // tracefs; the classic tracepoints are the fallback where the kernel refuses tp_btf.
@@ -48,6 +57,10 @@ constexpr HookProbe kHookProbes[] = {
     {"tracepoint/", [](std::string_view target,
                        const std::string& tracefs) { return probe_tracepoint(tracefs, target); }},
     {"tp_btf/", [](std::string_view target, const std::string&) { return probe_tp_btf(target); }},
+    {"fentry/", [](std::string_view target,
+                   const std::string&) { return probe_function_hook(target, /*exit=*/false); }},
+    {"fexit/", [](std::string_view target,
+                  const std::string&) { return probe_function_hook(target, /*exit=*/true); }},
 };
 
 Result<void> probe_hook(const bpf_program* prog, const std::string& tracefs) {

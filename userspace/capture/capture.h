@@ -15,7 +15,15 @@
 
 namespace lockferry::capture {
 
-enum class Mode { automatic, bpf, fanotify, inotify };
+// How the monitor directories are watched. A running capture's mode() is one of the concrete
+// ones (fentry, tracepoint, fanotify, inotify, poll); automatic and bpf are choices:
+//   automatic: the cheapest complete one this kernel allows: fentry, else fanotify, else inotify,
+//              else poll. Never tracepoint: it makes every syscall of every process pay.
+//   bpf:       the best BPF hook set: fentry, else tracepoint.
+//   fentry:    BPF on kernel functions (fentry/fexit): only directory-entry operations pay.
+//   tracepoint: BPF on the syscall tracepoints (every syscall on the machine pays ~80+ ns).
+//   poll:      a rescan every second; nothing else pays, records arrive up to a second late.
+enum class Mode { automatic, bpf, fentry, tracepoint, fanotify, inotify, poll };
 const char* to_string(Mode mode);
 Result<Mode> mode_from_string(std::string_view text);
 
@@ -46,7 +54,7 @@ inline constexpr std::uint32_t kMaxRingBufferKb = 256 * 1024;
 
 struct Options {
   std::vector<std::string> dirs;  // absolute paths of the watched monitor directories
-  Mode mode = Mode::automatic;    // automatic = bpf, else fanotify, else inotify
+  Mode mode = Mode::automatic;    // see Mode
   std::string pin_dir = "/sys/fs/bpf/lockferry";  // empty = do not pin
   // BPF mode: size of the ring buffer carrying events to userspace (a power of two; rounded up to
   // the page size). Overflow is counted and repaired by a rescan; tests shrink it to force that.
@@ -66,7 +74,7 @@ class Capture {
   static Result<std::unique_ptr<Capture>> start(boost::asio::io_context& io, const Options& options,
                                                 ChangeHandler on_change, ResyncHandler on_resync);
 
-  virtual Mode mode() const = 0;
+  virtual Mode mode() const = 0;                // the hook set in use (never automatic or bpf)
   virtual std::string mode_reason() const = 0;  // why this mode (e.g. "bpf: load failed: EPERM")
   virtual Counters counters() const = 0;
   // Replace the watched directories (SIGHUP reload).

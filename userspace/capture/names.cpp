@@ -18,18 +18,27 @@ const char* to_string(Mode mode) {
       return "auto";
     case Mode::bpf:
       return "bpf";
+    case Mode::fentry:
+      return "fentry";
+    case Mode::tracepoint:
+      return "tracepoint";
     case Mode::fanotify:
       return "fanotify";
     case Mode::inotify:
       return "inotify";
+    case Mode::poll:
+      return "poll";
   }
   return "unknown";
 }
 
 Result<Mode> mode_from_string(std::string_view text) {
-  for (Mode m : {Mode::automatic, Mode::bpf, Mode::fanotify, Mode::inotify})
+  for (Mode m : {Mode::automatic, Mode::bpf, Mode::fentry, Mode::tracepoint, Mode::fanotify,
+                 Mode::inotify, Mode::poll})
     if (text == to_string(m)) return m;
-  return make_error("unknown capture mode '{}' (use auto, bpf, fanotify or inotify)", text);
+  return make_error(
+      "unknown capture mode '{}' (use auto, bpf, fentry, tracepoint, fanotify, inotify or poll)",
+      text);
 }
 
 const char* to_string(LockHook hook) {

@@ -119,8 +119,9 @@ std::string render_metrics(const MetricsSample& s) {
         seconds(s.started_ns));
 
   e.family("lockferry_capture_mode", "gauge",
-           "The capture mode in use: 1 for the active one (bpf, fanotify or inotify).");
-  for (auto mode : {capture::Mode::bpf, capture::Mode::fanotify, capture::Mode::inotify}) {
+           "The capture mode (hook set) in use: 1 for the active one.");
+  for (auto mode : {capture::Mode::fentry, capture::Mode::tracepoint, capture::Mode::fanotify,
+                    capture::Mode::inotify, capture::Mode::poll}) {
     e.sample("lockferry_capture_mode", fmt::format("mode=\"{}\"", capture::to_string(mode)),
              s.capture_mode == mode ? 1 : 0);
   }
