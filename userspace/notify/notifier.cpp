@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <memory>
 
 #include "common/clock.h"
@@ -75,6 +76,22 @@ Result<std::int32_t> prepare(const NotifyOptions& o) {
   return state;
 }
 
+// The service IP must be on this node before any record moves: recognition runs after the
+// takeover, and a failed run must leave sm/ as it was.
+Result<void> check_service_ip(const address_v4& source) {
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket probe(io);
+  boost::system::error_code ec;
+  probe.open(boost::asio::ip::udp::v4(), ec);
+  if (!ec) probe.bind(boost::asio::ip::udp::endpoint(source, 0), ec);
+  if (ec)
+    return make_error(
+        "cannot send from the service IP {}: {} (is the service IP up on this "
+        "node? recognition runs after the takeover)",
+        source.to_string(), ec.message());
+  return {};
+}
+
 void count(NotifyReport& report) {
   for (const auto& c : report.clients) {
     if (c.status == ClientStatus::acknowledged) ++report.acknowledged;
@@ -104,6 +121,7 @@ Result<NotifyReport> notify_clients(const NotifyOptions& o) {
         "the service IP '{}' is not an IPv4 address (statd records and SM_NOTIFY "
         "here are IPv4)",
         o.service_ip);
+  if (auto usable = check_service_ip(source); !usable) return usable.error();
   files::Fd sm_bak;
   auto state = prepare(o);
   if (!state) return state.error();

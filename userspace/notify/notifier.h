@@ -26,7 +26,7 @@ struct NotifyOptions {
   Backoff backoff{};
   bool reserved_port = true;
   bool bump_state = true;  // sm-notify -n leaves it
-  std::size_t window = 4096;
+  std::size_t window = 256;
   std::uint16_t rpcbind_port = 111;  // tests only
 };
 

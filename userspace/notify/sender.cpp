@@ -3,6 +3,7 @@
 #include "notify/sender.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <boost/asio/ip/udp.hpp>
 #include <random>
@@ -73,8 +74,11 @@ Result<void> Sender::bind_socket() {
   boost::system::error_code ec;
   socket_.open(udp::v4(), ec);
   if (ec) return make_error("cannot open a UDP socket: {}", ec.message());
-  // Room for the answers of a whole window arriving at once.
-  socket_.set_option(asio::socket_base::receive_buffer_size(8 << 20), ec);
+  // Room for the answers of a whole window arriving at once: beyond net.core.rmem_max only with
+  // CAP_NET_ADMIN (SO_RCVBUFFORCE); without it the window is small enough for the default.
+  const int size = 8 << 20;
+  if (setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    socket_.set_option(asio::socket_base::receive_buffer_size(size), ec);
   socket_.set_option(asio::socket_base::send_buffer_size(4 << 20), ec);
   if (!options_.reserved_port) {
     socket_.bind(udp::endpoint(options_.source, 0), ec);

@@ -37,7 +37,7 @@ struct SendOptions {
   std::int32_t state = 0;              // the new NSM state
   std::chrono::milliseconds deadline{60000};  // from start(); afterwards nothing is sent
   Backoff backoff{};
-  std::size_t window = 4096;  // calls in flight at once
+  std::size_t window = 256;   // calls in flight at once
   bool reserved_port = true;  // send from a port < 1024 (needs CAP_NET_BIND_SERVICE)
   std::uint16_t rpcbind_port = 111;
   std::chrono::milliseconds progress_every{1000};  // a log line while it runs
