@@ -22,6 +22,9 @@ set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 
 replay=${LF_REPLAY:-lockferry}
+# How `lockferry migrate` makes nodeB's clients reclaim: the built-in notifier by default;
+# --recognize sm-notify runs nfs-utils' sm-notify instead (one ctest case keeps it).
+recognize=${LF_RECOGNIZE:-notify}
 store_kind=${LF_STORE:-dir}
 server=${LF_TESTBED_SERVER:-ganesha}
 order=${LF_REPLAY_ORDER:-after}
@@ -34,13 +37,15 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift 2 ;;
     --store) store_kind=$2; shift 2 ;;
     --server) server=$2; shift 2 ;;
-    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --store dir|postgresql, --server ganesha|knfsd, --clients N, --build-dir DIR)" ;;
+    --recognize) recognize=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--replay lockferry|manual|none, --store dir|postgresql, --server ganesha|knfsd, --recognize notify|sm-notify, --clients N, --build-dir DIR)" ;;
   esac
 done
 case "$replay" in lockferry | manual | none) ;; *) e2e_fatal "--replay must be lockferry, manual or none" ;; esac
 case "$order" in after | before) ;; *) e2e_fatal "LF_REPLAY_ORDER must be after or before" ;; esac
 case "$store_kind" in dir | postgresql) ;; *) e2e_fatal "--store must be dir or postgresql" ;; esac
 case "$server" in ganesha | knfsd) ;; *) e2e_fatal "--server must be ganesha or knfsd" ;; esac
+case "$recognize" in notify | sm-notify) ;; *) e2e_fatal "--recognize must be notify or sm-notify" ;; esac
 e2e_require_root
 command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
 
@@ -257,14 +262,18 @@ fi
 
 case "$replay" in
   lockferry)
-    e2e_step "lockferry migrate on nodeB: replay nodeA's records, then sm-notify from $svc"
-    e2e_say "lockferry --store $store_url --json migrate --from nodeA --node nodeB --statmon-dir /var/lib/nfs/sm --service-ip $svc --recognize sm-notify --sm-notify-state-dir /var/lib/nfs"
+    e2e_step "lockferry migrate on nodeB: replay nodeA's records, then notify ($recognize) from $svc"
+    e2e_say "lockferry --store $store_url --json migrate --from nodeA --node nodeB --statmon-dir /var/lib/nfs/sm --service-ip $svc --recognize $recognize --sm-notify-state-dir /var/lib/nfs"
     if tb_exec nodeB "$lf_bin" --store "$store_url" --json migrate --from nodeA --node nodeB \
-      --statmon-dir /var/lib/nfs/sm --service-ip "$svc" --recognize sm-notify \
+      --statmon-dir /var/lib/nfs/sm --service-ip "$svc" --recognize "$recognize" \
       --sm-notify-state-dir /var/lib/nfs >"$state/migrate.json" 2>"$state/migrate.err"; then
       e2e_ok "lockferry migrate succeeded"
     else
       e2e_bad "lockferry migrate failed: $(tail -n 5 "$state/migrate.err" | tr '\n' ' ')"
+    fi
+    if [ "$recognize" = notify ]; then
+      e2e_check "the built-in notifier: every client acknowledged SM_NOTIFY" \
+        jq -e --argjson n "$clients" '[.recognize.clients[] | select(.status == "acknowledged")] | length == $n' "$state/migrate.json"
     fi
     # The report, without sm-notify's chatter (kept in $state/migrate.json).
     jq 'del(.recognize.commands[]?.output)' "$state/migrate.json" 2>/dev/null | sed 's/^/    /' ||

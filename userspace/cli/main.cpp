@@ -317,6 +317,24 @@ int cmd_migrations(const Globals& g) {
   return 0;
 }
 
+// The built-in notifier's clients that did not acknowledge, with why (the first few of many).
+void print_unacknowledged(const json& rec) {
+  if (!rec.contains("clients")) return;
+  constexpr std::size_t kShown = 20;
+  std::size_t shown = 0, left = 0;
+  for (const auto& c : rec["clients"]) {
+    if (c["status"] == "acknowledged") continue;
+    if (shown++ >= kShown) {
+      ++left;
+      continue;
+    }
+    fmt::print("  {} {} ({}): {}\n", c["status"].get<std::string>(),
+               text::display_safe(c["client"].get<std::string>()), c["address"].get<std::string>(),
+               text::display_safe(c["error"].get<std::string>()));
+  }
+  if (left) fmt::print("  ... and {} more (--json lists every client)\n", left);
+}
+
 void print_migrate_report(const json& r) {
   fmt::print("migrate {} -> {} (fencing epoch {}{})\n", r["from_node"].get<std::string>(),
              r["to_node"].get<std::string>(), r["epoch"].get<std::uint64_t>(),
@@ -352,6 +370,7 @@ void print_migrate_report(const json& r) {
   if (!rec["not_notified"].empty())
     fmt::print("  NOT notified: {}\n",
                fmt::join(rec["not_notified"].get<std::vector<std::string>>(), ", "));
+  print_unacknowledged(rec);
   fmt::print("{}: {} ({} ms)\n", r["ok"].get<bool>() ? "OK" : "FAILED",
              r["message"].get<std::string>(), r["duration_ms"].get<std::int64_t>());
 }
@@ -653,8 +672,8 @@ void add_migrate(CLI::App& app, Commands& c) {
                 "Without it, [failover] service_ip is used for sm-notify and every client is\n"
                 "replayed");
   m->add_option("--recognize", r.recognize,
-                "how this server recognises the records: sm-notify (default), restart-statd, "
-                "restart-nfs, ganesha-grace, command, none");
+                "how this server recognises the records: sm-notify (default), notify (built-in "
+                "SM_NOTIFY sender), restart-statd, restart-nfs, ganesha-grace, command, none");
   m->add_option("--sm-notify-state-dir", r.state_dir,
                 "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
   m->add_option("--command", r.command,

@@ -119,6 +119,20 @@ nlohmann::json to_json(const failover::AuditReport& r) {
           {"unmatched", unmatched}};
 }
 
+nlohmann::json to_json(const notify::ClientResult& c) {
+  auto at = [](std::int64_t ns) {
+    return ns ? nlohmann::json(clock::format_ns(ns)) : nlohmann::json();
+  };
+  return {{"client", c.client},
+          {"address", c.address},
+          {"status", notify::to_string(c.status)},
+          {"statd_port", c.statd_port},
+          {"attempts", c.attempts},
+          {"notified", at(c.notified_ns)},
+          {"acknowledged", at(c.acknowledged_ns)},
+          {"error", c.error}};
+}
+
 nlohmann::json to_json(const failover::MigrateReport& r) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : r.replay.entries) {
@@ -126,6 +140,8 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
     if (!e.reason.empty()) j["reason"] = e.reason;
     entries.push_back(std::move(j));
   }
+  nlohmann::json clients = nlohmann::json::array();
+  for (const auto& c : r.recognize.clients) clients.push_back(to_json(c));
   nlohmann::json commands = nlohmann::json::array();
   for (const auto& c : r.recognize.commands) {
     commands.push_back({{"command", process::to_display(c.argv)},
@@ -159,7 +175,9 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
         {"message", r.recognize.message},
         {"commands", commands},
         {"notified", r.recognize.notified},
-        {"not_notified", r.recognize.not_notified}}},
+        {"not_notified", r.recognize.not_notified},
+        {"nsm_state", r.recognize.nsm_state},
+        {"clients", clients}}},
       {"started", clock::format_ns(r.started_ns)},
       {"finished", clock::format_ns(r.finished_ns)},
       {"duration_ms",

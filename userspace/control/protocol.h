@@ -13,6 +13,7 @@
 #include "failover/migration.h"
 #include "lockferry/records.h"
 #include "lockferry/result.h"
+#include "notify/client_result.h"
 #include "store/store.h"
 
 namespace lockferry::control {
@@ -26,6 +27,8 @@ nlohmann::json to_json(const MonitorRecord& record);
 nlohmann::json to_json(const LockRecord& lock);
 nlohmann::json to_json(const store::MigrationRecord& migration);
 nlohmann::json to_json(const failover::MigrateReport& report);
+// One client of the built-in notifier (in migrate's "recognize.clients").
+nlohmann::json to_json(const notify::ClientResult& client);
 nlohmann::json to_json(const failover::AuditReport& report);
 
 // `lockferry migrate`'s arguments; empty strings and an empty command mean "the default".

@@ -28,7 +28,9 @@ std::vector<KeptCapability> capabilities_to_keep() {
       // CAP_SETPCAP) and switches user. Without these, every notification fails under
       // NoNewPrivileges: "bindresvport on RPC socket failed: Permission denied", then "Unable to
       // prune capability 0 from bounding set: Operation not permitted".
-      {"cap_net_bind_service", "let sm-notify send SM_NOTIFY from a reserved port", true},
+      // The built-in notifier (recognize = notify) binds its reserved port in lockferryd itself.
+      {"cap_net_bind_service",
+       "send SM_NOTIFY from a reserved port (the built-in notifier, and sm-notify)"},
       {"cap_setpcap", "let sm-notify empty its capability bounding set", true},
       {"cap_setuid", "let sm-notify switch to the owner of statd's directory", true},
       {"cap_setgid", "let sm-notify switch to the group of statd's directory", true},

@@ -8,6 +8,7 @@
 
 #include "common/text.h"
 #include "common/trusted_dirs.h"
+#include "notify/notifier.h"
 
 namespace lockferry::failover {
 namespace {
@@ -19,12 +20,35 @@ bool pending_in_sm_bak(int state_dir, const std::string& client) {
   return fd.get() >= 0 || errno == ELOOP;  // a link left under the client's name is pending too
 }
 
+// The built-in notifier on the checked state directory; every replayed client gets a result.
+void recognize_by_notifying(const RecognizeOptions& o, int state_dir, RecognizeReport& report) {
+  notify::NotifyOptions n;
+  n.state_dir_fd = state_dir;
+  n.state_dir = o.state_dir;
+  n.service_ip = o.service_ip;
+  n.clients = o.clients;
+  n.deadline = o.timeout;
+  auto sent = notify::notify_clients(n);
+  if (!sent) {
+    report.message = fmt::format("built-in notify: {}", sent.error().message);
+    spdlog::error("recognize: {}", report.message);
+    return;
+  }
+  report.nsm_state = sent->state;
+  for (const auto& c : sent->clients)
+    (c.status == notify::ClientStatus::acknowledged ? report.notified : report.not_notified)
+        .push_back(c.client);
+  report.clients = std::move(sent->clients);
+}
+
 }  // namespace
 
 const char* to_string(RecognizeMethod method) {
   switch (method) {
     case RecognizeMethod::sm_notify:
       return "sm-notify";
+    case RecognizeMethod::notify:
+      return "notify";
     case RecognizeMethod::restart_statd:
       return "restart-statd";
     case RecognizeMethod::restart_nfs:
@@ -40,13 +64,13 @@ const char* to_string(RecognizeMethod method) {
 }
 
 Result<RecognizeMethod> recognize_method_from_string(std::string_view text) {
-  for (auto m :
-       {RecognizeMethod::sm_notify, RecognizeMethod::restart_statd, RecognizeMethod::restart_nfs,
-        RecognizeMethod::ganesha_grace, RecognizeMethod::command, RecognizeMethod::none}) {
+  for (auto m : {RecognizeMethod::sm_notify, RecognizeMethod::notify,
+                 RecognizeMethod::restart_statd, RecognizeMethod::restart_nfs,
+                 RecognizeMethod::ganesha_grace, RecognizeMethod::command, RecognizeMethod::none}) {
     if (text == to_string(m)) return m;
   }
   return make_error(
-      "unknown recognize method '{}' (use sm-notify, restart-statd, restart-nfs, "
+      "unknown recognize method '{}' (use sm-notify, notify, restart-statd, restart-nfs, "
       "ganesha-grace, command or none)",
       text);
 }
@@ -78,6 +102,7 @@ std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions&
                         "/org/ganesha/nfsd/admin", "org.ganesha.nfsd.admin.grace",
                         "string:{service_ip}"});
         break;
+      case RecognizeMethod::notify:  // built in: no command
       case RecognizeMethod::command:
       case RecognizeMethod::none:
         break;
@@ -95,7 +120,7 @@ std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions&
 RecognizeReport recognize(const RecognizeOptions& o) {
   RecognizeReport report;
   report.method = o.method;
-  bool uses_ip = o.method == RecognizeMethod::sm_notify ||
+  bool uses_ip = o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::notify ||
                  o.method == RecognizeMethod::restart_statd ||
                  o.method == RecognizeMethod::ganesha_grace;
   if (uses_ip && o.service_ip.empty()) {
@@ -112,8 +137,9 @@ RecognizeReport recognize(const RecognizeOptions& o) {
   // sm-notify starts as root in the state directory (-P) before it drops to the owner of sm/:
   // the directory must pass the same check as the one replay writes into (trusted_dirs.h), and
   // who was notified is read from the directory checked, not from its name again.
-  const bool uses_state_dir =
-      o.method == RecognizeMethod::sm_notify || o.method == RecognizeMethod::restart_statd;
+  const bool uses_state_dir = o.method == RecognizeMethod::sm_notify ||
+                              o.method == RecognizeMethod::notify ||
+                              o.method == RecognizeMethod::restart_statd;
   files::Fd state_dir;
   if (uses_state_dir && !o.dry_run) {
     auto opened = files::open_trusted_directory(o.state_dir, files::ParentOwners::or_its_owner);
@@ -124,6 +150,11 @@ RecognizeReport recognize(const RecognizeOptions& o) {
       return report;
     }
     state_dir = std::move(*opened);
+  }
+  const bool built_in = o.method == RecognizeMethod::notify && o.command.empty();
+  if (built_in && !o.dry_run) {
+    recognize_by_notifying(o, state_dir.get(), report);
+    if (!report.message.empty()) return report;
   }
   for (const auto& argv : recognize_commands(o)) {
     CommandRun run{argv, -1, false, ""};
@@ -153,7 +184,7 @@ RecognizeReport recognize(const RecognizeOptions& o) {
       if (!(run.timed_out && o.method == RecognizeMethod::sm_notify)) return report;
     }
   }
-  if (uses_state_dir && state_dir.get() >= 0) {
+  if (uses_state_dir && state_dir.get() >= 0 && !built_in) {
     // sm-notify moves each record to sm.bak/ and removes it there once the client answered.
     for (const auto& client : o.clients) {
       bool pending = pending_in_sm_bak(state_dir.get(), client);

@@ -9,10 +9,21 @@
 
 #include "common/process.h"
 #include "lockferry/result.h"
+#include "notify/client_result.h"
 
 namespace lockferry::failover {
 
-enum class RecognizeMethod { sm_notify, restart_statd, restart_nfs, ganesha_grace, command, none };
+// notify: the built-in SM_NOTIFY sender (userspace/notify), sm-notify's job for the replayed
+// clients, all at once, with a result per client.
+enum class RecognizeMethod {
+  sm_notify,
+  notify,
+  restart_statd,
+  restart_nfs,
+  ganesha_grace,
+  command,
+  none
+};
 const char* to_string(RecognizeMethod method);
 Result<RecognizeMethod> recognize_method_from_string(std::string_view text);
 
@@ -20,7 +31,7 @@ struct RecognizeOptions {
   RecognizeMethod method = RecognizeMethod::sm_notify;
   std::string service_ip;  // the address clients know; sm-notify sends from and names it (-v)
   std::string state_dir;   // statd's state directory, parent of sm/ and sm.bak/ (sm-notify -P)
-  std::chrono::seconds timeout{60};  // hard limit for each command
+  std::chrono::seconds timeout{60};  // hard limit for each command; the notify method's deadline
   int sm_notify_retry_minutes = 1;   // sm-notify -m: a dead client must not hang the failover
   // Overrides the default command of the method (required for `command`). "{service_ip}" and
   // "{state_dir}" in any argument are replaced.
@@ -42,6 +53,9 @@ struct RecognizeReport {
   std::vector<CommandRun> commands;
   std::vector<std::string> notified;      // sm-notify: clients that acknowledged SM_NOTIFY
   std::vector<std::string> not_notified;  // sm-notify: clients still pending in sm.bak/
+  // notify: what happened to each client (notified, acknowledged, unreachable, with times).
+  std::vector<notify::ClientResult> clients;
+  std::int32_t nsm_state = 0;  // notify: the NSM state sent
   bool ok = false;
   std::string message;
 };
