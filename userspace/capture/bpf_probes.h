@@ -23,6 +23,10 @@ Result<void> probe_tracepoint(const std::string& tracefs, std::string_view group
 // a two-instruction program loaded against the tracepoint's BTF id.
 Result<void> probe_tp_btf(std::string_view name);
 
+// Whether the kernel can attach BPF programs to uprobes: the uprobe PMU (CONFIG_UPROBE_EVENTS)
+// and kprobe-type programs, which uprobe programs are.
+Result<void> probe_uprobes();
+
 // Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, tracefs, syscall
 // tracepoints, ring buffer, bpf_loop): ok, or an error saying what is missing. Mounts tracefs if
 // needed.

@@ -101,6 +101,9 @@ void print_locks_status(const json& l) {
                                            : fmt::format("{}", fmt::join(managers, ", ")));
     fmt::print("  events:       {}\n", counters::row(counters::kLockEvents, l));
   }
+  if (l.contains("client_names"))
+    fmt::print("  client names: {} ({})\n", l["client_names"]["source"].get<std::string>(),
+               l["client_names"]["reason"].get<std::string>());
   if (l.contains("impostors") && l["impostors"].value("processes", std::uint64_t{0}) > 0)
     fmt::print("  impostors:    {}\n", counters::row(counters::kLockImpostors, l["impostors"]));
   // An older lockferryd has no lock reconcile: print only what it sent.
