@@ -21,17 +21,18 @@
 namespace lockferry::capture {
 namespace {
 
-// The procedures whose handlers take, drop or cancel locks, and the argument struct each gets.
-// The _MSG (asynchronous) handlers call the synchronous ones, unless a build inlines them.
+// The procedures whose handlers take or drop locks, and the argument struct each gets. The
+// asynchronous ones (NLM4_LOCK_MSG, NLM4_UNLOCK_MSG) call these handlers (nlm_Lock.c,
+// nlm_Unlock.c; not inlined in Debian's 4.3), and NLM4_NM_LOCK is nlm4_Lock itself; CANCEL takes
+// no lock. Each handler costs two perf event descriptors (entry and return probe), so no more.
 struct Procedure {
   std::string_view funcname;
   NlmArgs args;
 };
 constexpr Procedure kProcedures[] = {
-    {"NLM4_LOCK", NlmArgs::lockargs},         {"NLM4_NM_LOCK", NlmArgs::lockargs},
-    {"NLM4_LOCK_MSG", NlmArgs::lockargs},     {"NLM4_CANCEL", NlmArgs::lockargs},
-    {"NLM4_CANCEL_MSG", NlmArgs::lockargs},   {"NLM4_UNLOCK", NlmArgs::unlockargs},
-    {"NLM4_UNLOCK_MSG", NlmArgs::unlockargs},
+    {"NLM4_LOCK", NlmArgs::lockargs},
+    {"NLM4_NM_LOCK", NlmArgs::lockargs},
+    {"NLM4_UNLOCK", NlmArgs::unlockargs},
 };
 
 // nfs_function_desc_t: service_function, free_function, xdr_decode_func, xdr_encode_func come
