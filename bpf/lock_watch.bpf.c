@@ -67,6 +67,20 @@ struct {
 	__type(value, struct lf_lock_event);
 } lock_scratch SEC(".maps");
 
+// NFS-Ganesha's NLM clients: the caller_name of the NLM request each Ganesha thread is serving
+// now, set by the uprobes on its NLM handlers (below) and read by handle_lock, which runs in the
+// same thread (the handler takes the lock through the VFS FSAL synchronously).
+struct lf_nlm_caller {
+	char name[LF_HOST_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LF_NLM_CALLERS_MAX);
+	__type(key, __u64);
+	__type(value, struct lf_nlm_caller);
+} nlm_callers SEC(".maps");
+
 static __always_inline void lcount(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&lock_counters, &idx);
@@ -181,8 +195,8 @@ static __always_inline void read_nlm_host(struct lf_lock_event *e, __u64 owner, 
 	    !bpf_core_field_exists(struct nlm_host___lf, h_name))
 		return;
 	name = BPF_CORE_READ(lo, host, h_name);
-	if (name)
-		bpf_probe_read_kernel_str(e->nlm_host, sizeof(e->nlm_host), name);
+	if (name && bpf_probe_read_kernel_str(e->nlm_host, sizeof(e->nlm_host), name) > 0)
+		e->client_source = LF_CLIENT_SRC_NLM_HOST;
 	read_nlm_addrs(e, BPF_CORE_READ(lo, host));
 }
 
@@ -203,6 +217,18 @@ static __always_inline void read_netns(struct lf_lock_event *e, __u64 owner, __u
 	if (lmops && owner && bpf_core_type_exists(struct nlm_lockowner___lfnet) &&
 	    bpf_core_field_exists(struct nlm_host___lfnet, net))
 		e->netns = BPF_CORE_READ(lo, host, net, ns.inum);
+}
+
+// Ganesha's locks are OFD locks of the server process: the client is the caller_name of the NLM
+// request the current thread is serving, if the uprobes below saw one.
+static __always_inline void read_nlm_caller(struct lf_lock_event *e, __u64 id)
+{
+	struct lf_nlm_caller *c = bpf_map_lookup_elem(&nlm_callers, &id);
+
+	if (!c)
+		return;
+	__builtin_memcpy(e->nlm_host, c->name, sizeof(e->nlm_host));
+	e->client_source = LF_CLIENT_SRC_GANESHA;
 }
 
 static __always_inline void mark_manager(__u32 tgid)
@@ -278,6 +304,8 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	e->nlm_host[0] = 0;
 	__builtin_memset(e->nlm_client_addr, 0, sizeof(e->nlm_client_addr));
 	__builtin_memset(e->nlm_server_addr, 0, sizeof(e->nlm_server_addr));
+	e->client_source = LF_CLIENT_SRC_NONE;
+	e->client_pad = 0;
 	if (bpf_core_field_exists(struct file_lock, c)) {
 		owner = (__u64)BPF_CORE_READ(fl, c.flc_owner);
 		e->fl_pid = BPF_CORE_READ(fl, c.flc_pid);
@@ -305,6 +333,8 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 		read_path(e, file);
 	read_nlm_host(e, owner, lmops);
 	read_netns(e, owner, lmops);
+	if (e->client_source == LF_CLIENT_SRC_NONE)
+		read_nlm_caller(e, id);
 
 	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0) != 0) {
 		lcount(LF_LCNT_DROPS);
@@ -352,6 +382,50 @@ int tracepoint__filelock__locks_remove_posix(struct trace_event_raw_filelock_loc
 		return 0;
 	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret,
 			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
+}
+
+/* ---- NFS-Ganesha's NLM clients: uprobes on its NLM handlers ---- */
+
+// Attached by userspace (capture/ganesha_nlm.h finds the handlers in libganesha_nfsd.so), hence
+// the bare sections. Entry: remember the request's caller_name for this thread; return: forget
+// it, so a lock the thread takes later for another reason (a blocked lock granted by a retry, an
+// NFSv4 lock) is never named after a stale request.
+static __always_inline int remember_caller(__u64 args, __u32 caller_off)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_nlm_caller c = {};
+	const char *name = NULL;
+
+	if (!current_is_manager() || !args)
+		return 0;
+	if (bpf_probe_read_user(&name, sizeof(name), (const void *)(args + caller_off)) != 0 ||
+	    !name)
+		return 0;
+	if (bpf_probe_read_user_str(c.name, sizeof(c.name), name) <= 0)
+		return 0;
+	bpf_map_update_elem(&nlm_callers, &id, &c, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ganesha_nlm_lock, void *args)
+{
+	return remember_caller((__u64)args, LF_GANESHA_LOCKARGS_CALLER);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__ganesha_nlm_unlock, void *args)
+{
+	return remember_caller((__u64)args, LF_GANESHA_UNLOCKARGS_CALLER);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__ganesha_nlm_return)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&nlm_callers, &id);
+	return 0;
 }
 
 /* ---- keeping lock_managers current between userspace's /proc scans ---- */

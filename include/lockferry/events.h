@@ -167,7 +167,27 @@ struct lf_lock_event {
    * when not known. */
   __u8 nlm_client_addr[LF_SOCKADDR_LEN];
   __u8 nlm_server_addr[LF_SOCKADDR_LEN];
+  __u32 client_source; /* enum lf_client_source: who named nlm_host */
+  __u32 client_pad;
 };
+
+/* Who named the NLM client of a lock event (struct lf_lock_event.client_source). */
+enum lf_client_source {
+  LF_CLIENT_SRC_NONE = 0,
+  LF_CLIENT_SRC_NLM_HOST = 1, /* kernel lockd: the lock owner's nlm_host */
+  LF_CLIENT_SRC_GANESHA = 2,  /* NFS-Ganesha: caller_name of the NLM request this thread serves */
+};
+
+/* NFS-Ganesha's NLM handlers (nlm4_Lock, nlm4_Unlock, nlm4_Cancel in libganesha_nfsd.so) take
+ * the decoded XDR arguments first: `nfs_arg_t *` whose union member starts with the protocol's
+ * struct (nlm4_lockargs: netobj cookie, bool_t block, bool_t exclusive, nlm4_lock alock, ...;
+ * nlm4_unlockargs: netobj cookie, nlm4_lock alock), and nlm4_lock starts with `char
+ * *caller_name`. netobj is {u_int n_len; char *n_bytes} (16 bytes on LP64). So the client's
+ * name pointer is at these offsets from the first argument. */
+#define LF_GANESHA_LOCKARGS_CALLER 24   /* nlm4_lockargs, nlm4_cancargs */
+#define LF_GANESHA_UNLOCKARGS_CALLER 16 /* nlm4_unlockargs */
+/* Threads serving an NLM request at once (map "nlm_callers", key: pid_tgid). */
+#define LF_NLM_CALLERS_MAX 4096
 
 /* Lock manager processes the lock programs record (map "lock_managers", key: tgid). Userspace
  * keeps it current from /proc; the exec/rename programs add a process the moment it takes a

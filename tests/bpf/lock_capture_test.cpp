@@ -5,6 +5,7 @@
 // table must match exactly at every step; locks of other processes must not be recorded.
 #include "capture/lock_capture.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -29,6 +31,7 @@
 
 #include "../support/fcntl_lock.h"
 #include "bpf_env.h"
+#include "lockferry/events.h"
 #include "procfs/locks.h"
 #include "procfs/process.h"
 #include "record/lock_recorder.h"
@@ -712,6 +715,59 @@ TEST_P(LockCaptureTest, ARootProcessRunningAnotherBinaryIsNotAManager) {
   EXPECT_TRUE(h.table.empty());
   EXPECT_FALSE(h.is_manager(child.pid()));
   EXPECT_EQ(h.capture->counters().impostors, 1u);
+}
+
+// NFS-Ganesha's clients: a lock taken inside an NLM handler (found through the dispatch table of a
+// library built like libganesha_nfsd.so) carries the request's caller_name; a lock the same
+// process takes outside any handler names nobody (the return probe forgot the request).
+TEST_P(LockCaptureTest, GaneshaLocksNameTheNlmCallerOfTheirRequest) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  const std::string name = "lfgsh" + std::to_string(::getpid() % 1000000);
+  TempTree tree;
+  const std::string a = tree.file("a.dat");
+  Harness h(GetParam(), {name}, 200ms,
+            [](LockOptions& o) { o.ganesha_library = LOCKFERRY_FAKE_GANESHA; });
+  ASSERT_TRUE(h.capture) << h.error;
+  const auto names = h.capture->client_names();
+  ASSERT_NE(names.source.find("uprobes"), std::string::npos) << names.reason;
+  using Dispatch = int (*)(const char*, void*);
+  Dispatch dispatch = nullptr;
+  int fd = -1;
+  char caller[] = "client-a.example";
+  // nlm4_lockargs / nlm4_unlockargs as XDR decodes them (include/lockferry/events.h offsets).
+  struct Lock {
+    char* caller_name;
+    std::uint64_t fh[2], oh[2];
+    std::int32_t svid;
+    std::uint64_t offset, len;
+  };
+  struct LockArgs {
+    std::uint64_t cookie[2];
+    std::int32_t block, exclusive;
+    Lock alock;
+    std::int32_t reclaim, state;
+  };
+  static_assert(offsetof(LockArgs, alock) == LF_GANESHA_LOCKARGS_CALLER);
+  Child child(name, {[&] {
+                       void* lib = ::dlopen(LOCKFERRY_FAKE_GANESHA, RTLD_NOW);
+                       if (!lib) return false;
+                       dispatch = reinterpret_cast<Dispatch>(::dlsym(lib, "fake_ganesha_dispatch"));
+                       fd = ::open(a.c_str(), O_RDWR);
+                       LockArgs args{};
+                       args.exclusive = 1;
+                       args.alock = {caller, {}, {}, fd, 0, 10};
+                       return dispatch && dispatch("NLM4_LOCK", &args) == 0;
+                     },
+                     [&] { return set_lock(fd, F_OFD_SETLK, F_WRLCK, 100, 10); }});
+  ASSERT_TRUE(child.ready());
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_for_changes(1));
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_for_changes(2));
+  EXPECT_EQ(h.changes[0].start, 0u);
+  EXPECT_EQ(h.changes[0].nlm_host, "client-a.example");
+  EXPECT_EQ(h.changes[1].start, 100u);
+  EXPECT_EQ(h.changes[1].nlm_host, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,

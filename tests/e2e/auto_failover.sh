@@ -176,6 +176,10 @@ audit)
   }
   wait_until 15 locks_ok && e2e_ok "nodeA's lock table holds the $((clients * 2)) locks (and any other test's on this machine)" ||
     e2e_bad "nodeA's lock table is incomplete: $(jq -c . "$locks_a" 2>/dev/null | head -c 300)"
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "nodeA's lock table names client$k ($(client_ip "$k")) on both its locks" \
+      test "$(jq --arg c "$(client_ip "$k")" '[.[] | select(.nlm_host == $c)] | length' "$locks_a")" -eq 2
+  done
   pid=${client_pid[2]}
   [ "$pid" -gt 0 ] && kill -TERM "$pid"
   # The whole node: a lockferryd that outlived its lock manager would see the kernel release every
@@ -234,6 +238,11 @@ kill)
   lf_on nodeB --json audit --from nodeA >"$state/audit.json"
   e2e_check "the audit reports 100 % reclaimed ($((clients * 2)) of $((clients * 2)) locks of the export)" \
     jq -e --arg e "$export_dir/" '[.locks[] | select(.path | startswith($e))] | length == '$((clients * 2))' and all(.status == "reclaimed")' "$state/audit.json"
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "per client: client$k acknowledged SM_NOTIFY and reclaimed both locks" \
+      jq -e --arg c "$(client_ip "$k")" '.client_report.clients | any(.client == $c and .notify == "acknowledged"
+        and .locks_held_before == 2 and .reclaimed == 2 and .outcome == "reclaimed")' "$state/audit.json"
+  done
   ;;
 partition)
   e2e_step "nodeA, still partitioned, keeps running: its statd adds and removes monitor records"
@@ -281,12 +290,20 @@ audit)
   not_reclaimed=$(mine | jq -c '[.[] | select(.status == "not_reclaimed") | "\(.path | split("/") | last):\(.start)-\(.end)"] | sort')
   e2e_check "the locks not reclaimed are exactly client2's (file2.dat:0-4095, shared.dat:2000-2999): $not_reclaimed" \
     test "$not_reclaimed" = '["file2.dat:0-4095","shared.dat:2000-2999"]'
+  mine_report() { jq -c --arg a "$(client_ip 1)" --arg b "$(client_ip 2)" --arg c "$(client_ip 3)" \
+    '[.client_report.clients[] | select(.client == $a or .client == $b or .client == $c)
+      | "\(.client) \(.notify) \(.locks_held_before) \(.reclaimed) \(.not_reclaimed) \(.outcome)"]' "$state/audit.json"; }
+  e2e_say "per client: $(mine_report)"
+  e2e_check "the per-client report names client2 as not notified (pending in sm.bak/) and not reclaimed, the others as acknowledged and reclaimed" \
+    test "$(mine_report)" = "[\"$(client_ip 1) acknowledged 2 2 0 reclaimed\",\"$(client_ip 2) pending 2 0 2 not_reclaimed\",\"$(client_ip 3) acknowledged 2 2 0 reclaimed\"]"
   # The final audit comes audit_after_s (grace + 3 s) after the adoption finished.
   wait_until 40 grep -q "reclaim audit of nodeA at the end of grace" "$state/nodes/nodeB/log/lockferryd-auto.log" || true
   grep "reclaim audit of nodeA at the end" "$state/nodes/nodeB/log/lockferryd-auto.log" | cut -c1-300 | sed 's/^/    /' || true
   summary=$(grep "reclaim audit of nodeA at the end of grace" "$state/nodes/nodeB/log/lockferryd-auto.log" || true)
   e2e_check "nodeB logged the audit summary when grace ended, naming client2's locks" \
     bash -c "grep -q 'file2.dat 0-4095 not_reclaimed' <<<'$summary' && grep -q 'shared.dat 2000-2999 not_reclaimed' <<<'$summary'"
+  e2e_check "nodeB logged client2 by name when grace ended" \
+    grep -q "failover: client $(client_ip 2) of nodeA: 0 of 2 locks reclaimed (not_reclaimed), notification pending" "$state/nodes/nodeB/log/lockferryd-auto.log"
   e2e_check "lockferry health shows the audit counts" \
     bash -c "'$lf_bin' --socket '$state/nodes/nodeB/run/lockferry/lockferryd.sock' --json health | jq -e '.adoptions[0].audit.not_reclaimed >= 2 and .adoptions[0].audit.reclaimed >= 4'"
   ;;

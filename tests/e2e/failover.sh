@@ -220,6 +220,20 @@ if [ "$replay" = lockferry ]; then
       jq -e --arg m "$(client_ip "$k")" 'type == "array" and any(.[]; .mon_name == $m)' "$records_json"
   done
   [ "$server" = knfsd ] && knfsd_locks_stored
+  if [ "$server" = ganesha ]; then
+    # Ganesha's locks are OFD locks of the server: their client comes from uprobes on its NLM
+    # handlers (capture/ganesha_nlm.h).
+    locks_json=$state/locks-nodeA.json
+    fetch_locks() {
+      tb_exec nodeB "$lf_bin" --store "$store_url" --json locks --node nodeA >"$locks_json" 2>/dev/null &&
+        [ "$(jq --arg e "$export_dir/" '[.[] | select(.path | startswith($e))] | length' "$locks_json" 2>/dev/null || echo 0)" -ge $((clients * 2)) ]
+    }
+    wait_until 15 fetch_locks || true
+    for ((k = 1; k <= clients; k++)); do
+      e2e_check "nodeA's lock records name client$k ($(client_ip "$k")) on both its locks" \
+        test "$(jq --arg c "$(client_ip "$k")" '[.[] | select(.nlm_host == $c)] | length' "$locks_json")" -eq 2
+    done
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +292,12 @@ case "$replay" in
     # The report, without sm-notify's chatter (kept in $state/migrate.json).
     jq 'del(.recognize.commands[]?.output)' "$state/migrate.json" 2>/dev/null | sed 's/^/    /' ||
       sed 's/^/    /' "$state/migrate.json"
+    # Per client: nodeB runs no lockferryd here (no reclaim counts), but who was told is known.
+    for ((k = 1; k <= clients; k++)); do
+      e2e_check "migrate's per-client report: client$k monitored, acknowledged SM_NOTIFY, held 2 locks" \
+        jq -e --arg c "$(client_ip "$k")" '.client_report.clients | any(.client == $c and .monitored
+          and .notify == "acknowledged" and .locks_held_before == 2)' "$state/migrate.json"
+    done
     if [ "$store_kind" = postgresql ]; then
       e2e_check "nodeA is fenced (epoch 1) in the PostgreSQL store" bash -c \
         "'$E2E_CLUSTER/exec' nodeB '$lf_bin' --store '$store_url' --json nodes | jq -e '.[] | select(.node == \"nodeA\") | .epoch == 1'"

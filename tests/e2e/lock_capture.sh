@@ -128,6 +128,10 @@ MODE=$(jq -r .locks.mode <<<"$STATUS")
 jq -e --argjson pid "$GANESHA_PID" '.locks.managers | any(.pid == $pid and .comm == "ganesha.nfsd")' \
   <<<"$STATUS" >/dev/null || fail "ganesha.nfsd (pid $GANESHA_PID) is not tracked: $(jq -c .locks <<<"$STATUS")"
 ok "lock capture runs ($MODE) and tracks ganesha.nfsd pid $GANESHA_PID"
+# Ganesha's clients are named by uprobes on its NLM handlers (capture/ganesha_nlm.h).
+jq -e '.locks.client_names.source | test("uprobes")' <<<"$STATUS" >/dev/null ||
+  fail "client names do not come from uprobes: $(jq -c .locks.client_names <<<"$STATUS")"
+ok "client names: $(jq -r '.locks.client_names | "\(.source) (\(.reason))"' <<<"$STATUS")"
 
 step "Ganesha out of grace"
 for _ in $(seq 100); do grep -q "NOT IN GRACE" "$LOG_DIR/ganesha.log" && break; sleep 0.2; done
@@ -140,6 +144,9 @@ wait_table "$FILE 0 99 write ganesha.nfsd" "LOCK f1 0-99 exclusive recorded"
 lf locks --json | jq -e --argjson pid "$GANESHA_PID" '.[0].manager_pid == $pid and .[0].owner_pid == $pid' \
   >/dev/null || fail "manager/owner pid is not Ganesha's: $(lf locks --json)"
 ok "held by ganesha.nfsd (pid $GANESHA_PID)"
+lf locks --json | jq -e --arg c "$CLIENT_IP" '.[0].nlm_host == $c' >/dev/null ||
+  fail "the lock does not name its NLM client $CLIENT_IP: $(lf locks --json)"
+ok "named after its NLM client ($CLIENT_IP, the request's caller_name)"
 
 step "A partial UNLOCK splits it; a shared lock to EOF is added"
 lfc unlock f1:40:20
@@ -147,6 +154,9 @@ lfc lock f1:200:0:shared
 wait_table "$FILE 0 39 write ganesha.nfsd
 $FILE 200 EOF read ganesha.nfsd
 $FILE 60 99 write ganesha.nfsd" "split 0-39 + 60-99 and 200-EOF shared"
+lf locks --json | jq -e --arg c "$CLIENT_IP" 'length == 3 and all(.[]; .nlm_host == $c)' >/dev/null ||
+  fail "not every lock names its NLM client $CLIENT_IP: $(lf locks --json)"
+ok "every lock names its NLM client"
 # The store holds the same table (read directly, as another node would).
 STORED=$("$CLI_BIN" --store "dir://$LF_LOOP_DIR/store" locks --node "$NODE" --json |
   jq -r '.[] | "\(.path) \(.start) \(.end // "EOF") \(.type) \(.manager_comm)"' | sort)

@@ -68,6 +68,17 @@ Result<void> probe_tp_btf(std::string_view name) {
   return {};
 }
 
+Result<void> probe_uprobes() {
+  if (::access("/sys/bus/event_source/devices/uprobe/type", R_OK) != 0)
+    return make_errno_error(errno,
+                            "the kernel has no uprobe PMU "
+                            "(/sys/bus/event_source/devices/uprobe/type; CONFIG_UPROBE_EVENTS)");
+  route_libbpf_logs();
+  if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_KPROBE, nullptr) != 1)
+    return make_error("the kernel refuses kprobe-type BPF programs, which uprobes are");
+  return {};
+}
+
 Result<void> probe_function_hook(std::string_view function, bool exit) {
   const std::string fn(function);
   const char* kind = exit ? "fexit" : "fentry";

@@ -23,6 +23,10 @@ Result<void> probe_tracepoint(const std::string& tracefs, std::string_view group
 // a two-instruction program loaded against the tracepoint's BTF id.
 Result<void> probe_tp_btf(std::string_view name);
 
+// Whether the kernel can attach BPF programs to uprobes: the uprobe PMU (CONFIG_UPROBE_EVENTS)
+// and kprobe-type programs, which uprobe programs are.
+Result<void> probe_uprobes();
+
 // Whether the kernel loads AND attaches an fentry (or, with `exit`, fexit) program on kernel
 // function `function`: a two-instruction program, attached and detached at once. Both steps are
 // tried because kernels refuse either one (EPERM at load on locked-down kernels, ENOTSUPP at

@@ -44,6 +44,12 @@ constexpr ProgramRow kPrograms[] = {
     // keeps the manager map current.
     {"lock_watch", "tracepoint__sched__sched_process_exec", "", Need::optional},
     {"lock_watch", "tracepoint__task__task_rename", "", Need::optional},
+    // NFS-Ganesha's NLM clients by name (uprobes on its NLM handlers, attached by
+    // capture/ganesha_nlm.h when libganesha_nfsd.so is found); without them Ganesha's locks
+    // carry no client name.
+    {"lock_watch", "uprobe__ganesha_nlm_lock", "", Need::optional},
+    {"lock_watch", "uprobe__ganesha_nlm_unlock", "", Need::optional},
+    {"lock_watch", "uretprobe__ganesha_nlm_return", "", Need::optional},
 };
 // clang-format on
 
@@ -61,6 +67,8 @@ constexpr HookProbe kHookProbes[] = {
                    const std::string&) { return probe_function_hook(target, /*exit=*/false); }},
     {"fexit/", [](std::string_view target,
                   const std::string&) { return probe_function_hook(target, /*exit=*/true); }},
+    {"uprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
+    {"uretprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
 };
 
 Result<void> probe_hook(const bpf_program* prog, const std::string& tracefs) {

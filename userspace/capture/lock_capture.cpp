@@ -24,6 +24,7 @@
 #include "capture/bpf_loader.h"
 #include "capture/bpf_maps.h"
 #include "capture/bpf_probes.h"
+#include "capture/ganesha_nlm.h"
 #include "capture/kernel_locks.h"
 #include "common/address_text.h"
 #include "capture/lock_netns.h"
@@ -112,6 +113,7 @@ class BpfLockCapture final : public LockCapture {
 
   LockHook hook() const override { return hook_; }
   std::string hook_reason() const override { return reason_; }
+  ClientNames client_names() const override { return client_names_; }
   LockCounters counters() const override;
   std::vector<ManagerProcess> managers() const override;
   Result<void> set_managers(const std::vector<std::string>& names,
@@ -127,6 +129,7 @@ class BpfLockCapture final : public LockCapture {
   void use_owner_key(const std::string& path);
   Result<void> load_hooks(const LockOptions& options, const std::string& tracefs);
   Result<void> fill_managers();
+  void attach_client_names(const std::string& library);
   Result<void> start_delivery();
   void describe(const std::string& pin_note);
   lock_watch* skel() const { return loader_.get(); }
@@ -168,6 +171,8 @@ class BpfLockCapture final : public LockCapture {
   KernelLockReader kernel_locks_;
   LockHook hook_ = LockHook::automatic;
   std::string reason_;
+  ClientNames client_names_;
+  GaneshaUprobes ganesha_;
   std::uint64_t changes_ = 0;
   std::uint64_t seen_drops_ = 0;
   std::uint64_t reconciles_ = 0;
@@ -289,12 +294,45 @@ void BpfLockCapture::describe(const std::string& pin_note) {
   spdlog::info("locks: {}", reason_);
 }
 
+// Part of phase 3: the sources of client names. Kernel lockd's come with its BTF; Ganesha's need
+// the uprobes, which degrade to no names (never to no capture) when they cannot attach.
+void BpfLockCapture::attach_client_names(const std::string& library) {
+  std::vector<std::string> sources, reasons;
+  if (::access("/sys/kernel/btf/lockd", R_OK) == 0) {
+    sources.emplace_back("nlm_host");
+    reasons.emplace_back("kernel lockd: nlm_host of the lock owner");
+  }
+  auto lib =
+      library.empty() ? find_ganesha_library(kGaneshaLibraryPaths) : Result<std::string>(library);
+  const auto& progs = skel()->progs;
+  Result<GaneshaUprobes> uprobes = make_error("uprobes are not available on this kernel");
+  if (!lib)
+    uprobes = lib.error();
+  else if (bpf_program__fd(progs.uprobe__ganesha_nlm_lock) >= 0 &&
+           bpf_program__fd(progs.uretprobe__ganesha_nlm_return) >= 0)
+    uprobes = GaneshaUprobes::attach(*lib, progs.uprobe__ganesha_nlm_lock,
+                                     progs.uprobe__ganesha_nlm_unlock,
+                                     progs.uretprobe__ganesha_nlm_return);
+  if (uprobes) {
+    ganesha_ = std::move(*uprobes);
+    sources.emplace_back("uprobes");
+    reasons.push_back(fmt::format("NFS-Ganesha: uprobes on {} NLM handlers of {}",
+                                  ganesha_.handlers(), ganesha_.library()));
+  } else {
+    reasons.push_back("NFS-Ganesha: no client names: " + uprobes.error().message);
+  }
+  client_names_.source = sources.empty() ? "none" : fmt::format("{}", fmt::join(sources, "+"));
+  client_names_.reason = fmt::format("{}", fmt::join(reasons, "; "));
+  spdlog::info("locks: client names from {} ({})", client_names_.source, client_names_.reason);
+}
+
 // Each phase fails with its own error; pinning never fails the capture (bpftool only).
 Result<void> BpfLockCapture::init(const LockOptions& options) {
   if (auto r = take_options(options); !r) return r;
   use_own_netns();
   use_owner_key(options.owner_key_path);
   if (auto r = load_hooks(options, find_tracefs()); !r) return r;
+  attach_client_names(options.ganesha_library);
   const std::string pin_note = loader_.pin(options.pin_dir);  // phase 4
   if (auto r = start_delivery(); !r) return r;
   describe(pin_note);
@@ -642,6 +680,7 @@ void BpfLockCapture::stop() {
   rescan_timer_.cancel();
   reconcile_timer_.cancel();
   drop_timer_.cancel();
+  ganesha_ = {};   // the uprobes' links first: they hold the programs
   loader_.stop();  // ring buffer, pins, then the skeleton (links detach, programs and maps go)
 }
 

@@ -43,6 +43,9 @@ struct LockOptions {
   // The table is also reconciled with the kernel's locks this often, drops or not (0: only after
   // drops). Each reconcile reads the fdinfo of every open file of every lock manager process.
   std::chrono::milliseconds reconcile_interval{10000};
+  // NFS-Ganesha's NFS library, whose NLM handlers get the uprobes that name Ganesha's clients
+  // ("" = the first of kGaneshaLibraryPaths that exists).
+  std::string ganesha_library;
   // Key of the lock owner hash, per boot (see lock_owner.h); "" = a random key for this run only.
   std::string owner_key_path = "/run/lockferry/lock-owner-key";
 };
@@ -68,6 +71,12 @@ struct LockCounters {
   std::uint64_t impostor_events = 0;  // lock events of such processes, ignored
   // Lock events of another network namespace (another NFS server on this kernel), not recorded.
   std::uint64_t other_netns_events = 0;
+};
+
+// Where lock events get their NLM client's name from (lockferry status: locks.client_names).
+struct ClientNames {
+  std::string source;  // "nlm_host", "uprobes", "nlm_host+uprobes" or "none"
+  std::string reason;  // what each source is, or why it is missing
 };
 
 struct ManagerProcess {
@@ -104,6 +113,9 @@ class LockCapture {
 
   virtual LockHook hook() const = 0;
   virtual std::string hook_reason() const = 0;  // "tp_btf: ..." or why the fallback was taken
+  // Who names the NLM client of each lock: kernel lockd's nlm_host, uprobes on NFS-Ganesha's
+  // NLM handlers, both, or none (with why).
+  virtual ClientNames client_names() const = 0;
   virtual LockCounters counters() const = 0;
   virtual std::vector<ManagerProcess> managers() const = 0;
   // Replace the manager names and binaries (SIGHUP reload) and rescan.

@@ -101,6 +101,9 @@ void print_locks_status(const json& l) {
                                            : fmt::format("{}", fmt::join(managers, ", ")));
     fmt::print("  events:       {}\n", counters::row(counters::kLockEvents, l));
   }
+  if (l.contains("client_names"))
+    fmt::print("  client names: {} ({})\n", l["client_names"]["source"].get<std::string>(),
+               l["client_names"]["reason"].get<std::string>());
   if (l.contains("impostors") && l["impostors"].value("processes", std::uint64_t{0}) > 0)
     fmt::print("  impostors:    {}\n", counters::row(counters::kLockImpostors, l["impostors"]));
   // An older lockferryd has no lock reconcile: print only what it sent.
@@ -335,6 +338,22 @@ void print_unacknowledged(const json& rec) {
   if (left) fmt::print("  ... and {} more (--json lists every client)\n", left);
 }
 
+// The per-client failover report ("client_report" of migrate and audit): one row per client.
+void print_client_report(const json& r) {
+  if (!r.is_object() || !r.contains("clients")) return;
+  fmt::print("per client (notification from {}):\n", r["notify_source"].get<std::string>());
+  fmt::print("  {:<24} {:<13} {:>6} {:>10} {:>10} {:>14}  {}\n", "CLIENT", "NOTIFY", "LOCKS",
+             "RECLAIMED", "DIFFERENT", "NOT RECLAIMED", "OUTCOME");
+  for (const auto& c : r["clients"]) {
+    const std::string name = c["client"].get<std::string>();
+    fmt::print("  {:<24} {:<13} {:>6} {:>10} {:>10} {:>14}  {}\n",
+               name.empty() ? "(not named)" : name, c["notify"].get<std::string>(),
+               c["locks_held_before"].get<std::size_t>(), c["reclaimed"].get<std::size_t>(),
+               c["different_range"].get<std::size_t>(), c["not_reclaimed"].get<std::size_t>(),
+               c["outcome"].get<std::string>());
+  }
+}
+
 void print_migrate_report(const json& r) {
   fmt::print("migrate {} -> {} (fencing epoch {}{})\n", r["from_node"].get<std::string>(),
              r["to_node"].get<std::string>(), r["epoch"].get<std::uint64_t>(),
@@ -371,6 +390,7 @@ void print_migrate_report(const json& r) {
     fmt::print("  NOT notified: {}\n",
                fmt::join(rec["not_notified"].get<std::vector<std::string>>(), ", "));
   print_unacknowledged(rec);
+  if (r.contains("client_report")) print_client_report(r["client_report"]);
   fmt::print("{}: {} ({} ms)\n", r["ok"].get<bool>() ? "OK" : "FAILED",
              r["message"].get<std::string>(), r["duration_ms"].get<std::int64_t>());
 }
@@ -475,6 +495,7 @@ void print_audit(const json& a) {
                c["locks"].get<std::size_t>(), c["reclaimed"].get<std::size_t>(),
                c["different_range"].get<std::size_t>(), c["not_reclaimed"].get<std::size_t>());
   }
+  if (a.contains("client_report")) print_client_report(a["client_report"]);
   if (!a["unmatched"].empty())
     fmt::print("{} lock(s) held on {} did not come from {}\n", a["unmatched"].size(),
                a["to_node"].get<std::string>(), a["from_node"].get<std::string>());
@@ -485,8 +506,12 @@ int cmd_audit(const Globals& g, const std::string& from, std::string node) {
   if (!g.store_url.empty()) {
     auto store = open(g);
     if (!store) return fail(store.error().message, g);
-    if (node.empty()) node = defaults(g).node;
-    auto r = failover::audit_from_store(**store, from, node);
+    const auto config = defaults(g);
+    if (node.empty()) node = config.node;
+    auto options = daemon::migrate_defaults(config);
+    if (!options) return fail(options.error().message, g);
+    auto r = failover::failover_audit_from_store(**store, from, node,
+                                                 failover::sm_notify_state_dir(*options));
     if (!r) return fail(r.error().message, g);
     report = control::to_json(*r);
   } else {

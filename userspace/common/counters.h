@@ -208,6 +208,39 @@ inline constexpr Counter kControlCounters[] = {
 };
 inline constexpr Group kControl{"control_", kControlCounters};
 
+// The per-client report of this node's latest adoption, at the end of its grace period
+// (failover/client_report.h): how many clients ended how.
+inline constexpr Counter kFailoverClientsCounters[] = {
+    {"reclaimed", Kind::gauge, "Clients of the latest adopted node that reclaimed every lock.",
+     "reclaimed"},
+    {"different_range", Kind::gauge,
+     "Clients of the latest adopted node whose locks all came back, some with another range.",
+     "with a different range"},
+    {"partly_reclaimed", Kind::gauge,
+     "Clients of the latest adopted node that reclaimed some of their locks, not all.", "partly"},
+    {"not_reclaimed", Kind::gauge,
+     "Clients of the latest adopted node that reclaimed none of their locks.", "NOT reclaimed"},
+    {"no_locks", Kind::gauge, "Clients of the latest adopted node that held no lock.",
+     "without locks"},
+};
+inline constexpr Group kFailoverClients{"failover_clients_", kFailoverClientsCounters};
+
+// ... and how they were told (SM_NOTIFY).
+inline constexpr Counter kFailoverNotifyCounters[] = {
+    {"acknowledged", Kind::gauge, "Clients of the latest adopted node that acknowledged SM_NOTIFY.",
+     "acknowledged"},
+    {"notified", Kind::gauge,
+     "Clients of the latest adopted node sent SM_NOTIFY without a known answer.", "notified"},
+    {"pending", Kind::gauge, "Clients of the latest adopted node still to be notified (sm.bak/).",
+     "pending"},
+    {"unreachable", Kind::gauge, "Clients of the latest adopted node that could not be reached.",
+     "unreachable"},
+    {"unknown", Kind::gauge,
+     "Clients of the latest adopted node whose notification is not known (not monitored).",
+     "unknown"},
+};
+inline constexpr Group kFailoverNotify{"failover_clients_notify_", kFailoverNotifyCounters};
+
 // `values` in table order as a JSON object's members: added to `into` (an object).
 void add_json(nlohmann::json& into, const Group& group, const Values& values);
 nlohmann::json to_json(const Group& group, const Values& values);

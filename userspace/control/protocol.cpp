@@ -133,6 +133,34 @@ nlohmann::json to_json(const notify::ClientResult& c) {
           {"error", c.error}};
 }
 
+nlohmann::json to_json(const failover::ClientReport& r) {
+  nlohmann::json clients = nlohmann::json::array();
+  for (const auto& c : r.clients)
+    clients.push_back({{"client", c.client},
+                       {"monitored", c.monitored},
+                       {"notify", failover::to_string(c.notify.state)},
+                       {"notify_at", c.notify.at_ns ? clock::format_ns(c.notify.at_ns) : ""},
+                       {"locks_held_before", c.locks},
+                       {"reclaimed", c.reclaimed},
+                       {"different_range", c.different_range},
+                       {"not_reclaimed", c.not_reclaimed},
+                       {"outcome", failover::to_string(c.outcome)}});
+  nlohmann::json outcomes = nlohmann::json::object();
+  for (const auto& [o, n] : r.outcomes) outcomes[failover::to_string(o)] = n;
+  nlohmann::json notifications = nlohmann::json::object();
+  for (const auto& [state, n] : r.notifications) notifications[failover::to_string(state)] = n;
+  return {{"notify_source", r.notify_source},
+          {"clients", clients},
+          {"outcomes", outcomes},
+          {"notifications", notifications}};
+}
+
+nlohmann::json to_json(const failover::FailoverAudit& a) {
+  nlohmann::json j = to_json(a.locks);
+  j["client_report"] = to_json(a.clients);
+  return j;
+}
+
 nlohmann::json to_json(const failover::MigrateReport& r) {
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& e : r.replay.entries) {
@@ -178,6 +206,7 @@ nlohmann::json to_json(const failover::MigrateReport& r) {
         {"not_notified", r.recognize.not_notified},
         {"nsm_state", r.recognize.nsm_state},
         {"clients", clients}}},
+      {"client_report", to_json(r.clients)},
       {"started", clock::format_ns(r.started_ns)},
       {"finished", clock::format_ns(r.finished_ns)},
       {"duration_ms",

@@ -30,6 +30,10 @@ nlohmann::json to_json(const failover::MigrateReport& report);
 // One client of the built-in notifier (in migrate's "recognize.clients").
 nlohmann::json to_json(const notify::ClientResult& client);
 nlohmann::json to_json(const failover::AuditReport& report);
+// The per-client failover report ("client_report" of migrate's and audit's JSON).
+nlohmann::json to_json(const failover::ClientReport& report);
+// The audit's JSON with its "client_report".
+nlohmann::json to_json(const failover::FailoverAudit& audit);
 
 // `lockferry migrate`'s arguments; empty strings and an empty command mean "the default".
 struct MigrateRequest {

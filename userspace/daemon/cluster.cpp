@@ -196,21 +196,26 @@ void Cluster::schedule_audit(const std::string& node) {
   timer->async_wait([this, node](boost::system::error_code ec) {
     if (ec) return;
     // Comparing two big lock tables takes a while: on the worker, the result back on the loop.
-    worker_.run<Result<failover::AuditReport>>(
-        [node, self = config_.node](store::Store* store,
-                                    const std::string& error) -> Result<failover::AuditReport> {
+    auto defaults = migrate_defaults(config_);
+    const std::string state_dir = defaults ? failover::sm_notify_state_dir(*defaults) : "";
+    worker_.run<Result<failover::FailoverAudit>>(
+        [node, self = config_.node, state_dir](
+            store::Store* store, const std::string& error) -> Result<failover::FailoverAudit> {
           if (!store) return make_error("{}", error);
-          return failover::audit_from_store(*store, node, self);
+          return failover::failover_audit_from_store(*store, node, self, state_dir);
         },
-        [this, node](Result<failover::AuditReport> report) { log_audit(node, std::move(report)); });
+        [this, node](Result<failover::FailoverAudit> report) {
+          log_audit(node, std::move(report));
+        });
   });
 }
 
-void Cluster::log_audit(const std::string& node, Result<failover::AuditReport> report) {
-  if (!report) {
-    spdlog::error("failover: reclaim audit of {}: {}", node, report.error().message);
+void Cluster::log_audit(const std::string& node, Result<failover::FailoverAudit> audit) {
+  if (!audit) {
+    spdlog::error("failover: reclaim audit of {}: {}", node, audit.error().message);
     return;
   }
+  const failover::AuditReport* report = &audit->locks;
   std::vector<std::string> missing;
   for (const auto& e : report->entries) {
     if (e.status == failover::ReclaimStatus::reclaimed) continue;
@@ -223,7 +228,23 @@ void Cluster::log_audit(const std::string& node, Result<failover::AuditReport> r
       "({:.0f} %), {} with a different range, {} not reclaimed{}{}",
       node, report->locks, report->reclaimed, report->percent_reclaimed(), report->different_range,
       report->not_reclaimed, missing.empty() ? "" : ": ", fmt::join(missing, "; "));
-  audits_[node] = std::move(*report);
+  // One line per client that did not come back whole: whom to call.
+  for (const auto& c : audit->clients.clients) {
+    if (c.outcome == failover::ClientOutcome::reclaimed ||
+        c.outcome == failover::ClientOutcome::no_locks)
+      continue;
+    spdlog::warn("failover: client {} of {}: {} of {} locks reclaimed ({}), notification {}",
+                 c.client.empty() ? "(not named)" : c.client, node, c.reclaimed, c.locks,
+                 failover::to_string(c.outcome), failover::to_string(c.notify.state));
+  }
+  audits_[node] = std::move(*audit);
+  last_audit_ = node;
+}
+
+std::optional<failover::ClientReport> Cluster::last_client_report() const {
+  auto it = audits_.find(last_audit_);
+  if (it == audits_.end()) return std::nullopt;
+  return it->second.clients;
 }
 
 nlohmann::json Cluster::status() const {
@@ -246,12 +267,15 @@ nlohmann::json Cluster::status() const {
   for (const auto& a : adopter_->adoptions()) {
     auto j = to_json(a);
     // The counts of the final reclaim audit (the whole report: `lockferry audit --from NODE`).
-    if (auto it = audits_.find(a.from_node); it != audits_.end())
-      j["audit"] = {{"locks_held_before", it->second.locks},
-                    {"reclaimed", it->second.reclaimed},
-                    {"different_range", it->second.different_range},
-                    {"not_reclaimed", it->second.not_reclaimed},
-                    {"at", clock::format_ns(it->second.at_ns)}};
+    if (auto it = audits_.find(a.from_node); it != audits_.end()) {
+      const auto& r = it->second.locks;
+      j["audit"] = {{"locks_held_before", r.locks},
+                    {"reclaimed", r.reclaimed},
+                    {"different_range", r.different_range},
+                    {"not_reclaimed", r.not_reclaimed},
+                    {"at", clock::format_ns(r.at_ns)},
+                    {"client_report", control::to_json(it->second.clients)}};
+    }
     adoptions.push_back(std::move(j));
   }
   const auto& o = agent_->options();

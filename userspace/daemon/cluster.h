@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "daemon/worker.h"
 #include "failover/audit.h"
 #include "failover/auto_adopt.h"
+#include "failover/client_report.h"
 #include "health/agent.h"
 #include "store/store.h"
 
@@ -46,6 +48,8 @@ class Cluster {
   nlohmann::json handle(const nlohmann::json& request);
   nlohmann::json status() const;
   health::Counters counters() const { return agent_->counters(); }
+  // The per-client report of the latest final reclaim audit (metrics); empty before the first.
+  std::optional<failover::ClientReport> last_client_report() const;
   // Stops heartbeats and checks; waits for a running adoption to finish.
   void stop();
 
@@ -57,7 +61,7 @@ class Cluster {
   void adopt(const std::string& node, const std::string& reason);
   // After an adoption: the final reclaim audit once the grace period is over (audit_after).
   void schedule_audit(const std::string& node);
-  void log_audit(const std::string& node, Result<failover::AuditReport> report);
+  void log_audit(const std::string& node, Result<failover::FailoverAudit> report);
 
   boost::asio::io_context& io_;
   const Config& config_;  // the daemon's; see start()
@@ -75,7 +79,8 @@ class Cluster {
   std::unique_ptr<failover::AutoAdopter> adopter_;
   std::function<void()> after_takeover_;
   std::map<std::string, std::unique_ptr<boost::asio::steady_timer>> audit_timers_;
-  std::map<std::string, failover::AuditReport> audits_;  // the final audit per adopted node
+  std::map<std::string, failover::FailoverAudit> audits_;  // the final audit per adopted node
+  std::string last_audit_;                                 // the node audited last
 };
 
 }  // namespace lockferry::daemon

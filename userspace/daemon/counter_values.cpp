@@ -80,4 +80,26 @@ nlohmann::json health_counters_json(const health::Counters& c) {
   return out;
 }
 
+counters::Values failover_clients_values(const failover::ClientReport& r) {
+  using failover::ClientOutcome;
+  auto n = [&](ClientOutcome o) {
+    auto it = r.outcomes.find(o);
+    return it == r.outcomes.end() ? std::size_t{0} : it->second;
+  };
+  return in_table_order<counters::kFailoverClientsCounters>(
+      n(ClientOutcome::reclaimed), n(ClientOutcome::different_range), n(ClientOutcome::partly),
+      n(ClientOutcome::not_reclaimed), n(ClientOutcome::no_locks));
+}
+
+counters::Values failover_notify_values(const failover::ClientReport& r) {
+  using failover::NotifyState;
+  auto n = [&](NotifyState s) {
+    auto it = r.notifications.find(s);
+    return it == r.notifications.end() ? std::size_t{0} : it->second;
+  };
+  return in_table_order<counters::kFailoverNotifyCounters>(
+      n(NotifyState::acknowledged), n(NotifyState::notified), n(NotifyState::pending),
+      n(NotifyState::unreachable), n(NotifyState::unknown));
+}
+
 }  // namespace lockferry::daemon

@@ -8,6 +8,7 @@
 #include "capture/lock_capture.h"
 #include "common/counters.h"
 #include "control/server.h"
+#include "failover/client_report.h"
 #include "health/agent.h"
 #include "record/lock_recorder.h"
 #include "record/recorder.h"
@@ -26,6 +27,8 @@ counters::Values heartbeats_values(const health::Counters& c);
 counters::Values heartbeats_dropped_values(const health::Counters& c);
 counters::Values health_checks_values(const health::Counters& c);
 counters::Values control_values(const control::ControlServer::Counters& c);
+counters::Values failover_clients_values(const failover::ClientReport& r);
+counters::Values failover_notify_values(const failover::ClientReport& r);
 
 // Every health counter in one object (status "health"."counters").
 nlohmann::json health_counters_json(const health::Counters& c);

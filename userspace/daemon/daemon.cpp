@@ -132,7 +132,10 @@ Result<void> Daemon::start_metrics() {
     auto sample = collect_metrics(config_.node, *capture_, *recorder_, *store_, started_ns_);
     collect_lock_metrics(sample, lock_capture_.get(), lock_recorder_.get(),
                          last_lock_reconcile_ns_);
-    if (cluster_) sample.health = cluster_->counters();
+    if (cluster_) {
+      sample.health = cluster_->counters();
+      sample.last_client_report = cluster_->last_client_report();
+    }
     if (control_) sample.control = control_->counters();
     return render_metrics(sample);
   });
@@ -299,11 +302,15 @@ void Daemon::handle(const nlohmann::json& request, control::ControlServer::Reply
     const std::string from = request.value("from", std::string());
     if (from.empty())
       return reply(fail("audit: which node was adopted? (lockferry audit --from NODE)"));
-    on_worker(*worker_, std::move(reply), [from, node = config_.node](store::Store& store) {
-      auto report = failover::audit_from_store(store, from, node);
-      if (!report) return fail(report.error().message);
-      return ok(control::to_json(*report));
-    });
+    auto defaults = migrate_defaults(config_);
+    if (!defaults) return reply(fail(defaults.error().message));
+    on_worker(*worker_, std::move(reply),
+              [from, node = config_.node,
+               state_dir = failover::sm_notify_state_dir(*defaults)](store::Store& store) {
+                auto report = failover::failover_audit_from_store(store, from, node, state_dir);
+                if (!report) return fail(report.error().message);
+                return ok(control::to_json(*report));
+              });
     return;
   }
   if (command == "locks") return handle_locks(request, std::move(reply));

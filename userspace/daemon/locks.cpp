@@ -105,6 +105,8 @@ nlohmann::json Daemon::locks_status() const {
     for (const auto& m : lock_capture_->managers())
       managers.push_back({{"pid", m.pid}, {"comm", m.comm}});
     s["managers"] = managers;
+    const auto names = lock_capture_->client_names();
+    s["client_names"] = {{"source", names.source}, {"reason", names.reason}};
     counters::add_json(s, counters::kLockEvents, lock_events_values(c));
     // Processes named like a lock manager that are not one: their locks are not recorded.
     s["impostors"] = counters::to_json(counters::kLockImpostors, lock_impostors_values(c));

@@ -165,6 +165,10 @@ std::string render_metrics(const MetricsSample& s) {
     e.one("lockferry_last_migration_records", "gauge",
           "Monitor records replayed by this node's latest migration.", m->records, labels);
   }
+  if (const auto& r = s.last_client_report) {
+    e.group(counters::kFailoverClients, failover_clients_values(*r));
+    e.group(counters::kFailoverNotify, failover_notify_values(*r));
+  }
   return e.take();
 }
 

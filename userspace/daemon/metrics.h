@@ -18,6 +18,7 @@
 #include "capture/lock_capture.h"
 #include "config/listen_address.h"
 #include "control/server.h"
+#include "failover/client_report.h"
 #include "health/agent.h"
 #include "lockferry/result.h"
 #include "record/lock_recorder.h"
@@ -45,7 +46,9 @@ struct MetricsSample {
   std::optional<std::size_t>
       monitor_records;  // this node's records in the store; empty = unreadable
   std::optional<store::MigrationRecord> last_migration;  // the latest adoption *by* this node
-  std::int64_t started_ns = 0;                           // CLOCK_REALTIME of the daemon's start
+  // The per-client report of this node's latest adoption at the end of its grace period.
+  std::optional<failover::ClientReport> last_client_report;
+  std::int64_t started_ns = 0;             // CLOCK_REALTIME of the daemon's start
   std::optional<LockMetrics> locks;        // empty when lock capture is disabled or could not start
   std::optional<health::Counters> health;  // empty without [health]
   std::optional<control::ControlServer::Counters>

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "failover/client_report.h"
 #include "failover/recognizer.h"
 #include "failover/replayer.h"
 #include "store/store.h"
@@ -51,6 +52,9 @@ struct MigrateReport {
   std::optional<CommandRun> takeover;  // when a takeover command ran (or would, in a dry run)
   ReplayReport replay;
   RecognizeReport recognize;
+  // Per client as of the migration's end: notified or not, and the locks reclaimed so far
+  // (clients reclaim after the notification: `lockferry audit` has the final word).
+  ClientReport clients;
   std::int64_t started_ns = 0;
   std::int64_t finished_ns = 0;
   bool ok = false;
@@ -70,5 +74,9 @@ struct MigrateReport {
 // command fails (from_node stays fenced; nothing is replayed) or the statd directory is unusable;
 // a failed migration can simply be run again.
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options);
+
+// The state directory whose sm.bak/ tells who has not acknowledged SM_NOTIFY yet: the
+// recognition's state_dir, else the parent of statmon_dir; "" when recognition is not sm-notify.
+std::string sm_notify_state_dir(const MigrateOptions& options);
 
 }  // namespace lockferry::failover

@@ -11,14 +11,13 @@
 #include "notify/notifier.h"
 
 namespace lockferry::failover {
-namespace {
 
-// Whether sm-notify left `client` in sm.bak/ of the state directory open as `state_dir`; no link
-// is followed (statd's user owns the directory and could point sm.bak anywhere).
 bool pending_in_sm_bak(int state_dir, const std::string& client) {
   files::Fd fd(files::open_beneath(state_dir, "sm.bak/" + client, O_PATH));
   return fd.get() >= 0 || errno == ELOOP;  // a link left under the client's name is pending too
 }
+
+namespace {
 
 // The built-in notifier on the checked state directory; every replayed client gets a result.
 void recognize_by_notifying(const RecognizeOptions& o, int state_dir, RecognizeReport& report) {

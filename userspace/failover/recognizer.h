@@ -63,6 +63,11 @@ struct RecognizeReport {
 // The commands the method runs, with placeholders filled (shown by --dry-run and in reports).
 std::vector<std::vector<std::string>> recognize_commands(const RecognizeOptions& options);
 
+// Whether sm-notify left `client` (its file name in sm/) in sm.bak/ of the state directory open
+// as `state_dir`: it has not acknowledged SM_NOTIFY. No link is followed (statd's user owns the
+// directory and could point sm.bak anywhere).
+bool pending_in_sm_bak(int state_dir, const std::string& client);
+
 // Runs them in order, each with the timeout; stops at the first failure. Never throws; a
 // command that fails or times out gives ok=false with the reason in message.
 RecognizeReport recognize(const RecognizeOptions& options);
