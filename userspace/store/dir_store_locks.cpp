@@ -100,7 +100,10 @@ Result<std::vector<LockRecord>> DirStore::read_lock_table(int dirfd, std::string
     if (!text) return text.error();
     auto base = parse_lock_base(*text, path, node);
     if (!base) return base.error();
-    if (base->generation.empty()) return std::move(base->locks);
+    if (base->generation.empty()) {
+      sort_locks(base->locks);
+      return std::move(base->locks);
+    }
     const std::string journal_name = lock_journal_name(base->generation);
     const std::string journal_path = dir + "/" + journal_name;
     auto journal =
@@ -108,11 +111,15 @@ Result<std::vector<LockRecord>> DirStore::read_lock_table(int dirfd, std::string
     if (journal) {
       if (auto ok = apply_lock_journal(*journal, journal_path, node, base->locks); !ok)
         return ok.error();
+      sort_locks(base->locks);
       return std::move(base->locks);
     }
     if (journal.error().code != ENOENT) return journal.error();
     auto after = inode_of(dirfd, kLockTableName, path);
-    if (after && *after == *before) return std::move(base->locks);  // no change since the base
+    if (after && *after == *before) {  // no change since the base
+      sort_locks(base->locks);
+      return std::move(base->locks);
+    }
   }
   return make_error("{}: the lock table was replaced {} times while it was read; try again", path,
                     kReadAttempts);

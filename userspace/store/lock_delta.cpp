@@ -14,6 +14,11 @@ void apply_lock_delta(std::vector<LockRecord>& table, const LockDelta& delta) {
   table.insert(table.end(), delta.put.begin(), delta.put.end());
 }
 
+void sort_locks(std::vector<LockRecord>& table) {
+  std::stable_sort(table.begin(), table.end(),
+                   [](const LockRecord& a, const LockRecord& b) { return key_of(a) < key_of(b); });
+}
+
 LockDelta diff_locks(const std::vector<LockRecord>& before, const std::vector<LockRecord>& after) {
   LockDelta delta;
   auto b = before.begin();

@@ -31,9 +31,12 @@ struct LockDelta {
 };
 
 // Applies `delta` to `table` the way every store does: every range of a removed or put key
-// leaves the table, then the put ranges are appended in their order (so listing order is the
-// last put_locks order with changed ranges moved to the end, in every backend).
+// leaves the table, then the put ranges are appended in their order.
 void apply_lock_delta(std::vector<LockRecord>& table, const LockDelta& delta);
+
+// Orders a table by key_of (stable), as Store::list_locks returns every table whatever writes
+// made it.
+void sort_locks(std::vector<LockRecord>& table);
 
 // The delta that turns `before` into `after`; both sorted by key_of, one range per key (as
 // record::LockTable::records returns them). A range that differs in any field is put again.

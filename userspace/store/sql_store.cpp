@@ -581,6 +581,8 @@ Result<std::vector<LockRecord>> SqlStore::list_locks(std::string_view node) {
                         statmon::printable(node), row.at(1), l.error().message);
     out.push_back(std::move(*l));
   }
+  // Not ORDER BY: SQLite keeps uint64 values above 2^63 as negative integers.
+  sort_locks(out);
   return out;
 }
 

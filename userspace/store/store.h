@@ -108,8 +108,8 @@ class Store {
   // kErrFenced when epoch < the node's current epoch.
   virtual Result<void> put_locks(std::string_view node, std::uint64_t epoch,
                                  const std::vector<LockRecord>& locks) = 0;
-  // Change the node's lock table by `delta` (lock_delta.h: removed keys, then put ranges
-  // appended) and write only that: what lockferryd does every batch interval. Every put range
+  // Change the node's lock table by `delta` (lock_delta.h: removed keys, then put ranges) and
+  // write only that: what lockferryd does every batch interval. Every put range
   // must be of `node` at `epoch`; ranges the delta does not touch keep the epoch they were
   // written with (or take `epoch` where a backend rewrites the whole table). Atomic like
   // put_locks: a reader sees the table before or after the delta, never part of it. Refused with
@@ -124,7 +124,8 @@ class Store {
     for (auto& l : *table) l.epoch = epoch;
     return put_locks(node, epoch, *table);
   }
-  // The node's current lock table (empty if none); a corrupt table is an error naming the file.
+  // The node's current lock table (empty if none), ordered by (dev, ino, owner, start) (stable:
+  // ranges of one key keep their written order); a corrupt table is an error naming the file.
   virtual Result<std::vector<LockRecord>> list_locks(std::string_view node) = 0;
 
   // Every node that has anything in the store, sorted.
