@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The dir:// store's lock tables: whole-table replacement, fencing, and corrupt tables.
+// The dir:// store's lock tables: whole-table replacement, fencing, corrupt tables, and deltas
+// appended to a journal instead of rewriting the table.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <string>
 #include <vector>
@@ -140,6 +142,141 @@ TEST(DirStoreLocks, ConcurrentWritersEachLandAWholeTable) {
   EXPECT_GE(listed->size(), 1u);
   EXPECT_LE(listed->size(), 4u);
   EXPECT_EQ(dir_names(dir / "nfs1"), std::vector<std::string>{"locks.json"});
+}
+
+// --- deltas: a base document and a journal (dir_lock_table.h) --------------------------------
+
+struct TableFiles {
+  ino_t base_ino = 0;
+  off_t base_bytes = 0;
+  std::vector<std::string> journals;  // names
+  off_t journal_bytes = 0;
+};
+
+TableFiles table_files(const TempDir& dir) {
+  TableFiles out;
+  struct stat st {};
+  if (::stat((dir / "nfs1/locks.json").c_str(), &st) == 0) {
+    out.base_ino = st.st_ino;
+    out.base_bytes = st.st_size;
+  }
+  for (const auto& name : dir_names(dir / "nfs1")) {
+    if (name.rfind("locks.", 0) != 0 || name == "locks.json") continue;
+    out.journals.push_back(name);
+    if (::stat((dir / ("nfs1/" + name)).c_str(), &st) == 0) out.journal_bytes += st.st_size;
+  }
+  return out;
+}
+
+std::vector<LockRecord> numbered_locks(std::size_t n) {
+  std::vector<LockRecord> out;
+  for (std::size_t k = 0; k < n; ++k) out.push_back(make_lock("nfs1", 0, k * 10, k * 10 + 5));
+  return out;
+}
+
+TEST(DirStoreLocks, ADeltaAppendsOneShortLineAndLeavesTheBaseAlone) {
+  TempDir dir;
+  auto store = open_at(dir.path());
+  ASSERT_TRUE(store);
+  auto table = numbered_locks(1000);
+  ASSERT_TRUE(store->put_locks("nfs1", 0, table).ok());
+  const TableFiles before = table_files(dir);
+  EXPECT_GT(before.base_bytes, 200'000);
+  EXPECT_TRUE(before.journals.empty());
+
+  LockDelta delta{{key_of(table[500])}, {make_lock("nfs1", 0, 20'000, 20'009, "read")}};
+  ASSERT_TRUE(store->update_locks("nfs1", 0, delta).ok());
+  const TableFiles after = table_files(dir);
+  EXPECT_EQ(after.base_ino, before.base_ino) << "the base was rewritten";
+  EXPECT_EQ(after.base_bytes, before.base_bytes);
+  ASSERT_EQ(after.journals.size(), 1u);
+  EXPECT_LT(after.journal_bytes, 600) << "more than the change was written";
+  apply_lock_delta(table, delta);
+  EXPECT_EQ(*store->list_locks("nfs1"), table);
+  EXPECT_EQ(*open_at(dir.path())->list_locks("nfs1"), table);
+}
+
+TEST(DirStoreLocks, AJournalOutgrowingItsBaseIsCompactedIntoANewBase) {
+  TempDir dir;
+  auto store = open_at(dir.path());
+  ASSERT_TRUE(store);
+  std::vector<LockRecord> table;
+  ASSERT_TRUE(store->put_locks("nfs1", 0, table).ok());
+  const TableFiles first = table_files(dir);
+  bool compacted = false;
+  for (std::uint64_t k = 0; k < 400 && !compacted; ++k) {
+    LockDelta delta{{}, {make_lock("nfs1", 0, k * 10, k * 10 + 5)}};
+    ASSERT_TRUE(store->update_locks("nfs1", 0, delta).ok());
+    apply_lock_delta(table, delta);
+    const TableFiles now = table_files(dir);
+    EXPECT_LE(now.journal_bytes, 64 << 10);
+    ASSERT_EQ(now.journals.size(), now.journal_bytes == 0 ? 0u : 1u) << "a stale journal stayed";
+    compacted = now.base_ino != first.base_ino;
+  }
+  EXPECT_TRUE(compacted);
+  EXPECT_EQ(*store->list_locks("nfs1"), table);
+}
+
+TEST(DirStoreLocks, ATornJournalLineIsNotPartOfTheTableAndTheNextDeltaStartsANewBase) {
+  TempDir dir;
+  auto store = open_at(dir.path());
+  ASSERT_TRUE(store);
+  auto table = numbered_locks(3);
+  ASSERT_TRUE(store->put_locks("nfs1", 0, table).ok());
+  LockDelta delta{{key_of(table[0])}, {}};
+  ASSERT_TRUE(store->update_locks("nfs1", 0, delta).ok());
+  apply_lock_delta(table, delta);
+  // A writer killed in the middle of its next append.
+  const TableFiles files = table_files(dir);
+  ASSERT_EQ(files.journals.size(), 1u);
+  const std::string journal = dir / ("nfs1/" + files.journals[0]);
+  write_raw_file(journal, read_raw_file(journal) + "{\"removed\": [], \"put\": [{\"node\": ");
+  EXPECT_EQ(*store->list_locks("nfs1"), table);
+  // A complete line that is not a delta is corruption, named with its file and line.
+  write_raw_file(journal, read_raw_file(journal) + "\n");
+  auto corrupt = store->list_locks("nfs1");
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_THAT(corrupt.error().message, HasSubstr(journal + ": line 2"));
+  write_raw_file(journal, read_raw_file(journal).substr(0, read_raw_file(journal).size() - 1));
+
+  LockDelta next{{key_of(table[0])}, {make_lock("nfs1", 0, 90, 99)}};
+  ASSERT_TRUE(store->update_locks("nfs1", 0, next).ok());
+  apply_lock_delta(table, next);
+  EXPECT_EQ(*store->list_locks("nfs1"), table);
+  EXPECT_NE(table_files(dir).base_ino, files.base_ino) << "appended after a torn line";
+}
+
+TEST(DirStoreLocks, ABaseWrittenByAnotherWriterIsNeverExtendedWithThisWritersJournal) {
+  TempDir dir;
+  auto mine = open_at(dir.path());
+  auto other = open_at(dir.path());
+  ASSERT_TRUE(mine && other);
+  ASSERT_TRUE(mine->put_locks("nfs1", 0, numbered_locks(2)).ok());
+  ASSERT_TRUE(other->put_locks("nfs1", 0, numbered_locks(5)).ok());
+  auto table = numbered_locks(5);
+  LockDelta delta{{key_of(table[4])}, {}};
+  ASSERT_TRUE(mine->update_locks("nfs1", 0, delta).ok());
+  apply_lock_delta(table, delta);
+  EXPECT_EQ(*other->list_locks("nfs1"), table);
+}
+
+TEST(DirStoreLocks, ATableWrittenBeforeJournalsExistedIsReadAndExtended) {
+  TempDir dir;
+  auto store = open_at(dir.path());
+  ASSERT_TRUE(store);
+  const auto lock = make_lock("nfs1", 0, 0, 9);
+  ASSERT_TRUE(open_at(dir.path())->put_locks("nfs1", 0, {lock}).ok());
+  // The same table as lockferry wrote it before the journal: no generation.
+  const std::string path = dir / "nfs1/locks.json";
+  std::string text = read_raw_file(path);
+  const auto at = text.find("\"generation\": ");
+  ASSERT_NE(at, std::string::npos);
+  text.erase(at, text.find(", ", at) + 2 - at);
+  write_raw_file(path, text);
+  ASSERT_EQ(*store->list_locks("nfs1"), std::vector<LockRecord>{lock});
+  ASSERT_TRUE(store->update_locks("nfs1", 0, {{}, {make_lock("nfs1", 0, 20, 29)}}).ok());
+  EXPECT_EQ(*store->list_locks("nfs1"),
+            (std::vector<LockRecord>{lock, make_lock("nfs1", 0, 20, 29)}));
 }
 
 }  // namespace

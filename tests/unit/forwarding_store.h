@@ -36,6 +36,10 @@ class ForwardingStore : public store::Store {
                          const std::vector<LockRecord>& locks) override {
     return inner_.put_locks(node, epoch, locks);
   }
+  Result<void> update_locks(std::string_view node, std::uint64_t epoch,
+                            const store::LockDelta& delta) override {
+    return inner_.update_locks(node, epoch, delta);
+  }
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override {
     return inner_.list_locks(node);
   }

@@ -243,7 +243,11 @@ TYPED_TEST(StoreConformance, LockTablesAreReplacedWholeAndKeepEveryField) {
   ASSERT_TRUE(store.put_locks("nfs1", 0, first).ok());
   auto listed = store.list_locks("nfs1");
   ASSERT_TRUE(listed.ok()) << listed.error().message;
-  EXPECT_EQ(*listed, first);
+  // Listed in key order (dev UINT64_MAX last), whatever order it was put in.
+  auto sorted = first;
+  sort_locks(sorted);
+  ASSERT_NE(sorted, first);
+  EXPECT_EQ(*listed, sorted);
 
   std::vector<LockRecord> second{make_lock("nfs1", 0, 5, 6, "read")};
   ASSERT_TRUE(store.put_locks("nfs1", 0, second).ok());
@@ -265,6 +269,182 @@ TYPED_TEST(StoreConformance, ALockTableMustBeOneNodesAtOneEpoch) {
   locks = {make_lock("nfs1", 0, 0, 10, "exclusive")};
   EXPECT_FALSE(store.put_locks("nfs1", 0, locks).ok());
   EXPECT_TRUE(store.list_locks("nfs1")->empty());
+}
+
+// --- lock deltas ----------------------------------------------------------------------------
+
+// A lock of `owner` on file `ino` at [start, start + 9].
+LockRecord delta_lock(std::uint64_t epoch, std::uint64_t ino, std::uint64_t owner,
+                      std::uint64_t start) {
+  auto l = make_lock("nfs1", epoch, start, start + 9);
+  l.ino = ino;
+  l.owner = owner;
+  return l;
+}
+
+TYPED_TEST(StoreConformance, ALockDeltaChangesOnlyItsRangesAndKeepsEveryField) {
+  auto& store = *this->store_;
+  std::vector<LockRecord> table{delta_lock(0, 1, 7, 0), delta_lock(0, 1, 7, 20),
+                                delta_lock(0, 2, 8, 0)};
+  ASSERT_TRUE(store.put_locks("nfs1", 0, table).ok());
+
+  LockDelta delta;
+  delta.removed = {key_of(table[0]), LockKey{9, 9, 9, 9}};  // a key the table lacks is ignored
+  auto changed = table[1];
+  changed.end = LockRecord::kToEndOfFile;
+  changed.type = "read";
+  changed.nlm_host = "client-a.example";
+  changed.path = "/päth with spaces/\"quoted\"";
+  auto added = delta_lock(0, UINT64_MAX, UINT64_MAX, UINT64_MAX - 9);
+  added.owner_pid = INT32_MIN;
+  added.manager_pid = UINT32_MAX;
+  delta.put = {changed, added};
+  auto updated = store.update_locks("nfs1", 0, delta);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+
+  // Listed in key order, whatever the writes.
+  const std::vector<LockRecord> expected{changed, table[2], added};
+  auto listed = store.list_locks("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, expected);
+  std::vector<LockRecord> applied = table;
+  apply_lock_delta(applied, delta);
+  sort_locks(applied);
+  EXPECT_EQ(applied, expected);
+  EXPECT_EQ(*this->open()->list_locks("nfs1"), expected);  // another connection, another node
+
+  // An empty delta changes nothing; a delta onto no table starts one.
+  ASSERT_TRUE(store.update_locks("nfs1", 0, {}).ok());
+  EXPECT_EQ(*store.list_locks("nfs1"), expected);
+  ASSERT_TRUE(store.update_locks("nfs2", 0, {{}, {make_lock("nfs2", 0, 0, 1)}}).ok());
+  EXPECT_EQ(*store.list_locks("nfs2"), std::vector<LockRecord>{make_lock("nfs2", 0, 0, 1)});
+  // A whole table replaces everything the deltas made.
+  ASSERT_TRUE(store.put_locks("nfs1", 0, {table[0]}).ok());
+  EXPECT_EQ(*store.list_locks("nfs1"), std::vector<LockRecord>{table[0]});
+}
+
+TYPED_TEST(StoreConformance, ALockDeltaMustBeItsNodesAtItsEpochAndIsFencedLikeATable) {
+  auto primary = this->open();
+  auto adoptive = this->open();
+  const std::vector<LockRecord> table{delta_lock(0, 1, 7, 0)};
+  ASSERT_TRUE(primary->put_locks("nfs1", 0, table).ok());
+  EXPECT_FALSE(primary->update_locks("nfs1", 0, {{}, {make_lock("nfs2", 0, 0, 9)}}).ok());
+  EXPECT_FALSE(primary->update_locks("nfs1", 0, {{}, {delta_lock(3, 1, 7, 0)}}).ok());
+  EXPECT_FALSE(primary->update_locks("nfs1", 0, {{}, {make_lock("nfs1", 0, 20, 10)}}).ok());
+  EXPECT_FALSE(primary->update_locks("../x", 0, {}).ok());
+  EXPECT_EQ(*primary->list_locks("nfs1"), table);
+
+  ASSERT_EQ(*adoptive->bump_epoch("nfs1", 0, "nfs2"), 1u);  // nfs2 adopts nfs1
+  auto late = primary->update_locks("nfs1", 0, {{key_of(table[0])}, {delta_lock(0, 1, 7, 50)}});
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, kErrFenced);
+  EXPECT_EQ(primary->update_locks("nfs1", 0, {}).error().code, kErrFenced);
+  // The adoptive node's view (what it audits) is the table frozen at the adoption.
+  EXPECT_EQ(*adoptive->list_locks("nfs1"), table);
+  EXPECT_TRUE(adoptive->update_locks("nfs1", 1, {{key_of(table[0])}, {}}).ok());
+  EXPECT_TRUE(adoptive->list_locks("nfs1")->empty());
+}
+
+TYPED_TEST(StoreConformance, ManyLockDeltasEndAtTheSameTableAsAppliedInMemory) {
+  auto& store = *this->store_;
+  std::mt19937_64 random(15);
+  std::vector<LockRecord> model;
+  // Enough deltas of big enough lines that dir:// compacts its journal several times.
+  for (int round = 0; round < 400; ++round) {
+    LockDelta delta;
+    for (int k = 0; k < 3 && !model.empty(); ++k)
+      delta.removed.push_back(key_of(model[random() % model.size()]));
+    for (int k = 0; k < 4; ++k) {
+      auto l = delta_lock(0, random() % 8, random() % 4, (random() % 64) * 10);
+      l.granted_ns = round;
+      delta.put.push_back(l);
+    }
+    if (round == 200) {  // a whole table in the middle starts over
+      ASSERT_TRUE(store.put_locks("nfs1", 0, model).ok());
+      continue;
+    }
+    auto updated = store.update_locks("nfs1", 0, delta);
+    ASSERT_TRUE(updated.ok()) << "round " << round << ": " << updated.error().message;
+    apply_lock_delta(model, delta);
+  }
+  sort_locks(model);
+  auto listed = store.list_locks("nfs1");
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  EXPECT_EQ(*listed, model);
+  EXPECT_EQ(*this->open()->list_locks("nfs1"), model);
+}
+
+TYPED_TEST(StoreConformance, AWriterKilledMidLockDeltasLeavesAWholeTableAndCanBeContinued) {
+  const std::string url = this->url_;
+  this->close_before_fork();
+  // Generation i's table: 1 + (i * 37) % 50 ranges of owner i. Each delta removes generation
+  // i-1's ranges and puts generation i's, so any table but a whole generation is a torn delta.
+  auto generation = [](std::uint64_t i) {
+    std::vector<LockRecord> out;
+    for (std::uint64_t k = 0; k < 1 + (i * 37) % 50; ++k)
+      out.push_back(delta_lock(0, 1, i, k * 10));
+    return out;
+  };
+  for (int round = 0; round < 3; ++round) {
+    int progress[2];
+    ASSERT_EQ(::pipe(progress), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::alarm(60);
+      ::close(progress[0]);
+      auto store = open_store(url);
+      if (!store.ok()) ::_exit(3);
+      if (!(*store)->put_locks("nfs1", 0, generation(0)).ok()) ::_exit(1);
+      for (std::uint64_t i = 1;; ++i) {
+        LockDelta delta;
+        for (const auto& l : generation(i - 1)) delta.removed.push_back(key_of(l));
+        delta.put = generation(i);
+        if (!(*store)->update_locks("nfs1", 0, delta).ok()) ::_exit(1);
+        char c = 'x';
+        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
+      }
+    }
+    ::close(progress[1]);
+    int seen = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (seen < 10 + 7 * round && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{progress[0], POLLIN, 0};
+      if (::poll(&p, 1, 1000) > 0) {
+        char buf[64];
+        const ssize_t n = ::read(progress[0], buf, sizeof buf);
+        if (n <= 0) break;
+        seen += static_cast<int>(n);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(700 * round + 300));
+    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(progress[0]);
+    ASSERT_TRUE(WIFSIGNALED(status))
+        << "writer exited " << WEXITSTATUS(status) << " before the kill";
+    ASSERT_GE(seen, 10) << "the writer made no progress";
+
+    lockferry::testing::LogCapture log;
+    auto store = this->open();
+    auto locks = store->list_locks("nfs1");
+    ASSERT_TRUE(locks.ok()) << locks.error().message;
+    ASSERT_FALSE(locks->empty());
+    const std::uint64_t owner = locks->front().owner;
+    EXPECT_GE(owner, static_cast<std::uint64_t>(seen)) << "an acknowledged delta was lost";
+    EXPECT_EQ(*locks, generation(owner)) << "a partial delta";
+    // The next writer (a restarted daemon) continues with deltas on top of what it found.
+    LockDelta next;
+    for (const auto& l : *locks) next.removed.push_back(key_of(l));
+    next.put = {delta_lock(0, 2, 1, 0)};
+    auto updated = store->update_locks("nfs1", 0, next);
+    ASSERT_TRUE(updated.ok()) << updated.error().message;
+    EXPECT_EQ(*store->list_locks("nfs1"), next.put);
+    EXPECT_EQ(log.text(), "") << "something was corrupt";
+    store.reset();  // closed before the next fork
+  }
 }
 
 // --- fencing --------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// LockRecorder: lock changes -> LockTable -> batched put_locks; see lock_recorder.h.
+// LockRecorder: lock changes -> LockTable -> batched writes of what changed; see lock_recorder.h.
 #include "record/lock_recorder.h"
 
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -25,13 +27,24 @@ Result<void> LockRecorder::restore(
   auto stored = store_.list_locks(node_);
   if (!stored) return stored.error();
   std::vector<LockRecord> kept;
-  for (auto& r : *stored)
-    if (manager_alive(r.manager_pid, r.manager_comm)) kept.push_back(std::move(r));
+  for (const auto& r : *stored)
+    if (manager_alive(r.manager_pid, r.manager_comm)) kept.push_back(r);
   table_.restore(kept);
-  if (kept.size() != stored->size()) {
+  const std::size_t stored_count = stored->size();
+  // What the store holds now, so the first write is a delta. Two ranges with one key (a table
+  // not written by a recorder) cannot be diffed: the first write is then the whole table.
+  stored_ = std::move(*stored);
+  std::sort(stored_.begin(), stored_.end(), [](const LockRecord& a, const LockRecord& b) {
+    return store::key_of(a) < store::key_of(b);
+  });
+  stored_known_ = std::adjacent_find(stored_.begin(), stored_.end(),
+                                     [](const LockRecord& a, const LockRecord& b) {
+                                       return store::key_of(a) == store::key_of(b);
+                                     }) == stored_.end();
+  if (kept.size() != stored_count) {
     spdlog::info(
         "locks: {} of {} stored locks belonged to lock managers that are gone; forgetting them",
-        stored->size() - kept.size(), stored->size());
+        stored_count - kept.size(), stored_count);
     dirty_ = true;
     schedule(std::chrono::milliseconds(0));
   }
@@ -92,8 +105,10 @@ void LockRecorder::flush() {
 
 bool LockRecorder::write() {
   if (stats_.fenced) return false;
-  auto result = store_.put_locks(node_, epoch_, table_.records(node_, epoch_));
+  auto table = table_.records(node_, epoch_);
+  auto result = write_changes(table);
   if (!result) {
+    stored_known_ = false;  // the store may hold the old table, the new one, or a queued one
     if (result.error().code == store::kErrFenced) {
       if (!stats_.fenced)
         spdlog::critical(
@@ -109,11 +124,25 @@ bool LockRecorder::write() {
                   result.error().message);
     return false;
   }
+  stored_ = std::move(table);
+  stored_known_ = true;
   dirty_ = false;
   ++stats_.tables_written;
   stats_.last_write_ns = clock::now_ns();
   spdlog::debug("locks: stored the lock table of node {} ({} locks)", node_, table_.size());
   return true;
+}
+
+Result<void> LockRecorder::write_changes(std::vector<LockRecord>& table) {
+  if (!stored_known_) {
+    stats_.ranges_written += table.size();
+    return store_.put_locks(node_, epoch_, table);
+  }
+  const store::LockDelta delta = store::diff_locks(stored_, table);
+  if (delta.empty()) return {};
+  ++stats_.deltas_written;
+  stats_.ranges_written += delta.size();
+  return store_.update_locks(node_, epoch_, delta);
 }
 
 void LockRecorder::stop() {

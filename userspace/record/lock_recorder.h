@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// LockRecorder: applies lock grants and releases to the node's LockTable and writes the table
-// to the store, coalescing a burst of changes into one put_locks at most every batch interval.
+// LockRecorder: applies lock grants and releases to the node's LockTable and writes what changed
+// to the store, coalescing a burst of changes into one write at most every batch interval: the
+// ranges added, changed or removed since the last accepted write (Store::update_locks), or the
+// whole table (put_locks) when what the store holds is not known (first write, after an error).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "record/lock_table.h"
 #include "store/store.h"
@@ -22,7 +25,9 @@ struct LockRecorderStats {
   std::uint64_t reconciles = 0;         // kernel snapshots applied
   std::uint64_t reconcile_repairs = 0;  // ranges a reconcile added or removed (0 = table was exact)
   std::uint64_t reconcile_provisional = 0;  // owners a reconcile had to make up (see lock_table.h)
-  std::uint64_t tables_written = 0;         // put_locks accepted by the store
+  std::uint64_t tables_written = 0;         // writes (whole table or delta) the store accepted
+  std::uint64_t deltas_written = 0;         // of which update_locks with only the changes
+  std::uint64_t ranges_written = 0;         // ranges those writes carried (put or removed)
   std::uint64_t store_errors = 0;
   bool fenced = false;  // this node was adopted by another: no more writes
   std::string last_error;
@@ -58,6 +63,7 @@ class LockRecorder {
  private:
   void schedule(std::chrono::milliseconds delay);
   bool write();
+  Result<void> write_changes(std::vector<LockRecord>& table);
 
   store::Store& store_;
   std::string node_;
@@ -65,6 +71,10 @@ class LockRecorder {
   std::chrono::milliseconds batch_;
   boost::asio::steady_timer timer_;
   LockTable table_;
+  // What the store holds (as of the last accepted write), ordered like table_.records(); valid
+  // only while stored_known_.
+  std::vector<LockRecord> stored_;
+  bool stored_known_ = false;
   LockRecorderStats stats_;
   bool dirty_ = false;
   bool scheduled_ = false;

@@ -22,7 +22,9 @@
 #include "common/text.h"
 #include "common/trusted_dirs.h"
 #include "statmon/record.h"
+#include "store/dir_lock_table.h"
 #include "store/document_limits.h"
+#include "store/json_numbers.h"
 #include "store/record_checks.h"
 
 namespace lockferry::store {
@@ -32,11 +34,7 @@ using nlohmann::json;
 
 constexpr int kFormat = 1;
 constexpr mode_t kDirMode = 0750;
-constexpr mode_t kFileMode = 0640;
 constexpr std::size_t kMaxDocumentBytes = 1 << 20;
-// A lock table is one document for all of a node's locks (~300 bytes each).
-constexpr std::size_t kMaxLockTableBytes = 256 << 20;
-constexpr std::string_view kLockTableName = "locks.json";
 constexpr std::string_view kJson = ".json";
 constexpr std::string_view kLongName = ".longname";
 // How much of a long file name is kept readable in its document's name: 180 + '.' + 64 hex +
@@ -125,66 +123,6 @@ MigrationRecord migration_from_json(const json& j) {
   j.at("result").get_to(m.result);
   return m;
 }
-
-json lock_to_json(const LockRecord& l) {
-  return json{{"node", l.node},
-              {"epoch", l.epoch},
-              {"manager_comm", l.manager_comm},
-              {"manager_pid", l.manager_pid},
-              {"dev", l.dev},
-              {"ino", l.ino},
-              {"path", l.path},
-              {"start", l.start},
-              {"end", l.end},
-              {"type", l.type},
-              {"owner", l.owner},
-              {"owner_pid", l.owner_pid},
-              {"granted_ns", l.granted_ns},
-              {"nlm_host", l.nlm_host},
-              {"client_addr", l.client_addr},
-              {"server_addr", l.server_addr}};
-}
-
-// Throws json::exception on missing or mistyped fields; the caller turns that into an Error.
-Result<LockRecord> lock_from_json(const json& j) {
-  LockRecord l;
-  j.at("node").get_to(l.node);
-  j.at("epoch").get_to(l.epoch);
-  j.at("manager_comm").get_to(l.manager_comm);
-  j.at("manager_pid").get_to(l.manager_pid);
-  j.at("dev").get_to(l.dev);
-  j.at("ino").get_to(l.ino);
-  j.at("path").get_to(l.path);
-  j.at("start").get_to(l.start);
-  j.at("end").get_to(l.end);
-  j.at("type").get_to(l.type);
-  j.at("owner").get_to(l.owner);
-  j.at("owner_pid").get_to(l.owner_pid);
-  j.at("granted_ns").get_to(l.granted_ns);
-  l.nlm_host = j.value("nlm_host", std::string());
-  l.client_addr = j.value("client_addr", std::string());
-  l.server_addr = j.value("server_addr", std::string());
-  if (auto ok = check_lock(l); !ok) return ok.error();
-  return l;
-}
-
-// Every number in a store document is an integer. nlohmann parses an integer too large for 64
-// bits (or 1e3, 1.5) as a double, and converting that with get<uint64_t>() is undefined
-// behaviour, so such a document is refused before any field is read (found by fuzzing).
-// Iterative: a corrupt document may nest arrays a million deep.
-bool holds_non_integer(const json& doc) {
-  std::vector<const json*> todo{&doc};
-  while (!todo.empty()) {
-    const json* j = todo.back();
-    todo.pop_back();
-    if (j->is_number_float()) return true;
-    if (j->is_structured())
-      for (const auto& v : *j) todo.push_back(&v);
-  }
-  return false;
-}
-
-constexpr std::string_view kNotInteger = "holds a number that is not a 64-bit integer";
 
 // The name of the document that holds monitor file `file_name`. statd writes names up to
 // NAME_MAX (255 bytes; host names reach 253), and "<file_name>.json" fits only up to 250: a
@@ -557,83 +495,6 @@ Result<std::vector<MonitorRecord>> DirStore::list_monitor(std::string_view node)
     return a.file_name < b.file_name;
   });
   return out;
-}
-
-Result<void> DirStore::put_locks(std::string_view node, std::uint64_t epoch,
-                                 const std::vector<LockRecord>& locks) {
-  if (auto ok = check_node_name(node); !ok) return ok.error();
-  for (std::size_t i = 0; i < locks.size(); ++i) {
-    const LockRecord& l = locks[i];
-    if (l.node != node || l.epoch != epoch)
-      return make_error("lock {} of the table for node '{}' names node '{}' epoch {}, not epoch {}",
-                        i + 1, statmon::printable(node), statmon::printable(l.node), l.epoch,
-                        epoch);
-    if (auto ok = check_lock(l); !ok)
-      return make_error("lock {} of node '{}': {}", i + 1, statmon::printable(node),
-                        ok.error().message);
-  }
-  const std::string action = "writing the lock table";
-  if (auto ok = check_not_fenced(node, epoch, action); !ok) return ok;
-
-  // One lock per line: the table can hold thousands, and stays readable with grep.
-  std::string text = fmt::format(
-      "{{\"format\": {}, \"node\": {}, \"epoch\": {}, \"written_ns\": {}, "
-      "\"locks\": [",
-      kFormat, json(std::string(node)).dump(), epoch, clock::now_ns());
-  for (std::size_t i = 0; i < locks.size(); ++i) {
-    text += i == 0 ? "\n  " : ",\n  ";
-    text += lock_to_json(locks[i]).dump(-1, ' ', false, json::error_handler_t::replace);
-  }
-  text += locks.empty() ? "]}\n" : "\n]}\n";
-  const std::string dir = node_dir(node);
-  auto dirfd = open_dir(node, true);
-  if (!dirfd) return dirfd.error();
-  if (auto ok = files::write_file_atomically_at(dirfd->get(), dir, kLockTableName, text, kFileMode);
-      !ok)
-    return ok;
-  // A bump that raced with this write: the table landed, but the writer must learn now.
-  return check_not_fenced(node, epoch, action);
-}
-
-Result<std::vector<LockRecord>> DirStore::list_locks(std::string_view node) {
-  if (auto ok = check_node_name(node); !ok) return ok.error();
-  const std::string path = node_dir(node) + "/" + std::string(kLockTableName);
-  auto dirfd = open_dir(node, false);
-  if (!dirfd && dirfd.error().code == ENOENT) return std::vector<LockRecord>{};
-  if (!dirfd) return dirfd.error();
-  auto text = files::read_file_bounded_at(dirfd->get(), std::string(kLockTableName), path,
-                                          kMaxLockTableBytes);
-  if (!text) {
-    if (text.error().code == ENOENT) return std::vector<LockRecord>{};
-    return text.error();
-  }
-  if (auto ok = check_document_shape(*text, path); !ok) return ok.error();
-  // The table's DOM is freed on return; a big one's memory goes back to the system then.
-  struct Release {
-    std::size_t bytes;
-    ~Release() { release_memory_after(bytes); }
-  } release{text->size()};
-  try {
-    const json doc = json::parse(*text);
-    if (holds_non_integer(doc))
-      return make_error("{}: not a valid lock table: {}", path, kNotInteger);
-    if (doc.at("format").get<int>() != kFormat)
-      return make_error("{}: unknown format {}", path, doc.at("format").dump());
-    if (doc.at("node").get<std::string>() != node)
-      return make_error("{}: belongs to node '{}', not where it is stored", path,
-                        statmon::printable(doc.at("node").get<std::string>()));
-    std::vector<LockRecord> out;
-    for (const auto& j : doc.at("locks")) {
-      auto l = lock_from_json(j);
-      if (!l) return make_error("{}: lock {}: {}", path, out.size() + 1, l.error().message);
-      if (l->node != node)
-        return make_error("{}: lock {} names another node", path, out.size() + 1);
-      out.push_back(std::move(*l));
-    }
-    return out;
-  } catch (const json::exception& e) {
-    return make_error("{}: not a valid lock table: {}", path, e.what());
-  }
 }
 
 Result<std::vector<std::string>> DirStore::list_nodes() {

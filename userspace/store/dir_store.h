@@ -8,7 +8,8 @@
 //                                     "<file_name>.json" would not fit NAME_MAX
 //   <node>/epochs/<N>                 fencing: the node's epoch is the highest N present; the
 //                                     file names the adoptive node that created it
-//   <node>/locks.json                 the node's lock table: current state, replaced whole
+//   <node>/locks.json                 the node's lock table: current state, replaced whole, and
+//   <node>/locks.<generation>.log     the changes since, one appended line each (dir_lock_table.h)
 //   migrations/<from_node>-<epoch>.json
 // Every write goes to a temp file (".<...>.lockferry-tmp.<pid>.<random>", skipped by readers)
 // that is fsynced and renamed into place, then the directory is fsynced (put_monitor_files: all
@@ -21,7 +22,12 @@
 // every file is written, read and removed relative to its opened directory.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/files.h"
@@ -44,6 +50,10 @@ class DirStore final : public Store {
   Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;
   Result<void> put_locks(std::string_view node, std::uint64_t epoch,
                          const std::vector<LockRecord>& locks) override;
+  // Appends the delta to the node's journal (one write + fdatasync); rewrites base + journal as
+  // a new base when there is no journal of this process's base to append to, or it outgrew it.
+  Result<void> update_locks(std::string_view node, std::uint64_t epoch,
+                            const LockDelta& delta) override;
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;
   Result<std::uint64_t> epoch(std::string_view node) override;
@@ -54,6 +64,17 @@ class DirStore final : public Store {
   Result<std::vector<MigrationRecord>> list_migrations() override;
 
  private:
+  static constexpr mode_t kFileMode = 0640;
+
+  // What this process wrote last as a node's lock-table base, so a delta is appended without
+  // reading the base: which base it is (its inode: another writer's base is not ours to extend)
+  // and so which journal, and the base's size (a journal that outgrows it is compacted).
+  struct LockJournal {
+    ino_t base_ino = 0;
+    std::string generation;
+    std::size_t base_bytes = 0;
+  };
+
   explicit DirStore(std::string root) : root_(std::move(root)) {}
 
   std::string node_dir(std::string_view node) const;
@@ -69,7 +90,17 @@ class DirStore final : public Store {
   Result<void> check_not_fenced(std::string_view node, std::uint64_t epoch,
                                 std::string_view action);
 
+  // dir_store_locks.cpp: the lock table as a base document and a journal of deltas.
+  Result<std::vector<LockRecord>> read_lock_table(int dirfd, std::string_view node);
+  Result<void> write_lock_base(int dirfd, std::string_view node, std::uint64_t epoch,
+                               const std::vector<LockRecord>& locks);
+  // false (nothing written): there is no journal of our base to append to, or it is full.
+  Result<bool> append_lock_delta(int dirfd, std::string_view node, const LockDelta& delta);
+  void remove_stale_journals(int dirfd, std::string_view node, std::string_view generation);
+
   std::string root_;
+  std::mutex locks_mu_;  // journals_, and one lock-table write at a time per process
+  std::map<std::string, LockJournal, std::less<>> journals_;
 };
 
 }  // namespace lockferry::store

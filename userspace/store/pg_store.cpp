@@ -334,6 +334,21 @@ Result<void> PgStore::put_locks(std::string_view node, std::uint64_t epoch,
        [this, n = std::string(node), epoch, locks] { return write_locks(n, epoch, locks); }});
 }
 
+// A delta is never queued: it means something only on top of what the database holds, and a
+// queued whole table (the caller's retry after this error) replaces any queued one anyway.
+Result<void> PgStore::update_locks(std::string_view node, std::uint64_t epoch,
+                                   const LockDelta& delta) {
+  if (auto ok = check_lock_table(node, epoch, delta.put); !ok) return ok;
+  std::lock_guard lock(mu_);
+  flush_locked();
+  if (!backlog_.empty())
+    return make_error(
+        "{} earlier writes are still waiting: {}; the lock table of node '{}' must "
+        "be written whole",
+        backlog_.size(), last_error_, statmon::printable(node));
+  return retry_on_stale_connection([&] { return write_lock_delta(node, epoch, delta); });
+}
+
 // Reads and the writes that are never queued see the backlog written first (a caller reads
 // what it wrote), and fail with the connection error while the database is unreachable.
 Result<std::vector<MonitorRecord>> PgStore::list_monitor(std::string_view node) {

@@ -53,6 +53,9 @@ class PgStore final : public SqlStore {
                               std::uint64_t epoch) override;
   Result<void> put_locks(std::string_view node, std::uint64_t epoch,
                          const std::vector<LockRecord>& locks) override;
+  // Never queued: refused while the backlog holds writes or the database is unreachable.
+  Result<void> update_locks(std::string_view node, std::uint64_t epoch,
+                            const LockDelta& delta) override;
   Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;

@@ -56,4 +56,20 @@ Error epoch_moved(std::string_view node, std::uint64_t expected, std::uint64_t c
       kErrFenced};
 }
 
+Result<void> check_lock_table(std::string_view node, std::uint64_t epoch,
+                              const std::vector<LockRecord>& locks) {
+  if (auto ok = check_node_name(node); !ok) return ok.error();
+  for (std::size_t i = 0; i < locks.size(); ++i) {
+    const LockRecord& l = locks[i];
+    if (l.node != node || l.epoch != epoch)
+      return make_error("lock {} of the table for node '{}' names node '{}' epoch {}, not epoch {}",
+                        i + 1, statmon::printable(node), statmon::printable(l.node), l.epoch,
+                        epoch);
+    if (auto ok = check_lock(l); !ok)
+      return make_error("lock {} of node '{}': {}", i + 1, statmon::printable(node),
+                        ok.error().message);
+  }
+  return {};
+}
+
 }  // namespace lockferry::store

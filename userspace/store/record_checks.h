@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "lockferry/records.h"
 #include "lockferry/result.h"
@@ -21,6 +22,11 @@ Result<void> check_stored_file_name(std::string_view file_name);
 
 // A lock record: type read or write, start <= end.
 Result<void> check_lock(const LockRecord& lock);
+
+// The locks of one write of `node`'s lock table (a whole table, or a delta's put ranges): every
+// one of `node` at `epoch`, and valid (check_lock).
+Result<void> check_lock_table(std::string_view node, std::uint64_t epoch,
+                              const std::vector<LockRecord>& locks);
 
 // kErrFenced: `action` by a writer holding epoch `held` of `node`, now at epoch `current`.
 Error fenced(std::string_view node, std::uint64_t current, std::uint64_t held,

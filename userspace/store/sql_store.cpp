@@ -378,18 +378,7 @@ Result<void> SqlStore::check_delete(std::string_view node, std::string_view file
 
 Result<void> SqlStore::check_lock_table(std::string_view node, std::uint64_t epoch,
                                         const std::vector<LockRecord>& locks) {
-  if (auto ok = check_node_name(node); !ok) return ok.error();
-  for (std::size_t i = 0; i < locks.size(); ++i) {
-    const LockRecord& l = locks[i];
-    if (l.node != node || l.epoch != epoch)
-      return make_error("lock {} of the table for node '{}' names node '{}' epoch {}, not epoch {}",
-                        i + 1, statmon::printable(node), statmon::printable(l.node), l.epoch,
-                        epoch);
-    if (auto ok = check_lock(l); !ok)
-      return make_error("lock {} of node '{}': {}", i + 1, statmon::printable(node),
-                        ok.error().message);
-  }
-  return {};
+  return store::check_lock_table(node, epoch, locks);
 }
 
 Result<void> SqlStore::put_monitor(const MonitorRecord& record) {
@@ -499,6 +488,40 @@ Result<void> SqlStore::put_locks(std::string_view node, std::uint64_t epoch,
   return write_locks(node, epoch, locks);
 }
 
+namespace {
+
+// Inserts `locks` as rows seq, seq+1, ... of the node's table, in multi-row INSERTs.
+Result<void> insert_locks(SqlDatabase& db, const std::string& node, std::int64_t seq,
+                          const std::vector<LockRecord>& locks) {
+  for (std::size_t first = 0; first < locks.size(); first += kLockRowsPerInsert) {
+    const std::size_t n = std::min(kLockRowsPerInsert, locks.size() - first);
+    std::string sql =
+        "INSERT INTO lock_records (node, seq, epoch, manager_comm, manager_pid, dev, ino, path, "
+        "range_start, range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host, "
+        "client_addr, server_addr) VALUES ";
+    std::vector<SqlValue> params;
+    params.reserve(n * kLockColumns);
+    for (std::size_t k = 0; k < n; ++k) {
+      const LockRecord& l = locks[first + k];
+      sql += k == 0 ? "(" : ", (";
+      for (std::size_t c = 1; c <= kLockColumns; ++c)
+        sql += fmt::format("${}{}", params.size() + c, c == kLockColumns ? ")" : ", ");
+      params.insert(
+          params.end(),
+          {node, seq + static_cast<std::int64_t>(first + k), l.epoch,
+           text::valid_utf8(l.manager_comm), static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino,
+           text::valid_utf8(l.path), l.start, l.end, l.type, l.owner,
+           static_cast<std::int64_t>(l.owner_pid), l.granted_ns, text::valid_utf8(l.nlm_host),
+           text::valid_utf8(l.client_addr), text::valid_utf8(l.server_addr)});
+    }
+    auto put = db.query(sql, params);
+    if (!put) return put.error();
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> SqlStore::write_locks(std::string_view node, std::uint64_t epoch,
                                    const std::vector<LockRecord>& locks) {
   const std::string name(node);
@@ -508,31 +531,43 @@ Result<void> SqlStore::write_locks(std::string_view node, std::uint64_t epoch,
     if (epoch < *current) return fenced(node, *current, epoch, "writing the lock table");
     auto gone = db.query("DELETE FROM lock_records WHERE node = $1", {name});
     if (!gone) return gone.error();
-    for (std::size_t first = 0; first < locks.size(); first += kLockRowsPerInsert) {
-      const std::size_t n = std::min(kLockRowsPerInsert, locks.size() - first);
-      std::string sql =
-          "INSERT INTO lock_records (node, seq, epoch, manager_comm, manager_pid, dev, ino, path, "
-          "range_start, range_end, lock_type, lock_owner, owner_pid, granted_ns, nlm_host, "
-          "client_addr, server_addr) VALUES ";
-      std::vector<SqlValue> params;
-      params.reserve(n * kLockColumns);
-      for (std::size_t k = 0; k < n; ++k) {
-        const LockRecord& l = locks[first + k];
-        sql += k == 0 ? "(" : ", (";
-        for (std::size_t c = 1; c <= kLockColumns; ++c)
-          sql += fmt::format("${}{}", params.size() + c, c == kLockColumns ? ")" : ", ");
-        params.insert(
-            params.end(),
-            {name, static_cast<std::int64_t>(first + k), l.epoch, text::valid_utf8(l.manager_comm),
-             static_cast<std::int64_t>(l.manager_pid), l.dev, l.ino, text::valid_utf8(l.path),
-             l.start, l.end, l.type, l.owner, static_cast<std::int64_t>(l.owner_pid), l.granted_ns,
-             text::valid_utf8(l.nlm_host), text::valid_utf8(l.client_addr),
-             text::valid_utf8(l.server_addr)});
-      }
-      auto put = db.query(sql, params);
-      if (!put) return put.error();
-    }
-    return {};
+    return insert_locks(db, name, 0, locks);
+  });
+}
+
+Result<void> SqlStore::update_locks(std::string_view node, std::uint64_t epoch,
+                                    const LockDelta& delta) {
+  if (auto ok = check_lock_table(node, epoch, delta.put); !ok) return ok;
+  return write_lock_delta(node, epoch, delta);
+}
+
+Result<void> SqlStore::write_lock_delta(std::string_view node, std::uint64_t epoch,
+                                        const LockDelta& delta) {
+  const std::string name(node);
+  return transaction(true, [&](SqlDatabase& db) -> Result<void> {
+    auto current = lock_node(db, node, true);
+    if (!current) return current.error();
+    if (epoch < *current) return fenced(node, *current, epoch, "writing the lock table");
+    // Removed and replaced ranges leave by key (found through lock_records_by_file); the put
+    // ones are appended after the last row, as apply_lock_delta orders them.
+    auto remove = [&](const LockKey& k) -> Result<void> {
+      auto gone = db.query(
+          "DELETE FROM lock_records WHERE node = $1 AND dev = $2 AND ino = $3 AND "
+          "lock_owner = $4 AND range_start = $5",
+          {name, k.dev, k.ino, k.owner, k.start});
+      if (!gone) return gone.error();
+      return {};
+    };
+    for (const auto& k : delta.removed)
+      if (auto ok = remove(k); !ok) return ok;
+    for (const auto& l : delta.put)
+      if (auto ok = remove(key_of(l)); !ok) return ok;
+    if (delta.put.empty()) return {};
+    auto last = db.query("SELECT COALESCE(MAX(seq), -1) FROM lock_records WHERE node = $1", {name});
+    if (!last) return last.error();
+    auto seq = column_i64(last->at(0).at(0));
+    if (!seq) return seq.error();
+    return insert_locks(db, name, *seq + 1, delta.put);
   });
 }
 
@@ -559,6 +594,8 @@ Result<std::vector<LockRecord>> SqlStore::list_locks(std::string_view node) {
                         statmon::printable(node), row.at(1), l.error().message);
     out.push_back(std::move(*l));
   }
+  // Not ORDER BY: SQLite keeps uint64 values above 2^63 as negative integers.
+  sort_locks(out);
   return out;
 }
 

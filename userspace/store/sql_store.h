@@ -64,6 +64,9 @@ class SqlStore : public Store {
   Result<std::vector<MonitorRecord>> list_monitor(std::string_view node) override;
   Result<void> put_locks(std::string_view node, std::uint64_t epoch,
                          const std::vector<LockRecord>& locks) override;
+  // One transaction: the removed and replaced ranges deleted by key, the put ones inserted.
+  Result<void> update_locks(std::string_view node, std::uint64_t epoch,
+                            const LockDelta& delta) override;
   Result<std::vector<LockRecord>> list_locks(std::string_view node) override;
   Result<std::vector<std::string>> list_nodes() override;
   Result<std::uint64_t> epoch(std::string_view node) override;
@@ -102,6 +105,7 @@ class SqlStore : public Store {
   Result<void> write_delete(std::string_view node, std::string_view file_name, std::uint64_t epoch);
   Result<void> write_locks(std::string_view node, std::uint64_t epoch,
                            const std::vector<LockRecord>& locks);
+  Result<void> write_lock_delta(std::string_view node, std::uint64_t epoch, const LockDelta& delta);
 };
 
 // A uint64 column read back as text: decimal (PostgreSQL numeric), or a negative int64 that

@@ -10,6 +10,7 @@
 
 #include "lockferry/records.h"
 #include "lockferry/result.h"
+#include "store/lock_delta.h"
 
 namespace lockferry::store {
 
@@ -107,7 +108,24 @@ class Store {
   // kErrFenced when epoch < the node's current epoch.
   virtual Result<void> put_locks(std::string_view node, std::uint64_t epoch,
                                  const std::vector<LockRecord>& locks) = 0;
-  // The node's current lock table (empty if none); a corrupt table is an error naming the file.
+  // Change the node's lock table by `delta` (lock_delta.h: removed keys, then put ranges) and
+  // write only that: what lockferryd does every batch interval. Every put range
+  // must be of `node` at `epoch`; ranges the delta does not touch keep the epoch they were
+  // written with (or take `epoch` where a backend rewrites the whole table). Atomic like
+  // put_locks: a reader sees the table before or after the delta, never part of it. Refused with
+  // kErrFenced when epoch < the node's current epoch. Never queued (kErrQueued): a delta means
+  // something only on top of what the store holds, so on any error the caller writes the whole
+  // table with put_locks. The default reads, applies and puts the whole table.
+  virtual Result<void> update_locks(std::string_view node, std::uint64_t epoch,
+                                    const LockDelta& delta) {
+    auto table = list_locks(node);
+    if (!table) return table.error();
+    apply_lock_delta(*table, delta);
+    for (auto& l : *table) l.epoch = epoch;
+    return put_locks(node, epoch, *table);
+  }
+  // The node's current lock table (empty if none), ordered by (dev, ino, owner, start) (stable:
+  // ranges of one key keep their written order); a corrupt table is an error naming the file.
   virtual Result<std::vector<LockRecord>> list_locks(std::string_view node) = 0;
 
   // Every node that has anything in the store, sorted.
