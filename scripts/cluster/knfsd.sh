@@ -2,7 +2,8 @@
 # The kernel NFS server (nfsd + lockd) as the testbed's server kind "knfsd" (`up --server knfsd`):
 # start, crash and grace of one server node. Sourced by scripts/cluster/nfs after lib.sh; never
 # executed. Needs a kernel with nfsd and lockd (the Debian 6.1 guest of scripts/vm: the tests run
-# there with `--package nfs-kernel-server` for rpc.nfsd, rpc.mountd and exportfs).
+# there; rpc.nfsd, rpc.mountd and exportfs come from nfs-kernel-server, which scripts/install-deps
+# installs on the host).
 #
 # What makes two knfsd servers in one kernel: nfsd and lockd keep their state per network
 # namespace (threads, sockets, exports cache, grace, NLM hosts), the nfsd file system is per
@@ -40,7 +41,7 @@ knfsd_start() {
   export=$(tb_export_dir)
   grace=$(knfsd_grace_s)
   for tool in rpc.nfsd rpc.mountd exportfs; do
-    command -v "$tool" >/dev/null || tb_die "'$tool' not found (nfs-kernel-server; scripts/vm --package nfs-kernel-server)"
+    command -v "$tool" >/dev/null || tb_die "'$tool' not found (nfs-kernel-server: scripts/install-deps)"
   done
   modprobe nfsd || tb_die "no nfsd module in this kernel ($(uname -r))"
   tb_start_rpcbind "$node"

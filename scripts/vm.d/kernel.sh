@@ -54,36 +54,6 @@ fetch_kernel() {
   echo "$dir"
 }
 
-# Unpacks the Debian package NAME (this machine's candidate version) into <cache>/packages/
-# NAME_VERSION once (dpkg-deb -x: nothing is installed) and prints that directory. For programs a
-# test needs in the guest that the host has no reason to install (the kernel NFS server's tools).
-fetch_package() {
-  local cache=$1 package=$2 version
-  version=$(apt-cache policy "$package" 2>/dev/null | sed -n 's/^ *Candidate: //p')
-  [ -n "$version" ] && [ "$version" != "(none)" ] || {
-    echo "apt-cache knows no package $package (run apt-get update)"
-    return 1
-  }
-  local dir=$cache/packages/${package}_${version//:/%3a}
-  exec 9>"$cache/.lock"
-  flock 9
-  if [ ! -f "$dir/.complete" ]; then
-    local work
-    mkdir -p "$cache/packages"
-    work=$(mktemp -d "$cache/.fetch.XXXXXX")
-    if ! { download_kernel "$work" "$package=$version" && rm -rf "$dir" &&
-      dpkg-deb -x "$work"/*.deb "$dir" && touch "$dir/.complete"; } >&2; then
-      rm -rf "$work"
-      echo "cannot fetch and unpack $package $version into $dir"
-      return 1
-    fi
-    rm -rf "$work"
-    echo "vm: package $package $version unpacked into $dir" >&2
-  fi
-  flock -u 9
-  echo "$dir"
-}
-
 # apt-get download, once more after apt-get update when the lists name a version the mirror
 # dropped (a new kernel ABI replaces the old package).
 download_kernel() {

@@ -100,6 +100,12 @@ stored_locks() {   # NODE: its stored locks on this testbed's export
   "$lf_bin" --store "$store_url" --json locks --node "$1" 2>/dev/null |
     jq --arg e "$export_dir/" '[.[] | select(.path | startswith($e))]'
 }
+# Every lock of nodeB, with or without a path (a range only /proc/locks showed has none).
+nodeB_locks() { "$lf_bin" --store "$store_url" --json locks --node nodeB 2>/dev/null; }
+nodeB_lock_reconciles() {
+  "$lf_bin" --socket "$state/nodes/nodeB/run/lockferry/lockferryd.sock" --json status |
+    jq '[.. | objects | .locks? | objects | .reconcile? | objects | .runs? // empty] | add // 0'
+}
 knfsd_locks_stored() {
   all_stored() { [ "$(stored_locks nodeA | jq length)" -ge $((clients * 2)) ]; }
   wait_until 15 all_stored || true
@@ -108,8 +114,14 @@ knfsd_locks_stored() {
     e2e_check "nodeA's lock table holds client$k's two lockd locks" \
       test "$(stored_locks nodeA | jq --arg c "$(client_ip "$k")" '[.[] | select(.nlm_host == $c and .manager_comm == "lockd")] | length')" -eq 2
   done
+  # /proc/locks lists nodeA's lockd locks under the one lockd pid nodeB tracks too: two of
+  # nodeB's lock reconciles must have run since, and added none of them.
+  local runs0
+  runs0=$(nodeB_lock_reconciles)
+  reconciled() { [ "$(nodeB_lock_reconciles)" -ge $((runs0 + 2)) ]; }
+  e2e_check "nodeB's lockferryd reconciled its lock table with /proc/locks twice since" wait_until 10 reconciled
   e2e_check "nodeB's lockferryd recorded none of nodeA's locks (another network namespace)" \
-    test "$(stored_locks nodeB | jq length)" -eq 0
+    test "$(nodeB_locks | jq length)" -eq 0
   e2e_check "nodeB's lockferryd counted nodeA's lock events as another namespace's" \
     bash -c "'$lf_bin' --socket '$state/nodes/nodeB/run/lockferry/lockferryd.sock' --json status | jq -e '[.. | objects | .other_netns? // empty] | add > 0'"
 }
@@ -158,7 +170,8 @@ monitor_dirs = ["/var/lib/nfs/sm"]
 socket = "/run/lockferry/lockferryd.sock"
 EOF
   # Kernel lockd's locks: the lock table the reclaim audit compares.
-  [ "$server" = knfsd ] && printf '[locks]\nmanagers = ["lockd"]\n' >>"$conf"
+  # A reconcile every second: nodeB's must run while nodeA's locks are held (knfsd_locks_stored).
+  [ "$server" = knfsd ] && printf '[locks]\nmanagers = ["lockd"]\nreconcile_interval_s = 1\n' >>"$conf"
   # setsid: long-running helpers get their own session, away from the harness's process group.
   setsid "$E2E_CLUSTER/exec" "$node" "$lfd_bin" --config "$conf" >"$lfd_log" 2>&1 &
   [ "$node" = nodeA ] && lfd_pid=$!

@@ -319,6 +319,27 @@ TEST(LockReconcileLockd, ARealOwnersReleaseOrWriteGrantTakesOverItsProvisionalRa
   EXPECT_EQ(r.added, 0u);
 }
 
+TEST(LockReconcileLockd, ASharedLockdAddsNoRangeOnlyTheKernelShowsButStillRemoves) {
+  // lockd also serves another network namespace's NFS server (another node on this kernel):
+  // /proc/locks shows that node's locks under the same pid.
+  LockTable t;
+  t.apply(lockd_grant(1, 100, 0, 9, true, "client1"));
+  t.apply(lockd_grant(2, 200, 0, 9, true, "client2"));  // its release was lost
+  auto s = lockd_snapshot(
+      {lockd_lock(100, 0, 9, true), lockd_lock(300, 0, 9, true), lockd_lock(300, 20, 29, false)});
+  s.kernel_threads_shared = true;
+  const auto r = t.reconcile(s);
+  EXPECT_EQ(rows(t, kLockd), (std::vector<Row>{{100, 0, 9, "write"}}));
+  EXPECT_EQ(clients(t)[0].second, "client1");
+  EXPECT_EQ(r.removed, 1u);
+  EXPECT_EQ(r.added, 0u);
+  EXPECT_EQ(r.provisional, 0u);
+  EXPECT_EQ(r.not_added, 2u);
+  // Not shared: the same snapshot adds them.
+  s.kernel_threads_shared = false;
+  EXPECT_EQ(t.reconcile(s).added, 2u);
+}
+
 TEST(LockReconcileLockd, AnotherManagersLocksAreUntouched) {
   LockTable t;
   t.apply(grant(1, 100, 0, 9));  // ganesha.nfsd, pid 42, not in the snapshot

@@ -13,13 +13,9 @@ KNFSD_SM=/var/lib/nfs/sm
 
 knfsd_fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
 
-# rpc.nfsd, rpc.mountd and exportfs (Debian's nfs-kernel-server): from PATH, else from the
-# package unpacked under $LOCKFERRY_KNFSD_ROOT (dpkg-deb -x; no install needed on the host).
+# rpc.nfsd, rpc.mountd and exportfs: Debian's nfs-kernel-server, installed on the host (the
+# guest sees the host's root).
 knfsd_tools() {
-  local root=${LOCKFERRY_KNFSD_ROOT:-}
-  if ! command -v rpc.nfsd >/dev/null && [ -n "$root" ] && [ -x "$root/usr/sbin/rpc.nfsd" ]; then
-    PATH=$root/usr/sbin:$PATH
-  fi
   local tool
   for tool in rpc.nfsd rpc.mountd exportfs rpcbind rpc.statd mkfs.ext4 losetup ip; do
     command -v "$tool" >/dev/null || knfsd_fail "'$tool' is missing (nfs-kernel-server: scripts/install-deps)"

@@ -20,6 +20,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <utility>
 
 #include "capture/bpf_loader.h"
 #include "capture/bpf_maps.h"
@@ -143,6 +144,7 @@ class BpfLockCapture final : public LockCapture {
   void after_batch();
   void arm_rescan();
   void arm_reconcile();
+  void mark_shared_kernel_threads(KernelSnapshot& snapshot);
   void consume();
   void check_drops();
   std::array<std::uint64_t, LF_LCNT_MAX> read_counters() const;
@@ -165,6 +167,7 @@ class BpfLockCapture final : public LockCapture {
   std::uint64_t impostor_events_ = 0;
   LockNetnsFilter netns_;
   std::uint64_t other_netns_events_ = 0;
+  bool shared_logged_ = false;  // mark_shared_kernel_threads said so once
   std::chrono::milliseconds rescan_interval_{2000};
   std::chrono::milliseconds reconcile_interval_{0};
   owner_hash::OwnerHasher hasher_ = owner_hash::OwnerHasher::random();
@@ -460,6 +463,7 @@ void BpfLockCapture::reconcile() {
   for (const auto& m : this->managers()) managers[m.pid] = m.comm;
   const auto t0 = std::chrono::steady_clock::now();
   auto snapshot = std::make_shared<KernelSnapshot>(kernel_locks_.read("/proc", managers));
+  mark_shared_kernel_threads(*snapshot);
   reconcile_us_ = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
@@ -472,6 +476,20 @@ void BpfLockCapture::reconcile() {
   c.time_ns = snapshot->time_ns;
   c.snapshot = std::move(snapshot);
   if (on_change_) on_change_(c);
+}
+
+// Kernel lockd is one thread for every network namespace's NFS server, and /proc/locks names
+// neither: once another namespace's lockd events were seen, a lock only /proc/locks shows may be
+// another node's, so the reconcile must not adopt it (see KernelSnapshot::kernel_threads_shared).
+void BpfLockCapture::mark_shared_kernel_threads(KernelSnapshot& snapshot) {
+  if (other_netns_events_ == 0 || snapshot.kernel_threads.empty()) return;
+  snapshot.kernel_threads_shared = true;
+  if (std::exchange(shared_logged_, true)) return;
+  spdlog::info(
+      "locks: kernel lockd also serves another network namespace's NFS server ({} lock event(s) "
+      "of other namespaces seen): the reconcile removes lockd ranges the kernel no longer holds "
+      "but adds none that only /proc/locks shows (it cannot tell whose they are)",
+      other_netns_events_);
 }
 
 void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {

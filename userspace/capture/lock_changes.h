@@ -35,6 +35,11 @@ struct KernelSnapshot {
   // thread holding one owner per NLM client, listed in /proc/locks under its own pid): the
   // table matches their locks range by range instead of owner by owner.
   std::set<std::uint32_t> kernel_threads;
+  // Those kernel threads also serve NFS servers of other network namespaces (lock events of
+  // another netns were seen): /proc/locks mixes their locks with ours and tells neither the
+  // namespace nor a distinct pid, so the reconcile only removes recorded ranges the kernel no
+  // longer shows and adds none that only the kernel shows (they may be another node's).
+  bool kernel_threads_shared = false;
   std::vector<KernelLock> locks;
   std::int64_t time_ns = 0;  // CLOCK_REALTIME when it was read
 };

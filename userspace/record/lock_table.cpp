@@ -198,7 +198,7 @@ ReconcileResult LockTable::reconcile(const KernelSnapshot& snapshot) {
     if (snapshot.managers.contains(l.manager_pid)) by_pid[l.manager_pid].push_back(&l);
   for (const auto& [pid, comm] : snapshot.managers)
     if (snapshot.kernel_threads.contains(pid))
-      reconcile_ranges(pid, comm, by_pid[pid], snapshot.time_ns, result);
+      reconcile_ranges(pid, comm, by_pid[pid], snapshot, result);
     else
       reconcile_manager(pid, comm, by_pid[pid], snapshot.time_ns, result);
   return result;

@@ -26,6 +26,7 @@ struct ReconcileResult {
   std::size_t added = 0;        // ranges the kernel holds that the table lacked (or had otherwise)
   std::size_t removed = 0;      // ranges the table held that the kernel does not
   std::size_t provisional = 0;  // owners the table had not seen, given a provisional value
+  std::size_t not_added = 0;    // lockd ranges only a shared kernel showed, left out (see below)
   std::size_t repairs() const { return added + removed; }
 };
 
@@ -49,7 +50,10 @@ struct ReconcileResult {
 // shows is added under a provisional owner of its own, without a client (neither /proc/locks nor
 // statd's sm/ say whose it is) and with the path of another recorded range of the file if any.
 // A later release, or write grant, by a real owner overlapping exactly one such range takes it
-// over.
+// over. When lockd also serves other network namespaces' NFS servers on this kernel (several
+// nodes on one kernel: containers, the guest testbed), /proc/locks mixes their locks with ours
+// (KernelSnapshot::kernel_threads_shared): ranges only the kernel shows are then left out (they
+// may be another node's), while recorded ranges the kernel no longer shows still go.
 class LockTable {
  public:
   void apply(const LockChange& change);
@@ -108,7 +112,7 @@ class LockTable {
   void reconcile_manager(std::uint32_t pid, const std::string& comm, const LockList& locks,
                          std::int64_t time_ns, ReconcileResult& result);
   void reconcile_ranges(std::uint32_t pid, const std::string& comm, const LockList& locks,
-                        std::int64_t time_ns, ReconcileResult& result);
+                        const KernelSnapshot& snapshot, ReconcileResult& result);
   void adopt_provisional_range(const LockChange& change, const Key& key);
   std::string known_path(std::uint64_t dev, std::uint64_t ino) const;
   std::map<Key, const LockList*> match_owners(std::uint32_t pid, const File& file,

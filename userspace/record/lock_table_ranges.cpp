@@ -39,7 +39,7 @@ std::string LockTable::known_path(std::uint64_t dev, std::uint64_t ino) const {
 }
 
 void LockTable::reconcile_ranges(std::uint32_t pid, const std::string& comm, const LockList& locks,
-                                 std::int64_t time_ns, ReconcileResult& result) {
+                                 const KernelSnapshot& snapshot, ReconcileResult& result) {
   range_matched_.insert(pid);
   // How many locks the kernel holds per (file, range, type): several clients may hold the same
   // read range.
@@ -71,7 +71,12 @@ void LockTable::reconcile_ranges(std::uint32_t pid, const std::string& comm, con
       ++it;
     }
   }
-  // 2. What only the kernel shows: one provisional owner per range, no client.
+  // 2. What only the kernel shows: one provisional owner per range, no client; nothing when
+  // lockd serves other namespaces too (whose lock it is, not even the node is known).
+  if (snapshot.kernel_threads_shared) {
+    for (const auto& [where, left] : wanted) result.not_added += left.size();
+    return;
+  }
   for (const auto& [where, left] : wanted)
     for (std::size_t nth = 0; nth < left.size(); ++nth) {
       const KernelLock& l = *left[nth];
@@ -84,7 +89,7 @@ void LockTable::reconcile_ranges(std::uint32_t pid, const std::string& comm, con
       range.manager_pid = pid;
       range.owner_pid = static_cast<std::int32_t>(pid);  // lockd's fl_pid: its own tgid
       range.path = l.path.empty() ? known_path(l.dev, l.ino) : l.path;
-      range.granted_ns = time_ns;  // not known: when the reconcile found it
+      range.granted_ns = snapshot.time_ns;  // not known: when the reconcile found it
       if (!table_.contains(key)) ++result.provisional;
       provisional_.insert(key);
       carve(table_[key], l.start, l.end);
