@@ -435,12 +435,14 @@ TEST_P(BpfCapture, SetDirsMovesTheWatch) {
   EXPECT_FALSE(bad) << "a reload naming a missing directory must be refused";
 }
 
-INSTANTIATE_TEST_SUITE_P(HookSets, BpfCapture, ::testing::ValuesIn(test::kHookSets),
+INSTANTIATE_TEST_SUITE_P(HookSets, BpfCapture, ::testing::ValuesIn(test::hook_sets_to_test()),
                          test::hook_set_name);
 
 // A kernel where a writer dies with the record open (kill -9 before close): its files are closed
 // at exit, and the function-level hook sees that last fput like any close.
-TEST(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
+class BpfCaptureFentry : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
   LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(Mode::fentry);
   TempTree t;
   const std::string sm = t.dir("sm");
@@ -459,6 +461,12 @@ TEST(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
   ASSERT_TRUE(h.wait_for(1)) << "got:" << describe(h.changes);
   expect_change(h.changes[0], W, sm, "client1", pid);
 }
+
+// Only where the kernel loads fentry (or LOCKFERRY_REQUIRE_HOOKS names it): else no test at all.
+INSTANTIATE_TEST_SUITE_P(HookSets, BpfCaptureFentry,
+                         ::testing::ValuesIn(test::hook_sets_to_test({Mode::fentry})),
+                         test::hook_set_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BpfCaptureFentry);
 
 // ---------------------------------------------------------------- which mode auto and bpf pick
 

@@ -202,12 +202,14 @@ TEST_F(Lockferryd, KeepsOnlyTheCapabilitiesItNeedsOnceCaptureIsAttached) {
   ASSERT_NO_FATAL_FAILURE(start());
   std::uint64_t expected = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
                            (1ULL << CAP_CHOWN) | (1ULL << CAP_FOWNER) | (1ULL << CAP_KILL) |
-                           (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON);
+                           (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON) |
+                           // the built-in notifier sends SM_NOTIFY from a reserved port
+                           (1ULL << CAP_NET_BIND_SERVICE);
   // What only the commands it runs need (sm-notify: a reserved port, then statd's user) stays
   // permitted, never effective: under no_new_privs a command gets at most lockferryd's permitted
   // set.
-  const std::uint64_t for_commands = (1ULL << CAP_NET_BIND_SERVICE) | (1ULL << CAP_SETPCAP) |
-                                     (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID);
+  const std::uint64_t for_commands =
+      (1ULL << CAP_SETPCAP) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID);
   EXPECT_EQ(capability_mask(pid_, "CapEff"), expected);
   EXPECT_EQ(capability_mask(pid_, "CapPrm"), expected | for_commands);
   EXPECT_NE(capability_mask(pid_, "CapEff") & (1ULL << CAP_SYS_ADMIN), (1ULL << CAP_SYS_ADMIN));

@@ -259,7 +259,7 @@ TEST_P(CaptureFaults, RingBufferOverflowIsRepairedByTheRescan) {
   EXPECT_NE(file_text(log_).find("dropped"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(HookSets, CaptureFaults, ::testing::ValuesIn(test::kHookSets),
+INSTANTIATE_TEST_SUITE_P(HookSets, CaptureFaults, ::testing::ValuesIn(test::hook_sets_to_test()),
                          test::hook_set_name);
 
 // The store fills up (ENOSPC) or turns read-only (EROFS) under a running lockferryd.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -61,6 +62,23 @@ bool hook_set_required(capture::Mode hooks) {
   return false;
 }
 
+std::vector<capture::Mode> hook_sets_to_test(std::initializer_list<capture::Mode> sets) {
+  std::vector<capture::Mode> out;
+  for (auto hooks : sets) {
+    const std::string& why = hook_set_unavailable_reason(hooks);
+    if (why.empty() || !g_reason.empty() || hook_set_required(hooks)) {
+      out.push_back(hooks);
+      continue;
+    }
+    static std::set<capture::Mode> said;
+    if (said.insert(hooks).second)
+      std::cerr << "lockferry_bpf_tests: the tests of the " << capture::to_string(hooks)
+                << " hook set are not run on this kernel (" << why
+                << "); vm.bpf_tests runs them in the Debian 6.1 guest\n";
+  }
+  return out;
+}
+
 std::string hook_set_name(const ::testing::TestParamInfo<capture::Mode>& info) {
   return capture::to_string(info.param);
 }
@@ -68,7 +86,6 @@ std::string hook_set_name(const ::testing::TestParamInfo<capture::Mode>& info) {
 }  // namespace lockferry::test
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
   if (const char* level = std::getenv("LOCKFERRY_LOG_LEVEL"))
     spdlog::set_level(spdlog::level::from_str(level));
   else
@@ -85,5 +102,7 @@ int main(int argc, char** argv) {
                                                   : " (tests will be skipped)")
               << "\n";
   }
+  // After the check above: registering the tests instantiates them per hook set, which probes.
+  ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
