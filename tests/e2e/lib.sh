@@ -85,6 +85,10 @@ e2e_clients_hold_locks() {
   wait_until 30 e2e_all_hold && e2e_ok "every client holds its two locks" || e2e_bad "not every client got its locks"
   wait_until 15 e2e_records_stored && e2e_ok "nodeA's $clients monitor records are in the store" ||
     e2e_bad "nodeA's monitor records did not reach the store"
+  # The crash must come after the locks are recorded, or the audit has nothing to compare (a lock
+  # granted in the last batch interval before a crash is not in the store: the recorder batches).
+  wait_until 15 e2e_locks_stored && e2e_ok "nodeA's $((clients * 2)) lock records are in the store" ||
+    e2e_bad "nodeA's lock records did not reach the store"
 }
 e2e_all_hold() {
   local k
@@ -92,6 +96,10 @@ e2e_all_hold() {
 }
 e2e_records_stored() {
   [ "$("$lf_bin" --store "$store_url" --json records --node nodeA 2>/dev/null | jq length)" -ge "$clients" ]
+}
+e2e_locks_stored() {
+  [ "$("$lf_bin" --store "$store_url" --json locks --node nodeA 2>/dev/null |
+    jq --arg e "$export_dir/" '[.[] | select(.manager_comm == "lockd" or (.path | startswith($e)))] | length')" -ge $((clients * 2)) ]
 }
 
 e2e_cleanup() {
