@@ -155,13 +155,14 @@ class Lockferryd : public ::testing::Test {
     return r.ok() ? *r : nlohmann::json::object();
   }
 
-  // Sends SIGHUP and waits until status shows a reload newer than the last one seen.
+  // Sends SIGHUP and waits until status shows a reload newer than the last one seen (by count:
+  // two reloads can fall in one millisecond of "last").
   nlohmann::json reload() {
-    const std::string before = status()["reload"]["last"].get<std::string>();
+    const auto before = status()["reload"]["count"].get<std::uint64_t>();
     signal_daemon(SIGHUP);
     for (int i = 0; i < 500; ++i) {
       auto s = status();
-      if (s["reload"]["last"].get<std::string>() != before) return s["reload"];
+      if (s["reload"]["count"].get<std::uint64_t>() != before) return s["reload"];
       std::this_thread::sleep_for(10ms);
     }
     ADD_FAILURE() << "no reload in status; log:\n" << log_text();

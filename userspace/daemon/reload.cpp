@@ -32,6 +32,7 @@ Config running_after_reload(const Config& running, Config file) {
 
 nlohmann::json ReloadReport::to_json() const {
   return {{"last", at_ns ? clock::format_ns(at_ns) : std::string()},
+          {"count", count},
           {"ok", ok},
           {"error", error},
           {"applied", applied},
@@ -43,6 +44,7 @@ void Daemon::reload() {
   ::sd_notify(0, "RELOADING=1");
   ReloadReport report;
   report.at_ns = clock::now_ns();
+  report.count = reload_.count + 1;
   auto file = load_config(config_path_, overrides_);
   if (!file) {
     // Parsed and validated as a whole first: a bad file changes nothing.

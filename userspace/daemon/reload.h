@@ -32,7 +32,8 @@ Config running_after_reload(const Config& running, Config file);
 
 // The outcome of the last SIGHUP, for the log and `lockferry status` ("reload").
 struct ReloadReport {
-  std::int64_t at_ns = 0;  // 0: never reloaded
+  std::int64_t at_ns = 0;   // 0: never reloaded
+  std::uint64_t count = 0;  // reloads since start: tells two reloads in one millisecond apart
   bool ok = true;
   std::string error;                       // why the file was not taken (nothing applied)
   std::vector<std::string> applied;        // keys changed by the last reload

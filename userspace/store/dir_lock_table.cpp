@@ -2,9 +2,12 @@
 // The dir:// lock table's base document and journal lines; see dir_lock_table.h.
 #include "store/dir_lock_table.h"
 
+#include <fmt/format.h>
 #include <sodium.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/clock.h"
 #include "common/text.h"
@@ -87,6 +90,27 @@ bool is_generation(std::string_view g) {
          g.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
+// A removed key is one string, "dev:ino:owner:start": as an array of four small numbers it would
+// spend under 8 bytes per JSON value, which check_document_shape refuses (hostile documents of
+// tiny values are how a parser is made to use many times a file's size in memory).
+std::string key_text(const LockKey& k) {
+  return fmt::format("{}:{}:{}:{}", k.dev, k.ino, k.owner, k.start);
+}
+
+std::optional<LockKey> key_from_text(std::string_view text) {
+  std::uint64_t v[4];
+  const char* p = text.data();
+  const char* end = text.data() + text.size();
+  for (int i = 0; i < 4; ++i) {
+    auto [next, ec] = std::from_chars(p, end, v[i]);
+    if (ec != std::errc() || next == p) return std::nullopt;
+    if (i < 3 && (next == end || *next != ':')) return std::nullopt;
+    p = i < 3 ? next + 1 : next;
+  }
+  if (p != end) return std::nullopt;
+  return LockKey{v[0], v[1], v[2], v[3]};
+}
+
 // One complete journal line as a delta; throws json::exception.
 Result<LockDelta> delta_from_json(std::string_view line, std::string_view node) {
   if (auto ok = check_document_shape(line, "the line"); !ok) return ok.error();
@@ -94,9 +118,9 @@ Result<LockDelta> delta_from_json(std::string_view line, std::string_view node) 
   if (holds_non_integer(j)) return make_error("{}", kNotInteger);
   LockDelta delta;
   for (const auto& k : j.at("removed")) {
-    if (!k.is_array() || k.size() != 4) return make_error("a removed key is not 4 numbers");
-    delta.removed.push_back({k.at(0).get<std::uint64_t>(), k.at(1).get<std::uint64_t>(),
-                             k.at(2).get<std::uint64_t>(), k.at(3).get<std::uint64_t>()});
+    auto key = k.is_string() ? key_from_text(k.get<std::string>()) : std::nullopt;
+    if (!key) return make_error("a removed key is not \"dev:ino:owner:start\"");
+    delta.removed.push_back(*key);
   }
   auto put = locks_from_json(j.at("put"), node);
   if (!put) return put.error();
@@ -170,7 +194,7 @@ Result<LockTableBase> parse_lock_base(std::string_view text, const std::string& 
 
 std::string format_lock_delta(const LockDelta& delta) {
   json removed = json::array();
-  for (const auto& k : delta.removed) removed.push_back({k.dev, k.ino, k.owner, k.start});
+  for (const auto& k : delta.removed) removed.push_back(key_text(k));
   json put = json::array();
   for (const auto& l : delta.put) put.push_back(lock_to_json(l));
   return dump_line(json{{"removed", std::move(removed)}, {"put", std::move(put)}}) + "\n";
