@@ -39,8 +39,7 @@ const char* to_string(ClientStatus status) {
 
 Sender::Sender(asio::io_context& io, SendOptions options, std::vector<Target> targets,
                std::function<void(const ClientResult&)> on_acknowledged)
-    : io_(io),
-      options_(std::move(options)),
+    : options_(std::move(options)),
       targets_(std::move(targets)),
       on_acknowledged_(std::move(on_acknowledged)),
       socket_(io),

@@ -87,7 +87,6 @@ class Sender {
   std::uint32_t getport_xid(std::size_t port_index) const;
   std::uint32_t notify_xid(std::size_t client) const;
 
-  boost::asio::io_context& io_;
   SendOptions options_;
   std::vector<Target> targets_;
   std::function<void(const ClientResult&)> on_acknowledged_;
