@@ -17,6 +17,10 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 targ_path_depth = LF_LOCK_PATH_DEPTH;
 // Read kernel lockd's NLM client host name when its types are known (see lock_watch.bpf.h).
 const volatile bool targ_nlm_host = true;
+// Wake the reader only once this many bytes wait in the ring (userspace drains it on a short
+// timer anyway). A wake-up per event is an irq_work self-IPI in the locking thread: measured
+// ~18 us per lock on this project's virtual machines, 15x the rest of the program.
+const volatile __u64 targ_wake_bytes = 0;
 
 // The lock manager processes, by tgid. The one lookup every lock operation on the machine pays
 // before anything else; userspace keeps it current from /proc, the exec/rename programs below
@@ -257,7 +261,7 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	struct file *file;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0;
-	__u64 owner, lmops;
+	__u64 owner, lmops, wake;
 	__u32 flags;
 	__u8 type;
 
@@ -336,7 +340,10 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	if (e->client_source == LF_CLIENT_SRC_NONE)
 		read_nlm_caller(e, id);
 
-	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), 0) != 0) {
+	wake = bpf_ringbuf_query(&lock_events, BPF_RB_AVAIL_DATA) >= targ_wake_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), wake) != 0) {
 		lcount(LF_LCNT_DROPS);
 		return 0;
 	}

@@ -11,8 +11,9 @@
 # (utime+stime: the recording's own cost, which the machine's load does not inflate much).
 #
 # Usage: nfs_throughput.sh LF_NLM_CLIENT LOCKFERRYD LOCKFERRY [--rounds N] [--locks N]
-#          [--sides off,auto,fanotify[,auto-before,fanotify-before]] [--before LOCKFERRYD]
+#          [--sides off,auto,fanotify,nolocks[,auto-before,fanotify-before]] [--before LOCKFERRYD]
 #   auto / fanotify: lockferryd with capture.mode = auto / fanotify, lock capture on
+#   nolocks: lockferryd with capture.mode = auto and lock capture off
 #   *-before: the same with the LOCKFERRYD given by --before (an older build, for before/after)
 # Exit: 0 done (and, for every side with lockferryd, the lock table empty again after the
 # UNLOCKs), 1 failed, 77 skipped (not root / tools missing) unless LOCKFERRY_REQUIRE_E2E=1.
@@ -60,7 +61,7 @@ done
 IFS=, read -r -a SIDE_LIST <<<"$SIDES"
 for side in "${SIDE_LIST[@]}"; do
   case $side in
-    off | auto | fanotify) ;;
+    off | auto | fanotify | nolocks) ;;
     auto-before | fanotify-before) [ -n "$BEFORE_BIN" ] || fail "side $side needs --before" ;;
     *) fail "unknown side '$side'" ;;
   esac
@@ -91,10 +92,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_lockferryd BINARY MODE: lockferryd in the server namespace; returns once it answers
-# with its lock capture running and tracking Ganesha.
+# start_lockferryd BINARY SIDE: lockferryd in the server namespace; returns once it answers
+# with its lock capture running and tracking Ganesha (side nolocks: capture = auto, no lock
+# capture, which isolates what recording the locks costs from the rest of lockferryd).
 start_lockferryd() {
-  local bin=$1 mode=$2 status=
+  local bin=$1 mode=$2 locks=true status=
+  [ "$mode" = nolocks ] && mode=auto locks=false
   rm -rf "$LF_LOOP_DIR/store"
   mkdir -p "$LF_LOOP_DIR/store"
   cat >"$LF_LOOP_DIR/lockferryd.toml" <<CONF
@@ -107,6 +110,7 @@ pin_dir = ""
 [control]
 socket = "$SOCKET"
 [locks]
+enabled = $locks
 managers = ["ganesha.nfsd"]
 CONF
   # setsid + nsenter exec without forking: $! is lockferryd itself.
@@ -115,7 +119,7 @@ CONF
   DAEMON_PID=$!
   for _ in $(seq 100); do
     status=$("$BED" server "$CLI_BIN" --socket "$SOCKET" status --json 2>/dev/null) || true
-    if [ -n "$status" ] && jq -e '.locks.managers | length > 0' <<<"$status" >/dev/null; then
+    if [ -n "$status" ] && { [ "$locks" = false ] || jq -e '.locks.managers | length > 0' <<<"$status" >/dev/null; }; then
       return 0
     fi
     sleep 0.1
@@ -184,7 +188,9 @@ for ((round = 0; round < ROUNDS; round++)); do
     [[ $side == *-before ]] && bin=$BEFORE_BIN
     [ "$side" = off ] || start_lockferryd "$bin" "${side%-before}"
     read -r ms cpu kib <<<"$(measure)"
-    if [ "$side" != off ]; then
+    if [ "$side" = nolocks ]; then
+      stop_lockferryd
+    elif [ "$side" != off ]; then
       left=
       for _ in $(seq 50); do
         left=$(locks_held 2>/dev/null) || left=?

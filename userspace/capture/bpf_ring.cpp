@@ -17,10 +17,12 @@ void RingBufferReader::RingDeleter::operator()(ring_buffer* ring) const { ring_b
 RingBufferReader::RingBufferReader(boost::asio::io_context& io, std::string log_prefix)
     : io_(io),
       log_prefix_(std::move(log_prefix)),
-      read_failed_key_(log_prefix_ + ": reading the BPF ring buffer failed") {}
+      read_failed_key_(log_prefix_ + ": reading the BPF ring buffer failed"),
+      drain_timer_(io) {}
 
 Result<void> RingBufferReader::start(const bpf_map* ring, std::string_view what,
-                                     SampleHandler on_sample, BatchHandler after_batch) {
+                                     SampleHandler on_sample, BatchHandler after_batch,
+                                     std::chrono::milliseconds drain_every) {
   stop();
   on_sample_ = std::move(on_sample);
   after_batch_ = std::move(after_batch);
@@ -35,8 +37,21 @@ Result<void> RingBufferReader::start(const bpf_map* ring, std::string_view what,
   }
   fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   stopped_ = false;
+  drain_every_ = drain_every;
   arm();
+  if (drain_every_.count() > 0) arm_drain();
   return {};
+}
+
+void RingBufferReader::arm_drain() {
+  drain_timer_.expires_after(drain_every_);
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    // Aborted means stop() cancelled the timer: `this` may be gone.
+    if (ec || stopped_) return;
+    consume();
+    if (after_batch_) after_batch_();
+    if (!stopped_) arm_drain();
+  });
 }
 
 void RingBufferReader::arm() {
@@ -71,6 +86,7 @@ void RingBufferReader::consume() {
 
 void RingBufferReader::stop() {
   stopped_ = true;
+  drain_timer_.cancel();
   if (fd_) {
     boost::system::error_code ec;
     fd_->close(ec);  // a pending wait completes with operation_aborted

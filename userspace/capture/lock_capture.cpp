@@ -62,6 +62,9 @@ namespace {
 
 // A reconcile after drops waits this long, so a burst that overflows the ring buffer costs one.
 constexpr std::chrono::milliseconds kReconcileAfterDrops{20};
+// The lock programs wake lockferryd only when a quarter of the ring is used (targ_wake_bytes);
+// otherwise it reads the ring this often. The recorder batches for 75 ms anyway.
+constexpr std::chrono::milliseconds kLockRingDrain{25};
 // Sets `pid`'s bit in the kernel side's manager pre-filter (lock_watch's .bss, see
 // LF_MANAGER_BITMAP_WORDS). Must come before the lock_managers entry, or a lock taken in between
 // would pass the hash but not the filter. Atomic: the exec/rename programs set bits too.
@@ -238,7 +241,9 @@ Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::s
         std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
     skel.rodata->targ_nlm_host = true;
     auto bytes = size_ring_buffer(skel.maps.lock_events, options.ring_buffer_kb, "lock");
-    return bytes ? Result<void>{} : Result<void>{bytes.error()};
+    if (!bytes) return bytes.error();
+    skel.rodata->targ_wake_bytes = *bytes / 4;
+    return {};
   };
   steps.fill = [this](lock_watch&) -> Result<void> {
     if (auto r = fill_names(); !r) return r;
@@ -272,7 +277,7 @@ Result<void> BpfLockCapture::start_delivery() {
   auto ring = loader_.ring().start(
       skel()->maps.lock_events, "lock",
       [this](const void* data, std::size_t size) { on_ring_event(data, size); },
-      [this] { after_batch(); });
+      [this] { after_batch(); }, kLockRingDrain);
   if (!ring) return ring;
   arm_rescan();
   if (reconcile_interval_.count() > 0) arm_reconcile();
