@@ -298,10 +298,10 @@ int main(int argc, char** argv) {
       a.locks = std::move(*l);
   };
   const std::vector<Side> all_sides = {
-      {"both", "statmon_watch + lock_watch (what lockferryd attaches)",
+      {"both", "capture mode auto + lock_watch (what lockferryd attaches by default)",
        [&] {
          Attached a;
-         files(a);
+         files(a, capture::Mode::automatic);
          if (a.error.empty()) locks(a, capture::LockHook::automatic);
          return a;
        }},
