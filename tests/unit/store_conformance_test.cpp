@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -124,6 +125,59 @@ std::vector<MonitorRecord> make_file(const std::string& node, const std::string&
 MigrationRecord make_migration(const std::string& from, std::uint64_t epoch, std::int64_t started) {
   return MigrationRecord{from, "nfs2",       epoch,       started, started + 5'000'000,
                          3,    "192.0.2.10", "sm-notify", "ok"};
+}
+
+// --- a writer killed at an arbitrary moment ------------------------------------------------
+
+struct KilledWriter {
+  int seen = 0;         // writes the writer reported finished before the kill
+  bool killed = false;  // false: it exited by itself first, with exit_code
+  int exit_code = 0;
+};
+
+// Forks a writer that opens the store at `url` and calls write(store, i) for i = first,
+// first + 1, ... (exit 1 once one fails), reporting each finished write through a pipe; kills
+// it with SIGKILL once it reported `ticks` writes (or 30 s passed) and then `then` more: at
+// whatever point of a write it is. The parent must hold no store connection (a forked
+// PostgreSQL or SQLite handle would be shared).
+KilledWriter kill_a_writer(const std::string& url, std::uint64_t first,
+                           const std::function<bool(Store&, std::uint64_t)>& write, int ticks,
+                           std::chrono::microseconds then) {
+  KilledWriter out;
+  int progress[2];
+  if (::pipe(progress) != 0) return out;
+  const pid_t pid = ::fork();
+  if (pid < 0) return out;
+  if (pid == 0) {
+    ::alarm(60);
+    ::close(progress[0]);
+    auto store = open_store(url);
+    if (!store.ok()) ::_exit(3);
+    for (std::uint64_t i = first;; ++i) {
+      if (!write(**store, i)) ::_exit(1);
+      char c = 'x';
+      if (::write(progress[1], &c, 1) != 1) ::_exit(2);
+    }
+  }
+  ::close(progress[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (out.seen < ticks && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{progress[0], POLLIN, 0};
+    if (::poll(&p, 1, 1000) > 0) {
+      char buf[64];
+      const ssize_t n = ::read(progress[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out.seen += static_cast<int>(n);
+    }
+  }
+  std::this_thread::sleep_for(then);
+  ::kill(pid, SIGKILL);  // pid > 0: never anything but the child forked here
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(progress[0]);
+  out.killed = WIFSIGNALED(status);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+  return out;
 }
 
 // --- put / list / delete --------------------------------------------------------------------
@@ -386,46 +440,19 @@ TYPED_TEST(StoreConformance, AWriterKilledMidLockDeltasLeavesAWholeTableAndCanBe
     return out;
   };
   for (int round = 0; round < 3; ++round) {
-    int progress[2];
-    ASSERT_EQ(::pipe(progress), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::alarm(60);
-      ::close(progress[0]);
-      auto store = open_store(url);
-      if (!store.ok()) ::_exit(3);
-      if (!(*store)->put_locks("nfs1", 0, generation(0)).ok()) ::_exit(1);
-      for (std::uint64_t i = 1;; ++i) {
-        LockDelta delta;
-        for (const auto& l : generation(i - 1)) delta.removed.push_back(key_of(l));
-        delta.put = generation(i);
-        if (!(*store)->update_locks("nfs1", 0, delta).ok()) ::_exit(1);
-        char c = 'x';
-        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
-      }
-    }
-    ::close(progress[1]);
-    int seen = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (seen < 10 + 7 * round && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{progress[0], POLLIN, 0};
-      if (::poll(&p, 1, 1000) > 0) {
-        char buf[64];
-        const ssize_t n = ::read(progress[0], buf, sizeof buf);
-        if (n <= 0) break;
-        seen += static_cast<int>(n);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(700 * round + 300));
-    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status))
-        << "writer exited " << WEXITSTATUS(status) << " before the kill";
-    ASSERT_GE(seen, 10) << "the writer made no progress";
+    const KilledWriter w = kill_a_writer(
+        url, 1,
+        [&](Store& st, std::uint64_t i) {
+          if (i == 1 && !st.put_locks("nfs1", 0, generation(0)).ok()) return false;
+          LockDelta delta;
+          for (const auto& l : generation(i - 1)) delta.removed.push_back(key_of(l));
+          delta.put = generation(i);
+          return st.update_locks("nfs1", 0, delta).ok();
+        },
+        10 + 7 * round, std::chrono::microseconds(700 * round + 300));
+    ASSERT_TRUE(w.killed) << "writer exited " << w.exit_code << " before the kill";
+    ASSERT_GE(w.seen, 10) << "the writer made no progress";
+    const int seen = w.seen;
 
     lockferry::testing::LogCapture log;
     auto store = this->open();
@@ -869,54 +896,25 @@ TYPED_TEST(StoreConformance, AWriterKilledMidWriteLeavesNothingHalfWritten) {
   const std::string url = this->url_;
   this->close_before_fork();
   for (int round = 0; round < 3; ++round) {
-    int progress[2];
-    ASSERT_EQ(::pipe(progress), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::alarm(60);
-      ::close(progress[0]);
-      auto store = open_store(url);
-      if (!store.ok()) ::_exit(3);
-      for (std::uint64_t i = 0;; ++i) {
-        // Generation i: a file of 1-3 lines tagged g<i>, and a table of 1-200 locks owned by i.
-        auto file = make_file("nfs1", "client-" + std::to_string(i % 4), 1 + i % 3, 0,
-                              "g" + std::to_string(i));
-        std::vector<LockRecord> locks;
-        for (std::uint64_t k = 0; k < 1 + (i * 37) % 200; ++k) {
-          auto l = make_lock("nfs1", 0, k * 10, k * 10 + 5);
-          l.owner = i;
-          locks.push_back(l);
-        }
-        if (!(*store)->put_monitor_file(file).ok() || !(*store)->put_locks("nfs1", 0, locks).ok())
-          ::_exit(1);
-        if (i % 8 == 7) (void)(*store)->delete_monitor("nfs1", "client-3", 0);
-        char c = 'x';
-        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
-      }
-    }
-    ::close(progress[1]);
-    // Let it write a while, then kill it at an arbitrary moment.
-    int seen = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (seen < 10 + 7 * round && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{progress[0], POLLIN, 0};
-      if (::poll(&p, 1, 1000) > 0) {
-        char buf[64];
-        const ssize_t n = ::read(progress[0], buf, sizeof buf);
-        if (n <= 0) break;
-        seen += static_cast<int>(n);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(1500 * round + 300));
-    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status))
-        << "writer exited " << WEXITSTATUS(status) << " before the kill";
-    ASSERT_GE(seen, 10) << "the writer made no progress";
+    const KilledWriter w = kill_a_writer(
+        url, 0,
+        [](Store& st, std::uint64_t i) {
+          // Generation i: a file of 1-3 lines tagged g<i>, and a table of 1-200 locks owned by i.
+          auto file = make_file("nfs1", "client-" + std::to_string(i % 4), 1 + i % 3, 0,
+                                "g" + std::to_string(i));
+          std::vector<LockRecord> locks;
+          for (std::uint64_t k = 0; k < 1 + (i * 37) % 200; ++k) {
+            auto l = make_lock("nfs1", 0, k * 10, k * 10 + 5);
+            l.owner = i;
+            locks.push_back(l);
+          }
+          if (!st.put_monitor_file(file).ok() || !st.put_locks("nfs1", 0, locks).ok()) return false;
+          if (i % 8 == 7) (void)st.delete_monitor("nfs1", "client-3", 0);
+          return true;
+        },
+        10 + 7 * round, std::chrono::microseconds(1500 * round + 300));
+    ASSERT_TRUE(w.killed) << "writer exited " << w.exit_code << " before the kill";
+    ASSERT_GE(w.seen, 10) << "the writer made no progress";
 
     lockferry::testing::LogCapture log;
     auto store = this->open();
@@ -1158,47 +1156,19 @@ TYPED_TEST(StoreConformance, AWriterKilledMidBatchLeavesEveryFileWhole) {
   const std::string url = this->url_;
   this->close_before_fork();
   for (int round = 0; round < 3; ++round) {
-    int progress[2];
-    ASSERT_EQ(::pipe(progress), 0);
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::alarm(60);
-      ::close(progress[0]);
-      auto store = open_store(url);
-      if (!store.ok()) ::_exit(3);
-      for (std::uint64_t i = 0;; ++i) {
-        // Generation i: 8 files of 1-3 lines each, tagged g<i>.
-        std::vector<std::vector<MonitorRecord>> batch;
-        for (int f = 0; f < 8; ++f)
-          batch.push_back(make_file("nfs1", "client-" + std::to_string(f), 1 + (i + f) % 3, 0,
-                                    "g" + std::to_string(i)));
-        if (!(*store)->put_monitor_files(batch).ok()) ::_exit(1);
-        char c = 'x';
-        if (::write(progress[1], &c, 1) != 1) ::_exit(2);
-      }
-    }
-    ::close(progress[1]);
-    int seen = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (seen < 5 + 3 * round && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{progress[0], POLLIN, 0};
-      if (::poll(&p, 1, 1000) > 0) {
-        char buf[64];
-        const ssize_t n = ::read(progress[0], buf, sizeof buf);
-        if (n <= 0) break;
-        seen += static_cast<int>(n);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(2000 * round + 500));
-    ASSERT_GT(pid, 0);  // never signal anything but the child we forked
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(progress[0]);
-    ASSERT_TRUE(WIFSIGNALED(status))
-        << "writer exited " << WEXITSTATUS(status) << " before the kill";
-    ASSERT_GE(seen, 5) << "the writer made no progress";
+    const KilledWriter w = kill_a_writer(
+        url, 0,
+        [](Store& st, std::uint64_t i) {
+          // Generation i: 8 files of 1-3 lines each, tagged g<i>.
+          std::vector<std::vector<MonitorRecord>> batch;
+          for (int f = 0; f < 8; ++f)
+            batch.push_back(make_file("nfs1", "client-" + std::to_string(f), 1 + (i + f) % 3, 0,
+                                      "g" + std::to_string(i)));
+          return st.put_monitor_files(batch).ok();
+        },
+        5 + 3 * round, std::chrono::microseconds(2000 * round + 500));
+    ASSERT_TRUE(w.killed) << "writer exited " << w.exit_code << " before the kill";
+    ASSERT_GE(w.seen, 5) << "the writer made no progress";
 
     lockferry::testing::LogCapture log;
     auto store = this->open();
