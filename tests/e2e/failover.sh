@@ -124,6 +124,27 @@ knfsd_locks_stored() {
     test "$(nodeB_locks | jq length)" -eq 0
   e2e_check "nodeB's lockferryd counted nodeA's lock events as another namespace's" \
     bash -c "'$lf_bin' --socket '$state/nodes/nodeB/run/lockferry/lockferryd.sock' --json status | jq -e '[.. | objects | .other_netns? // empty] | add > 0'"
+  # Restarted, nodeB's lockferryd sees no event of nodeA's held locks, only /proc/locks: nodeA's
+  # rpc.mountd (another network namespace's NFS server) must keep its reconcile from adopting them.
+  e2e_step "restart nodeB's lockferryd while nodeA's clients hold their locks"
+  nodeB_lockferryd() {
+    local p
+    for p in $(ip netns pids "$LF_TESTBED_PREFIX-nodeB"); do
+      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = lockferryd ] && echo "$p"
+    done
+    return 0
+  }
+  # shellcheck disable=SC2046
+  kill -TERM $(nodeB_lockferryd)
+  lfdB_gone() { [ -z "$(nodeB_lockferryd)" ]; }
+  wait_until 10 lfdB_gone || e2e_fatal "nodeB's lockferryd did not stop on SIGTERM"
+  start_lockferryd nodeB
+  twice() { [ "$(nodeB_lock_reconciles)" -ge 2 ]; }
+  e2e_check "nodeB's restarted lockferryd reconciled with /proc/locks twice" wait_until 10 twice
+  e2e_check "nodeB's restarted lockferryd recorded none of nodeA's locks (nodeA's rpc.mountd)" \
+    test "$(nodeB_locks | jq length)" -eq 0
+  e2e_check "nodeB's lockferryd logged why it adds no lockd range only /proc/locks shows" \
+    grep -q "rpc.mountd pid .* runs in network namespace" "$state/nodes/nodeB/log/lockferryd.log"
 }
 # knfsd: the reclaim audit on nodeB names every client's two locks as reclaimed.
 knfsd_audit() {

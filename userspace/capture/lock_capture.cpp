@@ -28,6 +28,7 @@
 #include "capture/ganesha_nlm.h"
 #include "capture/kernel_locks.h"
 #include "capture/lock_netns.h"
+#include "capture/shared_lockd.h"
 #include "common/address_text.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -484,17 +485,26 @@ void BpfLockCapture::reconcile() {
 }
 
 // Kernel lockd is one thread for every network namespace's NFS server, and /proc/locks names
-// neither: once another namespace's lockd events were seen, a lock only /proc/locks shows may be
-// another node's, so the reconcile must not adopt it (see KernelSnapshot::kernel_threads_shared).
+// neither: once another namespace's lockd events were seen, or another namespace runs an NFS
+// server (after a restart no event may come), a lock only /proc/locks shows may be another
+// node's, so the reconcile must not adopt it (see KernelSnapshot::kernel_threads_shared).
 void BpfLockCapture::mark_shared_kernel_threads(KernelSnapshot& snapshot) {
-  if (other_netns_events_ == 0 || snapshot.kernel_threads.empty()) return;
+  if (snapshot.kernel_threads.empty()) return;
+  std::string why;
+  if (other_netns_events_ > 0) {
+    why = fmt::format("{} lock event(s) of other namespaces seen", other_netns_events_);
+  } else if (auto other = find_other_nfs_server("/proc", netns_.own())) {
+    why = fmt::format("rpc.mountd pid {} runs in network namespace {}", other->pid, other->netns);
+  } else {
+    return;
+  }
   snapshot.kernel_threads_shared = true;
   if (std::exchange(shared_logged_, true)) return;
   spdlog::info(
-      "locks: kernel lockd also serves another network namespace's NFS server ({} lock event(s) "
-      "of other namespaces seen): the reconcile removes lockd ranges the kernel no longer holds "
-      "but adds none that only /proc/locks shows (it cannot tell whose they are)",
-      other_netns_events_);
+      "locks: kernel lockd also serves another network namespace's NFS server ({}): the "
+      "reconcile removes lockd ranges the kernel no longer holds but adds none that only "
+      "/proc/locks shows (it cannot tell whose they are)",
+      why);
 }
 
 void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {
