@@ -252,22 +252,32 @@ static __always_inline bool current_is_manager(void)
 	return bpf_map_lookup_elem(&lock_managers, &tgid) != NULL;
 }
 
+// The file a lock is taken through (struct file_lock_core since Linux 6.9).
+static __always_inline struct file *lock_file(struct file_lock *fl)
+{
+	if (bpf_core_field_exists(struct file_lock, c))
+		return BPF_CORE_READ(fl, c.flc_file);
+	return BPF_CORE_READ((struct file_lock___pre69 *)fl, fl_file);
+}
+
+// The lock event of `fl` in the per-CPU scratch, or NULL when nothing changed. `release_all`:
+// a release of every range of fl's owner on its file (nlm_unlock_files), whatever fl holds.
 // Only called for lock managers (current_is_manager()).
-static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 ino, int ret,
-				       __u8 source)
+static __always_inline struct lf_lock_event *lock_event(struct file_lock *fl, __u64 dev, __u64 ino,
+							int ret, __u8 source, bool release_all)
 {
 	struct task_struct *task;
 	struct lf_lock_event *e;
 	struct file *file;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0;
-	__u64 owner, lmops, wake;
+	__u64 owner, lmops;
 	__u32 flags;
 	__u8 type;
 
 	lcount(LF_LCNT_HITS);
 	if (!fl)
-		return 0;
+		return NULL;
 
 	if (bpf_core_field_exists(struct file_lock, c)) {
 		flags = BPF_CORE_READ(fl, c.flc_flags);
@@ -278,16 +288,20 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 		flags = BPF_CORE_READ(old, fl_flags);
 		type = BPF_CORE_READ(old, fl_type);
 	}
+	if (release_all) {
+		flags = LF_FL_POSIX;
+		type = LF_F_UNLCK;
+	}
 	// Only a change the kernel made counts: conflicts (-EAGAIN), waits (FILE_LOCK_DEFERRED),
 	// -ENOLCK and FL_ACCESS probes leave the lock state as it was.
 	if (ret != 0 || (flags & LF_FL_ACCESS)) {
 		lcount(LF_LCNT_FAILED);
-		return 0;
+		return NULL;
 	}
 
 	e = bpf_map_lookup_elem(&lock_scratch, &zero);
 	if (!e)
-		return 0;
+		return NULL;
 	e->hdr.version = LF_EVENTS_VERSION;
 	e->hdr.kind = type == LF_F_UNLCK ? LF_EV_LOCK_RELEASED : LF_EV_LOCK_GRANTED;
 	e->hdr.size = sizeof(*e);
@@ -310,22 +324,23 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	__builtin_memset(e->nlm_server_addr, 0, sizeof(e->nlm_server_addr));
 	e->client_source = LF_CLIENT_SRC_NONE;
 	e->client_pad = 0;
+	file = lock_file(fl);
+	e->start = BPF_CORE_READ(fl, fl_start);
+	e->end = BPF_CORE_READ(fl, fl_end);
 	if (bpf_core_field_exists(struct file_lock, c)) {
 		owner = (__u64)BPF_CORE_READ(fl, c.flc_owner);
 		e->fl_pid = BPF_CORE_READ(fl, c.flc_pid);
-		file = BPF_CORE_READ(fl, c.flc_file);
-		e->start = BPF_CORE_READ(fl, fl_start);
-		e->end = BPF_CORE_READ(fl, fl_end);
 		lmops = (__u64)BPF_CORE_READ(fl, fl_lmops);
 	} else {
 		struct file_lock___pre69 *old = (void *)fl;
 
 		owner = (__u64)BPF_CORE_READ(old, fl_owner);
 		e->fl_pid = BPF_CORE_READ(old, fl_pid);
-		file = BPF_CORE_READ(old, fl_file);
-		e->start = BPF_CORE_READ(old, fl_start);
-		e->end = BPF_CORE_READ(old, fl_end);
 		lmops = (__u64)BPF_CORE_READ(old, fl_lmops);
+	}
+	if (release_all) {
+		e->start = 0;
+		e->end = LF_OFFSET_MAX;
 	}
 	e->owner = owner;
 	e->path_len = 0;
@@ -339,16 +354,30 @@ static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 in
 	read_netns(e, owner, lmops);
 	if (e->client_source == LF_CLIENT_SRC_NONE)
 		read_nlm_caller(e, id);
+	return e;
+}
 
-	wake = bpf_ringbuf_query(&lock_events, BPF_RB_AVAIL_DATA) >= targ_wake_bytes
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+static __always_inline int emit_lock_event(struct lf_lock_event *e)
+{
+	__u64 wake = bpf_ringbuf_query(&lock_events, BPF_RB_AVAIL_DATA) >= targ_wake_bytes
+			     ? BPF_RB_FORCE_WAKEUP
+			     : BPF_RB_NO_WAKEUP;
+
 	if (bpf_ringbuf_output(&lock_events, e, sizeof(*e), wake) != 0) {
 		lcount(LF_LCNT_DROPS);
 		return 0;
 	}
 	lcount(e->hdr.kind == LF_EV_LOCK_GRANTED ? LF_LCNT_GRANTS : LF_LCNT_RELEASES);
 	return 0;
+}
+
+// Only called for lock managers (current_is_manager()).
+static __always_inline int handle_lock(struct file_lock *fl, __u64 dev, __u64 ino, int ret,
+				       __u8 source)
+{
+	struct lf_lock_event *e = lock_event(fl, dev, ino, ret, source, false);
+
+	return e ? emit_lock_event(e) : 0;
 }
 
 // BTF-typed tracepoints (Linux 5.5+ with BTF): arguments as typed pointers, no tracefs needed.
@@ -389,6 +418,129 @@ int tracepoint__filelock__locks_remove_posix(struct trace_event_raw_filelock_loc
 		return 0;
 	return handle_lock(ctx->fl, ctx->s_dev, ctx->i_ino, ctx->ret,
 			   LF_LOCK_SRC_LOCKS_REMOVE_POSIX);
+}
+
+/* ---- kernel lockd alone: kprobes on its own functions (hook set "kprobe") ---- */
+
+// Where the only lock manager is kernel lockd, these replace the posix_lock_inode hooks: only
+// lockd's NLM calls run them, so other processes' fcntl runs no program at all. In Linux 6.1,
+// lockd changes a lock through vfs_lock_file in exactly four functions (fs/lockd/svclock.c,
+// svcsubs.c): nlmsvc_lock (LOCK, reclaims included), nlmsvc_unlock (UNLOCK), nlmsvc_grant_blocked
+// (a blocked lock granted later; inlined into nlmsvc_retry_blocked, so its GRANTED_MSG call to
+// nlm_async_call marks it) and nlm_unlock_files (every lock of one owner on one file: client
+// reboot, FREE_ALL, unexport, lockd shutdown). What lockd drops in the context of another
+// process (a write to /proc/fs/nfsd/unlock_ip or unlock_filesystem, an nfsd shutdown) passes no
+// manager filter, exactly as with posix_lock_inode: the periodic reconcile from /proc/locks
+// repairs the table (capture/kernel_locks.h). Arguments are read by position: userspace checks
+// lockd's BTF for the expected parameters before it loads these (capture/lockd_functions.h).
+
+// LOCK and UNLOCK between entry and return, by thread: the lock and its file's identity, read at
+// entry (nlmsvc_unlock points fl_file at another open file of the same inode, or NULL).
+struct lf_lockd_call {
+	__u64 fl; /* struct file_lock * inside lockd's struct nlm_lock */
+	__u64 dev;
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LF_LOCKD_CALLS_MAX);
+	__type(key, __u64);
+	__type(value, struct lf_lockd_call);
+} lockd_calls SEC(".maps");
+
+static __always_inline void file_identity(struct file *file, __u64 *dev, __u64 *ino)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	*dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	*ino = BPF_CORE_READ(inode, i_ino);
+}
+
+static __always_inline int lockd_enter(struct nlm_lock___lf *lock)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_lockd_call call = {};
+
+	if (!current_is_manager() || !lock)
+		return 0;
+	call.fl = (__u64)&lock->fl;
+	file_identity(lock_file((struct file_lock *)call.fl), &call.dev, &call.ino);
+	bpf_map_update_elem(&lockd_calls, &id, &call, BPF_ANY);
+	return 0;
+}
+
+// `status` is lockd's __be32 NLM status (the low half of the return register): nlm_granted is 0
+// in any byte order.
+static __always_inline int lockd_exit(__u32 status, __u8 source)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_lockd_call *found = bpf_map_lookup_elem(&lockd_calls, &id);
+	struct lf_lockd_call call;
+
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&lockd_calls, &id);
+	return handle_lock((struct file_lock *)call.fl, call.dev, call.ino, status == 0 ? 0 : -1,
+			   source);
+}
+
+SEC("kprobe/nlmsvc_lock")
+int BPF_KPROBE(kprobe__enter_nlmsvc_lock, void *rqstp, void *file, void *host,
+	       struct nlm_lock___lf *lock)
+{
+	return lockd_enter(lock);
+}
+
+SEC("kretprobe/nlmsvc_lock")
+int BPF_KRETPROBE(kretprobe__exit_nlmsvc_lock, long status)
+{
+	return lockd_exit(status, LF_LOCK_SRC_LOCKD_LOCK);
+}
+
+SEC("kprobe/nlmsvc_unlock")
+int BPF_KPROBE(kprobe__enter_nlmsvc_unlock, void *net, void *file, struct nlm_lock___lf *lock)
+{
+	return lockd_enter(lock);
+}
+
+// nlmsvc_unlock has set the lock's type to F_UNLCK by now: a release.
+SEC("kretprobe/nlmsvc_unlock")
+int BPF_KRETPROBE(kretprobe__exit_nlmsvc_unlock, long status)
+{
+	return lockd_exit(status, LF_LOCK_SRC_LOCKD_UNLOCK);
+}
+
+// nlmsvc_grant_blocked took the blocked lock (vfs_lock_file returned 0) and now tells the client
+// with GRANTED_MSG; the block's own copy of the lock is what the kernel holds. A retransmission
+// (no GRANTED_RES within 60 s) repeats the grant, which changes nothing in the table.
+SEC("kprobe/nlm_async_call")
+int BPF_KPROBE(kprobe__enter_nlm_async_call, struct nlm_rqst___lf *req, __u32 proc)
+{
+	struct file_lock *fl;
+	__u64 dev, ino;
+
+	if (proc != LF_NLMPROC_GRANTED_MSG || !req || !current_is_manager())
+		return 0;
+	fl = (struct file_lock *)&req->a_args.lock.fl;
+	file_identity(lock_file(fl), &dev, &ino);
+	return handle_lock(fl, dev, ino, 0, LF_LOCK_SRC_LOCKD_GRANTED);
+}
+
+// nlm_unlock_files(file, fl) unlocks 0-OFFSET_MAX for fl's owner on the file: a release of every
+// range that owner holds there (it runs once per lock lockd finds, so repeats are harmless).
+SEC("kprobe/nlm_unlock_files")
+int BPF_KPROBE(kprobe__enter_nlm_unlock_files, void *file, struct file_lock *fl)
+{
+	struct lf_lock_event *e;
+	__u64 dev, ino;
+
+	if (!fl || !current_is_manager())
+		return 0;
+	file_identity(lock_file(fl), &dev, &ino);
+	e = lock_event(fl, dev, ino, 0, LF_LOCK_SRC_LOCKD_UNLOCK_FILES, true);
+	return e ? emit_lock_event(e) : 0;
 }
 
 /* ---- NFS-Ganesha's NLM clients: uprobes on its NLM handlers ---- */

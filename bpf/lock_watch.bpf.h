@@ -47,6 +47,26 @@ struct nlm_lockowner___lfnet {
 	struct nlm_host___lfnet *host;
 } __attribute__((preserve_access_index));
 
+/* Kernel lockd's own lock arguments (include/linux/lockd/lockd.h, xdr.h), for the kprobe hook
+ * set: struct nlm_lock embeds the struct file_lock lockd asks the VFS for; an NLM call (struct
+ * nlm_rqst, e.g. the GRANTED_MSG callback of a blocked lock) carries one in its arguments. */
+struct nlm_lock___lf {
+	struct file_lock fl;
+} __attribute__((preserve_access_index));
+
+struct nlm_args___lf {
+	struct nlm_lock___lf lock;
+} __attribute__((preserve_access_index));
+
+struct nlm_rqst___lf {
+	struct nlm_args___lf a_args;
+} __attribute__((preserve_access_index));
+
+/* include/linux/lockd/nlm.h: the procedure nlmsvc_grant_blocked calls back a client with. */
+#define LF_NLMPROC_GRANTED_MSG 10
+/* lockd threads inside nlmsvc_lock/nlmsvc_unlock at once (lockd runs one thread). */
+#define LF_LOCKD_CALLS_MAX 64
+
 /* State of one dentry walk (bpf_loop context): scalars only, the path goes to scratch. */
 struct lf_path_walk {
 	__u64 dentry; /* struct dentry * */

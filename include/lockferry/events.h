@@ -114,6 +114,12 @@ struct lf_path_key {
 enum lf_lock_source {
   LF_LOCK_SRC_POSIX_LOCK_INODE = 1,   /* filelock:posix_lock_inode: set/unlock, incl. OFD */
   LF_LOCK_SRC_LOCKS_REMOVE_POSIX = 2, /* filelock:locks_remove_posix: release on close */
+  /* Kernel lockd's own functions (hook set "kprobe", where lockd is the only lock manager). */
+  LF_LOCK_SRC_LOCKD_LOCK = 3,         /* nlmsvc_lock returned nlm_granted (LOCK, reclaims) */
+  LF_LOCK_SRC_LOCKD_UNLOCK = 4,       /* nlmsvc_unlock returned nlm_granted (UNLOCK) */
+  LF_LOCK_SRC_LOCKD_GRANTED = 5,      /* a blocked lock granted later (its GRANTED_MSG call) */
+  LF_LOCK_SRC_LOCKD_UNLOCK_FILES = 6, /* nlm_unlock_files: all of one owner's ranges on a file
+                                       * (client reboot, FREE_ALL, lockd shutdown): 0-EOF */
 };
 
 /* struct lf_lock_event.path_flags */

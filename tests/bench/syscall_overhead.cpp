@@ -286,10 +286,12 @@ int main(int argc, char** argv) {
       return a;
     };
   };
-  auto locks = [&](Attached& a, capture::LockHook hook) {
+  // `managers` empty: LockOptions' default (lockd and ganesha.nfsd, as lockferryd's).
+  auto locks = [&](Attached& a, capture::LockHook hook, std::vector<std::string> managers = {}) {
     capture::LockOptions lo;
     lo.pin_dir = "";
     lo.hook = hook;
+    if (!managers.empty()) lo.managers = std::move(managers);
     auto l = capture::LockCapture::start(
         io, lo, [](const capture::LockChange&) {}, [](const capture::ManagerProcess&) {});
     if (!l)
@@ -328,6 +330,14 @@ int main(int argc, char** argv) {
        [&] {
          Attached a;
          locks(a, capture::LockHook::tracepoint);
+         return a;
+       }},
+      // What auto takes for a knfsd server (managers = ["lockd"]) where kprobes load: lockd's
+      // own functions only (the lockd module must be loaded).
+      {"locks-kprobe", "lock_watch, kprobe hook set on kernel lockd's functions (lockd alone)",
+       [&] {
+         Attached a;
+         locks(a, capture::LockHook::kprobe, {"lockd"});
          return a;
        }},
       {"noop-sys-tp", "no-op on the same classic syscall tracepoints as statmon_watch",

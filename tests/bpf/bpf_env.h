@@ -6,6 +6,7 @@
 
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capture/capture.h"
@@ -22,6 +23,9 @@ const std::string& hook_set_unavailable_reason(capture::Mode hooks);
 // LOCKFERRY_REQUIRE_HOOKS=fentry,tracepoint (as vm.bpf_tests sets in the guest, whose kernel
 // takes both): a listed hook set that does not load fails its tests instead of skipping them.
 bool hook_set_required(capture::Mode hooks);
+// Whether LOCKFERRY_REQUIRE_HOOKS names `name` (a statmon hook set, or a lock hook set: see
+// lock_hook_env.h).
+bool hook_name_required(std::string_view name);
 // For INSTANTIATE_TEST_SUITE_P: the hook sets of `sets` to test on this machine, i.e. those its
 // kernel loads and those LOCKFERRY_REQUIRE_HOOKS names. A hook set the kernel refuses (fentry on
 // the 6.18 CI host) is not a test here, rather than a skipped one: the guest (vm.bpf_tests) runs

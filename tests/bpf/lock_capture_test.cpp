@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Lock capture against the real kernel, with both hooks (tp_btf and classic tracepoints): a child
-// process named like a lock manager takes, splits, merges and releases fcntl and OFD locks (as
-// NFS-Ganesha's VFS backend does: F_OFD_SETLK on one open file per lock owner), and the recorded
-// table must match exactly at every step; locks of other processes must not be recorded.
+// Lock capture against the real kernel, per hook set that sees any process's locks (tp_btf and
+// classic tracepoints, where the kernel loads them): a child process named like a lock manager
+// takes, splits, merges and releases fcntl and OFD locks (as NFS-Ganesha's VFS backend does:
+// F_OFD_SETLK on one open file per lock owner), and the recorded table must match exactly at
+// every step; locks of other processes must not be recorded.
 #include "capture/lock_capture.h"
 
 #include <dlfcn.h>
@@ -31,6 +32,7 @@
 
 #include "../support/fcntl_lock.h"
 #include "bpf_env.h"
+#include "lock_hook_env.h"
 #include "lockferry/events.h"
 #include "procfs/locks.h"
 #include "procfs/process.h"
@@ -770,9 +772,14 @@ TEST_P(LockCaptureTest, GaneshaLocksNameTheNlmCallerOfTheirRequest) {
   EXPECT_EQ(h.changes[1].nlm_host, "");
 }
 
+// The hook sets that see any process's fcntl and OFD locks, each where the kernel loads it (or
+// LOCKFERRY_REQUIRE_HOOKS names it). The kprobe set sees kernel lockd's NLM calls only: its tests
+// are lockd_hooks_test.cpp and, with a real knfsd, vm.lockd_locks.
 INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,
-                         ::testing::Values(LockHook::tp_btf, LockHook::tracepoint),
+                         ::testing::ValuesIn(test::lock_hook_sets_to_test({LockHook::tp_btf,
+                                                                           LockHook::tracepoint})),
                          [](const auto& info) { return std::string(to_string(info.param)); });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LockCaptureTest);
 
 }  // namespace
 }  // namespace lockferry::capture

@@ -54,12 +54,16 @@ const std::string& hook_set_unavailable_reason(capture::Mode hooks) {
   return reason;
 }
 
-bool hook_set_required(capture::Mode hooks) {
+bool hook_name_required(std::string_view name) {
   const char* v = std::getenv("LOCKFERRY_REQUIRE_HOOKS");
   std::stringstream list(v ? v : "");
-  for (std::string name; std::getline(list, name, ',');)
-    if (name == capture::to_string(hooks)) return true;
+  for (std::string listed; std::getline(list, listed, ',');)
+    if (listed == name) return true;
   return false;
+}
+
+bool hook_set_required(capture::Mode hooks) {
+  return hook_name_required(capture::to_string(hooks));
 }
 
 std::vector<capture::Mode> hook_sets_to_test(std::initializer_list<capture::Mode> sets) {

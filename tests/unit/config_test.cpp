@@ -178,7 +178,7 @@ TEST(Config, BadLocksSettingsNameTheKey) {
   };
   EXPECT_NE(bad("[locks]\nmanagers = [\"a-very-long-daemon-name\"]\n").find("locks.managers"),
             std::string::npos);
-  EXPECT_NE(bad("[locks]\nhook = \"kprobe\"\n").find("locks.hook"), std::string::npos);
+  EXPECT_NE(bad("[locks]\nhook = \"fentry\"\n").find("locks.hook"), std::string::npos);
   EXPECT_NE(bad("[locks]\nenabled = \"yes\"\n").find("locks.enabled"), std::string::npos);
   EXPECT_NE(bad("[locks]\nmanager = [\"lockd\"]\n").find("unknown key 'locks.manager'"),
             std::string::npos);

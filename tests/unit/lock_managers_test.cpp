@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "capture/lock_capture.h"
+#include "capture/lock_hook_plan.h"
 #include "dir_store_test_util.h"
 
 namespace lockferry::capture {
@@ -47,9 +48,42 @@ TEST(LockManagers, NamesMustFitTheKernelsProcessName) {
 TEST(LockManagers, HookNames) {
   EXPECT_EQ(*lock_hook_from_string("tp_btf"), LockHook::tp_btf);
   EXPECT_EQ(*lock_hook_from_string("tracepoint"), LockHook::tracepoint);
+  EXPECT_EQ(*lock_hook_from_string("kprobe"), LockHook::kprobe);
   EXPECT_EQ(*lock_hook_from_string("auto"), LockHook::automatic);
-  EXPECT_THAT(lock_hook_from_string("kprobe").error().message,
-              HasSubstr("auto, tp_btf or tracepoint"));
+  EXPECT_THAT(lock_hook_from_string("fentry").error().message,
+              HasSubstr("auto, kprobe, tp_btf or tracepoint"));
+}
+
+// The kprobe set on kernel lockd's functions costs other processes nothing but sees only lockd's
+// locks: auto tries it first only when lockd is the one manager.
+TEST(LockHookPlan, AutoTriesKernelLockdsKprobesFirstOnlyWhenLockdIsTheOnlyManager) {
+  auto lockd_only = plan_lock_hooks(LockHook::automatic, {"lockd"});
+  ASSERT_TRUE(lockd_only);
+  EXPECT_EQ(lockd_only->order,
+            (std::vector<LockHook>{LockHook::kprobe, LockHook::tp_btf, LockHook::tracepoint}));
+  EXPECT_EQ(lockd_only->skipped, "");
+
+  auto both = plan_lock_hooks(LockHook::automatic, {"lockd", "ganesha.nfsd"});
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->order, (std::vector<LockHook>{LockHook::tp_btf, LockHook::tracepoint}));
+  EXPECT_THAT(both->skipped,
+              HasSubstr("kprobe not tried: ganesha.nfsd is a userspace lock manager"));
+  EXPECT_FALSE(kprobe_hooks_cover({"lockd", "ganesha.nfsd"}));
+  EXPECT_FALSE(kprobe_hooks_cover({}));
+  EXPECT_TRUE(kprobe_hooks_cover({"lockd"}));
+}
+
+TEST(LockHookPlan, AnExplicitHookIsTheOnlyOneTriedAndKprobeRefusesUserspaceManagers) {
+  auto tp = plan_lock_hooks(LockHook::tracepoint, {"lockd"});
+  ASSERT_TRUE(tp);
+  EXPECT_EQ(tp->order, std::vector<LockHook>{LockHook::tracepoint});
+  auto kprobe = plan_lock_hooks(LockHook::kprobe, {"lockd"});
+  ASSERT_TRUE(kprobe);
+  EXPECT_EQ(kprobe->order, std::vector<LockHook>{LockHook::kprobe});
+  auto refused = plan_lock_hooks(LockHook::kprobe, {"lockd", "ganesha.nfsd"});
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, HasSubstr("sees only kernel lockd's locks"));
+  EXPECT_THAT(refused.error().message, HasSubstr("ganesha.nfsd"));
 }
 
 }  // namespace

@@ -5,7 +5,12 @@
 #  1. each lock record names the client's address and the service IP it locked through;
 #  2. with lockferryd stopped (SIGSTOP) and a 4 KiB ring buffer, lock events are dropped; the
 #     reconcile from /proc/locks makes lockferryd's table lockd's exact locks again;
-#  3. `lockferry migrate --service-ip IP` replays only the clients that locked through IP.
+#  3. `lockferry migrate --service-ip IP` replays only the clients that locked through IP;
+#  4. a client reboot (SM_NOTIFY) drops the client's locks, seen by the hooks; locks lockd drops
+#     in another process's context (a write to /proc/fs/nfsd/unlock_ip), which no hook sees, are
+#     repaired by the periodic reconcile from /proc/locks.
+# lockd is the only lock manager, so lockferryd takes the kprobe hook set on lockd's functions
+# (nlmsvc_lock/unlock, a blocked lock's grant) where the kernel allows kprobes, as 6.1 does.
 # Usage (inside the guest): lockd_locks.sh BUILD_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -83,6 +88,23 @@ check "f4.dat: client 3 via $svc_b" test "$(via /f4.dat)" = "10.77.3.2 $svc_b"
 text=$("$lf" --socket "$work/lockferryd.sock" locks)
 check "'lockferry locks' shows client names and addresses" \
   grep -q "client client1 (10.77.1.2) via $svc_a" <<<"$text"
+check "lock hooks: kprobe on kernel lockd's functions ($(status_of .locks.reason | cut -c1-110))" \
+  test "$(status_of .locks.mode)" = kprobe
+text=$("$lf" --socket "$work/lockferryd.sock" status)
+check "'lockferry status' shows the kprobe lock hooks" grep -q "^locks: *kprobe (" <<<"$text"
+
+echo "== 1b. a blocked lock, granted when its holder unlocks, is recorded with its client"
+# (wait_for runs its command again and again: the checks below are functions, not "$(...)".)
+nlm 1 "$svc_a" --owner c1 --svid 1 lock f7.dat:0:10:exclusive
+nlm 3 "$svc_a" --owner c3 --svid 3 --block lock f7.dat:0:10:exclusive || true
+check "client 3's blocking request on f7.dat waits" \
+  grep -q '"file":"f7.dat".*"status":"blocked"' "$work/clients.log"
+nlm 1 "$svc_a" --owner c1 --svid 1 unlock f7.dat:0:10
+f7_is_client3s() { [ "$(via /f7.dat)" = "10.77.3.2 $svc_a" ]; }
+check "lockd granted it to client 3: recorded with client 3's address (its GRANTED_MSG call)" \
+  wait_for 20 f7_is_client3s
+six_in_sync() { [ "$(recorded)" = "$(knfsd_proc_locks)" ] && [ "$(recorded | wc -l)" = 6 ]; }
+check "the table is lockd's /proc/locks (6 locks)" wait_for 10 six_in_sync
 
 echo "== 2. events dropped while lockferryd is stopped are repaired from /proc/locks"
 kill -STOP "$lfd_pid"
@@ -121,9 +143,45 @@ check "for $svc_b: client 1 (locks through $svc_a only) is left out" \
 check "for $svc_b: clients 2 and 3 are replayed" \
   test "$(find "$work/sm2" -mindepth 1 -printf '%f\n' | sort | tr '\n' ' ')" = "10.77.2.2 10.77.3.2 "
 
+echo "== 4. locks lockd drops outside its NLM calls are repaired by the periodic reconcile"
+# /proc/fs/nfsd/unlock_ip makes lockd drop every lock taken through that address (what an HA
+# script does before it moves the address), in the writing process's context: no hook runs for
+# lockd. The reconcile every second repairs the table.
+sed -e 's/^reconcile_interval_s = 0$/reconcile_interval_s = 1/' -e 's/^ring_buffer_kb = 4$//' \
+  "$work/lockferryd.toml" >"$work/lockferryd-reconcile.toml"
+"$lfd" --config "$work/lockferryd-reconcile.toml" -v >"$work/lockferryd-2.log" 2>&1 &
+lfd_pid=$!
+trap 'kill $lfd_pid 2>/dev/null || true; wait $lfd_pid 2>/dev/null || true' EXIT
+lfd_up() { [ -S "$work/lockferryd.sock" ] && [ "$(status_of .locks.mode 2>/dev/null)" = kprobe ]; }
+wait_for 60 lfd_up ||
+  knfsd_fail "lockferryd did not restart: $(tail -n 20 "$work/lockferryd-2.log")"
+check "restarted: the table is lockd's /proc/locks" wait_for 20 in_sync
+# A client reboot (SM_NOTIFY to statd, which tells lockd) runs in lockd's own thread: lockd
+# drops the client's locks through nlm_unlock_files, whose hook emits the releases (the counter
+# proves it was the hook, not the reconcile).
+releases=$(status_of '.locks.releases')
+before=$(knfsd_proc_locks | wc -l)
+nlm 1 "$svc_a" --nsm-state 3 reboot
+fewer_locks() { [ "$(knfsd_proc_locks | wc -l)" -lt "$before" ]; }
+check "client 1 rebooted: lockd dropped its locks" wait_for 20 fewer_locks
+more_releases() { [ "$(status_of '.locks.releases')" -gt "$releases" ]; }
+check "the hook on nlm_unlock_files emitted the releases" wait_for 10 more_releases
+check "after the reboot the table is lockd's /proc/locks" wait_for 20 in_sync
+check "no lock of client 1 is left in the table" test -z "$(via /f1.dat)"
+before=$(knfsd_proc_locks | wc -l)
+echo "$svc_b" >/proc/fs/nfsd/unlock_ip
+check "lockd dropped the locks taken through $svc_b" wait_for 10 fewer_locks
+check "the reconcile made the table lockd's /proc/locks again" wait_for 20 in_sync
+check "no lock through $svc_b is left in the table" \
+  test -z "$(lf_json locks | jq -r --arg s "$svc_b" '.[] | select(.server_addr == $s) | .path')"
+kill "$lfd_pid"
+wait "$lfd_pid" || true
+trap - EXIT
+
 if [ "$fails" -ne 0 ]; then
   echo "--- lockferryd log (tail)"
   tail -n 40 "$work/lockferryd.log"
+  [ -f "$work/lockferryd-2.log" ] && tail -n 20 "$work/lockferryd-2.log"
   echo "$fails check(s) failed"
   exit 1
 fi

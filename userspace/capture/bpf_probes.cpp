@@ -4,12 +4,17 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <fstream>
+#include <string>
 
 #include "capture/bpf_loader.h"
 
@@ -21,6 +26,23 @@ constexpr std::array<bpf_insn, 2> kReturnZero{{
     {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 }};
+
+constexpr const char* kKprobePmu = "/sys/bus/event_source/devices/kprobe";
+
+// The kprobe PMU's perf type, and the config bit that makes a kretprobe ("config:0" in
+// format/retprobe); nullopt-like -1 when the PMU is missing.
+int kprobe_pmu_type() {
+  std::ifstream in(std::string(kKprobePmu) + "/type");
+  int type = -1;
+  return in >> type ? type : -1;
+}
+
+int kretprobe_bit() {
+  std::ifstream in(std::string(kKprobePmu) + "/format/retprobe");
+  std::string text;
+  if (!(in >> text) || text.rfind("config:", 0) != 0) return -1;
+  return std::atoi(text.c_str() + 7);
+}
 
 }  // namespace
 
@@ -97,6 +119,44 @@ Result<void> probe_function_hook(std::string_view function, bool exit) {
   ::close(fd);
   if (link < 0) return make_errno_error(err, "the kernel cannot attach {} to {}", kind, function);
   ::close(link);
+  return {};
+}
+
+Result<void> probe_kprobe(std::string_view function, bool ret) {
+  const std::string fn(function);
+  const char* kind = ret ? "kretprobe" : "kprobe";
+  const int type = kprobe_pmu_type();
+  if (type < 0)
+    return make_error(
+        "the kernel has no kprobe PMU ({}/type; CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)", kKprobePmu);
+  const int bit = ret ? kretprobe_bit() : 0;
+  if (bit < 0 || bit > 63) return make_error("the kernel's kprobe PMU has no retprobe format");
+  route_libbpf_logs();
+  const int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", kReturnZero.data(),
+                                 kReturnZero.size(), nullptr);
+  if (prog < 0) return make_errno_error(errno, "the kernel refuses kprobe BPF programs");
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = static_cast<__u32>(type);
+  attr.config = ret ? (std::uint64_t{1} << bit) : 0;
+  attr.config1 = reinterpret_cast<std::uintptr_t>(fn.c_str());  // the function's name
+  const int event = static_cast<int>(
+      ::syscall(__NR_perf_event_open, &attr, -1 /*any task*/, 0 /*cpu*/, -1, PERF_FLAG_FD_CLOEXEC));
+  if (event < 0) {
+    const int err = errno;
+    ::close(prog);
+    return make_errno_error(err,
+                            "the kernel cannot put a {} on {} (missing, e.g. its module is not "
+                            "loaded, inlined or not traceable)",
+                            kind, function);
+  }
+  const int attached = ::ioctl(event, PERF_EVENT_IOC_SET_BPF, prog);
+  const int err = errno;
+  ::close(event);
+  ::close(prog);
+  if (attached != 0)
+    return make_errno_error(err, "the kernel cannot run a BPF program on a {} on {}", kind,
+                            function);
   return {};
 }
 

@@ -33,6 +33,12 @@ Result<void> probe_uprobes();
 // attach for a function ftrace cannot patch).
 Result<void> probe_function_hook(std::string_view function, bool exit);
 
+// Whether the kernel loads a kprobe program and puts a kprobe (or, with `ret`, a kretprobe) on
+// kernel function `function` (a module's too, while the module is loaded), through the kprobe
+// PMU as libbpf attaches them; the probe is removed at once. Fails where kprobes are not built,
+// the function does not exist or is not traceable (inlined, notrace).
+Result<void> probe_kprobe(std::string_view function, bool ret);
+
 // Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, ring buffer; with
 // `syscall_tracepoints` also tracefs with the syscall tracepoints and bpf_loop, which only the
 // tracepoint hook set needs): ok, or an error saying what is missing. Mounts tracefs if needed.

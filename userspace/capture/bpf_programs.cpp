@@ -33,23 +33,35 @@ constexpr ProgramRow kPrograms[] = {
     {"statmon_watch", "tracepoint__syscalls__sys_exit_renameat2", "tracepoint", Need::required},
     {"statmon_watch", "*", "tracepoint", Need::optional},
 
-    // lock_watch (lock grants): exactly one variant of the lock hooks. tp_btf needs BTF but no
-    // tracefs; the classic tracepoints are the fallback where the kernel refuses tp_btf.
+    // lock_watch (lock grants): exactly one variant of the lock hooks (lock_capture.h: LockHook).
+    // kprobe: kernel lockd's own functions, where lockd is the only manager (lock_hook_plan.h):
+    // its LOCK, UNLOCK and a blocked lock's grant are required; without nlm_unlock_files (a
+    // static function, inlined by some builds) the releases of a client reboot or FREE_ALL are
+    // seen by the next reconcile only.
+    {"lock_watch", "kprobe__enter_nlmsvc_lock", "kprobe", Need::required},
+    {"lock_watch", "kretprobe__exit_nlmsvc_lock", "kprobe", Need::required},
+    {"lock_watch", "kprobe__enter_nlmsvc_unlock", "kprobe", Need::required},
+    {"lock_watch", "kretprobe__exit_nlmsvc_unlock", "kprobe", Need::required},
+    {"lock_watch", "kprobe__enter_nlm_async_call", "kprobe", Need::required},
+    {"lock_watch", "kprobe__enter_nlm_unlock_files", "kprobe", Need::optional},
+    // tp_btf needs BTF but no tracefs; the classic tracepoints are the fallback where the kernel
+    // refuses tp_btf.
     {"lock_watch", "tp_btf__posix_lock_inode", "tp_btf", Need::required},
     {"lock_watch", "tp_btf__locks_remove_posix", "tp_btf", Need::required},
     {"lock_watch", "tracepoint__filelock__posix_lock_inode", "tracepoint", Need::required},
     // Without it a release on close is seen by the next reconcile only.
     {"lock_watch", "tracepoint__filelock__locks_remove_posix", "tracepoint", Need::optional},
-    // Manager tracking on exec/rename, in both variants; without them the /proc rescan alone
-    // keeps the manager map current.
-    {"lock_watch", "tracepoint__sched__sched_process_exec", "", Need::optional},
-    {"lock_watch", "tracepoint__task__task_rename", "", Need::optional},
+    // Manager tracking on exec/rename, with the posix_lock_inode hooks; without them the /proc
+    // rescan alone keeps the manager map current. Kernel lockd, a kernel thread, never execs or
+    // renames itself: the kprobe set needs neither.
+    {"lock_watch", "tracepoint__sched__sched_process_exec", "tp_btf|tracepoint", Need::optional},
+    {"lock_watch", "tracepoint__task__task_rename", "tp_btf|tracepoint", Need::optional},
     // NFS-Ganesha's NLM clients by name (uprobes on its NLM handlers, attached by
     // capture/ganesha_nlm.h when libganesha_nfsd.so is found); without them Ganesha's locks
     // carry no client name.
-    {"lock_watch", "uprobe__ganesha_nlm_lock", "", Need::optional},
-    {"lock_watch", "uprobe__ganesha_nlm_unlock", "", Need::optional},
-    {"lock_watch", "uretprobe__ganesha_nlm_return", "", Need::optional},
+    {"lock_watch", "uprobe__ganesha_nlm_lock", "tp_btf|tracepoint", Need::optional},
+    {"lock_watch", "uprobe__ganesha_nlm_unlock", "tp_btf|tracepoint", Need::optional},
+    {"lock_watch", "uretprobe__ganesha_nlm_return", "tp_btf|tracepoint", Need::optional},
 };
 // clang-format on
 
@@ -67,6 +79,10 @@ constexpr HookProbe kHookProbes[] = {
                    const std::string&) { return probe_function_hook(target, /*exit=*/false); }},
     {"fexit/", [](std::string_view target,
                   const std::string&) { return probe_function_hook(target, /*exit=*/true); }},
+    {"kprobe/", [](std::string_view target,
+                   const std::string&) { return probe_kprobe(target, /*ret=*/false); }},
+    {"kretprobe/", [](std::string_view target,
+                      const std::string&) { return probe_kprobe(target, /*ret=*/true); }},
     {"uprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
     {"uretprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
 };
@@ -79,9 +95,20 @@ Result<void> probe_hook(const bpf_program* prog, const std::string& tracefs) {
   return make_error("no probe for the hook of section {} (add one to kHookProbes)", section);
 }
 
+// Whether a row's variant list ("tp_btf|tracepoint") names `variant`.
+bool lists_variant(std::string_view list, std::string_view variant) {
+  while (!list.empty()) {
+    const auto bar = list.find('|');
+    if (list.substr(0, bar) == variant) return true;
+    if (bar == std::string_view::npos) break;
+    list.remove_prefix(bar + 1);
+  }
+  return false;
+}
+
 bool has_variant(std::string_view object, std::string_view variant) {
   return std::any_of(std::begin(kPrograms), std::end(kPrograms), [&](const ProgramRow& row) {
-    return row.object == object && row.variant == variant;
+    return row.object == object && lists_variant(row.variant, variant);
   });
 }
 
@@ -117,7 +144,7 @@ Result<std::vector<ProgramChoice>> choose_programs(bpf_object* obj, std::string_
     const ProgramRow* row = program_row(object, name);
     if (!row) return make_error("program {} of {} is not in the program table", name, object);
     ProgramChoice choice{program_short_name(prog), true, false, {}};
-    if (!row->variant.empty() && row->variant != variant) {
+    if (!row->variant.empty() && !lists_variant(row->variant, variant)) {
       choice.load = false;
       choice.reason = fmt::format("it belongs to the {} variant", row->variant);
     } else if (auto hook = probe_hook(prog, tracefs); !hook) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lock capture; see lock_capture.h. The BPF loader (bpf_loader.h) loads lock_watch with the
-// first hook variant that loads and attaches (tp_btf, else the classic tracepoints); this file
+// first hook variant that loads and attaches (lock_hook_plan.h: kprobe where kernel lockd is the
+// only manager, tp_btf, else the classic tracepoints); this file
 // fills the manager maps from /proc, turns ring-buffer events into LockChanges, and rescans /proc
 // and reconciles with the kernel's locks on timers.
 #include "capture/lock_capture.h"
@@ -27,7 +28,9 @@
 #include "capture/bpf_probes.h"
 #include "capture/ganesha_nlm.h"
 #include "capture/kernel_locks.h"
+#include "capture/lock_hook_plan.h"
 #include "capture/lock_netns.h"
+#include "capture/lockd_functions.h"
 #include "capture/shared_lockd.h"
 #include "common/address_text.h"
 #include "common/clock.h"
@@ -178,6 +181,7 @@ class BpfLockCapture final : public LockCapture {
   KernelLockReader kernel_locks_;
   LockHook hook_ = LockHook::automatic;
   std::string reason_;
+  std::string skipped_;  // why cheaper hook sets were not tried (lock_hook_plan.h)
   ClientNames client_names_;
   GaneshaUprobes ganesha_;
   std::uint64_t changes_ = 0;
@@ -228,16 +232,26 @@ void BpfLockCapture::use_owner_key(const std::string& path) {
         h.error().message);
 }
 
-// Phase 3: the first hook variant that loads and attaches (the program table says which
-// programs each variant has), with the manager maps filled before attach.
+// Phase 3: the first hook variant that loads and attaches, cheapest first (lock_hook_plan.h; the
+// program table says which programs each variant has), with the manager maps filled before
+// attach.
 Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::string& tracefs) {
+  auto plan = plan_lock_hooks(options.hook, names_);
+  if (!plan) return plan.error();
+  skipped_ = plan->skipped;
   std::vector<std::string_view> variants;
-  if (options.hook == LockHook::automatic)
-    variants = {to_string(LockHook::tp_btf), to_string(LockHook::tracepoint)};
-  else
-    variants = {to_string(options.hook)};
+  for (LockHook h : plan->order) variants.emplace_back(to_string(h));
   LoadSteps<lock_watch> steps;
   steps.configure = [&](lock_watch& skel) -> Result<void> {
+    // The kprobe programs read lockd's arguments by position: only where lockd's BTF agrees.
+    if (bpf_program__autoload(skel.progs.kprobe__enter_nlmsvc_lock))
+      if (auto r = check_lockd_functions(); !r) return r;
+    if (bpf_program__autoload(skel.progs.kprobe__enter_nlm_unlock_files))
+      if (auto r = check_lockd_functions(/*optional=*/true); !r) {
+        spdlog::info("locks: {}, its program enter_nlm_unlock_files stays unloaded",
+                     r.error().message);
+        bpf_program__set_autoload(skel.progs.kprobe__enter_nlm_unlock_files, false);
+      }
     skel.rodata->targ_path_depth =
         std::clamp<std::uint32_t>(options.path_depth, 1, LF_LOCK_PATH_DEPTH);
     skel.rodata->targ_nlm_host = true;
@@ -285,17 +299,32 @@ Result<void> BpfLockCapture::start_delivery() {
   return {};
 }
 
+// The hooks of the chosen set, for the reason string.
+std::string hooks_text(LockHook hook, const lock_watch& skel) {
+  if (hook != LockHook::kprobe)
+    return fmt::format("posix_lock_inode + locks_remove_posix as {}",
+                       hook == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints");
+  const bool unlock_files = bpf_program__fd(skel.progs.kprobe__enter_nlm_unlock_files) >= 0;
+  return fmt::format(
+      "kernel lockd's nlmsvc_lock + nlmsvc_unlock (kprobe and kretprobe), nlm_async_call (blocked "
+      "locks granted){} as kprobes, posix_lock_inode not hooked: other processes' locks run no "
+      "program{}",
+      unlock_files ? ", nlm_unlock_files (client reboot, FREE_ALL)" : "",
+      unlock_files ? ""
+                   : "; nlm_unlock_files cannot be hooked: the reconcile repairs what it drops");
+}
+
 // Phase 6: the reason string status shows, and the log.
 void BpfLockCapture::describe(const std::string& pin_note) {
   const bool helpers = bpf_program__fd(skel()->progs.tracepoint__sched__sched_process_exec) >= 0;
-  const std::string& tried = loader_.tried();
+  std::string tried = loader_.tried();
+  if (!skipped_.empty()) tried = skipped_ + (tried.empty() ? "" : "; " + tried);
   reason_ = fmt::format(
-      "{}: posix_lock_inode + locks_remove_posix as {}{}; managers {} from /proc every {} ms{}{}; "
+      "{}: {}{}; managers {} from /proc every {} ms{}{}; "
       "ring buffer {} KiB; reconcile with the kernel's locks after drops{}",
-      to_string(hook_), hook_ == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints",
-      tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
-      helpers ? " and on exec/rename" : "", pin_note,
-      bpf_map__max_entries(skel()->maps.lock_events) / 1024,
+      to_string(hook_), hooks_text(hook_, *skel()), tried.empty() ? "" : " (" + tried + ")",
+      fmt::join(names_, ", "), rescan_interval_.count(), helpers ? " and on exec/rename" : "",
+      pin_note, bpf_map__max_entries(skel()->maps.lock_events) / 1024,
       reconcile_interval_.count() > 0 ? fmt::format(" and every {} ms", reconcile_interval_.count())
                                       : std::string());
   for (const auto& [pid, comm] : managers_)
@@ -315,7 +344,9 @@ void BpfLockCapture::attach_client_names(const std::string& library) {
       library.empty() ? find_ganesha_library(kGaneshaLibraryPaths) : Result<std::string>(library);
   const auto& progs = skel()->progs;
   Result<GaneshaUprobes> uprobes = make_error("uprobes are not available on this kernel");
-  if (!lib)
+  if (hook_ == LockHook::kprobe)
+    uprobes = make_error("not a configured lock manager (kprobe hooks: kernel lockd only)");
+  else if (!lib)
     uprobes = lib.error();
   else if (bpf_program__fd(progs.uprobe__ganesha_nlm_lock) >= 0 &&
            bpf_program__fd(progs.uretprobe__ganesha_nlm_return) >= 0)
@@ -700,6 +731,10 @@ Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names,
                                           const std::vector<std::string>& binaries) {
   if (!skel()) return make_error("lock capture is stopped");
   if (auto r = check_manager_names(names); !r) return r;
+  if (hook_ == LockHook::kprobe && !kprobe_hooks_cover(names))
+    return make_error(
+        "the kprobe lock hooks see only kernel lockd's locks: restart lockferryd to record the "
+        "locks of other managers");
   names_ = names;
   binaries_ = binaries;
   if (auto r = fill_names(); !r) return r;

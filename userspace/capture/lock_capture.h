@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Lock capture: loads bpf/lock_watch.bpf.c (tp_btf when the kernel takes it, else the classic
-// filelock tracepoints), keeps its map of lock manager processes current from /proc, and
-// delivers every successful grant and release as a LockChange on the daemon's io_context.
+// Lock capture: loads bpf/lock_watch.bpf.c (kprobes on kernel lockd's functions when lockd is the
+// only manager and the kernel takes them, else tp_btf, else the classic filelock tracepoints),
+// keeps its map of lock manager processes current from /proc, and delivers every successful grant
+// and release as a LockChange on the daemon's io_context.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -18,11 +19,14 @@
 
 namespace lockferry::capture {
 
-// Which kernel hook carries the lock events.
+// Which kernel hooks carry the lock events.
 enum class LockHook {
-  automatic,   // tp_btf if it loads and attaches, else tracepoint
+  automatic,   // the cheapest complete set that loads and attaches (lock_hook_plan.h)
   tp_btf,      // BTF-typed tracepoints (Linux 5.5+ with BTF)
   tracepoint,  // classic tracefs tracepoints filelock/posix_lock_inode, locks_remove_posix
+  // kprobes on kernel lockd's own functions: only lockd's NLM calls run a program, other
+  // processes' fcntl none. Only when kernel lockd is the one lock manager configured.
+  kprobe,
 };
 const char* to_string(LockHook hook);
 Result<LockHook> lock_hook_from_string(std::string_view text);
@@ -112,13 +116,15 @@ class LockCapture {
                                                     ManagerGoneHandler on_manager_gone);
 
   virtual LockHook hook() const = 0;
-  virtual std::string hook_reason() const = 0;  // "tp_btf: ..." or why the fallback was taken
+  // "kprobe: ...", "tp_btf: ...": the hooks, and why the cheaper sets were not taken
+  virtual std::string hook_reason() const = 0;
   // Who names the NLM client of each lock: kernel lockd's nlm_host, uprobes on NFS-Ganesha's
   // NLM handlers, both, or none (with why).
   virtual ClientNames client_names() const = 0;
   virtual LockCounters counters() const = 0;
   virtual std::vector<ManagerProcess> managers() const = 0;
-  // Replace the manager names and binaries (SIGHUP reload) and rescan.
+  // Replace the manager names and binaries (SIGHUP reload) and rescan. Refused when the hooks
+  // cannot see the new managers' locks (the kprobe set sees kernel lockd's only).
   virtual Result<void> set_managers(const std::vector<std::string>& names,
                                     const std::vector<std::string>& binaries) = 0;
   // Delivers pending events, then rescans /proc now (the timer does it every rescan_interval).

@@ -51,7 +51,8 @@ struct Config {
   std::vector<std::string> lock_managers{"lockd", "ganesha.nfsd"};  // process names
   // A user process with a manager's name counts only when it runs as root from one of these.
   std::vector<std::string> lock_manager_binaries = capture::kDefaultManagerBinaries;
-  capture::LockHook lock_hook = capture::LockHook::automatic;  // auto | tp_btf | tracepoint
+  capture::LockHook lock_hook =
+      capture::LockHook::automatic;  // auto | kprobe | tp_btf | tracepoint
   // The lock capture's own BPF ring buffer (KiB) and its reconcile with the kernel's locks; the
   // defaults are LockOptions' so lockferryd and the capture's tests agree.
   std::uint32_t lock_ring_buffer_kb = capture::LockOptions{}.ring_buffer_kb;

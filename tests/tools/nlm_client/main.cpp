@@ -41,6 +41,7 @@ struct Options {
   bool accept_any_notify = false;
   bool reclaim = false;
   bool no_create = false;
+  bool block = false;
   int reclaim_window_s = 60;
   std::optional<int> hold_s;
   bool hold_forever = false;
@@ -142,6 +143,7 @@ class Client {
     for (const auto& spec : o_.specs) {
       auto r = parse_range(spec, true);
       if (!r) return usage_error(r.error());
+      r->block = o_.block;
       ranges.push_back(*r);
     }
     auto session = open_session();
@@ -413,6 +415,9 @@ int main(int argc, char** argv) {
       ->excludes(hold);
   app.add_flag("--reclaim", o.reclaim, "send the initial NLM4_LOCKs with reclaim=true");
   app.add_flag("--no-create", o.no_create, "lock: fail instead of creating a missing file");
+  app.add_flag("--block", o.block,
+               "lock: a blocking request (a conflict answers \"blocked\"; the server grants it "
+               "later, its GRANTED callback goes unanswered)");
   app.add_option("--owner", o.owner, "NLM owner handle (oh); default <pid>@<name>");
   app.add_option("--svid", o.svid, "NLM svid; default the pid");
   app.add_option("--nsm-state", o.nsm_state, "NSM state number sent in NLM4_LOCK")->default_val(1);
@@ -426,6 +431,11 @@ int main(int argc, char** argv) {
     sub->fallthrough();  // global options may also follow the subcommand
     sub->add_option("ranges", o.specs, "FILE:START:LEN[:exclusive|shared]")->required();
   }
+  auto* reboot = app.add_subcommand(
+      "reboot",
+      "SM_NOTIFY the server's statd as --name with --nsm-state (use a new odd number): "
+      "this client rebooted, the server drops its locks");
+  reboot->fallthrough();
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_logger_mt("lf-nlm-client");
@@ -439,6 +449,12 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (reboot->parsed()) {
+    auto sent = lockferry::tools::send_reboot_notify(o.server, o.name, o.nsm_state,
+                                                     std::chrono::milliseconds(o.timeout_ms));
+    if (!sent) spdlog::error("{}", sent.error().message);
+    return sent ? 0 : 2;
+  }
   lockferry::tools::Client client(o);
   if (lock->parsed()) return client.run_lock();
   if (test->parsed()) return client.run_test();

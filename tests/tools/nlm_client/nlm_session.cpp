@@ -10,6 +10,7 @@
 #include <nfsc/libnfs-raw-mount.h>
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs-raw-nlm.h>
+#include <nfsc/libnfs-raw-nsm.h>
 #include <nfsc/libnfs-raw.h>
 // clang-format on
 
@@ -223,12 +224,29 @@ Result<std::vector<char>> NlmSession::resolve(const std::string& file, bool crea
   return fh;
 }
 
+Result<void> send_reboot_notify(const std::string& server, const std::string& mon_name, int state,
+                                std::chrono::milliseconds timeout) {
+  auto nsm = RpcConnection::connect(server, NSM_PROGRAM, NSM_V1, "NSM v1", timeout);
+  if (!nsm) return nsm.error();
+  NSM1_NOTIFYargs args{};
+  args.mon_name = const_cast<char*>(mon_name.c_str());
+  args.state = state;
+  return (*nsm)->call(
+      fmt::format("SM_NOTIFY {} state {}", mon_name, state),
+      [&](rpc_context* rpc, RpcCallback cb, void* p) {
+        return rpc_nsm1_notify_async(rpc, cb, &args, p);
+      },
+      [](void*) {});
+}
+
 Result<int> NlmSession::lock(const std::vector<char>& fh, const LockRange& range, bool reclaim) {
   auto cookie = impl_->cookie();
   NLM4_LOCKargs args{};
   args.cookie.data.data_len = cookie.size();
   args.cookie.data.data_val = cookie.data();
-  args.block = 0;  // non-blocking: a blocked lock would need our own NLM service for GRANTED
+  // Blocking only when asked: the server's GRANTED callback finds no NLM service here, but the
+  // server holds the lock for us from the moment it grants it.
+  args.block = range.block ? 1 : 0;
   args.exclusive = range.exclusive ? 1 : 0;
   args.lock = impl_->make_lock(fh, range);
   args.reclaim = reclaim ? 1 : 0;

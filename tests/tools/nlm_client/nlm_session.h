@@ -20,6 +20,9 @@ struct LockRange {
   std::uint64_t start = 0;
   std::uint64_t len = 0;
   bool exclusive = true;
+  // NLM4_LOCK with block=true: the server queues a conflicting request (status "blocked") and
+  // grants it later with a GRANTED callback, which this tool does not serve.
+  bool block = false;
 };
 
 // Who is locking, as the server's lock manager sees it. The server keys lock owners by
@@ -44,6 +47,11 @@ struct TestOutcome {
   int status = 0;  // nlm4 stat
   std::optional<Holder> holder;
 };
+
+// SM_NOTIFY to `server`'s statd from client `mon_name` with its new NSM `state`: what a client
+// sends when it rebooted. statd tells the server's lock manager, which drops the client's locks.
+Result<void> send_reboot_notify(const std::string& server, const std::string& mon_name, int state,
+                                std::chrono::milliseconds timeout);
 
 // "granted", "denied", "denied_grace_period", ... for an nlm4 stat value.
 std::string nlm_status_name(int status);

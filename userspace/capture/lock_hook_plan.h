@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// Which lock hook sets the lock capture tries, cheapest first, for the configured lock managers:
+// the kprobe set on kernel lockd's own functions costs the rest of the machine nothing but sees
+// only kernel lockd's locks, so it is tried only when lockd is the one manager configured.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "capture/lock_capture.h"
+#include "lockferry/result.h"
+
+namespace lockferry::capture {
+
+// Kernel lockd's process name (a kernel thread: its locks come from its NLM calls).
+inline constexpr const char* kKernelLockdName = "lockd";
+
+struct LockHookPlan {
+  std::vector<LockHook> order;  // tried in this order; the first that loads and attaches wins
+  std::string skipped;          // why a cheaper set is not tried ("" when none is skipped)
+};
+
+// The sets `requested` means for `managers`: auto -> kprobe (lockd alone), tp_btf, tracepoint;
+// any other -> that one. Asking for kprobe with a manager other than lockd is an error: its locks
+// would never be seen.
+Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers);
+
+// Whether the kprobe set sees every lock of `managers`: they are kernel lockd only.
+bool kprobe_hooks_cover(const std::vector<std::string>& managers);
+
+}  // namespace lockferry::capture
