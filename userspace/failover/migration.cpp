@@ -302,7 +302,11 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
 }
 
 std::string sm_notify_state_dir(const MigrateOptions& options) {
-  if (options.recognize.method != RecognizeMethod::sm_notify) return {};
+  // The built-in notifier keeps sm.bak/ as sm-notify does; restart-statd runs sm-notify.
+  const auto m = options.recognize.method;
+  if (m != RecognizeMethod::sm_notify && m != RecognizeMethod::notify &&
+      m != RecognizeMethod::restart_statd)
+    return {};
   return options.recognize.state_dir.empty() ? parent_dir(options.statmon_dir)
                                              : options.recognize.state_dir;
 }
