@@ -173,7 +173,9 @@ RecognizeOptions recognize_options(const MigrateOptions& options, const ReplayRe
   if (recognize.state_dir.empty()) recognize.state_dir = parent_dir(options.statmon_dir);
   recognize.dry_run = options.dry_run;
   for (const auto& entry : replay.entries) {
-    if (entry.action != "refused") recognize.clients.push_back(entry.file_name);
+    if (entry.action == "refused") continue;
+    recognize.clients.push_back(entry.file_name);
+    recognize.mon_names.push_back(entry.mon_name);
   }
   return recognize;
 }
