@@ -5,8 +5,9 @@
 #
 #   --scenario kill       nodeA crashes (Ganesha, statd and lockferryd SIGKILLed): nodeB declares
 #                         it dead after dead_after_ms of silence, fences it, takes the service
-#                         (scripts/cluster/takeover), replays, runs sm-notify; every client
-#                         reclaims. Prints the time from the kill to the last reclaim.
+#                         (scripts/cluster/takeover), replays, notifies every client (the
+#                         built-in notifier); every client acknowledges and reclaims. Prints the
+#                         time from the kill to the last reclaim.
 #   --scenario partition  nodeA is cut off the network (its link goes down) but keeps running:
 #                         nodeB adopts it; then nodeA's lockferryd tries to write (statd on nodeA
 #                         adds and removes monitor records) and the store refuses every write; when
@@ -16,30 +17,35 @@
 #                         locks as not reclaimed and every other lock as reclaimed, and nodeB logs
 #                         the audit summary when its grace period ends.
 #
+# --recognize sm-notify: nodeB's lockferryd runs nfs-utils' sm-notify (in the node's mount namespace)
+# instead of the built-in notifier (recognize = "notify", the default).
 # --server knfsd: the kernel's nfsd + lockd instead of NFS-Ganesha (a kernel with them: the 6.1
 # guest, tests/vm); the crash then stops nodeA's knfsd (its lockd drops nodeA's locks) and SIGKILLs
 # its statd and mountd.
 #
-# lockferryd runs in each server node's network namespace (heartbeats from the node's IP, sm-notify
-# from the service IP) but in the host's mount namespace, so that its takeover command can drive
-# the testbed; its paths are the host-side paths of the node's directories. Env: E2E_KEEP=1,
+# lockferryd runs in each server node's network namespace (heartbeats from the node's IP,
+# SM_NOTIFY from the service IP) but in the host's mount namespace, so that its takeover command
+# can drive the testbed; its paths are the host-side paths of the node's directories. Env: E2E_KEEP=1,
 # LOCKFERRY_BUILD_DIR, LF_TESTBED_GRACE (nodeB's grace period, default 15 s).
 set -euo pipefail
 . "$(dirname "$(realpath "$0")")/lib.sh"
 
 scenario=kill
 server=${LF_TESTBED_SERVER:-ganesha}
+recognize=${LF_RECOGNIZE:-notify}
 build=${LOCKFERRY_BUILD_DIR:-$E2E_REPO/build}
 while [ $# -gt 0 ]; do
   case "$1" in
     --scenario) scenario=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
     --server) server=$2; shift 2 ;;
-    *) e2e_fatal "unknown argument '$1' (--scenario kill|partition|audit, --server ganesha|knfsd, --build-dir DIR)" ;;
+    --recognize) recognize=$2; shift 2 ;;
+    *) e2e_fatal "unknown argument '$1' (--scenario kill|partition|audit, --server ganesha|knfsd, --recognize notify|sm-notify, --build-dir DIR)" ;;
   esac
 done
 case "$scenario" in kill | partition | audit) ;; *) e2e_fatal "--scenario must be kill, partition or audit" ;; esac
 case "$server" in ganesha | knfsd) ;; *) e2e_fatal "--server must be ganesha or knfsd" ;; esac
+case "$recognize" in notify | sm-notify) ;; *) e2e_fatal "--recognize must be notify or sm-notify" ;; esac
 e2e_require_root
 command -v jq >/dev/null || e2e_fatal "jq is missing: run scripts/install-deps"
 client_bin=$build/tests/tools/lf-nlm-client
@@ -60,7 +66,7 @@ clients=3
 # past its 3 s timeout: there a node leaves only after 3 failed checks in a row.
 check_failures=1
 [ "$server" = knfsd ] && check_failures=3
-name="e2e_automatic_failover ($scenario$([ "$server" = ganesha ] || echo ", $server"))"
+name="e2e_automatic_failover ($scenario$([ "$server" = ganesha ] || echo ", $server")$([ "$recognize" = notify ] || echo ", $recognize"))"
 e2e_trap_cleanup
 
 peer_state() {   # NODE PEER -> state as NODE sees it
@@ -83,6 +89,12 @@ declare -A lfd_pid
 for node in nodeA nodeB; do
   conf=$state/nodes/$node/lockferryd-auto.toml
   nd=$state/nodes/$node
+  # The built-in notifier runs inside lockferryd (host paths of the node's statd directory);
+  # sm-notify needs the node's /etc/hosts and /var/lib/nfs: run it in the node's mount namespace.
+  recognition='recognize = "notify"'
+  [ "$recognize" = sm-notify ] && recognition="recognize = \"sm-notify\"
+recognize_command = [\"nsenter\", \"--mount=$state/ns/$node.mnt\", \"--uts=$state/ns/$node.uts\", \"--\",
+                     \"sm-notify\", \"-f\", \"-d\", \"-m\", \"1\", \"-P\", \"/var/lib/nfs\", \"-v\", \"{service_ip}\"]"
   cat >"$conf" <<EOF
 node = "$node"
 store = "$store_url"
@@ -94,10 +106,7 @@ socket = "$nd/run/lockferry/lockferryd.sock"
 [failover]
 statmon_dir = "$nd/nfs/sm"
 service_ip = "$svc"
-recognize = "sm-notify"
-# sm-notify needs the node's /etc/hosts and /var/lib/nfs: run it in the node's mount namespace.
-recognize_command = ["nsenter", "--mount=$state/ns/$node.mnt", "--uts=$state/ns/$node.uts", "--",
-                     "sm-notify", "-f", "-d", "-m", "1", "-P", "/var/lib/nfs", "-v", "{service_ip}"]
+$recognition
 recognize_timeout_s = 20
 automatic = true
 adopt_order = ["nodeB", "nodeA"]
@@ -138,6 +147,22 @@ all_reclaimed() {
   for k in "$@"; do [ "$(count_status "$state/client$k.json" reclaimed)" -eq 2 ] || return 1; done
 }
 clients_list() { seq 1 "$clients"; }
+
+# The reclaim audit on nodeB: every lock of the export reclaimed, and per client (notification
+# from sm.bak/, which sm-notify and the built-in notifier keep alike) acknowledged, both reclaimed.
+audit_every_client() {
+  local k
+  e2e_step "the reclaim audit on nodeB"
+  lf_on nodeB audit --from nodeA | sed 's/^/    /' || true
+  lf_on nodeB --json audit --from nodeA >"$state/audit.json"
+  e2e_check "the audit reports 100 % reclaimed ($((clients * 2)) of $((clients * 2)) locks of the export)" \
+    jq -e --arg e "$export_dir/" '[.locks[] | select(.path | startswith($e))] | length == '$((clients * 2))' and all(.status == "reclaimed")' "$state/audit.json"
+  for ((k = 1; k <= clients; k++)); do
+    e2e_check "per client: client$k acknowledged SM_NOTIFY and reclaimed both locks" \
+      jq -e --arg c "$(client_ip "$k")" '.client_report.clients | any(.client == $c and .notify == "acknowledged"
+        and .locks_held_before == 2 and .reclaimed == 2 and .outcome == "reclaimed")' "$state/audit.json"
+  done
+}
 
 # ---------------------------------------------------------------------------------------------
 case "$scenario" in
@@ -199,7 +224,7 @@ e2e_step "what nodeB did (its log)"
 # recognize_timeout_s: the adoption is reported once it gave up.
 adopted_logged() { grep -q "failover: adopted nodeA\|failover: adopting nodeA failed" "$state/nodes/nodeB/log/lockferryd-auto.log"; }
 wait_until 40 adopted_logged || true
-grep -E "health: node nodeA|failover: |migrate: |takeover" "$state/nodes/nodeB/log/lockferryd-auto.log" |
+grep -E "health: node nodeA|failover: |migrate: |notify: |recognize: |takeover" "$state/nodes/nodeB/log/lockferryd-auto.log" |
   cut -c1-220 | sed 's/^/    /' || true
 e2e_check "nodeB adopted nodeA automatically" grep -q "failover: adopted nodeA" "$state/nodes/nodeB/log/lockferryd-auto.log"
 migrations=$("$lf_bin" --store "$store_url" --json migrations)
@@ -215,6 +240,35 @@ for ((k = 1; k <= clients; k++)); do
   [ "$scenario" = audit ] && [ "$k" -eq 2 ] && continue
   e2e_check "client$k notified from $svc" jq -e --arg s "$svc" 'any(.notifications[]; .mon_name == $s)' "$state/client$k.json"
 done
+
+e2e_step "what nodeB's lockferryd reports of its adoption (lockferry health): recognition ($recognize) per client"
+lf_on nodeB --json health >"$state/health.json"
+jq -r '.adoptions[0] | (.recognize.clients[]? | "    notifier: \(.client) \(.status) statd port \(.statd_port), \(.attempts) attempt(s) \(.error)"),
+  (.client_report.clients[] | "    client report: \(.client) monitored=\(.monitored) notify=\(.notify) at \(.notify_at)")' \
+  "$state/health.json" 2>/dev/null || true
+e2e_check "the adoption recognised with $recognize" jq -e --arg m "$recognize" '.adoptions[0].recognize.method == $m' "$state/health.json"
+for ((k = 1; k <= clients; k++)); do
+  c=$(client_ip "$k")
+  if [ "$scenario" = audit ] && [ "$k" -eq 2 ]; then
+    # Stopped: its statd never answers. sm-notify leaves it pending in sm.bak/; the built-in
+    # notifier says how far it got (its rpcbind answered or not).
+    e2e_check "the adoption's per-client report: client$k ($c) did not acknowledge" \
+      jq -e --arg c "$c" '.adoptions[0].client_report.clients | any(.client == $c and .monitored and .notify != "acknowledged")' "$state/health.json"
+    continue
+  fi
+  e2e_check "the adoption's per-client report: client$k ($c) monitored and acknowledged SM_NOTIFY" \
+    jq -e --arg c "$c" '.adoptions[0].client_report.clients | any(.client == $c and .monitored and .notify == "acknowledged")' "$state/health.json"
+  if [ "$recognize" = notify ]; then
+    e2e_check "the built-in notifier in nodeB's lockferryd: client$k acknowledged at $c (statd port from its rpcbind)" \
+      jq -e --arg c "$c" 'any(.adoptions[0].recognize.clients[]; .address == $c and .status == "acknowledged" and .statd_port > 0)' "$state/health.json"
+  fi
+done
+if [ "$recognize" = notify ]; then
+  e2e_check "nodeB's log shows the notification's progress" \
+    grep -q "notify: [0-9]* of $clients client(s) acknowledged after" "$state/nodes/nodeB/log/lockferryd-auto.log"
+  e2e_check "the built-in notifier sent NSM state $(jq '.adoptions[0].recognize.nsm_state' "$state/health.json") (odd, as statd keeps it), and the clients got that state" \
+    bash -c "s=\$(jq '.adoptions[0].recognize.nsm_state' '$state/health.json') && [ \$((s % 2)) -eq 1 ] && jq -e --argjson s \$s 'any(.notifications[]; .state == \$s)' '$state/client1.json' >/dev/null"
+fi
 ms=$((t_done - t_kill))
 detected=$(sed -n 's/.*health: node nodeA is DOWN: \(.*\)/\1/p' "$state/nodes/nodeB/log/lockferryd-auto.log" | head -n 1)
 adopted=$(sed -n 's/.*failover: adopted nodeA at epoch [0-9]* in \([0-9]*\) ms.*/\1/p' "$state/nodes/nodeB/log/lockferryd-auto.log" | head -n 1)
@@ -233,16 +287,7 @@ kill)
     nlm "$o" lock "file$k.dat:0:4096:exclusive" >/dev/null 2>&1 || denied=$((denied + 1))
   done
   e2e_check "$denied/$clients conflicting locks denied" test "$denied" -eq "$clients"
-  e2e_step "the reclaim audit on nodeB"
-  lf_on nodeB audit --from nodeA | sed 's/^/    /' || true
-  lf_on nodeB --json audit --from nodeA >"$state/audit.json"
-  e2e_check "the audit reports 100 % reclaimed ($((clients * 2)) of $((clients * 2)) locks of the export)" \
-    jq -e --arg e "$export_dir/" '[.locks[] | select(.path | startswith($e))] | length == '$((clients * 2))' and all(.status == "reclaimed")' "$state/audit.json"
-  for ((k = 1; k <= clients; k++)); do
-    e2e_check "per client: client$k acknowledged SM_NOTIFY and reclaimed both locks" \
-      jq -e --arg c "$(client_ip "$k")" '.client_report.clients | any(.client == $c and .notify == "acknowledged"
-        and .locks_held_before == 2 and .reclaimed == 2 and .outcome == "reclaimed")' "$state/audit.json"
-  done
+  audit_every_client
   ;;
 partition)
   e2e_step "nodeA, still partitioned, keeps running: its statd adds and removes monitor records"
@@ -273,6 +318,7 @@ partition)
   sleep 1
   e2e_check "still exactly one migration of nodeA" \
     test "$("$lf_bin" --store "$store_url" --json migrations | jq '[.[] | select(.from_node == "nodeA")] | length')" -eq 1
+  audit_every_client
   ;;
 audit)
   e2e_step "lockferry audit --from nodeA on nodeB"

@@ -5,7 +5,8 @@
 # and SM_NOTIFY from each client's address; one client never answers. The migration's JSON names
 # every client (acknowledged with times / unreachable), the state file is bumped as statd's, the
 # acknowledged records left sm.bak/ and the dead client's record stays there (pending, as
-# sm-notify would leave it), and it was notified from a reserved port as the service IP.
+# sm-notify would leave it), it was notified from a reserved port as the service IP, and its
+# progress showed on stderr.
 # usage: notify-migrate-test.sh LOCKFERRY LF_NSM_FLEET
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -56,5 +57,10 @@ check "state holds 3 as a host-order int" test "$state" = 3
 check "only the dead client is pending in sm.bak/" test "$(ls "$tmp/nfs/sm.bak")" = "$dead"
 check "the receivers saw 2 clients notified with the service IP as the name" \
   jqc '.distinct == 2 and .mon_name == "10.63.0.1" and .state == 3' "$tmp/fleet.json"
+# A person watching a large fleet sees it move: progress lines on stderr while it runs (the dead
+# client keeps it busy for --timeout 2 s: one line a second, and the last), even with --json.
+progress_lines=$(grep -c "notify: [0-9]* of 3 client(s) acknowledged after" "$tmp/migrate.log")
+check "its progress was shown on stderr while it ran ($progress_lines lines)" test "$progress_lines" -ge 2
+check "stdout is the JSON report alone" jqc '.recognize' "$tmp/migrate.json"
 check "sent from a reserved port" grep -qE "from 10\.63\.0\.1:(6[0-9][0-9]|[7-9][0-9][0-9]|10[0-2][0-9]) " "$tmp/migrate.log"
 finish

@@ -6,14 +6,15 @@
 # let lockferryd load and attach BPF, and every system call and socket family it and its commands
 # use while capturing a record, serving `lockferry status`, migrating, reloading and stopping is
 # allowed by the unit's SystemCallFilter and RestrictAddressFamilies (traced with strace, checked
-# against systemd-analyze's groups). Recognition is checked end to end: the migration runs the real
-# sm-notify from the sandbox, and a client's real rpc.statd (in a network namespace of its own)
-# must receive the SM_NOTIFY.
+# against systemd-analyze's groups). Recognition is checked end to end, both ways: a migration
+# runs the real sm-notify from the sandbox, another has lockferryd's built-in notifier send
+# SM_NOTIFY itself (a reserved source port on the service IP, GETPORT to the client's rpcbind), and
+# each time a client's real rpc.statd (in a network namespace of its own) must receive it.
 # usage: unit-sandbox-test.sh UNIT_TEMPLATE LOCKFERRYD LOCKFERRY
 source "$(dirname "$0")/lib.sh"
 unit=$1 lockferryd=$2 lockferry=$3
 need_root
-for tool in setpriv strace systemd-analyze python3 ip nsenter unshare rpcbind rpc.statd sm-notify rpcinfo \
+for tool in setpriv strace systemd-analyze python3 jq ip nsenter unshare rpcbind rpc.statd sm-notify rpcinfo \
   dbus-daemon dbus-send ganesha.nfsd; do
   command -v $tool >/dev/null || skip "$tool not installed"
 done
@@ -142,6 +143,23 @@ expect_rc 0 "it migrated nfs0's records and ran sm-notify" \
 check "the client's rpc.statd received SM_NOTIFY from the service IP" \
   wait_for 10 grep -Eq "Received SM_NOTIFY from (203.0.113.1|lfsb-server)" "$tmp/client/statd.log"
 check "sm-notify saw the client acknowledge it (the record left sm/ and sm.bak/)" \
+  test ! -e "$tmp/nfs1/sm/203.0.113.2" -a ! -e "$tmp/nfs1/sm.bak/203.0.113.2"
+# The same recognition by lockferryd itself (recognize = notify): it binds a reserved port on the
+# service IP with the CAP_NET_BIND_SERVICE it kept, asks the client's rpcbind for statd's port and
+# sends SM_NOTIFY with the next NSM state, which the client's statd logs.
+expect_rc 0 "it migrated nfs0's records again and notified the client itself (built-in notifier)" \
+  sh -c "'$lockferry' --socket '$tmp/nfs1/ctl.sock' --json migrate --from nfs0 --node nfs1 \
+    --recognize notify --service-ip 203.0.113.1 >'$tmp/notify.json'"
+nsm_state=$(jq '.recognize.nsm_state' "$tmp/notify.json")
+check "the built-in notifier: the client acknowledged, its statd port from its rpcbind" \
+  jq -e '.recognize.clients | length == 1 and all(.client == "203.0.113.2" and .status == "acknowledged" and .statd_port > 0)' "$tmp/notify.json"
+check "the client's rpc.statd received SM_NOTIFY from the service IP with the notifier's state $nsm_state" \
+  wait_for 10 grep -Eq "Received SM_NOTIFY from (203.0.113.1|lfsb-server), state: $nsm_state\$" "$tmp/client/statd.log"
+check "it was sent from a reserved port on the service IP" \
+  grep -qE "notify: SM_NOTIFY as .* from 203\.0\.113\.1:(6[0-9][0-9]|[7-9][0-9][0-9]|10[0-2][0-9]) " "$tmp/log"
+check "the NSM state is kept in statd's state file, as statd's user" \
+  test "$(od -An -td4 "$tmp/nfs1/state" | tr -d ' ')" = "$nsm_state" -a "$(stat -c %U "$tmp/nfs1/state")" = statd
+check "the acknowledged client left sm/ and sm.bak/" \
   test ! -e "$tmp/nfs1/sm/203.0.113.2" -a ! -e "$tmp/nfs1/sm.bak/203.0.113.2"
 # Ganesha's grace period for the service IP, over D-Bus.
 expect_rc 0 "it migrated again and asked Ganesha for a grace period (ganesha-grace)" \

@@ -11,13 +11,16 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "dir_store_test_util.h"
 #include "notify/notifier.h"
+#include "notify/resolve.h"
 #include "notify/rpc_xdr.h"
 #include "notify/statd_files.h"
 
@@ -122,6 +125,65 @@ TEST(NotifyBackoff, DoublesUpToTheMaximum) {
   EXPECT_EQ(b.after(2).count(), 500);
   EXPECT_EQ(b.after(5).count(), 4000);
   EXPECT_EQ(b.after(1000).count(), 4000);
+}
+
+TEST(NotifyResolve, NamesAreLookedUpSeveralAtOnceAndKeepTheirOrder) {
+  // 24 names that each take 100 ms to look up: one after another that is 2.4 s; 8 at a time 0.3 s.
+  std::vector<std::string> clients;
+  for (int i = 0; i < 24; ++i) clients.push_back("client" + std::to_string(i) + ".example");
+  clients.insert(clients.begin() + 3, "192.0.2.7");  // an address: no lookup
+  clients.push_back("gone.example");
+  std::mutex mutex;
+  int running = 0, most = 0, lookups = 0;
+  auto slow = [&](const std::string& name) -> Result<boost::asio::ip::address_v4> {
+    {
+      std::lock_guard lock(mutex);
+      ++lookups;
+      most = std::max(most, ++running);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard lock(mutex);
+    --running;
+    if (name == "gone.example") return make_error("cannot resolve {}: no such name", name);
+    const auto n = static_cast<unsigned>(std::stoi(name.substr(6)));
+    return boost::asio::ip::address_v4(0x0A000000u + n);  // 10.0.0.n
+  };
+  const auto started = std::chrono::steady_clock::now();
+  auto resolved = resolve_clients(clients, {}, 8, slow);
+  const auto took = std::chrono::steady_clock::now() - started;
+  // Sequential: 2.5 s. The margin is for a loaded machine.
+  EXPECT_LT(took, std::chrono::milliseconds(2000)) << "looked up one after another";
+  EXPECT_LE(most, 8) << "more than 8 lookups at a time";
+  EXPECT_GE(most, 2) << "one lookup at a time";
+  EXPECT_EQ(lookups, 25) << "the address was not looked up";
+  ASSERT_EQ(resolved.targets.size(), 25u);
+  EXPECT_EQ(resolved.targets[0].client, "client0.example");
+  EXPECT_EQ(resolved.targets[0].address.to_string(), "10.0.0.0");
+  EXPECT_EQ(resolved.targets[3].client, "192.0.2.7");
+  EXPECT_EQ(resolved.targets[3].address.to_string(), "192.0.2.7");
+  EXPECT_EQ(resolved.targets[24].client, "client23.example");
+  EXPECT_EQ(resolved.targets[24].address.to_string(), "10.0.0.23");
+  ASSERT_EQ(resolved.unresolved.size(), 1u);
+  EXPECT_EQ(resolved.unresolved[0].client, "gone.example");
+  EXPECT_EQ(resolved.unresolved[0].status, ClientStatus::unreachable);
+  EXPECT_NE(resolved.unresolved[0].error.find("no such name"), std::string::npos);
+}
+
+TEST(NotifyResolve, ANameThatDoesNotResolveIsTriedAsItsRecordsMonName) {
+  // statd named the files by DNS names; at failover time they do not resolve here, but the
+  // records' mon_names (what the clients' lock managers sent) are addresses.
+  auto dns_down = [](const std::string& name) -> Result<boost::asio::ip::address_v4> {
+    if (name == "client1.example" || name == "client2.example")
+      return make_error("cannot resolve {}: temporary failure", name);
+    return resolve_client(name);
+  };
+  auto resolved = resolve_clients({"client1.example", "client2.example"},
+                                  {"192.0.2.21", "client2.example"}, 4, dns_down);
+  ASSERT_EQ(resolved.targets.size(), 1u);
+  EXPECT_EQ(resolved.targets[0].client, "client1.example") << "reported (and retired) by file name";
+  EXPECT_EQ(resolved.targets[0].address.to_string(), "192.0.2.21");
+  ASSERT_EQ(resolved.unresolved.size(), 1u);
+  EXPECT_EQ(resolved.unresolved[0].client, "client2.example");
 }
 
 // Loopback hosts: 127.0.0.2 has statd, 127.0.0.3's rpcbind has none; both answer rpcbind and

@@ -134,6 +134,32 @@ TEST(AutoAdopter, AdoptsOnItsOwnThreadAndReportsOnTheLoop) {
   EXPECT_GE(done[0].finished_ns, done[0].detected_ns);
   ASSERT_EQ(adopter.adoptions().size(), 1u);
   EXPECT_FALSE(adopter.adoptions().front().running);
+  // The per-client report as the migration ended, for `lockferry health` (the daemon's adoption
+  // reports per client as `lockferry migrate` does).
+  const Adoption a = adopter.adoptions().front();
+  EXPECT_EQ(a.recognize, RecognizeMethod::none);
+  ASSERT_EQ(a.clients.clients.size(), 1u);
+  EXPECT_EQ(a.clients.clients[0].client, "192.0.2.101");
+  EXPECT_TRUE(a.clients.clients[0].monitored);
+}
+
+TEST(AutoAdopter, TheAuditReadsSmBakAfterEveryMethodThatKeepsIt) {
+  // sm-notify and the built-in notifier both leave unacknowledged clients in sm.bak/: the audit
+  // of an adoption by either reads who is still pending there.
+  MigrateOptions o;
+  o.statmon_dir = "/var/lib/nfs/sm";
+  for (auto m :
+       {RecognizeMethod::sm_notify, RecognizeMethod::notify, RecognizeMethod::restart_statd}) {
+    o.recognize.method = m;
+    EXPECT_EQ(sm_notify_state_dir(o), "/var/lib/nfs") << to_string(m);
+  }
+  o.recognize.state_dir = "/srv/nfs";
+  EXPECT_EQ(sm_notify_state_dir(o), "/srv/nfs");
+  for (auto m : {RecognizeMethod::ganesha_grace, RecognizeMethod::restart_nfs,
+                 RecognizeMethod::command, RecognizeMethod::none}) {
+    o.recognize.method = m;
+    EXPECT_EQ(sm_notify_state_dir(o), "") << to_string(m);
+  }
 }
 
 TEST(AutoAdopter, TakesOverAPeerThatNeverStoredAnything) {

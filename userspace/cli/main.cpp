@@ -688,24 +688,26 @@ void add_migrate(CLI::App& app, Commands& c) {
   m->add_option("--statmon-dir", r.statmon_dir,
                 "statd monitor directory to replay into (default /var/lib/nfs/sm)");
   m->add_option("--service-ip", r.service_ip,
-                "service IP clients mounted from; sm-notify sends from it (-v). Given here, only\n"
+                "service IP clients mounted from; SM_NOTIFY is sent from it. Given here, only\n"
                 "the clients that locked through it are replayed (kernel lockd records which\n"
                 "server address each lock came through): a client whose recorded locks all came\n"
                 "through other addresses is left out; one with a monitor record but no lock of\n"
                 "known address (no lock recorded, NFS-Ganesha, locks found only by a reconcile)\n"
                 "is replayed, since an extra SM_NOTIFY is ignored and a missing one loses locks.\n"
-                "Without it, [failover] service_ip is used for sm-notify and every client is\n"
-                "replayed");
+                "Without it, [failover] service_ip is the address SM_NOTIFY is sent from and\n"
+                "every client is replayed");
   m->add_option("--recognize", r.recognize,
-                "how this server recognises the records: sm-notify (default), notify (built-in "
-                "SM_NOTIFY sender), restart-statd, restart-nfs, ganesha-grace, command, none");
+                "how this server recognises the records: notify (the built-in SM_NOTIFY sender; "
+                "default), sm-notify, restart-statd, restart-nfs, ganesha-grace, command, none");
   m->add_option("--sm-notify-state-dir", r.state_dir,
-                "statd state directory for sm-notify -P (default: parent of --statmon-dir)");
+                "statd state directory (sm.bak/, state) for the built-in notifier and sm-notify -P "
+                "(default: parent of --statmon-dir)");
   m->add_option("--command", r.command,
                 "the command for --recognize command (or to override a method's); {service_ip} and "
                 "{state_dir} are replaced")
       ->expected(1, -1);
-  m->add_option("--timeout", r.timeout_s, "seconds each recognition command may run")
+  m->add_option("--timeout", r.timeout_s,
+                "seconds each recognition command may run; the built-in notifier's deadline")
       ->capture_default_str();
   m->add_option("--retry-minutes", r.retry_minutes,
                 "sm-notify -m: how long to retry unreachable clients")

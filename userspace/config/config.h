@@ -32,7 +32,9 @@ struct Config {
   // [failover]
   std::string statmon_dir = "/var/lib/nfs/sm";  // where adopted records are replayed
   std::string service_ip;                       // the floating IP clients mount from
-  std::string recognize = "sm-notify";
+  // The built-in SM_NOTIFY sender (userspace/notify): sm-notify's job for the replayed clients, all
+  // at once, with a result per client; "sm-notify" runs nfs-utils' instead.
+  std::string recognize = "notify";
   std::vector<std::string>
       recognize_command;  // overrides the method's command ({service_ip}, {state_dir})
   std::chrono::seconds recognize_timeout{60};

@@ -17,6 +17,8 @@ namespace lockferry::daemon {
 namespace {
 
 nlohmann::json to_json(const failover::Adoption& a) {
+  nlohmann::json notify_results = nlohmann::json::array();
+  for (const auto& c : a.notify) notify_results.push_back(control::to_json(c));
   return {{"from_node", a.from_node},
           {"reason", a.reason},
           {"detected", clock::format_ns(a.detected_ns)},
@@ -28,7 +30,14 @@ nlohmann::json to_json(const failover::Adoption& a) {
           {"epoch", a.epoch},
           {"records", a.records},
           {"notified", a.notified},
-          {"not_notified", a.not_notified}};
+          {"not_notified", a.not_notified},
+          // As `lockferry migrate --json` reports them: how each client was told, and the
+          // per-client report as the adoption ended.
+          {"recognize",
+           {{"method", failover::to_string(a.recognize)},
+            {"nsm_state", a.nsm_state},
+            {"clients", notify_results}}},
+          {"client_report", control::to_json(a.clients)}};
 }
 
 }  // namespace

@@ -57,6 +57,10 @@ bool AutoAdopter::adopt(MigrateOptions options, std::string reason, Done done) {
         a.records = report->records;
         a.notified = report->recognize.notified;
         a.not_notified = report->recognize.not_notified;
+        a.recognize = report->recognize.method;
+        a.nsm_state = report->recognize.nsm_state;
+        a.notify = report->recognize.clients;
+        a.clients = report->clients;
       } else {
         a.ok = false;
         a.message = report.error().message;

@@ -30,6 +30,10 @@ struct Adoption {
   std::size_t records = 0;
   std::vector<std::string> notified;
   std::vector<std::string> not_notified;
+  RecognizeMethod recognize = RecognizeMethod::none;
+  std::int32_t nsm_state = 0;                // the built-in notifier's NSM state sent
+  std::vector<notify::ClientResult> notify;  // the built-in notifier's result per client
+  ClientReport clients;  // per client as the migration ended (the audit has the final word)
 };
 
 class AutoAdopter {

@@ -139,7 +139,7 @@ Result<FailoverAudit> failover_audit_from_store(store::Store& store, const std::
     return make_error("cannot read the monitor records of node {} from {}: {}", from_node,
                       store.url(), records.error().message);
   NotifyResults notify;
-  std::string source = "unknown: recognition does not use sm-notify";
+  std::string source = "unknown: recognition does not notify through sm.bak/";
   if (!state_dir.empty()) {
     if (auto n = notify_results_from_sm_bak(state_dir, *records)) {
       notify = std::move(*n);

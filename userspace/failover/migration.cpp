@@ -173,7 +173,9 @@ RecognizeOptions recognize_options(const MigrateOptions& options, const ReplayRe
   if (recognize.state_dir.empty()) recognize.state_dir = parent_dir(options.statmon_dir);
   recognize.dry_run = options.dry_run;
   for (const auto& entry : replay.entries) {
-    if (entry.action != "refused") recognize.clients.push_back(entry.file_name);
+    if (entry.action == "refused") continue;
+    recognize.clients.push_back(entry.file_name);
+    recognize.mon_names.push_back(entry.mon_name);
   }
   return recognize;
 }
@@ -302,7 +304,11 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
 }
 
 std::string sm_notify_state_dir(const MigrateOptions& options) {
-  if (options.recognize.method != RecognizeMethod::sm_notify) return {};
+  // The built-in notifier keeps sm.bak/ as sm-notify does; restart-statd runs sm-notify.
+  const auto m = options.recognize.method;
+  if (m != RecognizeMethod::sm_notify && m != RecognizeMethod::notify &&
+      m != RecognizeMethod::restart_statd)
+    return {};
   return options.recognize.state_dir.empty() ? parent_dir(options.statmon_dir)
                                              : options.recognize.state_dir;
 }

@@ -76,7 +76,8 @@ struct MigrateReport {
 Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options);
 
 // The state directory whose sm.bak/ tells who has not acknowledged SM_NOTIFY yet: the
-// recognition's state_dir, else the parent of statmon_dir; "" when recognition is not sm-notify.
+// recognition's state_dir, else the parent of statmon_dir; "" when recognition does not notify
+// through it (sm-notify, restart-statd and the built-in notifier do).
 std::string sm_notify_state_dir(const MigrateOptions& options);
 
 }  // namespace lockferry::failover

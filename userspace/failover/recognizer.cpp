@@ -26,6 +26,7 @@ void recognize_by_notifying(const RecognizeOptions& o, int state_dir, RecognizeR
   n.state_dir = o.state_dir;
   n.service_ip = o.service_ip;
   n.clients = o.clients;
+  n.mon_names = o.mon_names;
   n.deadline = o.timeout;
   auto sent = notify::notify_clients(n);
   if (!sent) {

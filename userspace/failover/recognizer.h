@@ -38,6 +38,9 @@ struct RecognizeOptions {
   std::vector<std::string> command;
   // The records just replayed (file names in sm/): used to tell who acknowledged the notify.
   std::vector<std::string> clients;
+  // Their mon_names, by index: the built-in notifier's fallback for a file name that does not
+  // resolve.
+  std::vector<std::string> mon_names;
   bool dry_run = false;
 };
 

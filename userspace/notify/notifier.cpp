@@ -2,17 +2,16 @@
 // The built-in notifier; see notifier.h.
 #include "notify/notifier.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <memory>
 
 #include "common/clock.h"
 #include "common/trusted_dirs.h"
+#include "notify/resolve.h"
 #include "notify/sender.h"
 #include "notify/statd_files.h"
 
@@ -20,41 +19,6 @@ namespace lockferry::notify {
 namespace {
 
 using boost::asio::ip::address_v4;
-
-// The client's IPv4 address, as sm-notify finds it: the record's file name, resolved. Records
-// hold only IPv4 addresses (statd), so an IPv6-only name cannot be notified over this path.
-Result<address_v4> resolve_client(const std::string& name) {
-  in_addr a{};
-  if (inet_pton(AF_INET, name.c_str(), &a) == 1) return address_v4(ntohl(a.s_addr));
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(name.c_str(), nullptr, &hints, &found); rc != 0)
-    return make_error("cannot resolve {}: {}", name, gai_strerror(rc));
-  std::unique_ptr<addrinfo, void (*)(addrinfo*)> hold(found, freeaddrinfo);
-  const auto* sin = reinterpret_cast<const sockaddr_in*>(found->ai_addr);
-  return address_v4(ntohl(sin->sin_addr.s_addr));
-}
-
-// Resolves every client; those that do not resolve get their (unreachable) result at once.
-std::vector<Target> resolve_targets(const std::vector<std::string>& clients,
-                                    std::vector<ClientResult>& unresolved) {
-  std::vector<Target> targets;
-  targets.reserve(clients.size());
-  for (const auto& name : clients) {
-    auto address = resolve_client(name);
-    if (address) {
-      targets.push_back(Target{name, *address});
-    } else {
-      ClientResult r;
-      r.client = name;
-      r.error = address.error().message;
-      unresolved.push_back(std::move(r));
-    }
-  }
-  return targets;
-}
 
 // The bookkeeping before the first packet: records to sm.bak/, the state bumped.
 Result<std::int32_t> prepare(const NotifyOptions& o) {
@@ -132,12 +96,13 @@ Result<NotifyReport> notify_clients(const NotifyOptions& o) {
   report.state = *state;
   report.mon_name = notify_name(o.service_ip);
   report.started_ns = clock::now_ns();
-  auto targets = resolve_targets(o.clients, report.clients);
+  auto resolved = resolve_clients(o.clients, o.mon_names, o.lookups);
+  report.clients = std::move(resolved.unresolved);
   boost::asio::io_context io;
   std::size_t bookkeeping_errors = 0;
   SendOptions send{source,    report.mon_name, *state,          o.deadline,
                    o.backoff, o.window,        o.reserved_port, o.rpcbind_port};
-  Sender sender(io, send, std::move(targets), [&](const ClientResult& r) {
+  Sender sender(io, send, std::move(resolved.targets), [&](const ClientResult& r) {
     if (auto gone = forget_notified(sm_bak.get(), r.client); !gone && bookkeeping_errors++ == 0)
       spdlog::error("notify: {} (it stays pending in sm.bak/)", gone.error().message);
   });

@@ -22,11 +22,14 @@ struct NotifyOptions {
   std::string state_dir;   // its name, for messages
   std::string service_ip;  // source address, and (canonicalised) the name sent
   std::vector<std::string> clients;  // record file names in sm/
+  // The records' mon_names, by clients' index: where a file name does not resolve (resolve.h).
+  std::vector<std::string> mon_names;
   std::chrono::milliseconds deadline{60000};
   Backoff backoff{};
   bool reserved_port = true;
   bool bump_state = true;  // sm-notify -n leaves it
   std::size_t window = 256;
+  std::size_t lookups = 32;          // client names looked up at once (resolve.h)
   std::uint16_t rpcbind_port = 111;  // tests only
 };
 
