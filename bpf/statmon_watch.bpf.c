@@ -732,21 +732,19 @@ int BPF_PROG(fentry__enter_fput, struct file *file)
 	return 0;
 }
 
-SEC("fexit/vfs_unlink")
-int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry,
-	     void *delegated_inode, int ret)
+// A directory entry of `dir` was removed (LF_EV_FILE_DELETED) or linked in (LF_EV_FILE_RENAMED
+// without an old side: the new name is written): the exit of vfs_unlink and vfs_link, once the
+// operation succeeded. `dentry` is the entry's dentry; its name is what userspace reads.
+static __always_inline int dir_entry_changed(struct inode *dir, struct dentry *dentry, __u16 kind)
 {
-	struct lf_dir_value *d;
+	struct lf_dir_value *d = watched_inode(dir);
 	struct lf_file_event *e;
 
-	if (ret != 0)
-		return 0;
-	d = watched_inode(dir);
 	if (!d)
 		return 0;
 	count(LF_CNT_HITS);
 	count(LF_CNT_MATCHED);
-	e = reserve_event(LF_EV_FILE_DELETED);
+	e = reserve_event(kind);
 	if (!e)
 		return 0;
 	e->dir_id = d->dir_id;
@@ -755,29 +753,20 @@ int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dent
 	return 0;
 }
 
+SEC("fexit/vfs_unlink")
+int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry,
+	     void *delegated_inode, int ret)
+{
+	return ret == 0 ? dir_entry_changed(dir, dentry, LF_EV_FILE_DELETED) : 0;
+}
+
 // A hard link into a watched directory (lockferry's own replay links a finished O_TMPFILE into
 // place): reported as a rename from nowhere, i.e. the new name is written.
 SEC("fexit/vfs_link")
 int BPF_PROG(fexit__exit_vfs_link, struct dentry *old_dentry, void *idmap, struct inode *dir,
 	     struct dentry *new_dentry, void *delegated_inode, int ret)
 {
-	struct lf_dir_value *d;
-	struct lf_file_event *e;
-
-	if (ret != 0)
-		return 0;
-	d = watched_inode(dir);
-	if (!d)
-		return 0;
-	count(LF_CNT_HITS);
-	count(LF_CNT_MATCHED);
-	e = reserve_event(LF_EV_FILE_RENAMED);
-	if (!e)
-		return 0;
-	e->dir_id = d->dir_id;
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), new_dentry->d_name.name);
-	submit_event(e);
-	return 0;
+	return ret == 0 ? dir_entry_changed(dir, new_dentry, LF_EV_FILE_RENAMED) : 0;
 }
 
 // Entry: both dentries still carry their old names and parents (the rename moves them). Both
