@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Which programs of lockferry's BPF objects load: ONE table for every object and variant (hook
 // set), and, per program, the probe of its hook, chosen from its ELF section
-// (tracepoint/<group>/<name>, tp_btf/<name>, fentry/<function>, fexit/<function>). The loader
+// (tracepoint/<group>/<name>, tp_btf/<name>, fentry/<function>, fexit/<function>,
+// kprobe/<function>, kretprobe/<function>). The loader
 // (bpf_loader.h) applies the choice and logs it.
 #pragma once
 

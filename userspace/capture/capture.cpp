@@ -15,8 +15,9 @@ namespace lockferry::capture {
 namespace {
 
 constexpr std::array kFentryOnly{Mode::fentry};
+constexpr std::array kKprobeOnly{Mode::kprobe};
 constexpr std::array kTracepointOnly{Mode::tracepoint};
-constexpr std::array kBestBpf{Mode::fentry, Mode::tracepoint};
+constexpr std::array kBestBpf{Mode::fentry, Mode::kprobe, Mode::tracepoint};
 
 // Why `auto` passes over the syscall tracepoints even where they load (docs/performance.md).
 constexpr const char* kNoTracepoints =
@@ -45,6 +46,10 @@ Result<std::unique_ptr<Capture>> start_cheapest(boost::asio::io_context& io, con
       {"fanotify",
        [](auto& io, const auto& o, auto c, auto r, const std::string& note) {
          return start_fanotify(io, o, std::move(c), std::move(r), note);
+       }},
+      {"kprobe",
+       [](auto& io, const auto& o, auto c, auto r, const std::string& note) {
+         return start_bpf(io, o, kKprobeOnly, std::move(c), std::move(r), note);
        }},
       {"inotify",
        [](auto& io, const auto& o, auto c, auto r, const std::string& note) {
@@ -81,6 +86,9 @@ Result<std::unique_ptr<Capture>> Capture::start(boost::asio::io_context& io, con
       break;
     case Mode::fentry:
       result = start_bpf(io, options, kFentryOnly, on_change, on_resync, forced);
+      break;
+    case Mode::kprobe:
+      result = start_bpf(io, options, kKprobeOnly, on_change, on_resync, forced);
       break;
     case Mode::tracepoint:
       result = start_bpf(io, options, kTracepointOnly, on_change, on_resync, forced);
