@@ -472,8 +472,9 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BpfCaptureFunctionHooks);
 
 // ---------------------------------------------------------------- which mode auto and bpf pick
 
-// auto: the cheapest complete capture. Function-level hooks where they load; else fanotify, never
-// the syscall tracepoints, even where they load (they tax every syscall on the machine).
+// auto: the cheapest complete capture. fentry where it loads; else fanotify (cheaper than the
+// kprobe set, which comes next); never the syscall tracepoints, even where they load (they tax
+// every syscall on the machine).
 TEST(CaptureModeChoice, AutoPicksFunctionLevelHooksElseFanotifyNeverSyscallTracepoints) {
   LOCKFERRY_REQUIRE_BPF_OR_SKIP();
   TempTree t;

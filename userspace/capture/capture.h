@@ -17,9 +17,9 @@ namespace lockferry::capture {
 
 // How the monitor directories are watched. A running capture's mode() is one of the concrete
 // ones (fentry, kprobe, tracepoint, fanotify, inotify, poll); automatic and bpf are choices:
-//   automatic: the cheapest complete one this kernel allows, in the order of capture.cpp's
-//              kCheapestFirst (fentry first, poll last). Never tracepoint: it makes every
-//              syscall of every process pay.
+//   automatic: the cheapest complete one this kernel allows: fentry, else fanotify, else kprobe,
+//              else inotify, else poll. Never tracepoint: it makes every syscall of every
+//              process pay.
 //   bpf:       the best BPF hook set: fentry, else kprobe, else tracepoint.
 //   fentry:    BPF on kernel functions (fentry/fexit): only directory-entry operations pay.
 //   kprobe:    the same functions through kprobe/kretprobe, where the kernel refuses fentry.
