@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
-// Watches statd monitor directories, filtered in the kernel by directory, with one of two hook
+// Watches statd monitor directories, filtered in the kernel by directory, with one of three hook
 // sets (the program table in userspace/capture/bpf_programs.cpp says which program is which):
 //   fentry:     function-level hooks on the kernel paths that change directory entries (the last
 //               fput of a file opened for writing, vfs_rename, vfs_unlink, vfs_link): only those
 //               operations pay, and the first check is the parent directory's inode number.
+//   kprobe:     the same hooks and bodies as kprobe/kretprobe, for kernels that refuse fentry.
 //   tracepoint: the syscall tracepoints (creating/truncating opens, then the close of that fd,
 //               renames and unlinks); once any is enabled, every syscall of every process takes
 //               the kernel's tracing slow path, which is why `mode = auto` never picks them.
@@ -109,17 +110,31 @@ static __always_inline bool maybe_pending(__u32 tid)
 	return pending_slots[LF_SLOT(tid)] != 0;
 }
 
-static __always_inline void pending_put(__u32 tid, struct lf_pending *p)
+// Puts `value` under thread `tid` into `map`, one of the per-thread maps pending_slots count.
+static __always_inline void stash_put(void *map, __u32 tid, void *value)
 {
 	__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], 1);
-	if (bpf_map_update_elem(&pending, &tid, p, BPF_ANY) != 0)
+	if (bpf_map_update_elem(map, &tid, value, BPF_ANY) != 0)
 		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+}
+
+// Deletes thread `tid`'s entry of `map`; whether there was one.
+static __always_inline bool stash_del(void *map, __u32 tid)
+{
+	if (bpf_map_delete_elem(map, &tid) != 0)
+		return false;
+	__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+	return true;
+}
+
+static __always_inline void pending_put(__u32 tid, struct lf_pending *p)
+{
+	stash_put(&pending, tid, p);
 }
 
 static __always_inline void pending_del(__u32 tid)
 {
-	if (bpf_map_delete_elem(&pending, &tid) == 0)
-		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+	stash_del(&pending, tid);
 }
 
 static __always_inline void tracked_put(struct lf_fd_key *k, struct lf_fd_value *v)
@@ -173,15 +188,11 @@ static __always_inline void dentry_dir_key(struct dentry *dentry, struct lf_dir_
 	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 }
 
-static __always_inline struct lf_file_event *reserve_event(__u16 kind)
+// Fills in the header of event `e` of `kind` from the current thread; the rest empty.
+static __always_inline void init_event(struct lf_file_event *e, __u16 kind)
 {
-	struct lf_file_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	__u64 id = bpf_get_current_pid_tgid();
 
-	if (!e) {
-		count(LF_CNT_DROPS);
-		return NULL;
-	}
 	e->hdr.version = LF_EVENTS_VERSION;
 	e->hdr.kind = kind;
 	e->hdr.size = sizeof(*e);
@@ -196,6 +207,17 @@ static __always_inline struct lf_file_event *reserve_event(__u16 kind)
 	e->ret = 0;
 	e->name[0] = 0;
 	e->old_name[0] = 0;
+}
+
+static __always_inline struct lf_file_event *reserve_event(__u16 kind)
+{
+	struct lf_file_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(LF_CNT_DROPS);
+		return NULL;
+	}
+	init_event(e, kind);
 	return e;
 }
 
@@ -664,14 +686,24 @@ int tracepoint__syscalls__sys_exit_rename(struct trace_event_raw_sys_exit *ctx)
 	return rename_exit(ctx->ret);
 }
 
-/* ---- fentry hook set: function-level hooks where only directory-entry operations pay ---- */
+/* ---- function-level hook sets: only directory-entry operations pay ---- */
+
+// Two sets run the same bodies on the same kernel functions (__fput, vfs_unlink, vfs_rename,
+// vfs_link): fentry/fexit where the kernel allows BPF trampolines, else kprobe/kretprobe. Each
+// body takes `btf`, a constant at every call: fentry/fexit arguments are BTF pointers whose fields
+// are plain loads (a NULL or bad pointer reads as 0); kprobe arguments are plain numbers, whose
+// fields take a probe-read helper call each. Only the matching read is compiled into a program.
+// (Not nested: clang refuses one CO-RE read inside another.)
+#define LF_FIELD(btf, ptr, field) ((btf) ? (ptr)->field : BPF_CORE_READ(ptr, field))
 
 // One byte per (inode number % LF_INO_FILTER) of the watched directories, set by userspace. The
-// first check of every function-level program: one load, before any map lookup or probe read;
-// a collision only costs the exact watched_dirs lookup behind it.
+// first check of every function-level program: one load once the inode number is read, before
+// any map lookup or further read; a collision only costs the exact watched_dirs lookup behind it.
 __u8 watched_ino_filter[LF_INO_FILTER];
 
 // Renames seen at vfs_rename entry (names before the rename moves them), by thread, for its exit.
+// pending_slots count its entries and entry_args' by thread (the tracepoint set's `pending` map
+// is not loaded with the function-level sets), so the exit of every other call skips its lookups.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -679,45 +711,56 @@ struct {
 	__type(value, struct lf_file_event);
 } rename_stash SEC(".maps");
 
-// The watched directory `dir` is, or NULL. Arguments of fentry/fexit programs are BTF pointers:
-// their fields are plain loads (a NULL or bad pointer reads as 0), no probe-read helper calls.
-static __always_inline struct lf_dir_value *watched_inode(struct inode *dir)
+// kprobe set: vfs_unlink/vfs_link arguments saved at entry, by thread, for the kretprobe (which
+// sees only the return value); only entries into a watched directory are saved.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct lf_entry_args);
+} entry_args SEC(".maps");
+
+// The watched directory `dir` is, or NULL.
+static __always_inline struct lf_dir_value *watched_inode(bool btf, struct inode *dir)
 {
 	struct lf_dir_key dk = {};
-	unsigned long ino = dir->i_ino;
+	unsigned long ino = LF_FIELD(btf, dir, i_ino);
+	struct super_block *sb;
 
 	if (!watched_ino_filter[ino & (LF_INO_FILTER - 1)])
 		return NULL;
 	dk.ino = ino;
-	dk.dev = dir->i_sb->s_dev;
+	sb = LF_FIELD(btf, dir, i_sb);
+	dk.dev = LF_FIELD(btf, sb, s_dev);
 	return bpf_map_lookup_elem(&watched_dirs, &dk);
 }
 
-static __always_inline struct lf_dir_value *watched_parent(struct dentry *dentry)
+static __always_inline struct lf_dir_value *watched_parent(bool btf, struct dentry *dentry)
 {
-	return watched_inode(dentry->d_parent->d_inode);
+	struct dentry *parent = LF_FIELD(btf, dentry, d_parent);
+
+	return watched_inode(btf, LF_FIELD(btf, parent, d_inode));
 }
 
 // The last reference to a file is gone: for a file opened for writing in a watched directory
 // its writer is done (close, exit, kill -9 alike), so the record is complete. Runs for every
 // last close on the machine: the write bit and the parent's inode decide before anything else.
-SEC("fentry/__fput")
-int BPF_PROG(fentry__enter_fput, struct file *file)
+static __always_inline int fput_body(bool btf, struct file *file)
 {
 	struct lf_dir_value *dir;
 	struct lf_file_event *e;
 	struct dentry *dentry;
 
-	if (!(file->f_mode & LF_FMODE_WRITE))
+	if (!(LF_FIELD(btf, file, f_mode) & LF_FMODE_WRITE))
 		return 0;
-	dentry = file->f_path.dentry;
-	dir = watched_parent(dentry);
+	dentry = LF_FIELD(btf, file, f_path.dentry);
+	dir = watched_parent(btf, dentry);
 	if (!dir)
 		return 0;
 	count(LF_CNT_HITS);
 	// Unhashed: unlinked while open (its unlink was reported) or an O_TMPFILE never linked
 	// (its link is reported): there is no record under this name to read.
-	if (!dentry->d_hash.pprev)
+	if (!LF_FIELD(btf, dentry, d_hash.pprev))
 		return 0;
 	count(LF_CNT_MATCHED);
 	e = reserve_event(LF_EV_FILE_CLOSED);
@@ -727,74 +770,49 @@ int BPF_PROG(fentry__enter_fput, struct file *file)
 	// O_EXCL is gone from f_flags by now (do_dentry_open clears it): like fanotify, a closed
 	// "<name>.new" counts as old statd's temp file and the reconcile scan reads such a record.
 	e->open_flags = LF_O_WRONLY;
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dentry->d_name.name);
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), LF_FIELD(btf, dentry, d_name.name));
 	submit_event(e);
 	return 0;
 }
 
-SEC("fexit/vfs_unlink")
-int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry,
-	     void *delegated_inode, int ret)
+// A directory entry of `dir` was removed (LF_EV_FILE_DELETED) or linked in (LF_EV_FILE_RENAMED
+// without an old side: the new name is written): the exit of vfs_unlink and vfs_link, once the
+// operation succeeded. `dentry` is the entry's dentry; its name is what userspace reads.
+static __always_inline int dir_entry_changed(bool btf, struct inode *dir, struct dentry *dentry,
+					     __u16 kind)
 {
-	struct lf_dir_value *d;
+	struct lf_dir_value *d = watched_inode(btf, dir);
 	struct lf_file_event *e;
 
-	if (ret != 0)
-		return 0;
-	d = watched_inode(dir);
 	if (!d)
 		return 0;
 	count(LF_CNT_HITS);
 	count(LF_CNT_MATCHED);
-	e = reserve_event(LF_EV_FILE_DELETED);
+	e = reserve_event(kind);
 	if (!e)
 		return 0;
 	e->dir_id = d->dir_id;
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), dentry->d_name.name);
-	submit_event(e);
-	return 0;
-}
-
-// A hard link into a watched directory (lockferry's own replay links a finished O_TMPFILE into
-// place): reported as a rename from nowhere, i.e. the new name is written.
-SEC("fexit/vfs_link")
-int BPF_PROG(fexit__exit_vfs_link, struct dentry *old_dentry, void *idmap, struct inode *dir,
-	     struct dentry *new_dentry, void *delegated_inode, int ret)
-{
-	struct lf_dir_value *d;
-	struct lf_file_event *e;
-
-	if (ret != 0)
-		return 0;
-	d = watched_inode(dir);
-	if (!d)
-		return 0;
-	count(LF_CNT_HITS);
-	count(LF_CNT_MATCHED);
-	e = reserve_event(LF_EV_FILE_RENAMED);
-	if (!e)
-		return 0;
-	e->dir_id = d->dir_id;
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), new_dentry->d_name.name);
+	bpf_probe_read_kernel_str(e->name, sizeof(e->name), LF_FIELD(btf, dentry, d_name.name));
 	submit_event(e);
 	return 0;
 }
 
 // Entry: both dentries still carry their old names and parents (the rename moves them). Both
 // 6.1's renamedata (old_dir, new_dir inodes) and 6.17+'s (old_parent, new_parent dentries) have
-// old_dentry and new_dentry, so only those are read.
-SEC("fentry/vfs_rename")
-int BPF_PROG(fentry__enter_vfs_rename, struct renamedata *rd)
+// old_dentry and new_dentry, so only those are read. Kernels before 5.12 have no renamedata (nor
+// the idmap argument of vfs_unlink/vfs_link): there the CO-RE relocation fails and neither
+// function-level set loads.
+static __always_inline int vfs_rename_enter(bool btf, struct renamedata *rd)
 {
-	struct dentry *old_dentry = rd->old_dentry, *new_dentry = rd->new_dentry;
-	struct lf_dir_value *old_dir = watched_parent(old_dentry);
-	struct lf_dir_value *new_dir = watched_parent(new_dentry);
+	struct dentry *old_dentry = LF_FIELD(btf, rd, old_dentry);
+	struct dentry *new_dentry = LF_FIELD(btf, rd, new_dentry);
+	struct lf_dir_value *old_dir = watched_parent(btf, old_dentry);
+	struct lf_dir_value *new_dir = watched_parent(btf, new_dentry);
 	// Ids, not pointers: the verifier refuses arithmetic on two map-value pointers.
 	__u32 old_id = old_dir ? old_dir->dir_id : 0, new_id = new_dir ? new_dir->dir_id : 0;
 	struct lf_file_event *e;
 	struct lf_scratch *s;
-	__u64 id;
-	__u32 zero = 0, tid;
+	__u32 zero = 0;
 
 	if (!old_id && !new_id)
 		return 0;
@@ -802,39 +820,23 @@ int BPF_PROG(fentry__enter_vfs_rename, struct renamedata *rd)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
-	id = bpf_get_current_pid_tgid();
-	tid = (__u32)id;
 	e = &s->ev;
-	e->hdr.version = LF_EVENTS_VERSION;
-	e->hdr.kind = LF_EV_FILE_RENAMED;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_ns();
-	e->hdr.pid = id >> 32;
-	e->hdr.tid = tid;
-	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	init_event(e, LF_EV_FILE_RENAMED);
 	e->dir_id = new_id;
 	e->old_dir_id = old_id;
-	e->open_flags = 0;
-	e->rename_flags = rd->flags;
-	e->ret = 0;
-	e->name[0] = 0;
-	e->old_name[0] = 0;
+	e->rename_flags = LF_FIELD(btf, rd, flags);
 	if (new_id)
-		bpf_probe_read_kernel_str(e->name, sizeof(e->name), new_dentry->d_name.name);
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name),
+					  LF_FIELD(btf, new_dentry, d_name.name));
 	if (old_id)
 		bpf_probe_read_kernel_str(e->old_name, sizeof(e->old_name),
-					  old_dentry->d_name.name);
-	// pending_slots count the stash's entries here (the tracepoint set's `pending` map is not
-	// loaded with this set), so the exit of every other rename skips its lookup.
-	__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], 1);
-	if (bpf_map_update_elem(&rename_stash, &tid, e, BPF_ANY) != 0)
-		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+					  LF_FIELD(btf, old_dentry, d_name.name));
+	stash_put(&rename_stash, e->hdr.tid, e);
 	return 0;
 }
 
 // Exit: reported only if the rename happened.
-SEC("fexit/vfs_rename")
-int BPF_PROG(fexit__exit_vfs_rename, struct renamedata *rd, int ret)
+static __always_inline int vfs_rename_exit(int ret)
 {
 	struct lf_file_event *e;
 	__u32 tid = current_tid();
@@ -851,7 +853,137 @@ int BPF_PROG(fexit__exit_vfs_rename, struct renamedata *rd, int ret)
 		else
 			count(LF_CNT_DROPS);
 	}
-	if (bpf_map_delete_elem(&rename_stash, &tid) == 0)
-		__sync_fetch_and_add(&pending_slots[LF_SLOT(tid)], -1);
+	stash_del(&rename_stash, tid);
 	return 0;
+}
+
+/* fentry/fexit */
+
+SEC("fentry/__fput")
+int BPF_PROG(fentry__enter_fput, struct file *file)
+{
+	return fput_body(true, file);
+}
+
+SEC("fexit/vfs_unlink")
+int BPF_PROG(fexit__exit_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry,
+	     void *delegated_inode, int ret)
+{
+	return ret == 0 ? dir_entry_changed(true, dir, dentry, LF_EV_FILE_DELETED) : 0;
+}
+
+// A hard link into a watched directory (lockferry's own replay links a finished O_TMPFILE into
+// place): reported as a rename from nowhere, i.e. the new name is written.
+SEC("fexit/vfs_link")
+int BPF_PROG(fexit__exit_vfs_link, struct dentry *old_dentry, void *idmap, struct inode *dir,
+	     struct dentry *new_dentry, void *delegated_inode, int ret)
+{
+	return ret == 0 ? dir_entry_changed(true, dir, new_dentry, LF_EV_FILE_RENAMED) : 0;
+}
+
+SEC("fentry/vfs_rename")
+int BPF_PROG(fentry__enter_vfs_rename, struct renamedata *rd)
+{
+	return vfs_rename_enter(true, rd);
+}
+
+SEC("fexit/vfs_rename")
+int BPF_PROG(fexit__exit_vfs_rename, struct renamedata *rd, int ret)
+{
+	return vfs_rename_exit(ret);
+}
+
+/* kprobe/kretprobe: where the kernel refuses BPF trampolines but takes kprobes */
+
+// An entry of this thread is still stashed: the return probe of its last call never ran (the
+// kernel ran out of kretprobe instances, maxactive, under many concurrent calls), so that event
+// is lost. Counted as a drop, which makes userspace rescan; then the new call starts clean.
+static __always_inline void drop_missed_return(__u32 tid)
+{
+	bool missed;
+
+	if (!maybe_pending(tid))
+		return;
+	missed = stash_del(&entry_args, tid);
+	missed = stash_del(&rename_stash, tid) || missed;
+	if (missed)
+		count(LF_CNT_DROPS);
+}
+
+// vfs_unlink/vfs_link entry: the directory's inode filter first; only an entry into a watched
+// directory saves its arguments for the return probe.
+static __always_inline int save_dir_entry_args(struct inode *dir, struct dentry *dentry)
+{
+	struct lf_entry_args a;
+	__u32 tid = current_tid();
+
+	drop_missed_return(tid);
+	if (!watched_inode(false, dir))
+		return 0;
+	a.dir = (__u64)dir;
+	a.dentry = (__u64)dentry;
+	stash_put(&entry_args, tid, &a);
+	return 0;
+}
+
+// vfs_unlink/vfs_link return: the body of their fexit programs, on the arguments saved at entry.
+static __always_inline int dir_entry_returned(int ret, __u16 kind)
+{
+	struct lf_entry_args *p, a;
+	__u32 tid = current_tid();
+
+	if (!maybe_pending(tid))
+		return 0;
+	p = bpf_map_lookup_elem(&entry_args, &tid);
+	if (!p)
+		return 0;
+	a = *p;
+	stash_del(&entry_args, tid);
+	if (ret != 0)
+		return 0;
+	return dir_entry_changed(false, (struct inode *)a.dir, (struct dentry *)a.dentry, kind);
+}
+
+SEC("kprobe/__fput")
+int BPF_KPROBE(kprobe__enter_fput, struct file *file)
+{
+	return fput_body(false, file);
+}
+
+SEC("kprobe/vfs_unlink")
+int BPF_KPROBE(kprobe__enter_vfs_unlink, void *idmap, struct inode *dir, struct dentry *dentry)
+{
+	return save_dir_entry_args(dir, dentry);
+}
+
+SEC("kretprobe/vfs_unlink")
+int BPF_KRETPROBE(kretprobe__exit_vfs_unlink, int ret)
+{
+	return dir_entry_returned(ret, LF_EV_FILE_DELETED);
+}
+
+SEC("kprobe/vfs_link")
+int BPF_KPROBE(kprobe__enter_vfs_link, struct dentry *old_dentry, void *idmap, struct inode *dir,
+	       struct dentry *new_dentry)
+{
+	return save_dir_entry_args(dir, new_dentry);
+}
+
+SEC("kretprobe/vfs_link")
+int BPF_KRETPROBE(kretprobe__exit_vfs_link, int ret)
+{
+	return dir_entry_returned(ret, LF_EV_FILE_RENAMED);
+}
+
+SEC("kprobe/vfs_rename")
+int BPF_KPROBE(kprobe__enter_vfs_rename, struct renamedata *rd)
+{
+	drop_missed_return(current_tid());
+	return vfs_rename_enter(false, rd);
+}
+
+SEC("kretprobe/vfs_rename")
+int BPF_KRETPROBE(kretprobe__exit_vfs_rename, int ret)
+{
+	return vfs_rename_exit(ret);
 }

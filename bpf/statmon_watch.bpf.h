@@ -52,6 +52,12 @@ struct lf_fd_value {
 	char name[LF_NAME_LEN];
 };
 
+/* kprobe hook set: vfs_unlink/vfs_link arguments saved at entry for the return probe. */
+struct lf_entry_args {
+	__u64 dir;    /* struct inode * of the directory */
+	__u64 dentry; /* struct dentry * of the entry removed or linked in */
+};
+
 struct lf_scratch {
 	char path[LF_PATH_LEN];
 	__s32 last_slash;

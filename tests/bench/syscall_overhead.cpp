@@ -271,7 +271,8 @@ int main(int argc, char** argv) {
     auto f = capture::Capture::start(
         io, o, [](const capture::FileChange&) {}, [](const std::string&) {});
     const bool bpf =
-        f && ((*f)->mode() == capture::Mode::fentry || (*f)->mode() == capture::Mode::tracepoint);
+        f && ((*f)->mode() == capture::Mode::fentry || (*f)->mode() == capture::Mode::kprobe ||
+              (*f)->mode() == capture::Mode::tracepoint);
     if (!f)
       a.error = f.error().message;
     else if (mode == capture::Mode::bpf && !bpf)
@@ -307,7 +308,7 @@ int main(int argc, char** argv) {
          if (a.error.empty()) locks(a, capture::LockHook::automatic);
          return a;
        }},
-      {"files", "statmon_watch only (bpf: fentry, else syscall tracepoints)",
+      {"files", "statmon_watch only (bpf: fentry, else kprobe, else syscall tracepoints)",
        [&] {
          Attached a;
          files(a);
@@ -316,6 +317,7 @@ int main(int argc, char** argv) {
       // Each monitor-record hook set alone (capture.h: Mode).
       {"files-auto", "the capture mode = auto picks here", files_in(capture::Mode::automatic)},
       {"files-fentry", "statmon_watch, fentry/fexit hook set", files_in(capture::Mode::fentry)},
+      {"files-kprobe", "statmon_watch, kprobe/kretprobe hook set", files_in(capture::Mode::kprobe)},
       {"files-tp", "statmon_watch, syscall tracepoint hook set",
        files_in(capture::Mode::tracepoint)},
       {"files-fanotify", "fanotify capture", files_in(capture::Mode::fanotify)},

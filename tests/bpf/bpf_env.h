@@ -20,18 +20,21 @@ bool bpf_required();
 
 // Empty when hook set `hooks` loads and attaches here; else why not (tried once, then cached).
 const std::string& hook_set_unavailable_reason(capture::Mode hooks);
-// LOCKFERRY_REQUIRE_HOOKS=fentry,tracepoint (as vm.bpf_tests sets in the guest, whose kernel
-// takes both): a listed hook set that does not load fails its tests instead of skipping them.
+// LOCKFERRY_REQUIRE_HOOKS=fentry,kprobe,tracepoint (as vm.bpf_tests sets in the guest, whose
+// kernel takes all three): a listed hook set that does not load fails its tests instead of
+// skipping them.
 bool hook_set_required(capture::Mode hooks);
 // Whether LOCKFERRY_REQUIRE_HOOKS names `name` (a statmon hook set, or a lock hook set: see
 // lock_hook_env.h).
 bool hook_name_required(std::string_view name);
 // For INSTANTIATE_TEST_SUITE_P: the hook sets of `sets` to test on this machine, i.e. those its
-// kernel loads and those LOCKFERRY_REQUIRE_HOOKS names. A hook set the kernel refuses (fentry on
-// the 6.18 CI host) is not a test here, rather than a skipped one: the guest (vm.bpf_tests) runs
-// it. Without root or BPF every set is listed, so that each test says why it cannot run.
+// kernel loads and those LOCKFERRY_REQUIRE_HOOKS names. A hook set the kernel refuses (fentry and
+// kprobe on the 6.18 CI host) is not a test here, rather than a skipped one: the guest
+// (vm.bpf_tests) runs it. Without root or BPF every set is listed, so that each test says why it
+// cannot run.
 std::vector<capture::Mode> hook_sets_to_test(std::initializer_list<capture::Mode> sets = {
-                                                 capture::Mode::fentry, capture::Mode::tracepoint});
+                                                 capture::Mode::fentry, capture::Mode::kprobe,
+                                                 capture::Mode::tracepoint});
 // For INSTANTIATE_TEST_SUITE_P: the hook set's name as the test's suffix.
 std::string hook_set_name(const ::testing::TestParamInfo<capture::Mode>& info);
 

@@ -330,9 +330,11 @@ TEST_P(BpfCapture, PinsExistWhileRunningAndAreRemovedOnStop) {
   EXPECT_NE(h.capture->mode_reason().find(pins), std::string::npos) << h.capture->mode_reason();
 
   const std::vector<std::string> programs =
-      GetParam() == Mode::fentry
-          ? std::vector<std::string>{"enter_fput", "exit_vfs_unlink", "enter_vfs_rename",
-                                     "exit_vfs_rename"}
+      GetParam() == Mode::fentry ? std::vector<std::string>{"enter_fput", "exit_vfs_unlink",
+                                                            "enter_vfs_rename", "exit_vfs_rename"}
+      : GetParam() == Mode::kprobe
+          ? std::vector<std::string>{"enter_fput", "enter_vfs_unlink", "exit_vfs_unlink",
+                                     "enter_vfs_rename", "exit_vfs_rename"}
           : std::vector<std::string>{"sys_enter_openat", "sys_exit_openat", "sys_enter_close",
                                      "sys_exit_close", "sys_exit_renameat2"};
   for (const auto& name : programs) EXPECT_TRUE(fs::exists(pins + "/" + name)) << name;
@@ -439,14 +441,14 @@ INSTANTIATE_TEST_SUITE_P(HookSets, BpfCapture, ::testing::ValuesIn(test::hook_se
                          test::hook_set_name);
 
 // A kernel where a writer dies with the record open (kill -9 before close): its files are closed
-// at exit, and the function-level hook sees that last fput like any close.
-class BpfCaptureFentry : public ::testing::TestWithParam<Mode> {};
+// at exit, and the function-level hooks (fentry or kprobe) see that last fput like any close.
+class BpfCaptureFunctionHooks : public ::testing::TestWithParam<Mode> {};
 
-TEST_P(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
-  LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(Mode::fentry);
+TEST_P(BpfCaptureFunctionHooks, AWriterKilledBeforeCloseStillHasItsRecordRead) {
+  LOCKFERRY_REQUIRE_HOOKS_OR_SKIP(GetParam());
   TempTree t;
   const std::string sm = t.dir("sm");
-  Harness h(Mode::fentry, {sm}, test_pin_dir());
+  Harness h(GetParam(), {sm}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -462,16 +464,17 @@ TEST_P(BpfCaptureFentry, AWriterKilledBeforeCloseStillHasItsRecordRead) {
   expect_change(h.changes[0], W, sm, "client1", pid);
 }
 
-// Only where the kernel loads fentry (or LOCKFERRY_REQUIRE_HOOKS names it): else no test at all.
-INSTANTIATE_TEST_SUITE_P(HookSets, BpfCaptureFentry,
-                         ::testing::ValuesIn(test::hook_sets_to_test({Mode::fentry})),
+// Only where the kernel loads the set (or LOCKFERRY_REQUIRE_HOOKS names it): else no test at all.
+INSTANTIATE_TEST_SUITE_P(HookSets, BpfCaptureFunctionHooks,
+                         ::testing::ValuesIn(test::hook_sets_to_test({Mode::fentry, Mode::kprobe})),
                          test::hook_set_name);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BpfCaptureFentry);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BpfCaptureFunctionHooks);
 
 // ---------------------------------------------------------------- which mode auto and bpf pick
 
-// auto: the cheapest complete capture. Function-level hooks where they load; else fanotify, never
-// the syscall tracepoints, even where they load (they tax every syscall on the machine).
+// auto: the cheapest complete capture. fentry where it loads; else fanotify (cheaper than the
+// kprobe set, which comes next); never the syscall tracepoints, even where they load (they tax
+// every syscall on the machine).
 TEST(CaptureModeChoice, AutoPicksFunctionLevelHooksElseFanotifyNeverSyscallTracepoints) {
   LOCKFERRY_REQUIRE_BPF_OR_SKIP();
   TempTree t;
@@ -491,19 +494,49 @@ TEST(CaptureModeChoice, AutoPicksFunctionLevelHooksElseFanotifyNeverSyscallTrace
   }
 }
 
-// bpf: the best BPF hook set, the syscall tracepoints only where the function-level hooks fail.
+// bpf: the best BPF hook set: fentry, else kprobe, the syscall tracepoints only where both fail.
 TEST(CaptureModeChoice, BpfPicksFunctionLevelHooksElseSyscallTracepoints) {
   LOCKFERRY_REQUIRE_BPF_OR_SKIP();
   TempTree t;
   Harness h(Mode::bpf, {t.dir("sm")}, test_pin_dir());
   ASSERT_TRUE(h.capture) << h.error;
   const bool fentry = test::hook_set_unavailable_reason(Mode::fentry).empty();
-  EXPECT_EQ(h.capture->mode(), fentry ? Mode::fentry : Mode::tracepoint)
-      << h.capture->mode_reason();
+  const bool kprobe = test::hook_set_unavailable_reason(Mode::kprobe).empty();
+  const std::string& reason = h.capture->mode_reason();
+  EXPECT_EQ(h.capture->mode(), fentry   ? Mode::fentry
+                               : kprobe ? Mode::kprobe
+                                        : Mode::tracepoint)
+      << reason;
   if (!fentry) {
-    EXPECT_NE(h.capture->mode_reason().find("fentry unavailable"), std::string::npos)
-        << h.capture->mode_reason();
+    EXPECT_NE(reason.find("fentry unavailable"), std::string::npos) << reason;
   }
+  if (!fentry && !kprobe) {
+    EXPECT_NE(reason.find("kprobe unavailable"), std::string::npos) << reason;
+  }
+}
+
+// kprobe, asked for by name: it runs where the kernel allows kprobes on the four functions; where
+// it does not (the 6.18 CI host has no kprobe PMU), the capture refuses to start and says why,
+// and nothing of it stays loaded.
+TEST(CaptureModeChoice, KprobeRunsWhereTheKernelAllowsItElseSaysWhyNot) {
+  LOCKFERRY_REQUIRE_BPF_OR_SKIP();
+  TempTree t;
+  const std::string pins = test_pin_dir();
+  Harness h(Mode::kprobe, {t.dir("sm")}, pins);
+  if (test::hook_set_unavailable_reason(Mode::kprobe).empty()) {
+    ASSERT_TRUE(h.capture) << h.error;
+    EXPECT_EQ(h.capture->mode(), Mode::kprobe);
+    EXPECT_EQ(h.capture->mode_reason().rfind("kprobe: ", 0), 0u) << h.capture->mode_reason();
+    EXPECT_NE(h.capture->mode_reason().find("kprobe/kretprobe"), std::string::npos)
+        << h.capture->mode_reason();
+    return;
+  }
+  EXPECT_FALSE(test::hook_set_required(Mode::kprobe))
+      << test::hook_set_unavailable_reason(Mode::kprobe);
+  ASSERT_FALSE(h.capture) << "mode kprobe must not start where kprobes are refused";
+  EXPECT_NE(h.error.find("in kprobe mode"), std::string::npos) << h.error;
+  EXPECT_NE(h.error.find("kprobe unavailable: "), std::string::npos) << h.error;
+  EXPECT_FALSE(fs::exists(pins)) << "a refused hook set leaves no pins";
 }
 
 // poll: no kernel events; every watched directory is handed to the rescan every second.

@@ -74,6 +74,19 @@ TEST(Config, ErrorsNameTheFileAndTheKey) {
   expect_error("node = \"a\" = \"b\"\n", "bad.toml:1");
 }
 
+// Every capture mode reads back under its own name, kprobe included; the error lists them all.
+TEST(Config, EveryCaptureModeIsReadByItsName) {
+  for (auto mode : {capture::Mode::automatic, capture::Mode::bpf, capture::Mode::fentry,
+                    capture::Mode::kprobe, capture::Mode::tracepoint, capture::Mode::fanotify,
+                    capture::Mode::inotify, capture::Mode::poll}) {
+    const std::string name = capture::to_string(mode);
+    auto cfg = parse_config("node = \"a\"\n[capture]\nmode = \"" + name + "\"\n", "test.toml");
+    ASSERT_TRUE(cfg.ok()) << name << ": " << cfg.error().message;
+    EXPECT_EQ(cfg->capture_mode, mode) << name;
+  }
+  expect_error("node = \"a\"\n[capture]\nmode = \"kretprobe\"\n", "fentry, kprobe, tracepoint");
+}
+
 TEST(Config, NodeNamesThatCouldEscapeTheStoreAreRefused) {
   expect_error("node = \"../etc\"\n", "node");
   expect_error("node = \"a/b\"\n", "node");

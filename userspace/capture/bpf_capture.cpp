@@ -35,7 +35,7 @@ class BpfCapture final : public Capture {
         on_resync_(std::move(on_resync)) {}
   ~BpfCapture() override { stop(); }
 
-  // Loads the first of `hook_sets` (Mode::fentry, Mode::tracepoint) that loads and attaches.
+  // Loads the first of `hook_sets` (Mode::fentry, kprobe, tracepoint) that loads and attaches.
   Result<void> init(const Options& options, std::span<const Mode> hook_sets,
                     const std::string& note);
 
@@ -73,22 +73,25 @@ class BpfCapture final : public Capture {
   bool stopped_ = false;
 };
 
-// The maps only the other hook set uses shrink to one entry, so they cost no memory.
+// The maps only the other hook sets use shrink to one entry, so they cost no memory.
 void shrink_unused_maps(statmon_watch& skel) {
-  if (bpf_program__autoload(skel.progs.fentry__enter_fput)) {
+  const bool fentry = bpf_program__autoload(skel.progs.fentry__enter_fput);
+  const bool kprobe = bpf_program__autoload(skel.progs.kprobe__enter_fput);
+  if (fentry || kprobe) {
     bpf_map__set_max_entries(skel.maps.pending, 1);
     bpf_map__set_max_entries(skel.maps.tracked_fds, 1);
   } else {
     bpf_map__set_max_entries(skel.maps.rename_stash, 1);
   }
+  if (!kprobe) bpf_map__set_max_entries(skel.maps.entry_args, 1);
 }
 
 std::string describe_hooks(Mode mode, int programs, const std::string& tracefs) {
-  if (mode == Mode::fentry)
+  if (mode == Mode::fentry || mode == Mode::kprobe)
     return fmt::format(
-        "{} programs on kernel functions (fentry/fexit: __fput, vfs_rename, vfs_unlink, "
-        "vfs_link); only directory-entry operations pay",
-        programs);
+        "{} programs on kernel functions ({}: __fput, vfs_rename, vfs_unlink, vfs_link); only "
+        "directory-entry operations pay",
+        programs, mode == Mode::fentry ? "fentry/fexit" : "kprobe/kretprobe");
   return fmt::format("{} programs on syscall tracepoints ({}); every syscall on the machine pays",
                      programs, tracefs);
 }
@@ -117,7 +120,8 @@ Result<void> BpfCapture::init(const Options& options, std::span<const Mode> hook
   };
   steps.fill = [&](statmon_watch&) { return set_dirs(options.dirs); };
   if (auto r = loader_.load(variants, tracefs, steps); !r) return r;
-  mode_ = loader_.variant() == to_string(Mode::fentry) ? Mode::fentry : Mode::tracepoint;
+  for (Mode m : hook_sets)
+    if (loader_.variant() == to_string(m)) mode_ = m;
 
   const std::string pin_note = loader_.pin(options.pin_dir);
   auto ring = loader_.ring().start(
@@ -338,9 +342,11 @@ Result<std::unique_ptr<Capture>> start_bpf(boost::asio::io_context& io, const Op
                                            Capture::ChangeHandler on_change,
                                            Capture::ResyncHandler on_resync,
                                            const std::string& note) {
-  const bool tracepoints =
-      std::find(hook_sets.begin(), hook_sets.end(), Mode::tracepoint) != hook_sets.end();
-  if (auto r = probe_bpf(tracepoints); !r) return r.error();
+  auto has = [&](Mode m) {
+    return std::find(hook_sets.begin(), hook_sets.end(), m) != hook_sets.end();
+  };
+  // The program type probed is the fallback's: the weakest set asked for decides whether any runs.
+  if (auto r = probe_bpf(has(Mode::tracepoint), has(Mode::kprobe)); !r) return r.error();
   auto capture = std::make_unique<BpfCapture>(io, std::move(on_change), std::move(on_resync));
   if (auto r = capture->init(options, hook_sets, note); !r) {
     capture->stop();

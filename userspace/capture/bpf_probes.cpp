@@ -13,8 +13,9 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <fstream>
-#include <string>
+#include <optional>
 
 #include "capture/bpf_loader.h"
 
@@ -27,21 +28,16 @@ constexpr std::array<bpf_insn, 2> kReturnZero{{
     {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
 }};
 
-constexpr const char* kKprobePmu = "/sys/bus/event_source/devices/kprobe";
-
-// The kprobe PMU's perf type, and the config bit that makes a kretprobe ("config:0" in
-// format/retprobe); nullopt-like -1 when the PMU is missing.
-int kprobe_pmu_type() {
-  std::ifstream in(std::string(kKprobePmu) + "/type");
-  int type = -1;
-  return in >> type ? type : -1;
-}
-
-int kretprobe_bit() {
-  std::ifstream in(std::string(kKprobePmu) + "/format/retprobe");
+// The number in sysfs file `path` after `prefix` ("6", or "config:0" with prefix "config:").
+std::optional<int> read_pmu_number(const char* path, std::string_view prefix = {}) {
+  std::ifstream in(path);
   std::string text;
-  if (!(in >> text) || text.rfind("config:", 0) != 0) return -1;
-  return std::atoi(text.c_str() + 7);
+  if (!std::getline(in, text) || !text.starts_with(prefix)) return std::nullopt;
+  try {
+    return std::stoi(text.substr(prefix.size()));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -122,45 +118,50 @@ Result<void> probe_function_hook(std::string_view function, bool exit) {
   return {};
 }
 
-Result<void> probe_kprobe(std::string_view function, bool ret) {
-  const std::string fn(function);
-  const char* kind = ret ? "kretprobe" : "kprobe";
-  const int type = kprobe_pmu_type();
-  if (type < 0)
+Result<void> probe_kprobe(std::string_view function, bool retprobe) {
+  const char* kind = retprobe ? "kretprobe" : "kprobe";
+  auto type = read_pmu_number("/sys/bus/event_source/devices/kprobe/type");
+  if (!type)
     return make_error(
-        "the kernel has no kprobe PMU ({}/type; CONFIG_KPROBES, CONFIG_KPROBE_EVENTS)", kKprobePmu);
-  const int bit = ret ? kretprobe_bit() : 0;
-  if (bit < 0 || bit > 63) return make_error("the kernel's kprobe PMU has no retprobe format");
+        "the kernel has no kprobe PMU (/sys/bus/event_source/devices/kprobe/type; "
+        "CONFIG_KPROBE_EVENTS): no {} on {}",
+        kind, function);
+  int retprobe_bit = 0;
+  if (retprobe) {
+    // "config:0": which bit of perf_event_attr.config makes a probe a return probe.
+    auto bit = read_pmu_number("/sys/bus/event_source/devices/kprobe/format/retprobe", "config:");
+    if (!bit)
+      return make_error("the kprobe PMU has no retprobe format: no {} on {}", kind, function);
+    retprobe_bit = *bit;
+  }
   route_libbpf_logs();
   const int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", kReturnZero.data(),
                                  kReturnZero.size(), nullptr);
-  if (prog < 0) return make_errno_error(errno, "the kernel refuses kprobe BPF programs");
+  if (prog < 0) return make_errno_error(errno, "the kernel refuses kprobe programs");
+  const std::string fn(function);
   perf_event_attr attr{};
   attr.size = sizeof(attr);
-  attr.type = static_cast<__u32>(type);
-  attr.config = ret ? (std::uint64_t{1} << bit) : 0;
-  attr.config1 = reinterpret_cast<std::uintptr_t>(fn.c_str());  // the function's name
-  const int event = static_cast<int>(
-      ::syscall(__NR_perf_event_open, &attr, -1 /*any task*/, 0 /*cpu*/, -1, PERF_FLAG_FD_CLOEXEC));
-  if (event < 0) {
-    const int err = errno;
-    ::close(prog);
-    return make_errno_error(err,
-                            "the kernel cannot put a {} on {} (missing, e.g. its module is not "
-                            "loaded, inlined or not traceable)",
-                            kind, function);
+  attr.type = static_cast<std::uint32_t>(*type);
+  attr.config = retprobe ? 1ULL << retprobe_bit : 0;
+  attr.config1 = reinterpret_cast<std::uint64_t>(fn.c_str());  // the function's name
+  const int event =
+      static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  int err = errno;
+  if (event >= 0) {
+    const int set = ::ioctl(event, PERF_EVENT_IOC_SET_BPF, prog);
+    err = errno;
+    ::close(event);
+    if (set != 0) {
+      ::close(prog);
+      return make_errno_error(err, "the kernel cannot attach a BPF {} to {}", kind, function);
+    }
   }
-  const int attached = ::ioctl(event, PERF_EVENT_IOC_SET_BPF, prog);
-  const int err = errno;
-  ::close(event);
   ::close(prog);
-  if (attached != 0)
-    return make_errno_error(err, "the kernel cannot run a BPF program on a {} on {}", kind,
-                            function);
+  if (event < 0) return make_errno_error(err, "the kernel cannot put a {} on {}", kind, function);
   return {};
 }
 
-Result<void> probe_bpf(bool syscall_tracepoints) {
+Result<void> probe_bpf(bool syscall_tracepoints, bool kprobes) {
   if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0)
     return make_errno_error(errno,
                             "no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF), "
@@ -170,7 +171,9 @@ Result<void> probe_bpf(bool syscall_tracepoints) {
     if (!tracefs) return tracefs.error();
   }
   route_libbpf_logs();
-  const auto type = syscall_tracepoints ? BPF_PROG_TYPE_TRACEPOINT : BPF_PROG_TYPE_TRACING;
+  const auto type = syscall_tracepoints ? BPF_PROG_TYPE_TRACEPOINT
+                    : kprobes           ? BPF_PROG_TYPE_KPROBE
+                                        : BPF_PROG_TYPE_TRACING;
   int r = libbpf_probe_bpf_prog_type(type, nullptr);
   if (r < 0)
     return make_errno_error(-r, "cannot load BPF programs (needs root or CAP_BPF+CAP_PERFMON)");

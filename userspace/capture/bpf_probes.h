@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Kernel feature probes shared by every BPF loader of lockferry (what libbpf-tools keeps in
-// trace_helpers.c): tracefs and its tracepoints, tp_btf, and the basics the programs need. The
-// program table (bpf_programs.h) runs them to choose which programs load.
+// trace_helpers.c): tracefs and its tracepoints, tp_btf, fentry, kprobes, uprobes, and the basics
+// the programs need. The program table (bpf_programs.h) runs them to choose which programs load.
 #pragma once
 
 #include <string>
@@ -33,15 +33,16 @@ Result<void> probe_uprobes();
 // attach for a function ftrace cannot patch).
 Result<void> probe_function_hook(std::string_view function, bool exit);
 
-// Whether the kernel loads a kprobe program and puts a kprobe (or, with `ret`, a kretprobe) on
-// kernel function `function` (a module's too, while the module is loaded), through the kprobe
-// PMU as libbpf attaches them; the probe is removed at once. Fails where kprobes are not built,
-// the function does not exist or is not traceable (inlined, notrace).
-Result<void> probe_kprobe(std::string_view function, bool ret);
+// Whether the kernel attaches a kprobe (or, with `retprobe`, a kretprobe) BPF program to kernel
+// function `function`: the kprobe PMU (CONFIG_KPROBE_EVENTS), a two-instruction kprobe program,
+// and a perf event on the function with the program set on it, closed at once (as libbpf attaches
+// kprobes). Fails for a function kprobes may not probe (notrace, blacklisted, inlined away).
+Result<void> probe_kprobe(std::string_view function, bool retprobe);
 
 // Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, ring buffer; with
 // `syscall_tracepoints` also tracefs with the syscall tracepoints and bpf_loop, which only the
 // tracepoint hook set needs): ok, or an error saying what is missing. Mounts tracefs if needed.
-Result<void> probe_bpf(bool syscall_tracepoints);
+// The program type probed is the tracepoint's, else with `kprobes` the kprobe's, else fentry's.
+Result<void> probe_bpf(bool syscall_tracepoints, bool kprobes = false);
 
 }  // namespace lockferry::capture

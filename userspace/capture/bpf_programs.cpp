@@ -22,6 +22,14 @@ constexpr ProgramRow kPrograms[] = {
     {"statmon_watch", "fentry__enter_vfs_rename", "fentry", Need::required},
     {"statmon_watch", "fexit__exit_vfs_rename", "fentry", Need::required},
     {"statmon_watch", "fexit__exit_vfs_link", "fentry", Need::optional},
+    // kprobe: the same hooks and bodies through kprobe/kretprobe, where fentry is refused.
+    {"statmon_watch", "kprobe__enter_fput", "kprobe", Need::required},
+    {"statmon_watch", "kprobe__enter_vfs_unlink", "kprobe", Need::required},
+    {"statmon_watch", "kretprobe__exit_vfs_unlink", "kprobe", Need::required},
+    {"statmon_watch", "kprobe__enter_vfs_rename", "kprobe", Need::required},
+    {"statmon_watch", "kretprobe__exit_vfs_rename", "kprobe", Need::required},
+    {"statmon_watch", "kprobe__enter_vfs_link", "kprobe", Need::optional},
+    {"statmon_watch", "kretprobe__exit_vfs_link", "kprobe", Need::optional},
     // tracepoint: the syscall tracepoints. These syscalls exist on every architecture; open(2),
     // creat(2), rename(2), renameat(2) and unlink(2) do not (arm64 has only the *at forms), and
     // their programs stay unloaded where the tracepoint is missing.
@@ -80,9 +88,9 @@ constexpr HookProbe kHookProbes[] = {
     {"fexit/", [](std::string_view target,
                   const std::string&) { return probe_function_hook(target, /*exit=*/true); }},
     {"kprobe/", [](std::string_view target,
-                   const std::string&) { return probe_kprobe(target, /*ret=*/false); }},
+                   const std::string&) { return probe_kprobe(target, /*retprobe=*/false); }},
     {"kretprobe/", [](std::string_view target,
-                      const std::string&) { return probe_kprobe(target, /*ret=*/true); }},
+                      const std::string&) { return probe_kprobe(target, /*retprobe=*/true); }},
     {"uprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
     {"uretprobe", [](std::string_view, const std::string&) { return probe_uprobes(); }},
 };

@@ -16,14 +16,16 @@
 namespace lockferry::capture {
 
 // How the monitor directories are watched. A running capture's mode() is one of the concrete
-// ones (fentry, tracepoint, fanotify, inotify, poll); automatic and bpf are choices:
-//   automatic: the cheapest complete one this kernel allows: fentry, else fanotify, else inotify,
-//              else poll. Never tracepoint: it makes every syscall of every process pay.
-//   bpf:       the best BPF hook set: fentry, else tracepoint.
+// ones (fentry, kprobe, tracepoint, fanotify, inotify, poll); automatic and bpf are choices:
+//   automatic: the cheapest complete one this kernel allows: fentry, else fanotify, else kprobe,
+//              else inotify, else poll. Never tracepoint: it makes every syscall of every
+//              process pay.
+//   bpf:       the best BPF hook set: fentry, else kprobe, else tracepoint.
 //   fentry:    BPF on kernel functions (fentry/fexit): only directory-entry operations pay.
+//   kprobe:    the same functions through kprobe/kretprobe, where the kernel refuses fentry.
 //   tracepoint: BPF on the syscall tracepoints (every syscall on the machine pays ~80+ ns).
 //   poll:      a rescan every second; nothing else pays, records arrive up to a second late.
-enum class Mode { automatic, bpf, fentry, tracepoint, fanotify, inotify, poll };
+enum class Mode { automatic, bpf, fentry, kprobe, tracepoint, fanotify, inotify, poll };
 const char* to_string(Mode mode);
 Result<Mode> mode_from_string(std::string_view text);
 

@@ -20,6 +20,8 @@ const char* to_string(Mode mode) {
       return "bpf";
     case Mode::fentry:
       return "fentry";
+    case Mode::kprobe:
+      return "kprobe";
     case Mode::tracepoint:
       return "tracepoint";
     case Mode::fanotify:
@@ -33,11 +35,12 @@ const char* to_string(Mode mode) {
 }
 
 Result<Mode> mode_from_string(std::string_view text) {
-  for (Mode m : {Mode::automatic, Mode::bpf, Mode::fentry, Mode::tracepoint, Mode::fanotify,
-                 Mode::inotify, Mode::poll})
+  for (Mode m : {Mode::automatic, Mode::bpf, Mode::fentry, Mode::kprobe, Mode::tracepoint,
+                 Mode::fanotify, Mode::inotify, Mode::poll})
     if (text == to_string(m)) return m;
   return make_error(
-      "unknown capture mode '{}' (use auto, bpf, fentry, tracepoint, fanotify, inotify or poll)",
+      "unknown capture mode '{}' (use auto, bpf, fentry, kprobe, tracepoint, fanotify, inotify or "
+      "poll)",
       text);
 }
 

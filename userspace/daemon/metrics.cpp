@@ -120,8 +120,8 @@ std::string render_metrics(const MetricsSample& s) {
 
   e.family("lockferry_capture_mode", "gauge",
            "The capture mode (hook set) in use: 1 for the active one.");
-  for (auto mode : {capture::Mode::fentry, capture::Mode::tracepoint, capture::Mode::fanotify,
-                    capture::Mode::inotify, capture::Mode::poll}) {
+  for (auto mode : {capture::Mode::fentry, capture::Mode::kprobe, capture::Mode::tracepoint,
+                    capture::Mode::fanotify, capture::Mode::inotify, capture::Mode::poll}) {
     e.sample("lockferry_capture_mode", fmt::format("mode=\"{}\"", capture::to_string(mode)),
              s.capture_mode == mode ? 1 : 0);
   }
