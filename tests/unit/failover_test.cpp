@@ -217,6 +217,29 @@ TEST(Migrate, ReplaysTheOldPrimarysRecordsAndFencesIt) {
   EXPECT_EQ((*migrations)[0].result, "ok");
 }
 
+// A recognition that finished with a client still pending (sm-notify gave up on it, or the
+// built-in notifier never got its acknowledgement) is a finished migration that says so: the
+// stored result names it, and the success metric reads it as a problem.
+TEST(Migrate, AClientThatNeverAcknowledgedIsInTheStoredResult) {
+  Cluster c;
+  ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());
+  ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.102")).ok());
+  auto o = c.options();
+  o.recognize.method = RecognizeMethod::sm_notify;
+  o.recognize.service_ip = "192.0.2.10";
+  // What sm-notify leaves when one client never answered: its record pending in sm.bak/.
+  o.recognize.command = {"sh", "-c",
+                         "mkdir -p {state_dir}/sm.bak && : >{state_dir}/sm.bak/192.0.2.102"};
+  auto report = migrate(*c.store, o);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->message;
+  EXPECT_EQ(report->message, "1 client(s) did not acknowledge SM_NOTIFY");
+  auto migrations = c.store->list_migrations();
+  ASSERT_TRUE(migrations.ok());
+  ASSERT_EQ(migrations->size(), 1u);
+  EXPECT_EQ((*migrations)[0].result, "1 client(s) did not acknowledge SM_NOTIFY");
+}
+
 TEST(Migrate, RunningItAgainOnTheSameNodeChangesNothing) {
   Cluster c;
   ASSERT_TRUE(c.store->put_monitor(make_record("nodeA", "192.0.2.101")).ok());

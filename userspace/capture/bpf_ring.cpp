@@ -37,6 +37,7 @@ Result<void> RingBufferReader::start(const bpf_map* ring, std::string_view what,
   }
   fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
   stopped_ = false;
+  alive_ = std::make_shared<char>();
   drain_every_ = drain_every;
   arm();
   if (drain_every_.count() > 0) arm_drain();
@@ -45,20 +46,22 @@ Result<void> RingBufferReader::start(const bpf_map* ring, std::string_view what,
 
 void RingBufferReader::arm_drain() {
   drain_timer_.expires_after(drain_every_);
-  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
-    // Aborted means stop() cancelled the timer: `this` may be gone.
-    if (ec || stopped_) return;
-    consume();
-    if (after_batch_) after_batch_();
-    if (!stopped_) arm_drain();
-  });
+  drain_timer_.async_wait(
+      [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+        // Checked before `this` is touched: stop() (or the destructor) ran since, and a wait that
+        // had already completed when it cancelled still comes here, without an error.
+        if (ec || alive.expired()) return;
+        consume();
+        if (after_batch_) after_batch_();
+        if (!alive.expired() && !stopped_) arm_drain();
+      });
 }
 
 void RingBufferReader::arm() {
   fd_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                  [this](const boost::system::error_code& ec) {
-                    // Aborted means stop() closed the descriptor: `this` may be gone.
-                    if (ec == boost::asio::error::operation_aborted) return;
+                  [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+                    // As in arm_drain: `this` may be gone (the descriptor closed by stop()).
+                    if (ec == boost::asio::error::operation_aborted || alive.expired()) return;
                     if (ec) {
                       spdlog::error("{}: waiting on the BPF ring buffer failed: {}", log_prefix_,
                                     ec.message());
@@ -66,7 +69,7 @@ void RingBufferReader::arm() {
                     }
                     consume();
                     if (after_batch_) after_batch_();
-                    if (!stopped_) arm();
+                    if (!alive.expired() && !stopped_) arm();
                   });
 }
 
@@ -86,6 +89,7 @@ void RingBufferReader::consume() {
 
 void RingBufferReader::stop() {
   stopped_ = true;
+  alive_.reset();
   drain_timer_.cancel();
   if (fd_) {
     boost::system::error_code ec;

@@ -63,6 +63,8 @@ class RingBufferReader {
   std::unique_ptr<boost::asio::posix::stream_descriptor> fd_;
   boost::asio::steady_timer drain_timer_;
   std::chrono::milliseconds drain_every_{0};
+  // The completion handlers hold it weakly: expired once stop() or the destructor ran.
+  std::shared_ptr<char> alive_;
   bool stopped_ = true;
 };
 

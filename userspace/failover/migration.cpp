@@ -193,7 +193,10 @@ void finish(store::Store& store, const MigrateOptions& options, store::Migration
     report.message = report.recognize.message.empty() ? "ok" : report.recognize.message;
 
   migration.finished_ns = report.finished_ns;
-  migration.result = report.ok ? "ok" : report.message;
+  // A recognition that left clients unacknowledged finished, yet says so ("N client(s) did not
+  // acknowledge SM_NOTIFY"): the store, the log and the success metric show it as sm-notify's
+  // timeout did.
+  migration.result = report.message;
   if (!options.dry_run) {
     if (auto r = store.put_migration(migration); !r)
       spdlog::error("migrate: could not record the finished migration: {}", r.error().message);
@@ -298,8 +301,7 @@ Result<MigrateReport> migrate(store::Store& store, const MigrateOptions& options
   spdlog::info(
       "migrate: {} -> {}: {} records, {} written, {} unchanged, {} refused; recognize {}: {}",
       options.from_node, options.to_node, report.records, report.replay.written,
-      report.replay.unchanged, report.replay.refused, to_string(recognize.method),
-      report.ok ? "ok" : report.message);
+      report.replay.unchanged, report.replay.refused, to_string(recognize.method), report.message);
   return report;
 }
 
