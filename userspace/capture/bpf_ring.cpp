@@ -36,7 +36,6 @@ Result<void> RingBufferReader::start(const bpf_map* ring, std::string_view what,
     return make_errno_error(errno, "cannot dup the {} ring buffer epoll fd", what);
   }
   fd_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd);
-  stopped_ = false;
   alive_ = std::make_shared<char>();
   drain_every_ = drain_every;
   arm();
@@ -53,7 +52,7 @@ void RingBufferReader::arm_drain() {
         if (ec || alive.expired()) return;
         consume();
         if (after_batch_) after_batch_();
-        if (!alive.expired() && !stopped_) arm_drain();
+        if (!alive.expired()) arm_drain();
       });
 }
 
@@ -69,7 +68,7 @@ void RingBufferReader::arm() {
                     }
                     consume();
                     if (after_batch_) after_batch_();
-                    if (!alive.expired() && !stopped_) arm();
+                    if (!alive.expired()) arm();
                   });
 }
 
@@ -80,7 +79,7 @@ int RingBufferReader::on_sample(void* ctx, void* data, std::size_t size) {
 }
 
 void RingBufferReader::consume() {
-  if (stopped_ || !ring_) return;
+  if (!alive_ || !ring_) return;
   const int n = ring_buffer__consume(ring_.get());
   if (n < 0)
     log::warn_limited(read_failed_key_, "{}: reading the BPF ring buffer failed: {}", log_prefix_,
@@ -88,7 +87,6 @@ void RingBufferReader::consume() {
 }
 
 void RingBufferReader::stop() {
-  stopped_ = true;
   alive_.reset();
   drain_timer_.cancel();
   if (fd_) {

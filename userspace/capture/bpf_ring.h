@@ -63,9 +63,9 @@ class RingBufferReader {
   std::unique_ptr<boost::asio::posix::stream_descriptor> fd_;
   boost::asio::steady_timer drain_timer_;
   std::chrono::milliseconds drain_every_{0};
-  // The completion handlers hold it weakly: expired once stop() or the destructor ran.
+  // Set while reading (start() to stop()); the completion handlers hold it weakly, so it is
+  // also how they tell that stop() or the destructor ran.
   std::shared_ptr<char> alive_;
-  bool stopped_ = true;
 };
 
 }  // namespace lockferry::capture
