@@ -260,18 +260,68 @@ static __always_inline struct file *lock_file(struct file_lock *fl)
 	return BPF_CORE_READ((struct file_lock___pre69 *)fl, fl_file);
 }
 
+// The per-CPU scratch event with everything but the lock's range and owner filled in for the
+// current thread, a lock manager (current_is_manager()): NULL only if the scratch is missing.
+static __always_inline struct lf_lock_event *begin_event(__u8 type, __u32 flags, __u64 dev,
+							 __u64 ino, int ret, __u8 source)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_lock_event *e;
+	__u32 zero = 0;
+
+	e = bpf_map_lookup_elem(&lock_scratch, &zero);
+	if (!e)
+		return NULL;
+	e->hdr.version = LF_EVENTS_VERSION;
+	e->hdr.kind = type == LF_F_UNLCK ? LF_EV_LOCK_RELEASED : LF_EV_LOCK_GRANTED;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.pid = id >> 32;
+	e->hdr.tid = (__u32)id;
+	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
+	// Ganesha names its threads; the leader keeps the process name.
+	BPF_CORE_READ_STR_INTO(&e->manager_comm, task, group_leader, comm);
+	e->dev = dev;
+	e->ino = ino;
+	e->ret = ret;
+	e->fl_flags = flags;
+	e->type = type;
+	e->source = source;
+	e->pad = 0;
+	e->nlm_host[0] = 0;
+	__builtin_memset(e->nlm_client_addr, 0, sizeof(e->nlm_client_addr));
+	__builtin_memset(e->nlm_server_addr, 0, sizeof(e->nlm_server_addr));
+	e->client_source = LF_CLIENT_SRC_NONE;
+	e->client_pad = 0;
+	e->path_len = 0;
+	e->path_depth = 0;
+	e->path_flags = 0;
+	e->path[0] = 0;
+	return e;
+}
+
+// The rest of an event whose range and owner are set: the path of a grant's file (releases need
+// none: userspace knows the file from the grant) and the client.
+static __always_inline void end_event(struct lf_lock_event *e, struct file *file, __u64 lmops)
+{
+	if (e->hdr.kind == LF_EV_LOCK_GRANTED)
+		read_path(e, file);
+	read_nlm_host(e, e->owner, lmops);
+	read_netns(e, e->owner, lmops);
+	if (e->client_source == LF_CLIENT_SRC_NONE)
+		read_nlm_caller(e, bpf_get_current_pid_tgid());
+}
+
 // The lock event of `fl` in the per-CPU scratch, or NULL when nothing changed. `release_all`:
 // a release of every range of fl's owner on its file (nlm_unlock_files), whatever fl holds.
 // Only called for lock managers (current_is_manager()).
 static __always_inline struct lf_lock_event *lock_event(struct file_lock *fl, __u64 dev, __u64 ino,
 							int ret, __u8 source, bool release_all)
 {
-	struct task_struct *task;
 	struct lf_lock_event *e;
-	struct file *file;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, zero = 0;
 	__u64 owner, lmops;
+	__s32 fl_pid;
 	__u32 flags;
 	__u8 type;
 
@@ -299,61 +349,25 @@ static __always_inline struct lf_lock_event *lock_event(struct file_lock *fl, __
 		return NULL;
 	}
 
-	e = bpf_map_lookup_elem(&lock_scratch, &zero);
+	e = begin_event(type, flags, dev, ino, ret, source);
 	if (!e)
 		return NULL;
-	e->hdr.version = LF_EVENTS_VERSION;
-	e->hdr.kind = type == LF_F_UNLCK ? LF_EV_LOCK_RELEASED : LF_EV_LOCK_GRANTED;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_ns();
-	e->hdr.pid = tgid;
-	e->hdr.tid = (__u32)id;
-	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	task = (struct task_struct *)bpf_get_current_task();
-	// Ganesha names its threads; the leader keeps the process name.
-	BPF_CORE_READ_STR_INTO(&e->manager_comm, task, group_leader, comm);
-	e->dev = dev;
-	e->ino = ino;
-	e->ret = ret;
-	e->fl_flags = flags;
-	e->type = type;
-	e->source = source;
-	e->pad = 0;
-	e->nlm_host[0] = 0;
-	__builtin_memset(e->nlm_client_addr, 0, sizeof(e->nlm_client_addr));
-	__builtin_memset(e->nlm_server_addr, 0, sizeof(e->nlm_server_addr));
-	e->client_source = LF_CLIENT_SRC_NONE;
-	e->client_pad = 0;
-	file = lock_file(fl);
-	e->start = BPF_CORE_READ(fl, fl_start);
-	e->end = BPF_CORE_READ(fl, fl_end);
 	if (bpf_core_field_exists(struct file_lock, c)) {
 		owner = (__u64)BPF_CORE_READ(fl, c.flc_owner);
-		e->fl_pid = BPF_CORE_READ(fl, c.flc_pid);
+		fl_pid = BPF_CORE_READ(fl, c.flc_pid);
 		lmops = (__u64)BPF_CORE_READ(fl, fl_lmops);
 	} else {
 		struct file_lock___pre69 *old = (void *)fl;
 
 		owner = (__u64)BPF_CORE_READ(old, fl_owner);
-		e->fl_pid = BPF_CORE_READ(old, fl_pid);
+		fl_pid = BPF_CORE_READ(old, fl_pid);
 		lmops = (__u64)BPF_CORE_READ(old, fl_lmops);
 	}
-	if (release_all) {
-		e->start = 0;
-		e->end = LF_OFFSET_MAX;
-	}
+	e->fl_pid = fl_pid;
+	e->start = release_all ? 0 : BPF_CORE_READ(fl, fl_start);
+	e->end = release_all ? LF_OFFSET_MAX : BPF_CORE_READ(fl, fl_end);
 	e->owner = owner;
-	e->path_len = 0;
-	e->path_depth = 0;
-	e->path_flags = 0;
-	e->path[0] = 0;
-	// Releases need no path (userspace knows the file from the grant); grants get one.
-	if (e->hdr.kind == LF_EV_LOCK_GRANTED)
-		read_path(e, file);
-	read_nlm_host(e, owner, lmops);
-	read_netns(e, owner, lmops);
-	if (e->client_source == LF_CLIENT_SRC_NONE)
-		read_nlm_caller(e, id);
+	end_event(e, lock_file(fl), lmops);
 	return e;
 }
 
@@ -543,6 +557,170 @@ int BPF_KPROBE(kprobe__enter_nlm_unlock_files, void *file, struct file_lock *fl)
 	return e ? emit_lock_event(e) : 0;
 }
 
+/* ---- userspace lock managers alone: uprobes on their C library's fcntl and close ---- */
+
+// Hook set "uprobe": where no configured manager is kernel lockd (or lockd's own kprobes above
+// cover it), these replace the posix_lock_inode hooks. Userspace attaches them per manager
+// process (capture/manager_uprobes.h): the kernel puts the breakpoint only into that process's
+// memory, so no other process runs anything, not even a trap. NFS-Ganesha's VFS backend takes
+// every NLM lock with fcntl(F_OFD_SETLK) on its own open file; a lock the kernel drops without
+// the manager asking (the process exits, or a close() of another descriptor of the same open
+// file) is repaired by the reconcile from the manager's fdinfo (capture/kernel_locks.h), as is a
+// lock taken through a raw syscall.
+
+// A lock request between fcntl's entry and return, by thread.
+struct lf_fcntl_call {
+	__u64 flock; /* struct flock * in the manager's memory */
+	__s32 fd;
+	__s32 cmd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LF_FCNTL_CALLS_MAX);
+	__type(key, __u64);
+	__type(value, struct lf_fcntl_call);
+} fcntl_calls SEC(".maps");
+
+// The open file behind descriptor `fd` of the current process, or NULL.
+static __always_inline struct file *current_fd_file(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe__manager_fcntl, int fd, int cmd, void *arg)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_fcntl_call call = {.flock = (__u64)arg, .fd = fd, .cmd = cmd};
+
+	// Locking commands only: the others (F_GETFL, F_SETFD, ...) pay one compare.
+	if (cmd != LF_F_SETLK && cmd != LF_F_SETLKW && cmd != LF_F_OFD_SETLK &&
+	    cmd != LF_F_OFD_SETLKW)
+		return 0;
+	if (!current_is_manager())
+		return 0;
+	bpf_map_update_elem(&fcntl_calls, &id, &call, BPF_ANY);
+	return 0;
+}
+
+// The lock as the kernel made it of the request (fs/locks.c flock_to_posix_lock): [start, end],
+// or false when the request cannot have succeeded as read.
+static __always_inline bool request_range(const struct lf_flock *fl, struct file *file,
+					  __s64 *start, __s64 *end)
+{
+	__s64 base = 0;
+
+	if (fl->l_whence == LF_SEEK_CUR)
+		base = BPF_CORE_READ(file, f_pos);
+	else if (fl->l_whence == LF_SEEK_END)
+		base = BPF_CORE_READ(file, f_inode, i_size);
+	else if (fl->l_whence != LF_SEEK_SET)
+		return false;
+	*start = base + fl->l_start;
+	if (fl->l_len > 0) {
+		*end = *start + fl->l_len - 1;
+	} else if (fl->l_len < 0) {
+		*end = *start - 1;
+		*start += fl->l_len;
+	} else {
+		*end = LF_OFFSET_MAX;
+	}
+	return *start >= 0 && *end >= *start;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe__manager_fcntl, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lf_fcntl_call *found = bpf_map_lookup_elem(&fcntl_calls, &id);
+	struct lf_fcntl_call call;
+	struct lf_lock_event *e;
+	struct lf_flock fl;
+	struct file *file;
+	__s64 start, end;
+	bool ofd;
+
+	if (!found)
+		return 0;
+	call = *found;
+	bpf_map_delete_elem(&fcntl_calls, &id);
+	lcount(LF_LCNT_HITS);
+	if (ret != 0) {
+		lcount(LF_LCNT_FAILED);
+		return 0;
+	}
+	file = current_fd_file(call.fd);
+	// Read after the call: what the kernel acted on. A request that cannot be read back
+	// (the manager changed it meanwhile) is a lost event: the reconcile repairs the table.
+	if (!file || bpf_probe_read_user(&fl, sizeof(fl), (const void *)call.flock) != 0 ||
+	    !request_range(&fl, file, &start, &end) || fl.l_type > LF_F_UNLCK) {
+		lcount(LF_LCNT_DROPS);
+		return 0;
+	}
+	ofd = call.cmd == LF_F_OFD_SETLK || call.cmd == LF_F_OFD_SETLKW;
+	e = begin_event(fl.l_type, LF_FL_POSIX | (ofd ? LF_FL_OFDLCK : 0),
+			BPF_CORE_READ(file, f_inode, i_sb, s_dev), BPF_CORE_READ(file, f_inode, i_ino),
+			0, LF_LOCK_SRC_MANAGER_FCNTL);
+	if (!e)
+		return 0;
+	// The kernel's owners: the open file for OFD locks, the process's file table for the others.
+	e->owner = ofd ? (__u64)file
+		       : (__u64)BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), files);
+	e->fl_pid = id >> 32;
+	e->start = start;
+	e->end = end;
+	end_event(e, file, 0);
+	return emit_lock_event(e);
+}
+
+// A release of every range `owner` holds on `file`'s inode, because the manager closed it.
+static __always_inline void released_on_close(struct file *file, __u64 owner, __u32 flags)
+{
+	struct lf_lock_event *e;
+
+	e = begin_event(LF_F_UNLCK, flags | LF_FL_CLOSE, BPF_CORE_READ(file, f_inode, i_sb, s_dev),
+			BPF_CORE_READ(file, f_inode, i_ino), 0, LF_LOCK_SRC_MANAGER_CLOSE);
+	if (!e)
+		return;
+	e->owner = owner;
+	e->fl_pid = bpf_get_current_pid_tgid() >> 32;
+	e->start = 0;
+	e->end = LF_OFFSET_MAX;
+	end_event(e, file, 0);
+	emit_lock_event(e);
+}
+
+// close() drops the process's POSIX locks on the file's inode, and the open file's OFD locks when
+// it was the last descriptor. Only files of inodes that ever had a lock (i_flctx) cost an event.
+SEC("uprobe")
+int BPF_KPROBE(uprobe__manager_close, int fd)
+{
+	struct file *file;
+
+	if (!current_is_manager())
+		return 0;
+	file = current_fd_file(fd);
+	if (!file || !BPF_CORE_READ(file, f_inode, i_flctx))
+		return 0;
+	lcount(LF_LCNT_HITS);
+	released_on_close(file,
+			  (__u64)BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), files),
+			  LF_FL_POSIX);
+	// Another descriptor of the same open file keeps its OFD locks; the kernel's count of
+	// references is not read here (its type changed in 6.13): the reconcile restores them.
+	released_on_close(file, (__u64)file, LF_FL_POSIX | LF_FL_OFDLCK);
+	return 0;
+}
+
 /* ---- NFS-Ganesha's NLM clients: uprobes on its NLM handlers ---- */
 
 // Attached by userspace (capture/ganesha_nlm.h finds the handlers in libganesha_nfsd.so), hence
@@ -605,6 +783,23 @@ static __always_inline bool may_be_manager(void)
 	return BPF_CORE_READ(cred, uid.val) == 0 && BPF_CORE_READ(cred, euid.val) == 0;
 }
 
+// Tells userspace (at its next drain of the ring, within milliseconds) about a new manager.
+static __always_inline void manager_added(__u32 tgid)
+{
+	struct lf_event_header h = {
+		.version = LF_EVENTS_VERSION,
+		.kind = LF_EV_MANAGER_ADDED,
+		.size = sizeof(h),
+		.pid = tgid,
+		.tid = (__u32)bpf_get_current_pid_tgid(),
+	};
+
+	h.ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(h.comm, sizeof(h.comm));
+	if (bpf_ringbuf_output(&lock_events, &h, sizeof(h), BPF_RB_NO_WAKEUP) != 0)
+		lcount(LF_LCNT_DROPS);
+}
+
 static __always_inline void manager_named(const char *comm, __u32 how)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -617,8 +812,10 @@ static __always_inline void manager_named(const char *comm, __u32 how)
 			return;
 		}
 		mark_manager(tgid); // before the hash entry: the bitmap stays a superset
-		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(&lock_managers, &tgid, &v, BPF_NOEXIST) == 0) {
 			lcount(LF_LCNT_MANAGER_ADDS);
+			manager_added(tgid);
+		}
 		return;
 	}
 	// A manager that exec()s something else stops being one. Its close-on-exec files were

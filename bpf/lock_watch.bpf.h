@@ -67,6 +67,26 @@ struct nlm_rqst___lf {
 /* lockd threads inside nlmsvc_lock/nlmsvc_unlock at once (lockd runs one thread). */
 #define LF_LOCKD_CALLS_MAX 64
 
+/* include/uapi/asm-generic/fcntl.h (x86_64 and arm64 alike): the locking commands of fcntl(2). */
+#define LF_F_SETLK 6
+#define LF_F_SETLKW 7
+#define LF_F_OFD_SETLK 37
+#define LF_F_OFD_SETLKW 38
+#define LF_SEEK_SET 0
+#define LF_SEEK_CUR 1
+#define LF_SEEK_END 2
+/* Manager threads inside fcntl at once (NFS-Ganesha runs a few hundred worker threads). */
+#define LF_FCNTL_CALLS_MAX 4096
+
+/* struct flock (include/uapi/asm-generic/fcntl.h, 64-bit off_t) as the manager passes it. */
+struct lf_flock {
+	__s16 l_type;
+	__s16 l_whence;
+	__s64 l_start;
+	__s64 l_len;
+	__s32 l_pid;
+};
+
 /* State of one dentry walk (bpf_loop context): scalars only, the path goes to scratch. */
 struct lf_path_walk {
 	__u64 dentry; /* struct dentry * */

@@ -47,6 +47,10 @@ enum lf_event_kind {
    * successful ones are emitted; failed attempts are only counted. */
   LF_EV_LOCK_GRANTED = 16,  /* F_RDLCK/F_WRLCK set on [start, end] for owner */
   LF_EV_LOCK_RELEASED = 17, /* F_UNLCK of [start, end] for owner (explicit, or on close) */
+  /* The kernel side made hdr.pid a lock manager on exec/rename (struct lf_event_header alone):
+   * userspace verifies it, and with hook set "uprobe" attaches its uprobes, without waiting for
+   * the next /proc scan. */
+  LF_EV_MANAGER_ADDED = 18,
 };
 
 /* One file in a watched directory changed. `dir_id` names the directory (watched_dirs value);
@@ -120,6 +124,9 @@ enum lf_lock_source {
   LF_LOCK_SRC_LOCKD_GRANTED = 5,      /* a blocked lock granted later (its GRANTED_MSG call) */
   LF_LOCK_SRC_LOCKD_UNLOCK_FILES = 6, /* nlm_unlock_files: all of one owner's ranges on a file
                                        * (client reboot, FREE_ALL, lockd shutdown): 0-EOF */
+  /* The C library's calls in a userspace manager (hook set "uprobe"). */
+  LF_LOCK_SRC_MANAGER_FCNTL = 7, /* fcntl(F_SETLK[W] / F_OFD_SETLK[W]) returned 0 */
+  LF_LOCK_SRC_MANAGER_CLOSE = 8, /* close() of a file whose inode had locks: the owner's 0-EOF */
 };
 
 /* struct lf_lock_event.path_flags */

@@ -325,7 +325,11 @@ TEST_P(LockCaptureTest, RecordsFcntlAndOfdLocksOfAManagerExactly) {
   ASSERT_TRUE(h.wait_until([&] { return h.table.size() == 1; })) << h.table.size();
   expect_table(h.table, child.pid(), name, {{a, 100, 149, "read", 'A'}});
 
-  // Exit closes the last open file of a: the OFD lock goes too.
+  // Exit closes the last open file of a: the OFD lock goes too. The uprobe set sees no close in
+  // an exit (the kernel's, not the C library's): the manager's disappearance from /proc says it,
+  // and lockferryd's recorder then forgets its locks (LockRecorder::on_manager_gone).
+  if (GetParam() == LockHook::uprobe)
+    h.also_gone = [&](const ManagerProcess& m) { h.table.drop_manager(m.pid); };
   const pid_t child_pid = child.pid();
   ASSERT_EQ(child.finish(), 0);
   ASSERT_TRUE(h.wait_until([&] { return h.table.empty(); }));
@@ -445,14 +449,29 @@ TEST_P(LockCaptureTest, AManagerIsTrackedFromTheMomentItIsNamed) {
   ASSERT_TRUE(h.capture) << h.error;
   int fd = -1;
   Child child(name, {[&] {
-                fd = ::open(a.c_str(), O_RDWR);
-                return set_lock(fd, F_SETLK, F_WRLCK, 0, 10);
-              }});
+                       fd = ::open(a.c_str(), O_RDWR);
+                       return set_lock(fd, F_SETLK, F_WRLCK, 0, 10);
+                     },
+                     [&] { return set_lock(fd, F_SETLK, F_RDLCK, 20, 10); }});
   ASSERT_TRUE(child.ready());
   ASSERT_TRUE(child.step());
-  ASSERT_TRUE(h.wait_for_changes(1));
+  if (GetParam() == LockHook::uprobe) {
+    // Its uprobes follow the name within milliseconds, here after the lock: the reconcile that
+    // follows their attach records it...
+    ASSERT_TRUE(h.wait_until([&] { return h.table.size() == 1; }));
+    EXPECT_TRUE(h.changes.empty());
+    EXPECT_GE(h.reconciles, 1u);
+  } else {
+    ASSERT_TRUE(h.wait_for_changes(1));
+  }
   expect_table(h.table, child.pid(), name, {{a, 0, 9, "write", 'P'}});
   EXPECT_GE(h.capture->counters().manager_adds, 1u);
+  // ...and the uprobes see the next lock as it is taken.
+  ASSERT_TRUE(h.is_manager(child.pid()));
+  const std::size_t before = h.changes.size();
+  ASSERT_TRUE(child.step());
+  ASSERT_TRUE(h.wait_for_changes(before + 1));
+  expect_table(h.table, child.pid(), name, {{a, 0, 9, "write", 'P'}, {a, 20, 29, "read", 'P'}});
 }
 
 // The whole path: captured changes -> LockRecorder -> dir:// store, as lockferryd wires them.
@@ -708,8 +727,14 @@ TEST_P(LockCaptureTest, ARootProcessRunningAnotherBinaryIsNotAManager) {
               }});
   ASSERT_TRUE(child.ready());
   ASSERT_TRUE(child.step());
-  ASSERT_TRUE(h.wait_until([&] { return h.capture->counters().impostor_events >= 1; }))
-      << h.capture->counters().grants << " grants";
+  if (GetParam() == LockHook::uprobe) {
+    // Uprobes go only into processes userspace verified: its locks never run a program.
+    h.wait_until([] { return false; }, 300ms);
+    EXPECT_EQ(h.capture->counters().hits, 0u);
+  } else {
+    ASSERT_TRUE(h.wait_until([&] { return h.capture->counters().impostor_events >= 1; }))
+        << h.capture->counters().grants << " grants";
+  }
   h.capture->reconcile();
   h.capture->rescan();
   h.wait_until([] { return false; }, 300ms);
@@ -762,6 +787,8 @@ TEST_P(LockCaptureTest, GaneshaLocksNameTheNlmCallerOfTheirRequest) {
                      },
                      [&] { return set_lock(fd, F_OFD_SETLK, F_WRLCK, 100, 10); }});
   ASSERT_TRUE(child.ready());
+  h.capture->rescan();  // verified (and for the uprobe set attached) before its first lock
+  ASSERT_TRUE(h.is_manager(child.pid()));
   ASSERT_TRUE(child.step());
   ASSERT_TRUE(h.wait_for_changes(1));
   ASSERT_TRUE(child.step());
@@ -772,12 +799,13 @@ TEST_P(LockCaptureTest, GaneshaLocksNameTheNlmCallerOfTheirRequest) {
   EXPECT_EQ(h.changes[1].nlm_host, "");
 }
 
-// The hook sets that see any process's fcntl and OFD locks, each where the kernel loads it (or
-// LOCKFERRY_REQUIRE_HOOKS names it). The kprobe set sees kernel lockd's NLM calls only: its tests
-// are lockd_hooks_test.cpp and, with a real knfsd, vm.lockd_locks.
+// The hook sets that see a userspace manager's fcntl and OFD locks, each where the kernel loads
+// it (or LOCKFERRY_REQUIRE_HOOKS names it): uprobe in the manager process's C library, tp_btf and
+// the classic tracepoints in the kernel's lock code. The kprobe set sees kernel lockd's NLM calls
+// only: its tests are lockd_hooks_test.cpp and, with a real knfsd, vm.lockd_locks.
 INSTANTIATE_TEST_SUITE_P(Hooks, LockCaptureTest,
-                         ::testing::ValuesIn(test::lock_hook_sets_to_test({LockHook::tp_btf,
-                                                                           LockHook::tracepoint})),
+                         ::testing::ValuesIn(test::lock_hook_sets_to_test(
+                             {LockHook::uprobe, LockHook::tp_btf, LockHook::tracepoint})),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LockCaptureTest);
 

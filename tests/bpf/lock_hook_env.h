@@ -29,7 +29,8 @@ inline void load_lockd_module() {
 }
 
 // Empty when lock hook set `hook` loads and attaches here (with kernel lockd as the manager, the
-// only one the kprobe set takes); else why not. Tried once, then cached.
+// only one the kprobe set takes, or for the uprobe set a userspace one); else why not. Tried
+// once, then cached.
 inline const std::string& lock_hook_set_unavailable_reason(capture::LockHook hook) {
   static std::map<capture::LockHook, std::string> reasons;
   if (auto it = reasons.find(hook); it != reasons.end()) return it->second;
@@ -38,7 +39,8 @@ inline const std::string& lock_hook_set_unavailable_reason(capture::LockHook hoo
   if (hook == capture::LockHook::kprobe) load_lockd_module();
   boost::asio::io_context io;
   capture::LockOptions options;
-  options.managers = {capture::kKernelLockdName};
+  // The uprobe set is for userspace managers; the others see kernel lockd's locks too.
+  options.managers = {hook == capture::LockHook::uprobe ? "lfprobe" : capture::kKernelLockdName};
   options.hook = hook;
   options.pin_dir.clear();
   options.owner_key_path.clear();

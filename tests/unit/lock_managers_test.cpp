@@ -49,14 +49,16 @@ TEST(LockManagers, HookNames) {
   EXPECT_EQ(*lock_hook_from_string("tp_btf"), LockHook::tp_btf);
   EXPECT_EQ(*lock_hook_from_string("tracepoint"), LockHook::tracepoint);
   EXPECT_EQ(*lock_hook_from_string("kprobe"), LockHook::kprobe);
+  EXPECT_EQ(*lock_hook_from_string("uprobe"), LockHook::uprobe);
   EXPECT_EQ(*lock_hook_from_string("auto"), LockHook::automatic);
   EXPECT_THAT(lock_hook_from_string("fentry").error().message,
-              HasSubstr("auto, kprobe, tp_btf or tracepoint"));
+              HasSubstr("auto, uprobe, kprobe, tp_btf or tracepoint"));
 }
 
-// The kprobe set on kernel lockd's functions costs other processes nothing but sees only lockd's
-// locks: auto tries it first only when lockd is the one manager.
-TEST(LockHookPlan, AutoTriesKernelLockdsKprobesFirstOnlyWhenLockdIsTheOnlyManager) {
+// The kprobe set on kernel lockd's functions and the uprobe set in the userspace managers cost
+// other processes nothing: auto tries kprobe first when lockd is the one manager, else uprobe
+// (which takes lockd's kprobes along where lockd runs: the capture refuses it where it cannot).
+TEST(LockHookPlan, AutoTriesTheHooksThatCostOtherProcessesNothingFirst) {
   auto lockd_only = plan_lock_hooks(LockHook::automatic, {"lockd"});
   ASSERT_TRUE(lockd_only);
   EXPECT_EQ(lockd_only->order,
@@ -65,9 +67,12 @@ TEST(LockHookPlan, AutoTriesKernelLockdsKprobesFirstOnlyWhenLockdIsTheOnlyManage
 
   auto both = plan_lock_hooks(LockHook::automatic, {"lockd", "ganesha.nfsd"});
   ASSERT_TRUE(both);
-  EXPECT_EQ(both->order, (std::vector<LockHook>{LockHook::tp_btf, LockHook::tracepoint}));
-  EXPECT_THAT(both->skipped,
-              HasSubstr("kprobe not tried: ganesha.nfsd is a userspace lock manager"));
+  EXPECT_EQ(both->order,
+            (std::vector<LockHook>{LockHook::uprobe, LockHook::tp_btf, LockHook::tracepoint}));
+  EXPECT_EQ(both->skipped, "");
+  auto ganesha = plan_lock_hooks(LockHook::automatic, {"ganesha.nfsd"});
+  ASSERT_TRUE(ganesha);
+  EXPECT_EQ(ganesha->order, both->order);
   EXPECT_FALSE(kprobe_hooks_cover({"lockd", "ganesha.nfsd"}));
   EXPECT_FALSE(kprobe_hooks_cover({}));
   EXPECT_TRUE(kprobe_hooks_cover({"lockd"}));

@@ -52,6 +52,19 @@ constexpr ProgramRow kPrograms[] = {
     {"lock_watch", "kretprobe__exit_nlmsvc_unlock", "kprobe", Need::required},
     {"lock_watch", "kprobe__enter_nlm_async_call", "kprobe", Need::required},
     {"lock_watch", "kprobe__enter_nlm_unlock_files", "kprobe", Need::optional},
+    // uprobe: userspace managers through uprobes on their C library's fcntl and close, attached
+    // per manager process (capture/manager_uprobes.h), so the rest of the machine runs nothing.
+    // Kernel lockd's kprobes are optional here: lock_capture keeps them when lockd is configured
+    // and loaded (and refuses the set when it needs them and they cannot load), else drops them.
+    {"lock_watch", "uprobe__manager_fcntl", "uprobe", Need::required},
+    {"lock_watch", "uretprobe__manager_fcntl", "uprobe", Need::required},
+    {"lock_watch", "uprobe__manager_close", "uprobe", Need::required},
+    {"lock_watch", "kprobe__enter_nlmsvc_lock", "uprobe", Need::optional},
+    {"lock_watch", "kretprobe__exit_nlmsvc_lock", "uprobe", Need::optional},
+    {"lock_watch", "kprobe__enter_nlmsvc_unlock", "uprobe", Need::optional},
+    {"lock_watch", "kretprobe__exit_nlmsvc_unlock", "uprobe", Need::optional},
+    {"lock_watch", "kprobe__enter_nlm_async_call", "uprobe", Need::optional},
+    {"lock_watch", "kprobe__enter_nlm_unlock_files", "uprobe", Need::optional},
     // tp_btf needs BTF but no tracefs; the classic tracepoints are the fallback where the kernel
     // refuses tp_btf.
     {"lock_watch", "tp_btf__posix_lock_inode", "tp_btf", Need::required},
@@ -59,17 +72,18 @@ constexpr ProgramRow kPrograms[] = {
     {"lock_watch", "tracepoint__filelock__posix_lock_inode", "tracepoint", Need::required},
     // Without it a release on close is seen by the next reconcile only.
     {"lock_watch", "tracepoint__filelock__locks_remove_posix", "tracepoint", Need::optional},
-    // Manager tracking on exec/rename, with the posix_lock_inode hooks; without them the /proc
-    // rescan alone keeps the manager map current. Kernel lockd, a kernel thread, never execs or
-    // renames itself: the kprobe set needs neither.
-    {"lock_watch", "tracepoint__sched__sched_process_exec", "tp_btf|tracepoint", Need::optional},
-    {"lock_watch", "tracepoint__task__task_rename", "tp_btf|tracepoint", Need::optional},
+    // Manager tracking on exec/rename, with the posix_lock_inode hooks and the uprobe set (whose
+    // uprobes are attached when userspace hears of a new manager); without them the /proc rescan
+    // alone keeps the manager map current. Kernel lockd, a kernel thread, never execs or renames
+    // itself: the kprobe set needs neither.
+    {"lock_watch", "tracepoint__sched__sched_process_exec", "tp_btf|tracepoint|uprobe", Need::optional},
+    {"lock_watch", "tracepoint__task__task_rename", "tp_btf|tracepoint|uprobe", Need::optional},
     // NFS-Ganesha's NLM clients by name (uprobes on its NLM handlers, attached by
     // capture/ganesha_nlm.h when libganesha_nfsd.so is found); without them Ganesha's locks
     // carry no client name.
-    {"lock_watch", "uprobe__ganesha_nlm_lock", "tp_btf|tracepoint", Need::optional},
-    {"lock_watch", "uprobe__ganesha_nlm_unlock", "tp_btf|tracepoint", Need::optional},
-    {"lock_watch", "uretprobe__ganesha_nlm_return", "tp_btf|tracepoint", Need::optional},
+    {"lock_watch", "uprobe__ganesha_nlm_lock", "tp_btf|tracepoint|uprobe", Need::optional},
+    {"lock_watch", "uprobe__ganesha_nlm_unlock", "tp_btf|tracepoint|uprobe", Need::optional},
+    {"lock_watch", "uretprobe__ganesha_nlm_return", "tp_btf|tracepoint|uprobe", Need::optional},
 };
 // clang-format on
 
@@ -124,14 +138,19 @@ bool has_variant(std::string_view object, std::string_view variant) {
 
 std::span<const ProgramRow> program_table() { return kPrograms; }
 
-const ProgramRow* program_row(std::string_view object, std::string_view program) {
+const ProgramRow* program_row(std::string_view object, std::string_view program,
+                              std::string_view variant) {
+  const ProgramRow* own = nullptr;
   const ProgramRow* any = nullptr;
   for (const auto& row : kPrograms) {
     if (row.object != object) continue;
-    if (row.program == program) return &row;
+    if (row.program == program) {
+      if (lists_variant(row.variant, variant)) return &row;
+      if (!own) own = &row;
+    }
     if (row.program == "*") any = &row;
   }
-  return any;
+  return own ? own : any;
 }
 
 std::string program_short_name(const bpf_program* prog) {
@@ -149,7 +168,7 @@ Result<std::vector<ProgramChoice>> choose_programs(bpf_object* obj, std::string_
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, obj) {
     const std::string_view name = bpf_program__name(prog);
-    const ProgramRow* row = program_row(object, name);
+    const ProgramRow* row = program_row(object, name, variant);
     if (!row) return make_error("program {} of {} is not in the program table", name, object);
     ProgramChoice choice{program_short_name(prog), true, false, {}};
     if (!row->variant.empty() && !lists_variant(row->variant, variant)) {

@@ -32,8 +32,10 @@ struct ProgramRow {
 // The table (bpf_programs.cpp): every program of every object, with its variant and need.
 std::span<const ProgramRow> program_table();
 
-// The row of `program` of `object`: its own, else the object's "*" row; null if neither.
-const ProgramRow* program_row(std::string_view object, std::string_view program);
+// The row of `program` of `object`: its own (the one for `variant` when it has several), else
+// the object's "*" row; null if neither.
+const ProgramRow* program_row(std::string_view object, std::string_view program,
+                              std::string_view variant = {});
 
 // What was decided for one program, and why.
 struct ProgramChoice {

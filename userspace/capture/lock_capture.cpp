@@ -31,6 +31,7 @@
 #include "capture/lock_hook_plan.h"
 #include "capture/lock_netns.h"
 #include "capture/lockd_functions.h"
+#include "capture/manager_uprobes.h"
 #include "capture/shared_lockd.h"
 #include "common/address_text.h"
 #include "common/clock.h"
@@ -66,6 +67,10 @@ namespace {
 
 // A reconcile after drops waits this long, so a burst that overflows the ring buffer costs one.
 constexpr std::chrono::milliseconds kReconcileAfterDrops{20};
+// A manager that just exec()ed maps its C library within milliseconds: its uprobes are tried
+// again this often, for this long, then on every rescan.
+constexpr std::chrono::milliseconds kUprobeRetry{20};
+constexpr std::chrono::seconds kUprobeRetryFor{5};
 // The lock programs wake lockferryd only when a quarter of the ring is used (targ_wake_bytes);
 // otherwise it reads the ring this often. The recorder batches for 75 ms anyway.
 constexpr std::chrono::milliseconds kLockRingDrain{25};
@@ -113,6 +118,7 @@ class BpfLockCapture final : public LockCapture {
         rescan_timer_(io),
         reconcile_timer_(io),
         drop_timer_(io),
+        uprobe_timer_(io),
         on_change_(std::move(on_change)),
         on_gone_(std::move(on_gone)) {}
   ~BpfLockCapture() override { stop(); }
@@ -138,6 +144,10 @@ class BpfLockCapture final : public LockCapture {
   Result<void> load_hooks(const LockOptions& options, const std::string& tracefs);
   Result<void> fill_managers();
   void attach_client_names(const std::string& library);
+  Result<void> keep_or_drop_lockd_kprobes(lock_watch& skel);
+  void sync_uprobes();
+  void reconcile_soon();
+  void manager_added(std::uint32_t pid);
   Result<void> start_delivery();
   void describe(const std::string& pin_note);
   lock_watch* skel() const { return loader_.get(); }
@@ -160,6 +170,7 @@ class BpfLockCapture final : public LockCapture {
   boost::asio::steady_timer rescan_timer_;
   boost::asio::steady_timer reconcile_timer_;
   boost::asio::steady_timer drop_timer_;
+  boost::asio::steady_timer uprobe_timer_;
   ChangeHandler on_change_;
   ManagerGoneHandler on_gone_;
   std::vector<std::string> names_;
@@ -184,6 +195,12 @@ class BpfLockCapture final : public LockCapture {
   std::string skipped_;  // why cheaper hook sets were not tried (lock_hook_plan.h)
   ClientNames client_names_;
   GaneshaUprobes ganesha_;
+  // Hook set uprobe: the managers' uprobes, and since when each one without them has been tried.
+  ManagerUprobes uprobes_;
+  std::map<std::uint32_t, std::chrono::steady_clock::time_point> uprobe_waits_;
+  bool uprobe_retry_armed_ = false;
+  bool delivering_ = false;  // start_delivery() ran: events, timers
+  std::string lockd_note_;  // uprobe set: how kernel lockd's locks are seen, for the reason
   std::uint64_t changes_ = 0;
   std::uint64_t seen_drops_ = 0;
   std::uint64_t reconciles_ = 0;
@@ -243,6 +260,8 @@ Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::s
   for (LockHook h : plan->order) variants.emplace_back(to_string(h));
   LoadSteps<lock_watch> steps;
   steps.configure = [&](lock_watch& skel) -> Result<void> {
+    if (bpf_program__autoload(skel.progs.uprobe__manager_fcntl))
+      if (auto r = keep_or_drop_lockd_kprobes(skel); !r) return r;
     // The kprobe programs read lockd's arguments by position: only where lockd's BTF agrees.
     if (bpf_program__autoload(skel.progs.kprobe__enter_nlmsvc_lock))
       if (auto r = check_lockd_functions(); !r) return r;
@@ -269,6 +288,89 @@ Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::s
   auto hook = lock_hook_from_string(loader_.variant());
   if (!hook) return hook.error();
   hook_ = *hook;
+  if (hook_ == LockHook::uprobe) {
+    const auto& progs = skel()->progs;
+    uprobes_ = ManagerUprobes({progs.uprobe__manager_fcntl, progs.uretprobe__manager_fcntl,
+                               progs.uprobe__manager_close});
+    sync_uprobes();
+  }
+  return {};
+}
+
+// The uprobe set: every verified userspace manager has its uprobes, and no other process. A
+// manager attached after it started may have taken locks before: a reconcile follows.
+void BpfLockCapture::sync_uprobes() {
+  if (hook_ != LockHook::uprobe || stopped_) return;
+  for (std::uint32_t pid : uprobes_.pids())
+    if (!managers_.contains(pid)) {
+      uprobes_.detach(pid);
+      uprobe_waits_.erase(pid);
+    }
+  const auto now = std::chrono::steady_clock::now();
+  bool added = false, retry = false;
+  for (const auto& [pid, comm] : managers_) {
+    if (uprobes_.attached(pid) || procfs::is_kernel_thread("/proc", pid)) continue;
+    auto r = uprobes_.attach(pid);
+    if (r) {
+      spdlog::info("locks: uprobes on fcntl and close of {} in {} (pid {})",
+                   uprobes_.library(pid), comm, pid);
+      uprobe_waits_.erase(pid);
+      added = added || delivering_;
+      continue;
+    }
+    const auto since = uprobe_waits_.try_emplace(pid, now).first->second;
+    if (now - since < kUprobeRetryFor) {
+      retry = true;
+    } else {
+      log::warn_limited("locks: a lock manager without uprobes",
+                        "locks: {} (pid {}) has no uprobes: {}; its locks are recorded by the "
+                        "reconcile only, without client names; tried again every rescan",
+                        comm, pid, r.error().message);
+    }
+  }
+  if (added) reconcile_soon();
+  if (!retry || std::exchange(uprobe_retry_armed_, true)) return;
+  uprobe_timer_.expires_after(kUprobeRetry);
+  uprobe_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled by stop(): `this` may be gone
+    uprobe_retry_armed_ = false;
+    sync_uprobes();
+  });
+}
+
+// Part of phase 3 for the uprobe set, which sees kernel lockd's locks only through the kprobe
+// set's programs: kept where lockd is configured and loaded (the set is refused if they cannot
+// load), dropped where lockd is not configured or cannot run in this kernel, and the set refused
+// where lockd could still be loaded later (the kprobes could not follow it).
+Result<void> BpfLockCapture::keep_or_drop_lockd_kprobes(lock_watch& skel) {
+  bpf_program* const lockd_progs[] = {
+      skel.progs.kprobe__enter_nlmsvc_lock,     skel.progs.kretprobe__exit_nlmsvc_lock,
+      skel.progs.kprobe__enter_nlmsvc_unlock,   skel.progs.kretprobe__exit_nlmsvc_unlock,
+      skel.progs.kprobe__enter_nlm_async_call,  skel.progs.kprobe__enter_nlm_unlock_files};
+  auto drop = [&](std::string note) {
+    for (bpf_program* p : lockd_progs) bpf_program__set_autoload(p, false);
+    lockd_note_ = std::move(note);
+    return Result<void>{};
+  };
+  if (std::find(names_.begin(), names_.end(), kKernelLockdName) == names_.end())
+    return drop("");
+  const LockdPresence lockd = lockd_presence();
+  switch (lockd.state) {
+    case LockdPresence::State::absent:
+      return drop(fmt::format("kernel lockd needs no hook: it is not in this kernel ({})", lockd.why));
+    case LockdPresence::State::loadable:
+      return make_error(
+          "kernel lockd is configured and may be loaded later ({}), and its kprobes can only "
+          "attach to a loaded lockd",
+          lockd.why);
+    case LockdPresence::State::loaded:
+      break;
+  }
+  for (bpf_program* p : lockd_progs)
+    if (p != skel.progs.kprobe__enter_nlm_unlock_files && !bpf_program__autoload(p))
+      return make_error("kernel lockd is loaded, but its kprobe {} cannot load here",
+                        bpf_program__name(p));
+  lockd_note_ = "kernel lockd's locks through its kprobes (as hook set kprobe)";
   return {};
 }
 
@@ -296,11 +398,15 @@ Result<void> BpfLockCapture::start_delivery() {
   if (!ring) return ring;
   arm_rescan();
   if (reconcile_interval_.count() > 0) arm_reconcile();
+  delivering_ = true;
   return {};
 }
 
 // The hooks of the chosen set, for the reason string.
 std::string hooks_text(LockHook hook, const lock_watch& skel) {
+  if (hook == LockHook::uprobe)
+    return "uprobes on the C library's fcntl and close inside each userspace lock manager "
+           "process, posix_lock_inode not hooked: other processes' locks run no program";
   if (hook != LockHook::kprobe)
     return fmt::format("posix_lock_inode + locks_remove_posix as {}",
                        hook == LockHook::tp_btf ? "BTF-typed tracepoints" : "classic tracepoints");
@@ -322,7 +428,8 @@ void BpfLockCapture::describe(const std::string& pin_note) {
   reason_ = fmt::format(
       "{}: {}{}; managers {} from /proc every {} ms{}{}; "
       "ring buffer {} KiB; reconcile with the kernel's locks after drops{}",
-      to_string(hook_), hooks_text(hook_, *skel()), tried.empty() ? "" : " (" + tried + ")",
+      to_string(hook_), hooks_text(hook_, *skel()) + (lockd_note_.empty() ? "" : "; " + lockd_note_),
+      tried.empty() ? "" : " (" + tried + ")",
       fmt::join(names_, ", "), rescan_interval_.count(), helpers ? " and on exec/rename" : "",
       pin_note, bpf_map__max_entries(skel()->maps.lock_events) / 1024,
       reconcile_interval_.count() > 0 ? fmt::format(" and every {} ms", reconcile_interval_.count())
@@ -440,6 +547,7 @@ void BpfLockCapture::track_kernel_added() {
       spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
     }
   }
+  sync_uprobes();
 }
 
 void BpfLockCapture::arm_rescan() {
@@ -542,6 +650,10 @@ void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {
   lf_event_header hdr{};
   if (size < sizeof(hdr)) return;
   std::memcpy(&hdr, data, sizeof(hdr));
+  if (hdr.version == LF_EVENTS_VERSION && hdr.kind == LF_EV_MANAGER_ADDED) {
+    manager_added(hdr.pid);
+    return;
+  }
   if (hdr.version != LF_EVENTS_VERSION ||
       (hdr.kind != LF_EV_LOCK_GRANTED && hdr.kind != LF_EV_LOCK_RELEASED)) {
     log::warn_limited("locks: unexpected BPF event",
@@ -563,6 +675,17 @@ void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {
   handle(e);
 }
 
+// The kernel side added `pid` on exec/rename: verified now, and given its uprobes, rather than at
+// the next rescan.
+void BpfLockCapture::manager_added(std::uint32_t pid) {
+  if (managers_.contains(pid)) return;
+  const std::string comm = procfs::read_comm("/proc", pid);
+  if (!named_as_manager(comm) || !is_real_manager(pid, comm)) return;
+  managers_[pid] = comm;
+  spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+  sync_uprobes();
+}
+
 void BpfLockCapture::handle(const lf_lock_event& e) {
   if (e.start < 0 || e.end < e.start) {
     log::warn_limited("locks: lock event with a bad range", "locks: event with range {}-{} ignored",
@@ -582,6 +705,7 @@ void BpfLockCapture::handle(const lf_lock_event& e) {
       verdict->second = true;
       managers_[e.hdr.pid] = comm;
       spdlog::info("locks: tracking lock manager {} (pid {})", comm, e.hdr.pid);
+      sync_uprobes();
     }
     if (!verdict->second) {
       ++impostor_events_;
@@ -630,10 +754,14 @@ std::array<std::uint64_t, LF_LCNT_MAX> BpfLockCapture::read_counters() const {
 }
 
 void BpfLockCapture::check_drops() {
-  const auto drops = read_counters()[LF_LCNT_DROPS];
-  if (drops <= seen_drops_ || drop_reconcile_pending_ || stopped_) return;
   // The table may now miss grants or keep released locks: reconcile it with the kernel shortly
   // (reconcile() counts and logs the drops).
+  if (read_counters()[LF_LCNT_DROPS] > seen_drops_) reconcile_soon();
+}
+
+// One reconcile shortly, however many ask for it meanwhile.
+void BpfLockCapture::reconcile_soon() {
+  if (drop_reconcile_pending_ || stopped_) return;
   drop_reconcile_pending_ = true;
   drop_timer_.expires_after(kReconcileAfterDrops);
   drop_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -720,6 +848,7 @@ void BpfLockCapture::rescan() {
     gone.push_back({pid, comm});
   }
   managers_ = std::move(now);
+  sync_uprobes();
   for (const auto& g : gone) {
     spdlog::info("locks: lock manager {} (pid {}) is gone; the kernel released its locks", g.comm,
                  g.pid);
@@ -735,6 +864,13 @@ Result<void> BpfLockCapture::set_managers(const std::vector<std::string>& names,
     return make_error(
         "the kprobe lock hooks see only kernel lockd's locks: restart lockferryd to record the "
         "locks of other managers");
+  // The uprobe set without lockd's kprobes (lockd was not configured or not in this kernel).
+  if (hook_ == LockHook::uprobe && bpf_program__fd(skel()->progs.kprobe__enter_nlmsvc_lock) < 0 &&
+      std::find(names.begin(), names.end(), kKernelLockdName) != names.end() &&
+      lockd_presence().state != LockdPresence::State::absent)
+    return make_error(
+        "the uprobe lock hooks were loaded without kernel lockd's kprobes: restart lockferryd to "
+        "record kernel lockd's locks");
   names_ = names;
   binaries_ = binaries;
   if (auto r = fill_names(); !r) return r;
@@ -748,6 +884,8 @@ void BpfLockCapture::stop() {
   rescan_timer_.cancel();
   reconcile_timer_.cancel();
   drop_timer_.cancel();
+  uprobe_timer_.cancel();
+  uprobes_ = {};
   ganesha_ = {};   // the uprobes' links first: they hold the programs
   loader_.stop();  // ring buffer, pins, then the skeleton (links detach, programs and maps go)
 }

@@ -27,6 +27,10 @@ enum class LockHook {
   // kprobes on kernel lockd's own functions: only lockd's NLM calls run a program, other
   // processes' fcntl none. Only when kernel lockd is the one lock manager configured.
   kprobe,
+  // uprobes on the C library's fcntl and close inside each userspace manager process (NFS-Ganesha),
+  // attached per process: other processes run nothing. Kernel lockd, when configured, through the
+  // kprobe set's programs; complete only where lockd is loaded (kprobes) or absent from the kernel.
+  uprobe,
 };
 const char* to_string(LockHook hook);
 Result<LockHook> lock_hook_from_string(std::string_view text);

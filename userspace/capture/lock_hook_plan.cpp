@@ -31,11 +31,9 @@ Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::
   if (requested != LockHook::automatic) return LockHookPlan{{requested}, {}};
   if (kprobe_hooks_cover(managers))
     return LockHookPlan{{LockHook::kprobe, LockHook::tp_btf, LockHook::tracepoint}, {}};
-  return LockHookPlan{
-      {LockHook::tp_btf, LockHook::tracepoint},
-      fmt::format("kprobe not tried: {} {} a userspace lock manager, whose locks only "
-                  "posix_lock_inode sees",
-                  fmt::join(others, ", "), others.size() == 1 ? "is" : "are")};
+  // Userspace managers: uprobes in their processes, with lockd's kprobes when lockd needs them
+  // (the capture refuses the set where it cannot see lockd's locks).
+  return LockHookPlan{{LockHook::uprobe, LockHook::tp_btf, LockHook::tracepoint}, {}};
 }
 
 }  // namespace lockferry::capture

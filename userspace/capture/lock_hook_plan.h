@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Which lock hook sets the lock capture tries, cheapest first, for the configured lock managers:
-// the kprobe set on kernel lockd's own functions costs the rest of the machine nothing but sees
-// only kernel lockd's locks, so it is tried only when lockd is the one manager configured.
+// the kprobe set on kernel lockd's own functions and the uprobe set in the userspace managers'
+// processes cost the rest of the machine nothing; kprobe sees only kernel lockd's locks, so it
+// is tried only when lockd is the one manager configured, and uprobe sees lockd's only through
+// the same kprobes, so the capture refuses it where lockd may run but is not loaded.
 #pragma once
 
 #include <string>
@@ -20,8 +22,8 @@ struct LockHookPlan {
   std::string skipped;          // why a cheaper set is not tried ("" when none is skipped)
 };
 
-// The sets `requested` means for `managers`: auto -> kprobe (lockd alone), tp_btf, tracepoint;
-// any other -> that one. Asking for kprobe with a manager other than lockd is an error: its locks
+// The sets `requested` means for `managers`: auto -> kprobe (lockd alone) or uprobe (any
+// userspace manager), then tp_btf, tracepoint; any other -> that one. Asking for kprobe with a manager other than lockd is an error: its locks
 // would never be seen.
 Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers);
 

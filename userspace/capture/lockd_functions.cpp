@@ -4,10 +4,15 @@
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string_view>
+
+#include "common/files.h"
 
 namespace lockferry::capture {
 namespace {
@@ -58,6 +63,56 @@ Result<void> check_lockd_functions(bool optional) {
     if (a.optional == optional)
       if (auto r = check_argument(lockd.get(), a); !r) return r;
   return {};
+}
+
+namespace {
+
+using State = LockdPresence::State;
+
+// modules.dep and modules.builtin name every module of a kernel by its path
+// ("kernel/fs/lockd/lockd.ko[.xz]"); nullopt when neither can be read.
+std::optional<bool> modules_list_lockd(const std::string& dir) {
+  bool read_any = false;
+  for (const char* list : {"/modules.dep", "/modules.builtin"}) {
+    auto text = files::read_file_bounded(dir + list, 64 << 20);
+    if (!text) continue;
+    read_any = true;
+    if (text->find("/lockd.ko") != std::string::npos) return true;
+  }
+  return read_any ? std::optional<bool>(false) : std::nullopt;
+}
+
+// CONFIG_LOCKD of the kernel's build configuration, when /boot has it.
+std::optional<State> config_lockd(const std::string& path) {
+  auto text = files::read_file_bounded(path, 16 << 20);
+  if (!text) return std::nullopt;
+  if (text->find("\nCONFIG_LOCKD=m") != std::string::npos) return State::loadable;
+  if (text->find("\nCONFIG_LOCKD=y") != std::string::npos) return State::loaded;
+  return State::absent;
+}
+
+}  // namespace
+
+LockdPresence lockd_presence(const std::string& root) {
+  if (::access((root + "/sys/module/lockd").c_str(), F_OK) == 0)
+    return {State::loaded, "/sys/module/lockd exists"};
+  if (::access((root + "/proc/modules").c_str(), F_OK) != 0 && errno == ENOENT)
+    return {State::absent, "not built in (no /sys/module/lockd) and this kernel loads no modules "
+                           "(no /proc/modules)"};
+  utsname u{};
+  ::uname(&u);
+  const std::string modules = root + "/lib/modules/" + u.release;
+  if (auto listed = modules_list_lockd(modules))
+    return *listed ? LockdPresence{State::loadable, "not loaded, but " + modules + " has lockd.ko"}
+                   : LockdPresence{State::absent, "not loaded, and " + modules +
+                                                      "/modules.dep and modules.builtin have no lockd"};
+  const std::string config = root + "/boot/config-" + u.release;
+  if (auto state = config_lockd(config)) {
+    if (*state == State::absent) return {State::absent, config + " has no CONFIG_LOCKD"};
+    return {State::loadable, "not loaded, but " + config + " builds lockd"};
+  }
+  return {State::loadable, "not loaded, and nothing shows this kernel lacks it (" + modules +
+                               " and " + config + " are unreadable)"};
 }
 
 }  // namespace lockferry::capture

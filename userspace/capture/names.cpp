@@ -54,14 +54,18 @@ const char* to_string(LockHook hook) {
       return "tracepoint";
     case LockHook::kprobe:
       return "kprobe";
+    case LockHook::uprobe:
+      return "uprobe";
   }
   return "unknown";
 }
 
 Result<LockHook> lock_hook_from_string(std::string_view text) {
-  for (LockHook h : {LockHook::automatic, LockHook::kprobe, LockHook::tp_btf, LockHook::tracepoint})
+  for (LockHook h : {LockHook::automatic, LockHook::uprobe, LockHook::kprobe, LockHook::tp_btf,
+                     LockHook::tracepoint})
     if (text == to_string(h)) return h;
-  return make_error("unknown lock hook '{}' (use auto, kprobe, tp_btf or tracepoint)", text);
+  return make_error("unknown lock hook '{}' (use auto, uprobe, kprobe, tp_btf or tracepoint)",
+                    text);
 }
 
 Result<void> check_manager_names(const std::vector<std::string>& names) {

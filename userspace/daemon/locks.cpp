@@ -57,7 +57,13 @@ void Daemon::start_locks() {
           last_lock_reconcile_ns_ = clock::now_ns();
         lock_recorder_->on_change(c);
       },
-      [this](const capture::ManagerProcess& m) { lock_recorder_->on_manager_gone(m.pid); });
+      [this](const capture::ManagerProcess& m) {
+        // The uprobe set sees a manager's own unlocks and closes, not what the kernel releases
+        // when it exits: there the exit is how its locks end, not a sign of lost events.
+        const bool exit_seen =
+            !lock_capture_ || lock_capture_->hook() != capture::LockHook::uprobe;
+        lock_recorder_->on_manager_gone(m.pid, exit_seen);
+      });
   if (!started) {
     // Monitor records alone still make failover work; the lock table is the richer view.
     locks_error_ = started.error().message;

@@ -76,16 +76,21 @@ void LockRecorder::on_change(const LockChange& change) {
   schedule(batch_);
 }
 
-void LockRecorder::on_manager_gone(std::uint32_t pid) {
+void LockRecorder::on_manager_gone(std::uint32_t pid, bool exit_seen) {
   const std::size_t n = table_.drop_manager(pid);
   if (n == 0) return;
+  dirty_ = true;
+  schedule(batch_);
+  if (!exit_seen) {
+    spdlog::info("locks: lock manager pid {} exited; the kernel released its {} lock range(s)", pid,
+                 n);
+    return;
+  }
   // Normally its releases were seen before it disappeared; leftovers mean events were lost.
   log::warn_limited("locks: forgetting the locks of a lock manager that is gone",
                     "locks: forgetting {} lock range(s) of lock manager pid {}, which is gone", n,
                     pid);
   stats_.forgotten += n;
-  dirty_ = true;
-  schedule(batch_);
 }
 
 void LockRecorder::schedule(std::chrono::milliseconds delay) {

@@ -49,7 +49,9 @@ class LockRecorder {
   Result<void> restore(const std::function<bool(std::uint32_t, const std::string&)>& manager_alive);
 
   void on_change(const LockChange& change);
-  void on_manager_gone(std::uint32_t pid);
+  // Forgets what manager `pid` held. `exit_seen`: the capture sees the releases of an exit, so
+  // anything left means lost events (warned and counted as forgotten); else the exit released it.
+  void on_manager_gone(std::uint32_t pid, bool exit_seen = true);
 
   // Writes the table now if it changed since the last write (stop, tests, `lockferry locks`).
   void flush();

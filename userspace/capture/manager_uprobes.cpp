@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-process uprobes of the uprobe lock hook set; see manager_uprobes.h.
+#include "capture/manager_uprobes.h"
+
+#include <bpf/libbpf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <sstream>
+#include <string_view>
+
+#include "procfs/process.h"
+
+namespace lockferry::capture {
+namespace {
+
+// glibc's libc.so.6 (libc-2.x.so before 2.34) or musl's loader, which is its C library too.
+bool is_c_library(std::string_view path) {
+  const auto slash = path.rfind('/');
+  const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  return name.starts_with("libc.so") || (name.starts_with("libc-") && name.ends_with(".so")) ||
+         name.starts_with("ld-musl-");
+}
+
+// Whether `path` here is the file a maps line names by device and inode.
+bool same_file(const std::string& path, unsigned major_dev, unsigned minor_dev,
+               unsigned long inode) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && st.st_ino == inode && major(st.st_dev) == major_dev &&
+         minor(st.st_dev) == minor_dev;
+}
+
+// One function of the C library: its current name first, then older or other C libraries' name.
+Result<bpf_link*> attach_function(bpf_program* prog, std::uint32_t pid, const std::string& library,
+                                  std::initializer_list<const char*> names, bool retprobe) {
+  int err = ENOENT;
+  for (const char* name : names) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = name);
+    if (bpf_link* link =
+            bpf_program__attach_uprobe_opts(prog, static_cast<int>(pid), library.c_str(), 0, &opts))
+      return link;
+    err = errno;
+  }
+  return make_errno_error(err, "cannot attach a {} to {} of {} in pid {}",
+                          retprobe ? "uretprobe" : "uprobe", *names.begin(), library, pid);
+}
+
+}  // namespace
+
+Result<std::string> mapped_c_library(const std::string& proc_root, std::uint32_t pid) {
+  auto maps = procfs::read_proc_file(procfs::pid_path(proc_root, pid, "maps"));
+  if (!maps) return maps.error();
+  std::istringstream lines(*maps);
+  std::string line;
+  while (std::getline(lines, line)) {
+    unsigned major_dev = 0, minor_dev = 0;
+    unsigned long inode = 0;
+    int path_at = 0;
+    // address perms offset major:minor inode path
+    if (std::sscanf(line.c_str(), "%*s %*s %*s %x:%x %lu %n", &major_dev, &minor_dev, &inode,
+                    &path_at) != 3 ||
+        path_at <= 0 || inode == 0)
+      continue;
+    const std::string path = line.substr(static_cast<std::size_t>(path_at));
+    if (!path.starts_with('/') || !is_c_library(path)) continue;
+    if (same_file(path, major_dev, minor_dev, inode)) return path;
+    const std::string inside = procfs::pid_path(proc_root, pid, "root") + path;
+    if (same_file(inside, major_dev, minor_dev, inode)) return inside;
+    return make_error("pid {} maps the C library {}, which is not that file here nor under {}",
+                      pid, path, procfs::pid_path(proc_root, pid, "root"));
+  }
+  return make_error("pid {} has no C library mapped (yet)", pid);
+}
+
+void ManagerUprobes::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+
+Result<void> ManagerUprobes::attach(std::uint32_t pid) {
+  if (attached(pid)) return {};
+  auto library = mapped_c_library("/proc", pid);
+  if (!library) return library.error();
+  Attached out{*library, {}};
+  struct Probe {
+    bpf_program* prog;
+    std::initializer_list<const char*> names;
+    bool retprobe;
+  };
+  // fcntl64 is glibc's name since 2.28 (what callers built with 64-bit offsets bind to; the
+  // same code as fcntl on 64-bit machines), fcntl musl's and older glibc's.
+  const Probe probes[] = {{programs_.fcntl_entry, {"fcntl64", "fcntl"}, false},
+                          {programs_.fcntl_return, {"fcntl64", "fcntl"}, true},
+                          {programs_.close_entry, {"close"}, false}};
+  for (const auto& p : probes) {
+    auto link = attach_function(p.prog, pid, *library, p.names, p.retprobe);
+    if (!link) return link.error();
+    out.links.emplace_back(*link);
+  }
+  links_[pid] = std::move(out);
+  return {};
+}
+
+void ManagerUprobes::detach(std::uint32_t pid) { links_.erase(pid); }
+
+std::vector<std::uint32_t> ManagerUprobes::pids() const {
+  std::vector<std::uint32_t> out;
+  for (const auto& [pid, a] : links_) out.push_back(pid);
+  return out;
+}
+
+const std::string& ManagerUprobes::library(std::uint32_t pid) const {
+  static const std::string none;
+  auto it = links_.find(pid);
+  return it == links_.end() ? none : it->second.library;
+}
+
+}  // namespace lockferry::capture
