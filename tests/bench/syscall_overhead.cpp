@@ -322,10 +322,22 @@ int main(int argc, char** argv) {
        files_in(capture::Mode::tracepoint)},
       {"files-fanotify", "fanotify capture", files_in(capture::Mode::fanotify)},
       {"files-inotify", "inotify capture", files_in(capture::Mode::inotify)},
-      {"locks", "lock_watch only (auto: tp_btf)",
+      {"locks", "lock_watch only (auto: uprobe where lockd is loaded or absent, else tp_btf)",
        [&] {
          Attached a;
          locks(a, capture::LockHook::automatic);
+         return a;
+       }},
+      {"locks-tp_btf", "lock_watch, tp_btf on posix_lock_inode + locks_remove_posix",
+       [&] {
+         Attached a;
+         locks(a, capture::LockHook::tp_btf);
+         return a;
+       }},
+      {"locks-uprobe", "lock_watch, uprobes in the userspace managers' processes",
+       [&] {
+         Attached a;
+         locks(a, capture::LockHook::uprobe);
          return a;
        }},
       {"locks-tp", "lock_watch, classic filelock tracepoints",
@@ -436,6 +448,7 @@ int main(int argc, char** argv) {
     std::ifstream("/proc/loadavg") >> l;
     return l;
   }();
+  std::vector<std::string> lock_hooks(sides.size());  // the lock hook set each side got
   for (long r = 0; r < reps; ++r) {
     // Rotate the order of {off, sides...} so drift in machine load hits every side alike.
     const std::size_t n = samples.size();
@@ -446,6 +459,7 @@ int main(int argc, char** argv) {
         continue;
       }
       Attached a = sides[i - 1]->attach();
+      if (a.locks && lock_hooks[i - 1].empty()) lock_hooks[i - 1] = to_string(a.locks->hook());
       measure(samples[i]);
       a.stop();
     }
@@ -461,7 +475,8 @@ int main(int argc, char** argv) {
       "load average %.2f -> %.2f\n",
       reps, blocks, ops, load_before, load_after);
   for (std::size_t i = 1; i < samples.size(); ++i)
-    std::printf("  side %-14s %s\n", sides[i - 1]->name.c_str(), sides[i - 1]->what.c_str());
+    std::printf("  side %-14s %s%s\n", sides[i - 1]->name.c_str(), sides[i - 1]->what.c_str(),
+                lock_hooks[i - 1].empty() ? "" : (" [lock hooks: " + lock_hooks[i - 1] + "]").c_str());
   std::printf("%-26s %-14s %10s %10s %10s %9s %7s\n", "operation", "side", "ns/op off", "ns/op on",
               "added ns", "on/off", "<=1.05");
   auto rows = [&](const char* op, std::vector<double> Samples::*field) {
