@@ -597,7 +597,7 @@ static __always_inline struct file *current_fd_file(int fd)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(uprobe__manager_fcntl, int fd, int cmd, void *arg)
+int BPF_KPROBE(uprobe__enter_manager_fcntl, int fd, int cmd, void *arg)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct lf_fcntl_call call = {.flock = (__u64)arg, .fd = fd, .cmd = cmd};
@@ -638,7 +638,7 @@ static __always_inline bool request_range(const struct lf_flock *fl, struct file
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe__manager_fcntl, long ret)
+int BPF_KRETPROBE(uretprobe__exit_manager_fcntl, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct lf_fcntl_call *found = bpf_map_lookup_elem(&fcntl_calls, &id);
@@ -668,11 +668,12 @@ int BPF_KRETPROBE(uretprobe__manager_fcntl, long ret)
 	}
 	ofd = call.cmd == LF_F_OFD_SETLK || call.cmd == LF_F_OFD_SETLKW;
 	e = begin_event(fl.l_type, LF_FL_POSIX | (ofd ? LF_FL_OFDLCK : 0),
-			BPF_CORE_READ(file, f_inode, i_sb, s_dev), BPF_CORE_READ(file, f_inode, i_ino),
-			0, LF_LOCK_SRC_MANAGER_FCNTL);
+			BPF_CORE_READ(file, f_inode, i_sb, s_dev),
+			BPF_CORE_READ(file, f_inode, i_ino), 0, LF_LOCK_SRC_MANAGER_FCNTL);
 	if (!e)
 		return 0;
-	// The kernel's owners: the open file for OFD locks, the process's file table for the others.
+	// The kernel's owners: the open file for OFD locks, the process's file table for the
+	// others.
 	e->owner = ofd ? (__u64)file
 		       : (__u64)BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), files);
 	e->fl_pid = id >> 32;
@@ -702,7 +703,7 @@ static __always_inline void released_on_close(struct file *file, __u64 owner, __
 // close() drops the process's POSIX locks on the file's inode, and the open file's OFD locks when
 // it was the last descriptor. Only files of inodes that ever had a lock (i_flctx) cost an event.
 SEC("uprobe")
-int BPF_KPROBE(uprobe__manager_close, int fd)
+int BPF_KPROBE(uprobe__enter_manager_close, int fd)
 {
 	struct file *file;
 

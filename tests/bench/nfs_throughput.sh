@@ -11,9 +11,11 @@
 # (utime+stime: the recording's own cost, which the machine's load does not inflate much).
 #
 # Usage: nfs_throughput.sh LF_NLM_CLIENT LOCKFERRYD LOCKFERRY [--rounds N] [--locks N]
-#          [--sides off,auto,fanotify,nolocks[,auto-before,fanotify-before]] [--before LOCKFERRYD]
+#          [--sides off,auto,fanotify,nolocks,tp_btf[,auto-before,fanotify-before]]
+#          [--before LOCKFERRYD]
 #   auto / fanotify: lockferryd with capture.mode = auto / fanotify, lock capture on
 #   nolocks: lockferryd with capture.mode = auto and lock capture off
+#   tp_btf: lockferryd with capture.mode = auto and locks.hook = tp_btf (auto takes uprobe here)
 #   *-before: the same with the LOCKFERRYD given by --before (an older build, for before/after)
 # Exit: 0 done (and, for every side with lockferryd, the lock table empty again after the
 # UNLOCKs), 1 failed, 77 skipped (not root / tools missing) unless LOCKFERRY_REQUIRE_E2E=1.
@@ -61,7 +63,7 @@ done
 IFS=, read -r -a SIDE_LIST <<<"$SIDES"
 for side in "${SIDE_LIST[@]}"; do
   case $side in
-    off | auto | fanotify | nolocks) ;;
+    off | auto | fanotify | nolocks | tp_btf) ;;
     auto-before | fanotify-before) [ -n "$BEFORE_BIN" ] || fail "side $side needs --before" ;;
     *) fail "unknown side '$side'" ;;
   esac
@@ -96,8 +98,9 @@ trap cleanup EXIT
 # with its lock capture running and tracking Ganesha (side nolocks: capture = auto, no lock
 # capture, which isolates what recording the locks costs from the rest of lockferryd).
 start_lockferryd() {
-  local bin=$1 mode=$2 locks=true status=
+  local bin=$1 mode=$2 locks=true hook=auto status=
   [ "$mode" = nolocks ] && mode=auto locks=false
+  [ "$mode" = tp_btf ] && mode=auto hook=tp_btf
   rm -rf "$LF_LOOP_DIR/store"
   mkdir -p "$LF_LOOP_DIR/store"
   cat >"$LF_LOOP_DIR/lockferryd.toml" <<CONF
@@ -111,6 +114,7 @@ pin_dir = ""
 socket = "$SOCKET"
 [locks]
 enabled = $locks
+hook = "$hook"
 managers = ["ganesha.nfsd"]
 CONF
   # setsid + nsenter exec without forking: $! is lockferryd itself.

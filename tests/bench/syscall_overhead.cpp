@@ -475,8 +475,9 @@ int main(int argc, char** argv) {
       "load average %.2f -> %.2f\n",
       reps, blocks, ops, load_before, load_after);
   for (std::size_t i = 1; i < samples.size(); ++i)
-    std::printf("  side %-14s %s%s\n", sides[i - 1]->name.c_str(), sides[i - 1]->what.c_str(),
-                lock_hooks[i - 1].empty() ? "" : (" [lock hooks: " + lock_hooks[i - 1] + "]").c_str());
+    std::printf(
+        "  side %-14s %s%s\n", sides[i - 1]->name.c_str(), sides[i - 1]->what.c_str(),
+        lock_hooks[i - 1].empty() ? "" : (" [lock hooks: " + lock_hooks[i - 1] + "]").c_str());
   std::printf("%-26s %-14s %10s %10s %10s %9s %7s\n", "operation", "side", "ns/op off", "ns/op on",
               "added ns", "on/off", "<=1.05");
   auto rows = [&](const char* op, std::vector<double> Samples::*field) {

@@ -4,6 +4,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
@@ -11,13 +13,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <vector>
 
 #include "capture/bpf_loader.h"
+#include "common/files.h"
 
 namespace lockferry::capture {
 namespace {
@@ -159,6 +165,86 @@ Result<void> probe_kprobe(std::string_view function, bool retprobe) {
   ::close(prog);
   if (event < 0) return make_errno_error(err, "the kernel cannot put a {} on {}", kind, function);
   return {};
+}
+
+namespace {
+
+// The file and file offset of code at `address` in this process, from /proc/self/maps.
+Result<std::pair<std::string, std::uint64_t>> code_location(const void* address) {
+  std::ifstream maps("/proc/self/maps");
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long long start = 0, end = 0, offset = 0;
+    int path_at = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %*s %llx %*s %*s %n", &start, &end, &offset,
+                    &path_at) != 3 ||
+        path_at <= 0 || at < start || at >= end)
+      continue;
+    return std::pair<std::string, std::uint64_t>(line.substr(static_cast<std::size_t>(path_at)),
+                                                 at - start + offset);
+  }
+  return make_error("no mapping of this process holds address {}", address);
+}
+
+// A uprobe (or uretprobe) perf event in this process on `path` at `offset` running `prog`.
+Result<int> open_uprobe(int type, int retprobe_bit, const std::string& path, std::uint64_t offset,
+                        bool retprobe, int prog) {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = static_cast<std::uint32_t>(type);
+  attr.config = retprobe ? 1ULL << retprobe_bit : 0;
+  attr.config1 = reinterpret_cast<std::uint64_t>(path.c_str());
+  attr.config2 = offset;
+  const int event = static_cast<int>(
+      ::syscall(__NR_perf_event_open, &attr, ::getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC));
+  if (event < 0) return make_errno_error(errno, "cannot put a uprobe on {}", path);
+  if (::ioctl(event, PERF_EVENT_IOC_SET_BPF, prog) != 0) {
+    const int err = errno;
+    ::close(event);
+    return make_errno_error(err, "cannot attach a BPF program to a uprobe on {}", path);
+  }
+  return event;
+}
+
+// ns per fcntl(F_GETFD) call, over `calls` calls.
+double fcntl_ns(int fd, int calls) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) (void)::fcntl(fd, F_GETFD);
+  const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - t0;
+  return took.count() / calls;
+}
+
+}  // namespace
+
+Result<double> measure_fcntl_uprobe_ns(int calls, int rounds) {
+  if (auto r = probe_uprobes(); !r) return r.error();
+  auto type = read_pmu_number("/sys/bus/event_source/devices/uprobe/type");
+  auto bit = read_pmu_number("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
+  if (!type || !bit) return make_error("the uprobe PMU has no type or retprobe format");
+  void* fcntl_code = ::dlsym(RTLD_DEFAULT, "fcntl64");
+  if (!fcntl_code) fcntl_code = ::dlsym(RTLD_DEFAULT, "fcntl");
+  if (!fcntl_code) return make_error("this process has no fcntl in its C library");
+  auto where = code_location(fcntl_code);
+  if (!where) return where.error();
+  const files::Fd prog(bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", kReturnZero.data(),
+                                     kReturnZero.size(), nullptr));
+  if (prog.get() < 0) return make_errno_error(errno, "the kernel refuses kprobe programs");
+  const files::Fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return make_errno_error(errno, "cannot open /dev/null");
+  std::vector<double> added;
+  for (int r = 0; r < rounds; ++r) {
+    const double without = fcntl_ns(fd.get(), calls);
+    auto entry = open_uprobe(*type, *bit, where->first, where->second, false, prog.get());
+    if (!entry) return entry.error();
+    const files::Fd entry_fd(*entry);
+    auto exit = open_uprobe(*type, *bit, where->first, where->second, true, prog.get());
+    if (!exit) return exit.error();
+    const files::Fd exit_fd(*exit);
+    added.push_back(fcntl_ns(fd.get(), calls) - without);
+  }
+  std::nth_element(added.begin(), added.begin() + rounds / 2, added.end());
+  return std::max(0.0, added[static_cast<std::size_t>(rounds / 2)]);
 }
 
 Result<void> probe_bpf(bool syscall_tracepoints, bool kprobes) {

@@ -39,6 +39,13 @@ Result<void> probe_function_hook(std::string_view function, bool exit);
 // kprobes). Fails for a function kprobes may not probe (notrace, blacklisted, inlined away).
 Result<void> probe_kprobe(std::string_view function, bool retprobe);
 
+// What a uprobe plus a uretprobe (no-op BPF programs, attached in this process only) on the C
+// library's fcntl add to one call, in ns: the median over `rounds` of (time with the probes -
+// time without) / `calls`, for fcntl(F_GETFD). The uprobe lock hook set pays this on every lock
+// call of a userspace manager: cheap on bare metal (a breakpoint, a single step and a return
+// trampoline), but each trap may exit to the hypervisor in a virtual machine.
+Result<double> measure_fcntl_uprobe_ns(int calls = 2000, int rounds = 5);
+
 // Whether this process can run the BPF capture at all (root/CAP_BPF, BTF, ring buffer; with
 // `syscall_tracepoints` also tracefs with the syscall tracepoints and bpf_loop, which only the
 // tracepoint hook set needs): ok, or an error saying what is missing. Mounts tracefs if needed.

@@ -56,9 +56,9 @@ constexpr ProgramRow kPrograms[] = {
     // per manager process (capture/manager_uprobes.h), so the rest of the machine runs nothing.
     // Kernel lockd's kprobes are optional here: lock_capture keeps them when lockd is configured
     // and loaded (and refuses the set when it needs them and they cannot load), else drops them.
-    {"lock_watch", "uprobe__manager_fcntl", "uprobe", Need::required},
-    {"lock_watch", "uretprobe__manager_fcntl", "uprobe", Need::required},
-    {"lock_watch", "uprobe__manager_close", "uprobe", Need::required},
+    {"lock_watch", "uprobe__enter_manager_fcntl", "uprobe", Need::required},
+    {"lock_watch", "uretprobe__exit_manager_fcntl", "uprobe", Need::required},
+    {"lock_watch", "uprobe__enter_manager_close", "uprobe", Need::required},
     {"lock_watch", "kprobe__enter_nlmsvc_lock", "uprobe", Need::optional},
     {"lock_watch", "kretprobe__exit_nlmsvc_lock", "uprobe", Need::optional},
     {"lock_watch", "kprobe__enter_nlmsvc_unlock", "uprobe", Need::optional},

@@ -200,7 +200,8 @@ class BpfLockCapture final : public LockCapture {
   std::map<std::uint32_t, std::chrono::steady_clock::time_point> uprobe_waits_;
   bool uprobe_retry_armed_ = false;
   bool delivering_ = false;  // start_delivery() ran: events, timers
-  std::string lockd_note_;  // uprobe set: how kernel lockd's locks are seen, for the reason
+  std::string lockd_note_;   // uprobe set: how kernel lockd's locks are seen, for the reason
+  std::optional<double> uprobe_ns_;  // what a uprobe on fcntl costs here, when auto measured it
   std::uint64_t changes_ = 0;
   std::uint64_t seen_drops_ = 0;
   std::uint64_t reconciles_ = 0;
@@ -253,14 +254,20 @@ void BpfLockCapture::use_owner_key(const std::string& path) {
 // program table says which programs each variant has), with the manager maps filled before
 // attach.
 Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::string& tracefs) {
-  auto plan = plan_lock_hooks(options.hook, names_);
+  // Priced only when auto would weigh it: ~20 ms of fcntl calls with and without the probes.
+  const Result<double> uprobe_ns =
+      options.hook == LockHook::automatic && !kprobe_hooks_cover(names_)
+          ? measure_fcntl_uprobe_ns()
+          : Result<double>(make_error("not measured"));
+  if (uprobe_ns) uprobe_ns_ = *uprobe_ns;
+  auto plan = plan_lock_hooks(options.hook, names_, uprobe_ns);
   if (!plan) return plan.error();
   skipped_ = plan->skipped;
   std::vector<std::string_view> variants;
   for (LockHook h : plan->order) variants.emplace_back(to_string(h));
   LoadSteps<lock_watch> steps;
   steps.configure = [&](lock_watch& skel) -> Result<void> {
-    if (bpf_program__autoload(skel.progs.uprobe__manager_fcntl))
+    if (bpf_program__autoload(skel.progs.uprobe__enter_manager_fcntl))
       if (auto r = keep_or_drop_lockd_kprobes(skel); !r) return r;
     // The kprobe programs read lockd's arguments by position: only where lockd's BTF agrees.
     if (bpf_program__autoload(skel.progs.kprobe__enter_nlmsvc_lock))
@@ -290,8 +297,9 @@ Result<void> BpfLockCapture::load_hooks(const LockOptions& options, const std::s
   hook_ = *hook;
   if (hook_ == LockHook::uprobe) {
     const auto& progs = skel()->progs;
-    uprobes_ = ManagerUprobes({progs.uprobe__manager_fcntl, progs.uretprobe__manager_fcntl,
-                               progs.uprobe__manager_close});
+    uprobes_ =
+        ManagerUprobes({progs.uprobe__enter_manager_fcntl, progs.uretprobe__exit_manager_fcntl,
+                        progs.uprobe__enter_manager_close});
     sync_uprobes();
   }
   return {};
@@ -312,8 +320,8 @@ void BpfLockCapture::sync_uprobes() {
     if (uprobes_.attached(pid) || procfs::is_kernel_thread("/proc", pid)) continue;
     auto r = uprobes_.attach(pid);
     if (r) {
-      spdlog::info("locks: uprobes on fcntl and close of {} in {} (pid {})",
-                   uprobes_.library(pid), comm, pid);
+      spdlog::info("locks: uprobes on fcntl and close of {} in {} (pid {})", uprobes_.library(pid),
+                   comm, pid);
       uprobe_waits_.erase(pid);
       added = added || delivering_;
       continue;
@@ -344,20 +352,20 @@ void BpfLockCapture::sync_uprobes() {
 // where lockd could still be loaded later (the kprobes could not follow it).
 Result<void> BpfLockCapture::keep_or_drop_lockd_kprobes(lock_watch& skel) {
   bpf_program* const lockd_progs[] = {
-      skel.progs.kprobe__enter_nlmsvc_lock,     skel.progs.kretprobe__exit_nlmsvc_lock,
-      skel.progs.kprobe__enter_nlmsvc_unlock,   skel.progs.kretprobe__exit_nlmsvc_unlock,
-      skel.progs.kprobe__enter_nlm_async_call,  skel.progs.kprobe__enter_nlm_unlock_files};
+      skel.progs.kprobe__enter_nlmsvc_lock,    skel.progs.kretprobe__exit_nlmsvc_lock,
+      skel.progs.kprobe__enter_nlmsvc_unlock,  skel.progs.kretprobe__exit_nlmsvc_unlock,
+      skel.progs.kprobe__enter_nlm_async_call, skel.progs.kprobe__enter_nlm_unlock_files};
   auto drop = [&](std::string note) {
     for (bpf_program* p : lockd_progs) bpf_program__set_autoload(p, false);
     lockd_note_ = std::move(note);
     return Result<void>{};
   };
-  if (std::find(names_.begin(), names_.end(), kKernelLockdName) == names_.end())
-    return drop("");
+  if (std::find(names_.begin(), names_.end(), kKernelLockdName) == names_.end()) return drop("");
   const LockdPresence lockd = lockd_presence();
   switch (lockd.state) {
     case LockdPresence::State::absent:
-      return drop(fmt::format("kernel lockd needs no hook: it is not in this kernel ({})", lockd.why));
+      return drop(
+          fmt::format("kernel lockd needs no hook: it is not in this kernel ({})", lockd.why));
     case LockdPresence::State::loadable:
       return make_error(
           "kernel lockd is configured and may be loaded later ({}), and its kprobes can only "
@@ -428,10 +436,15 @@ void BpfLockCapture::describe(const std::string& pin_note) {
   reason_ = fmt::format(
       "{}: {}{}; managers {} from /proc every {} ms{}{}; "
       "ring buffer {} KiB; reconcile with the kernel's locks after drops{}",
-      to_string(hook_), hooks_text(hook_, *skel()) + (lockd_note_.empty() ? "" : "; " + lockd_note_),
-      tried.empty() ? "" : " (" + tried + ")",
-      fmt::join(names_, ", "), rescan_interval_.count(), helpers ? " and on exec/rename" : "",
-      pin_note, bpf_map__max_entries(skel()->maps.lock_events) / 1024,
+      to_string(hook_),
+      hooks_text(hook_, *skel()) + (lockd_note_.empty() ? "" : "; " + lockd_note_) +
+          (hook_ == LockHook::uprobe && uprobe_ns_
+               ? fmt::format("; they add {:.1f} us to each of the managers' lock calls here",
+                             *uprobe_ns_ / 1000)
+               : ""),
+      tried.empty() ? "" : " (" + tried + ")", fmt::join(names_, ", "), rescan_interval_.count(),
+      helpers ? " and on exec/rename" : "", pin_note,
+      bpf_map__max_entries(skel()->maps.lock_events) / 1024,
       reconcile_interval_.count() > 0 ? fmt::format(" and every {} ms", reconcile_interval_.count())
                                       : std::string());
   for (const auto& [pid, comm] : managers_)

@@ -21,7 +21,8 @@ bool kprobe_hooks_cover(const std::vector<std::string>& managers) {
   return !managers.empty() && userspace_managers(managers).empty();
 }
 
-Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers) {
+Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers,
+                                     const Result<double>& uprobe_ns) {
   const auto others = userspace_managers(managers);
   if (requested == LockHook::kprobe && !kprobe_hooks_cover(managers))
     return make_error(
@@ -32,8 +33,16 @@ Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::
   if (kprobe_hooks_cover(managers))
     return LockHookPlan{{LockHook::kprobe, LockHook::tp_btf, LockHook::tracepoint}, {}};
   // Userspace managers: uprobes in their processes, with lockd's kprobes when lockd needs them
-  // (the capture refuses the set where it cannot see lockd's locks).
-  return LockHookPlan{{LockHook::uprobe, LockHook::tp_btf, LockHook::tracepoint}, {}};
+  // (the capture refuses the set where it cannot see lockd's locks), where their traps are cheap.
+  if (uprobe_ns && *uprobe_ns <= kUprobeBudgetNs)
+    return LockHookPlan{{LockHook::uprobe, LockHook::tp_btf, LockHook::tracepoint}, {}};
+  return LockHookPlan{
+      {LockHook::tp_btf, LockHook::tracepoint},
+      uprobe_ns
+          ? fmt::format("uprobe not tried: a uprobe and a uretprobe on fcntl add {:.1f} us to "
+                        "every lock call of {} here, over the {:.0f} us budget",
+                        *uprobe_ns / 1000, fmt::join(others, ", "), kUprobeBudgetNs / 1000)
+          : "uprobe not tried: " + uprobe_ns.error().message};
 }
 
 }  // namespace lockferry::capture

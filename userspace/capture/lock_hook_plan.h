@@ -22,10 +22,17 @@ struct LockHookPlan {
   std::string skipped;          // why a cheaper set is not tried ("" when none is skipped)
 };
 
-// The sets `requested` means for `managers`: auto -> kprobe (lockd alone) or uprobe (any
-// userspace manager), then tp_btf, tracepoint; any other -> that one. Asking for kprobe with a manager other than lockd is an error: its locks
-// would never be seen.
-Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers);
+// A uprobe and a uretprobe on fcntl may add this much to every lock call of a userspace manager
+// before auto prefers posix_lock_inode (which costs each lock call of every process ~35 ns, the
+// manager's ~1 us): 2 % of the ~200 us an NLM LOCK takes NFS-Ganesha on this project's machines.
+inline constexpr double kUprobeBudgetNs = 4000;
+
+// The sets `requested` means for `managers`: auto -> kprobe (lockd alone), or uprobe (userspace
+// managers) when `uprobe_ns` (measure_fcntl_uprobe_ns: an error says why it is unknown) is within
+// kUprobeBudgetNs, then tp_btf, tracepoint; any other -> that one. Asking for kprobe with a
+// manager other than lockd is an error: its locks would never be seen.
+Result<LockHookPlan> plan_lock_hooks(LockHook requested, const std::vector<std::string>& managers,
+                                     const Result<double>& uprobe_ns);
 
 // Whether the kprobe set sees every lock of `managers`: they are kernel lockd only.
 bool kprobe_hooks_cover(const std::vector<std::string>& managers);

@@ -97,15 +97,17 @@ LockdPresence lockd_presence(const std::string& root) {
   if (::access((root + "/sys/module/lockd").c_str(), F_OK) == 0)
     return {State::loaded, "/sys/module/lockd exists"};
   if (::access((root + "/proc/modules").c_str(), F_OK) != 0 && errno == ENOENT)
-    return {State::absent, "not built in (no /sys/module/lockd) and this kernel loads no modules "
-                           "(no /proc/modules)"};
+    return {State::absent,
+            "not built in (no /sys/module/lockd) and this kernel loads no modules "
+            "(no /proc/modules)"};
   utsname u{};
   ::uname(&u);
   const std::string modules = root + "/lib/modules/" + u.release;
   if (auto listed = modules_list_lockd(modules))
-    return *listed ? LockdPresence{State::loadable, "not loaded, but " + modules + " has lockd.ko"}
-                   : LockdPresence{State::absent, "not loaded, and " + modules +
-                                                      "/modules.dep and modules.builtin have no lockd"};
+    return *listed
+               ? LockdPresence{State::loadable, "not loaded, but " + modules + " has lockd.ko"}
+               : LockdPresence{State::absent, "not loaded, and " + modules +
+                                                  "/modules.dep and modules.builtin have no lockd"};
   const std::string config = root + "/boot/config-" + u.release;
   if (auto state = config_lockd(config)) {
     if (*state == State::absent) return {State::absent, config + " has no CONFIG_LOCKD"};

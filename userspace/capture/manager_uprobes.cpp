@@ -68,8 +68,8 @@ Result<std::string> mapped_c_library(const std::string& proc_root, std::uint32_t
     if (same_file(path, major_dev, minor_dev, inode)) return path;
     const std::string inside = procfs::pid_path(proc_root, pid, "root") + path;
     if (same_file(inside, major_dev, minor_dev, inode)) return inside;
-    return make_error("pid {} maps the C library {}, which is not that file here nor under {}",
-                      pid, path, procfs::pid_path(proc_root, pid, "root"));
+    return make_error("pid {} maps the C library {}, which is not that file here nor under {}", pid,
+                      path, procfs::pid_path(proc_root, pid, "root"));
   }
   return make_error("pid {} has no C library mapped (yet)", pid);
 }

@@ -60,8 +60,7 @@ void Daemon::start_locks() {
       [this](const capture::ManagerProcess& m) {
         // The uprobe set sees a manager's own unlocks and closes, not what the kernel releases
         // when it exits: there the exit is how its locks end, not a sign of lost events.
-        const bool exit_seen =
-            !lock_capture_ || lock_capture_->hook() != capture::LockHook::uprobe;
+        const bool exit_seen = !lock_capture_ || lock_capture_->hook() != capture::LockHook::uprobe;
         lock_recorder_->on_manager_gone(m.pid, exit_seen);
       });
   if (!started) {
