@@ -19,6 +19,7 @@
 #include "capture/bpf_probes.h"
 #include "capture/lock_capture.h"
 #include "capture/lock_hook_plan.h"
+#include "capture/lockd_functions.h"
 #include "lock_hook_env.h"
 
 namespace lockferry::capture {
@@ -95,6 +96,35 @@ TEST(LockHookChoice, WithAUserspaceManagerAutoTakesTheUprobesOnlyWithinTheirBudg
   Started refused(LockHook::kprobe, {kKernelLockdName, "ganesha.nfsd"});
   EXPECT_FALSE(refused.capture);
   EXPECT_THAT(refused.error, HasSubstr("sees only kernel lockd's locks"));
+}
+
+// The uprobe set sees kernel lockd's locks only through lockd's kprobes: with lockd configured it
+// takes them along where lockd is loaded (the guest), needs none where this kernel cannot have
+// lockd (the host: no modules, not built in), and is refused where lockd could still be loaded.
+TEST(LockHookChoice, TheUprobeSetCoversKernelLockdThroughItsKprobesOrNotAtAll) {
+  LOCKFERRY_REQUIRE_LOCK_HOOKS_OR_SKIP(LockHook::uprobe);
+  test::load_lockd_module();
+  const LockdPresence lockd = lockd_presence();
+  Started s(LockHook::uprobe, {kKernelLockdName, "ganesha.nfsd"});
+  switch (lockd.state) {
+    case LockdPresence::State::loaded:
+      ASSERT_TRUE(s.capture) << s.error;
+      EXPECT_THAT(s.capture->hook_reason(), HasSubstr("kernel lockd's locks through its kprobes"));
+      break;
+    case LockdPresence::State::absent:
+      ASSERT_TRUE(s.capture) << s.error;
+      EXPECT_THAT(s.capture->hook_reason(),
+                  HasSubstr("kernel lockd needs no hook: it is not in this kernel"));
+      break;
+    case LockdPresence::State::loadable:
+      EXPECT_FALSE(s.capture);
+      EXPECT_THAT(s.error, HasSubstr("may be loaded later"));
+      break;
+  }
+  // Without lockd configured, lockd's kprobes never load.
+  Started ganesha(LockHook::uprobe, {"ganesha.nfsd"});
+  ASSERT_TRUE(ganesha.capture) << ganesha.error;
+  EXPECT_THAT(ganesha.capture->hook_reason(), ::testing::Not(HasSubstr("kernel lockd")));
 }
 
 class LockdKprobeHooks : public ::testing::TestWithParam<LockHook> {};

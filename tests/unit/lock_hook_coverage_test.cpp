@@ -110,7 +110,15 @@ TEST(MappedCLibrary, TheLibraryTheProcessMapsWhenItIsTheSameFileHere) {
                      maps_line(dir.path() + "/libother.so") + maps_line(libc));
   auto found = mapped_c_library(dir.path(), 42);
   ASSERT_TRUE(found) << found.error().message;
-  EXPECT_EQ(*found, libc);
+  EXPECT_EQ(found->probe_path, libc);
+  EXPECT_EQ(found->shown, libc);
+  // The mapped file itself, when /proc shows it, whatever the name says.
+  fs::create_directories(dir.path() + "/42/map_files");
+  write_raw_file(dir.path() + "/42/map_files/7f0000000000-7f0000001000", "");
+  found = mapped_c_library(dir.path(), 42);
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->probe_path, dir.path() + "/42/map_files/7f0000000000-7f0000001000");
+  EXPECT_EQ(found->shown, libc);
 }
 
 TEST(MappedCLibrary, AnotherFileOfThatNameIsRefusedAndNoLibraryIsAnError) {

@@ -4,7 +4,6 @@
 
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -24,12 +23,11 @@ bool is_c_library(std::string_view path) {
          name.starts_with("ld-musl-");
 }
 
-// Whether `path` here is the file a maps line names by device and inode.
-bool same_file(const std::string& path, unsigned major_dev, unsigned minor_dev,
-               unsigned long inode) {
+// Whether `path` here is the file a maps line names by inode (not by device: the maps line shows
+// the device of the file under an overlay, stat the overlay's; uprobes resolve to the former).
+bool same_inode(const std::string& path, unsigned long inode) {
   struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && st.st_ino == inode && major(st.st_dev) == major_dev &&
-         minor(st.st_dev) == minor_dev;
+  return ::stat(path.c_str(), &st) == 0 && st.st_ino == inode;
 }
 
 // One function of the C library: its current name first, then older or other C libraries' name.
@@ -49,25 +47,28 @@ Result<bpf_link*> attach_function(bpf_program* prog, std::uint32_t pid, const st
 
 }  // namespace
 
-Result<std::string> mapped_c_library(const std::string& proc_root, std::uint32_t pid) {
+Result<MappedLibrary> mapped_c_library(const std::string& proc_root, std::uint32_t pid) {
   auto maps = procfs::read_proc_file(procfs::pid_path(proc_root, pid, "maps"));
   if (!maps) return maps.error();
   std::istringstream lines(*maps);
   std::string line;
   while (std::getline(lines, line)) {
-    unsigned major_dev = 0, minor_dev = 0;
     unsigned long inode = 0;
-    int path_at = 0;
+    int range_end = 0, path_at = 0;
     // address perms offset major:minor inode path
-    if (std::sscanf(line.c_str(), "%*s %*s %*s %x:%x %lu %n", &major_dev, &minor_dev, &inode,
-                    &path_at) != 3 ||
+    if (std::sscanf(line.c_str(), "%*[0-9a-f-]%n %*s %*s %*s %lu %n", &range_end, &inode,
+                    &path_at) != 1 ||
         path_at <= 0 || inode == 0)
       continue;
     const std::string path = line.substr(static_cast<std::size_t>(path_at));
     if (!path.starts_with('/') || !is_c_library(path)) continue;
-    if (same_file(path, major_dev, minor_dev, inode)) return path;
+    // The mapped file itself (needs CAP_SYS_ADMIN), else the same file by its name.
+    const std::string mapped = procfs::pid_path(proc_root, pid, "map_files") + "/" +
+                               line.substr(0, static_cast<std::size_t>(range_end));
+    if (::access(mapped.c_str(), R_OK) == 0) return MappedLibrary{mapped, path};
+    if (same_inode(path, inode)) return MappedLibrary{path, path};
     const std::string inside = procfs::pid_path(proc_root, pid, "root") + path;
-    if (same_file(inside, major_dev, minor_dev, inode)) return inside;
+    if (same_inode(inside, inode)) return MappedLibrary{inside, path};
     return make_error("pid {} maps the C library {}, which is not that file here nor under {}", pid,
                       path, procfs::pid_path(proc_root, pid, "root"));
   }
@@ -80,7 +81,7 @@ Result<void> ManagerUprobes::attach(std::uint32_t pid) {
   if (attached(pid)) return {};
   auto library = mapped_c_library("/proc", pid);
   if (!library) return library.error();
-  Attached out{*library, {}};
+  Attached out{library->shown, {}};
   struct Probe {
     bpf_program* prog;
     std::initializer_list<const char*> names;
@@ -92,7 +93,7 @@ Result<void> ManagerUprobes::attach(std::uint32_t pid) {
                           {programs_.fcntl_return, {"fcntl64", "fcntl"}, true},
                           {programs_.close_entry, {"close"}, false}};
   for (const auto& p : probes) {
-    auto link = attach_function(p.prog, pid, *library, p.names, p.retprobe);
+    auto link = attach_function(p.prog, pid, library->probe_path, p.names, p.retprobe);
     if (!link) return link.error();
     out.links.emplace_back(*link);
   }

@@ -20,10 +20,16 @@ struct bpf_program;
 
 namespace lockferry::capture {
 
-// The C library process `pid` has mapped, as a path lockferryd can open: the path /proc/<pid>/maps
-// shows when it names the same file here, else through /proc/<pid>/root (a manager in a
-// container). An error says why not, e.g. that nothing like a C library is mapped (yet).
-Result<std::string> mapped_c_library(const std::string& proc_root, std::uint32_t pid);
+// The C library process `pid` has mapped: the path the uprobes go on, the mapped file itself
+// (/proc/<pid>/map_files/<range>) where lockferryd may open it, else the path /proc/<pid>/maps
+// shows when that is the same file here, else the same under /proc/<pid>/root (a manager in a
+// container); and the path for logs. An error says why not, e.g. that nothing like a C library
+// is mapped (yet).
+struct MappedLibrary {
+  std::string probe_path;
+  std::string shown;
+};
+Result<MappedLibrary> mapped_c_library(const std::string& proc_root, std::uint32_t pid);
 
 class ManagerUprobes {
  public:
