@@ -6,11 +6,13 @@
 #include <bpf/libbpf.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -217,8 +219,9 @@ double fcntl_ns(int fd, int calls) {
 
 }  // namespace
 
-Result<double> measure_fcntl_uprobe_ns(int calls, int rounds) {
-  if (auto r = probe_uprobes(); !r) return r.error();
+namespace {
+
+Result<double> measure_here(int calls, int rounds) {
   auto type = read_pmu_number("/sys/bus/event_source/devices/uprobe/type");
   auto bit = read_pmu_number("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
   if (!type || !bit) return make_error("the uprobe PMU has no type or retprobe format");
@@ -245,6 +248,46 @@ Result<double> measure_fcntl_uprobe_ns(int calls, int rounds) {
   }
   std::nth_element(added.begin(), added.begin() + rounds / 2, added.end());
   return std::max(0.0, added[static_cast<std::size_t>(rounds / 2)]);
+}
+
+}  // namespace
+
+// In a child process: the return probe's trampoline makes the kernel's uretprobe system call
+// (x86, Linux 6.11+) in the probed process, and before 6.13 a seccomp filter that does not list it
+// (systemd's SystemCallFilter, whose libseccomp may not know its name) kills that process.
+Result<double> measure_fcntl_uprobe_ns(int calls, int rounds) {
+  if (auto r = probe_uprobes(); !r) return r.error();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return make_errno_error(errno, "cannot make a pipe");
+  files::Fd from_child(fds[0]), to_parent(fds[1]);
+  const pid_t child = ::fork();
+  if (child < 0) return make_errno_error(errno, "cannot fork to measure uprobes");
+  if (child == 0) {
+    from_child.release();
+    auto ns = measure_here(calls, rounds);
+    const std::string text = ns ? fmt::format("ok {}", *ns) : "error " + ns.error().message;
+    (void)files::write_all(to_parent.get(), text);
+    ::_exit(0);
+  }
+  to_parent.close();
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = ::read(from_child.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    return make_error(
+        "measuring them killed the measuring process with signal {} (a seccomp filter without "
+        "the uretprobe system call, Linux 6.11-6.12: uprobes would kill a filtered manager too)",
+        WTERMSIG(status));
+  if (text.starts_with("ok ")) return std::stod(text.substr(3));
+  if (text.starts_with("error ")) return make_error("{}", text.substr(6));
+  return make_error("the measuring process said nothing (exit status {})", status);
 }
 
 Result<void> probe_bpf(bool syscall_tracepoints, bool kprobes) {
