@@ -139,5 +139,18 @@ TEST(MappedCLibrary, AnotherFileOfThatNameIsRefusedAndNoLibraryIsAnError) {
   EXPECT_THAT(none.error().message, HasSubstr("no C library mapped"));
 }
 
+// x86_64 kernels 6.11 and 6.12 filter the uretprobe trampoline's system call (killing a
+// seccomp-filtered process at its first probed return); earlier ones have no such call, later
+// ones let it through, and other machines return from uretprobes by a trap.
+TEST(UretprobeSeccomp, OnlyX86KernelsOf611And612) {
+  EXPECT_TRUE(uretprobe_meets_seccomp("6.11.0-1-amd64", "x86_64"));
+  EXPECT_TRUE(uretprobe_meets_seccomp("6.12.48+deb13-amd64", "x86_64"));
+  EXPECT_FALSE(uretprobe_meets_seccomp("6.1.0-57-amd64", "x86_64"));
+  EXPECT_FALSE(uretprobe_meets_seccomp("6.13.2", "x86_64"));
+  EXPECT_FALSE(uretprobe_meets_seccomp("6.18.44-fc-v1252", "x86_64"));
+  EXPECT_FALSE(uretprobe_meets_seccomp("6.12.48", "aarch64"));
+  EXPECT_FALSE(uretprobe_meets_seccomp("garbage", "x86_64"));
+}
+
 }  // namespace
 }  // namespace lockferry::capture

@@ -3,7 +3,9 @@
 #include "capture/manager_uprobes.h"
 
 #include <bpf/libbpf.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -75,10 +77,40 @@ Result<MappedLibrary> mapped_c_library(const std::string& proc_root, std::uint32
   return make_error("pid {} has no C library mapped (yet)", pid);
 }
 
+bool uretprobe_meets_seccomp(std::string_view release, std::string_view machine) {
+  unsigned major_v = 0, minor_v = 0;
+  if (machine != "x86_64" ||
+      std::sscanf(std::string(release).c_str(), "%u.%u", &major_v, &minor_v) != 2)
+    return false;
+  return major_v == 6 && (minor_v == 11 || minor_v == 12);
+}
+
+namespace {
+
+// Why uprobes must not go into `pid` (a seccomp-filtered process on a kernel whose filters see the
+// uretprobe system call), or "".
+std::string why_not_uprobed(std::uint32_t pid) {
+  utsname u{};
+  if (::uname(&u) != 0 || !uretprobe_meets_seccomp(u.release, u.machine)) return {};
+  auto status = procfs::read_proc_file(procfs::pid_path("/proc", pid, "status"));
+  if (!status) return {};
+  const auto at = status->find("\nSeccomp:");
+  if (at == std::string::npos) return {};
+  const auto mode = status->find_first_not_of(" \t", at + 9);
+  if (mode == std::string::npos || (*status)[mode] != '2') return {};
+  return fmt::format(
+      "it runs under a seccomp filter, and on Linux {} the return probe's system call would "
+      "get it killed",
+      u.release);
+}
+
+}  // namespace
+
 void ManagerUprobes::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
 Result<void> ManagerUprobes::attach(std::uint32_t pid) {
   if (attached(pid)) return {};
+  if (const std::string why = why_not_uprobed(pid); !why.empty()) return make_error("{}", why);
   auto library = mapped_c_library("/proc", pid);
   if (!library) return library.error();
   Attached out{library->shown, {}};

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lockferry/result.h"
@@ -30,6 +31,12 @@ struct MappedLibrary {
   std::string shown;
 };
 Result<MappedLibrary> mapped_c_library(const std::string& proc_root, std::uint32_t pid);
+
+// Whether a uretprobe's trampoline would get a process under a seccomp filter killed on kernel
+// `release` for machine `machine` (uname): x86_64 returns from uretprobes through a system call of
+// its own since Linux 6.11, which seccomp filters saw (and systemd's or a container runtime's
+// filters, not knowing it, refused with SIGSYS) until 6.13 let it through.
+bool uretprobe_meets_seccomp(std::string_view release, std::string_view machine);
 
 class ManagerUprobes {
  public:
