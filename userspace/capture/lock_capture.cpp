@@ -148,6 +148,7 @@ class BpfLockCapture final : public LockCapture {
   void sync_uprobes();
   void reconcile_soon();
   void manager_added(std::uint32_t pid);
+  void track_if_manager(std::uint32_t pid);
   Result<void> start_delivery();
   void describe(const std::string& pin_note);
   lock_watch* skel() const { return loader_.get(); }
@@ -552,15 +553,17 @@ bool BpfLockCapture::is_real_manager(std::uint32_t pid, const std::string& comm)
 
 // Processes the kernel side added on exec/rename that no rescan or event has verified yet.
 void BpfLockCapture::track_kernel_added() {
-  for (std::uint32_t pid : map_pids()) {
-    if (managers_.contains(pid)) continue;
-    const std::string comm = procfs::read_comm("/proc", pid);
-    if (named_as_manager(comm) && is_real_manager(pid, comm)) {
-      managers_[pid] = comm;
-      spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
-    }
-  }
+  for (std::uint32_t pid : map_pids()) track_if_manager(pid);
   sync_uprobes();
+}
+
+// `pid`, which the kernel side added, into managers_ once verified.
+void BpfLockCapture::track_if_manager(std::uint32_t pid) {
+  if (managers_.contains(pid)) return;
+  const std::string comm = procfs::read_comm("/proc", pid);
+  if (!named_as_manager(comm) || !is_real_manager(pid, comm)) return;
+  managers_[pid] = comm;
+  spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
 }
 
 void BpfLockCapture::arm_rescan() {
@@ -691,11 +694,7 @@ void BpfLockCapture::on_ring_event(const void* data, std::size_t size) {
 // The kernel side added `pid` on exec/rename: verified now, and given its uprobes, rather than at
 // the next rescan.
 void BpfLockCapture::manager_added(std::uint32_t pid) {
-  if (managers_.contains(pid)) return;
-  const std::string comm = procfs::read_comm("/proc", pid);
-  if (!named_as_manager(comm) || !is_real_manager(pid, comm)) return;
-  managers_[pid] = comm;
-  spdlog::info("locks: tracking lock manager {} (pid {})", comm, pid);
+  track_if_manager(pid);
   sync_uprobes();
 }
 
